@@ -1,0 +1,64 @@
+// Reverse-mode autograd: graph nodes, the backward pass, and grad mode (NoGradGuard).
+//
+// Every differentiable op that runs with grad mode on and at least one input requiring grad
+// records a Node on its output. A Node keeps one Edge per input (either the producing Node of
+// that input, or the leaf tensor itself, or nothing when that input needs no grad), the tensors
+// its backward needs, and a backward function  dout -> (dinput_0, dinput_1, ...).
+// backward() orders nodes with an explicit stack (no recursion, so 10^5-op chains are fine),
+// sums gradients arriving at each node, accumulates (+=) into leaf .grad, and frees the graph.
+#pragma once
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace tg {
+
+struct Edge {
+  std::shared_ptr<Node> fn;          // producer of the input (non-leaf), or null
+  std::shared_ptr<TensorImpl> leaf;  // the input itself when it is a leaf requiring grad, or null
+  bool needs_grad() const { return fn != nullptr || leaf != nullptr; }
+};
+
+// dout -> one gradient per input (an undefined Tensor where that input needs no gradient).
+using BackwardFn = std::function<std::vector<Tensor>(const Tensor& dout)>;
+
+struct Node {
+  std::string name;          // op name, used in error messages ("conv2d", "add", ...)
+  std::vector<Edge> edges;   // one per op input, in the op's argument order
+  Shape out_shape;           // shape of the output this node produced (checked against dout)
+  BackwardFn backward;       // empty once the graph is freed
+  bool needs_input_grad(size_t i) const { return i < edges.size() && edges[i].needs_grad(); }
+};
+
+// ---- grad mode ----
+bool grad_mode_enabled();  // thread-local, true by default
+
+// RAII: disables graph recording in this thread for its lifetime (nests correctly).
+class NoGradGuard {
+ public:
+  NoGradGuard();
+  ~NoGradGuard();
+  NoGradGuard(const NoGradGuard&) = delete;
+  NoGradGuard& operator=(const NoGradGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
+// True when grad mode is on and any of the inputs requires grad: then an op must record a node.
+bool any_requires_grad(std::initializer_list<const Tensor*> inputs);
+
+// Attaches a node for `out`, produced by `name` from `inputs`, with the given backward.
+// Does nothing when no input requires grad or grad mode is off. Returns `out` for chaining.
+Tensor& record_op(Tensor& out, const char* name, std::initializer_list<const Tensor*> inputs, BackwardFn backward);
+
+// Runs backward from `root` with upstream gradient `dout` (see Tensor::backward).
+void run_backward(const Tensor& root, const Tensor& dout, bool retain_graph);
+
+// Adds `g` into leaf's .grad (allocating it on first use); throws naming both shapes on mismatch.
+void accumulate_grad(TensorImpl& leaf, const Tensor& g);
+
+}  // namespace tg
