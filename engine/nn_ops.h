@@ -1,0 +1,30 @@
+// Fused neural-network ops with hand-written backward: conv2d, batch norm, pooling, dropout.
+// All images are NCHW, row-major, contiguous. Kernels live in engine/cpu/ (and cuda/).
+#pragma once
+#include "engine/autograd.h"
+#include "engine/random.h"
+#include "engine/tensor.h"
+
+namespace tg {
+
+// x (N, C, H, W), w (K, C/groups, R, S), b (K) or undefined -> (N, K, P, Q) with
+// P = (H + 2*pad_h - R) / stride_h + 1, Q likewise.
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride = 1, int padding = 0, int groups = 1);
+
+// Batch norm over (N, H, W) per channel. Training: normalise with batch statistics (biased var)
+// and update running stats in place: running = (1 - momentum) * running + momentum * batch
+// (running_var uses the unbiased batch variance, as PyTorch). Eval: use the running stats.
+// gamma/beta (C) may be undefined (affine=false); running_mean/var (C) may be undefined in training.
+Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
+                    const Tensor& running_var, bool training, float momentum = 0.1f, float eps = 1e-5f);
+
+// Max pooling; ties go to the first (lowest-index) maximum in the window, deterministically.
+Tensor max_pool2d(const Tensor& x, int kernel, int stride = -1 /* = kernel */, int padding = 0);
+// Average pooling; padding counts as zeros in the average (PyTorch's count_include_pad=True).
+Tensor avg_pool2d(const Tensor& x, int kernel, int stride = -1 /* = kernel */, int padding = 0);
+// (N, C, H, W) -> (N, C): mean over H, W.
+Tensor global_avg_pool2d(const Tensor& x);
+// Inverted dropout: in training zero each element with probability p and scale survivors by 1/(1-p).
+Tensor dropout(const Tensor& x, float p, bool training, Generator& gen);
+
+}  // namespace tg

@@ -1,0 +1,32 @@
+// safetensors I/O: the published format exactly (8-byte little-endian header length, JSON header
+// with dtype/shape/data_offsets and optional __metadata__, then row-major little-endian data with
+// no holes). Saves are atomic: temporary file, fsync, rename.
+#pragma once
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace tg::nn {
+
+using TensorMap = std::vector<std::pair<std::string, Tensor>>;  // ordered name -> tensor
+using Metadata = std::map<std::string, std::string>;
+
+// Writes float32 tensors (copied to the host if needed). Throws tg::IOError naming the path.
+void save_safetensors(const std::string& path, const TensorMap& tensors, const Metadata& metadata = {});
+
+struct SafetensorsFile {
+  TensorMap tensors;  // in file order of data offsets
+  Metadata metadata;
+  const Tensor* find(const std::string& name) const;  // nullptr when absent
+  const Tensor& at(const std::string& name) const;    // throws naming the missing tensor and the file
+};
+
+// Reads and validates the whole file; every malformation is a tg::IOError naming the path.
+// F32 is loaded as is; F64/F16/BF16/I64/I32/U8/... are converted to float32 when exactly representable
+// in meaning (integers, halves) so PyTorch-written files load.
+SafetensorsFile load_safetensors(const std::string& path);
+
+}  // namespace tg::nn
