@@ -20,6 +20,7 @@ void save_safetensors(const std::string& path, const TensorMap& tensors, const M
 struct SafetensorsFile {
   TensorMap tensors;  // in file order of data offsets
   Metadata metadata;
+  std::string path;   // where it was loaded from, for error messages
   const Tensor* find(const std::string& name) const;  // nullptr when absent
   const Tensor& at(const std::string& name) const;    // throws naming the missing tensor and the file
 };
