@@ -31,6 +31,10 @@ struct Node {
   Shape out_shape;           // shape of the output this node produced (checked against dout)
   BackwardFn backward;       // empty once the graph is freed
   bool needs_input_grad(size_t i) const { return i < edges.size() && edges[i].needs_grad(); }
+  Node() = default;
+  ~Node();  // iterative: releasing a 10^5-node chain never recurses deeply
+  Node(const Node&) = delete;
+  Node& operator=(const Node&) = delete;
 };
 
 // ---- grad mode ----
@@ -51,6 +55,9 @@ class NoGradGuard {
 // True when grad mode is on and any of the inputs requires grad: then an op must record a node.
 bool any_requires_grad(std::initializer_list<const Tensor*> inputs);
 
+// Rule for backward closures: capture tensors with .detach() (data only, no grad history). A
+// closure that captured its own output with grad_fn would form a reference cycle and leak.
+//
 // Attaches a node for `out`, produced by `name` from `inputs`, with the given backward.
 // Does nothing when no input requires grad or grad mode is off. Returns `out` for chaining.
 Tensor& record_op(Tensor& out, const char* name, std::initializer_list<const Tensor*> inputs, BackwardFn backward);

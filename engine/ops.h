@@ -23,6 +23,10 @@ Tensor div(const Tensor& a, float s);
 Tensor rsub(float s, const Tensor& a);  // s - a
 Tensor rdiv(float s, const Tensor& a);  // s / a
 
+// ---- broadcasting primitives (each is the other's backward) ----
+Tensor expand(const Tensor& x, const Shape& shape);  // stretch size-1 / missing leading dims to `shape`
+Tensor sum_to(const Tensor& x, const Shape& shape);  // sum over the dims that `shape` broadcasts along
+
 // ---- elementwise unary ----
 Tensor neg(const Tensor& x);
 Tensor exp(const Tensor& x);

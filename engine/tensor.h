@@ -61,15 +61,15 @@ class Tensor {
   Tensor detach() const;               // shares storage, no grad history, requires_grad false
   Tensor reshape(const Shape& shape) const;  // view; one dim may be -1
   Tensor flatten(int start_dim = 1) const;   // view merging dims [start_dim, end]
-  void fill_(float value);             // in place, ignores autograd (use under NoGradGuard or on leaves)
-  void copy_(const Tensor& src);       // in place copy of same-shaped data, any devices
+  void fill_(float value) const;           // in place, ignores autograd (use under NoGradGuard or on leaves)
+  void copy_(const Tensor& src) const;     // in place copy of same-shaped data, any devices
   std::string str(int max_values = 6) const;  // "Tensor(shape=(2, 3), cpu, [0.1, ...])"
 
   // ---- autograd ----
   bool requires_grad() const;
   Tensor& set_requires_grad(bool value);  // only on leaves
   Tensor grad() const;                    // undefined until a backward reaches this leaf
-  void set_grad(const Tensor& g);         // replaces .grad (undefined clears it)
+  void set_grad(const Tensor& g) const;       // replaces .grad (undefined clears it)
   const std::shared_ptr<Node>& grad_fn() const;
   // Reverse-mode backward from this tensor. Without `dout`, the tensor must hold one element
   // and dout = 1. The graph is freed unless retain_graph.

@@ -1,0 +1,157 @@
+// The backward pass: iterative topological order, gradient summation per node, leaf accumulation,
+// graph freeing. Also grad mode and node destruction without deep recursion.
+#include "engine/autograd.h"
+
+#include <unordered_map>
+#include <unordered_set>
+
+#include "engine/error.h"
+#include "engine/ops.h"
+#include "engine/cpu/elementwise.h"
+
+namespace tg {
+
+namespace {
+thread_local bool g_grad_mode = true;
+}
+
+bool grad_mode_enabled() { return g_grad_mode; }
+NoGradGuard::NoGradGuard() : previous_(g_grad_mode) { g_grad_mode = false; }
+NoGradGuard::~NoGradGuard() { g_grad_mode = previous_; }
+
+// Destroying the last handle to a long chain would recurse once per node through the
+// shared_ptr edges (and through tensors captured by backward closures). Instead, upstream nodes
+// are moved onto an explicit stack; each is released only after its own closure and edges are
+// cleared, so no destructor ever runs more than one level deep.
+Node::~Node() {
+  std::vector<std::shared_ptr<Node>> stack;
+  for (Edge& e : edges)
+    if (e.fn) stack.push_back(std::move(e.fn));
+  backward = nullptr;  // captured tensors die while their producers are still held by `stack`
+  while (!stack.empty()) {
+    std::shared_ptr<Node> n = std::move(stack.back());
+    stack.pop_back();
+    if (n.use_count() == 1) {
+      for (Edge& e : n->edges)
+        if (e.fn) stack.push_back(std::move(e.fn));
+      n->backward = nullptr;
+      n->edges.clear();
+    }
+  }
+}
+
+bool any_requires_grad(std::initializer_list<const Tensor*> inputs) {
+  if (!g_grad_mode) return false;
+  for (const Tensor* t : inputs)
+    if (t && t->defined() && t->requires_grad()) return true;
+  return false;
+}
+
+Tensor& record_op(Tensor& out, const char* name, std::initializer_list<const Tensor*> inputs, BackwardFn backward) {
+  if (!any_requires_grad(inputs)) return out;
+  auto node = std::make_shared<Node>();
+  node->name = name;
+  node->out_shape = out.shape();
+  node->edges.reserve(inputs.size());
+  for (const Tensor* t : inputs) {
+    Edge e;
+    if (t && t->defined() && t->requires_grad()) {
+      if (t->grad_fn()) {
+        e.fn = t->grad_fn();
+      } else {
+        e.leaf = t->impl();
+      }
+    }
+    node->edges.push_back(std::move(e));
+  }
+  node->backward = std::move(backward);
+  out.impl()->grad_fn = std::move(node);
+  out.impl()->requires_grad = true;
+  return out;
+}
+
+void accumulate_grad(TensorImpl& leaf, const Tensor& g) {
+  TG_CHECK(g.shape() == leaf.shape, "gradient shape " << shape_str(g.shape()) << " does not match the leaf tensor's shape "
+                                                       << shape_str(leaf.shape) << " it accumulates into");
+  if (!leaf.grad.defined()) {
+    leaf.grad = g.clone();  // own the buffer: later accumulations write into it in place
+    return;
+  }
+  TG_CHECK(leaf.grad.shape() == leaf.shape, "existing .grad has shape " << shape_str(leaf.grad.shape())
+                                                                        << " but the tensor has shape " << shape_str(leaf.shape));
+  if (leaf.grad.device().is_cpu() && g.device().is_cpu()) {
+    cpu::add_inplace(leaf.grad.data(), g.data(), leaf.grad.numel());  // grad += g
+  } else {
+    NoGradGuard guard;
+    leaf.grad = add(leaf.grad, g);
+  }
+}
+
+void run_backward(const Tensor& root, const Tensor& dout_in, bool retain_graph) {
+  TG_CHECK(root.defined(), "backward: called on an undefined tensor");
+  TG_CHECK(root.requires_grad(), "backward: tensor " << shape_str(root.shape())
+                                                     << " does not require grad (no input of its graph has requires_grad)");
+  Tensor dout = dout_in;
+  if (!dout.defined()) {
+    TG_CHECK(root.numel() == 1, "backward: without an explicit gradient the tensor must hold one element, but it has shape "
+                                    << shape_str(root.shape()) << "; pass dout of the same shape");
+    dout = Tensor::ones(root.shape(), root.device());
+  }
+  TG_CHECK(dout.shape() == root.shape(), "backward: gradient shape " << shape_str(dout.shape())
+                                                                     << " does not match the tensor's shape " << shape_str(root.shape()));
+  NoGradGuard no_grad;  // backward computations themselves are never recorded
+
+  if (!root.grad_fn()) {  // a leaf: its gradient is dout itself
+    accumulate_grad(*root.impl(), dout);
+    return;
+  }
+
+  // Post-order DFS with an explicit stack gives a topological order (inputs before users).
+  std::vector<Node*> order;
+  std::unordered_set<Node*> visited;
+  std::vector<std::pair<Node*, size_t>> stack;
+  stack.emplace_back(root.grad_fn().get(), 0);
+  visited.insert(root.grad_fn().get());
+  while (!stack.empty()) {
+    auto& [node, next_edge] = stack.back();
+    if (next_edge < node->edges.size()) {
+      Node* child = node->edges[next_edge++].fn.get();
+      if (child && visited.insert(child).second) stack.emplace_back(child, 0);
+    } else {
+      order.push_back(node);
+      stack.pop_back();
+    }
+  }
+
+  std::unordered_map<Node*, Tensor> pending;  // summed gradient w.r.t. each node's output
+  pending[root.grad_fn().get()] = dout;
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    Node* node = *it;
+    auto found = pending.find(node);
+    if (found == pending.end()) continue;  // no gradient flowed here (e.g. a discarded branch)
+    Tensor g = std::move(found->second);
+    pending.erase(found);
+    TG_CHECK(node->backward, "backward: the graph through '" << node->name
+                                                             << "' was already freed by an earlier backward(); pass "
+                                                                "retain_graph=true to the first call to backward twice");
+    TG_CHECK(g.shape() == node->out_shape, "backward: gradient for the output of '"
+                                               << node->name << "' has shape " << shape_str(g.shape()) << ", expected "
+                                               << shape_str(node->out_shape));
+    std::vector<Tensor> grads = node->backward(g);
+    TG_CHECK(grads.size() == node->edges.size(), "backward of '" << node->name << "' returned " << grads.size()
+                                                                 << " gradients for " << node->edges.size() << " inputs");
+    for (size_t i = 0; i < grads.size(); ++i) {
+      const Edge& e = node->edges[i];
+      if (!e.needs_grad() || !grads[i].defined()) continue;
+      if (e.fn) {
+        auto [slot, inserted] = pending.try_emplace(e.fn.get(), grads[i]);
+        if (!inserted) slot->second = add(slot->second, grads[i]);  // out of place: grads may alias
+      } else {
+        accumulate_grad(*e.leaf, grads[i]);
+      }
+    }
+    if (!retain_graph) node->backward = nullptr;  // frees the tensors the closure saved
+  }
+}
+
+}  // namespace tg

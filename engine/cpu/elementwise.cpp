@@ -1,0 +1,190 @@
+// CPU elementwise kernels. Same-shape inputs take a flat vectorisable loop; broadcasting walks the
+// output row by row (last dim innermost) with per-input strides that are 0 on stretched dims.
+#include "engine/cpu/elementwise.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "engine/error.h"
+
+namespace tg::cpu {
+
+namespace {
+constexpr int64_t kParallelThreshold = 1 << 15;  // below this, threading costs more than it saves
+
+inline float apply(BinaryOp op, float a, float b) {
+  switch (op) {
+    case BinaryOp::Add: return a + b;
+    case BinaryOp::Sub: return a - b;
+    case BinaryOp::Mul: return a * b;
+    case BinaryOp::Div: return a / b;
+  }
+  return 0.f;
+}
+
+template <class F>
+void binary_loop(float* out, const float* a, const float* b, const BroadcastShape& s, F f) {
+  const int last = s.ndim - 1;
+  const int64_t inner = s.ndim ? s.out[last] : 1;
+  const int64_t sa = s.ndim ? s.a_stride[last] : 0, sb = s.ndim ? s.b_stride[last] : 0;
+  const int64_t rows = inner ? s.numel() / inner : 0;
+#pragma omp parallel for schedule(static) if (s.numel() > kParallelThreshold)
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t ao = 0, bo = 0, rem = r;
+    for (int d = last - 1; d >= 0; --d) {
+      const int64_t idx = rem % s.out[d];
+      rem /= s.out[d];
+      ao += idx * s.a_stride[d];
+      bo += idx * s.b_stride[d];
+    }
+    float* o = out + r * inner;
+    for (int64_t i = 0; i < inner; ++i) o[i] = f(a[ao + i * sa], b[bo + i * sb]);
+  }
+}
+
+// Row-major strides of `in` aligned to the trailing dims of `out`, 0 where in is stretched.
+void aligned_strides(const Shape& out, const Shape& in, int64_t* strides) {
+  const int nd = static_cast<int>(out.size()), ni = static_cast<int>(in.size());
+  int64_t stride = 1;
+  for (int d = nd - 1; d >= 0; --d) {
+    const int k = d - (nd - ni);
+    if (k < 0) {
+      strides[d] = 0;
+      continue;
+    }
+    strides[d] = (in[static_cast<size_t>(k)] == 1 && out[static_cast<size_t>(d)] != 1) ? 0 : stride;
+    stride *= in[static_cast<size_t>(k)];
+  }
+}
+}  // namespace
+
+int64_t BroadcastShape::numel() const {
+  int64_t n = 1;
+  for (int d = 0; d < ndim; ++d) n *= out[d];
+  return n;
+}
+
+Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
+  const size_t n = std::max(a.size(), b.size());
+  Shape out(n);
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t da = i < n - a.size() ? 1 : a[i - (n - a.size())];
+    const int64_t db = i < n - b.size() ? 1 : b[i - (n - b.size())];
+    TG_CHECK(da == db || da == 1 || db == 1, op << ": shapes " << shape_str(a) << " and " << shape_str(b)
+                                                << " cannot be broadcast together (dim " << i << ": " << da << " vs " << db << ")");
+    out[i] = da == 1 ? db : da;
+  }
+  TG_CHECK(static_cast<int>(n) <= kMaxDims, op << ": at most " << kMaxDims << " dims are supported, got " << n);
+  return out;
+}
+
+BroadcastShape make_broadcast(const Shape& out, const Shape& a, const Shape& b) {
+  BroadcastShape s;
+  s.ndim = static_cast<int>(out.size());
+  for (int d = 0; d < s.ndim; ++d) s.out[d] = out[static_cast<size_t>(d)];
+  aligned_strides(out, a, s.a_stride);
+  aligned_strides(out, b, s.b_stride);
+  return s;
+}
+
+void binary_forward(float* out, const float* a, const float* b, BinaryOp op, const BroadcastShape& s) {
+  switch (op) {
+    case BinaryOp::Add: binary_loop(out, a, b, s, [](float x, float y) { return x + y; }); break;
+    case BinaryOp::Sub: binary_loop(out, a, b, s, [](float x, float y) { return x - y; }); break;
+    case BinaryOp::Mul: binary_loop(out, a, b, s, [](float x, float y) { return x * y; }); break;
+    case BinaryOp::Div: binary_loop(out, a, b, s, [](float x, float y) { return x / y; }); break;
+  }
+}
+
+void binary_scalar(float* out, const float* a, float s, BinaryOp op, bool scalar_first, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > kParallelThreshold)
+  for (int64_t i = 0; i < n; ++i) out[i] = scalar_first ? apply(op, s, a[i]) : apply(op, a[i], s);
+}
+
+void add_inplace(float* acc, const float* x, int64_t n) {
+#pragma omp parallel for simd schedule(static) if (n > kParallelThreshold)
+  for (int64_t i = 0; i < n; ++i) acc[i] += x[i];
+}
+
+void unary_forward(float* y, const float* x, UnaryOp op, float param, int64_t n) {
+  constexpr float kInvSqrt2 = 0.70710678118654752f;
+#pragma omp parallel for schedule(static) if (n > kParallelThreshold)
+  for (int64_t i = 0; i < n; ++i) {
+    const float v = x[i];
+    float r = 0.f;
+    switch (op) {
+      case UnaryOp::Neg: r = -v; break;
+      case UnaryOp::Exp: r = std::exp(v); break;
+      case UnaryOp::Log: r = std::log(v); break;
+      case UnaryOp::Sqrt: r = std::sqrt(v); break;
+      case UnaryOp::Pow: r = std::pow(v, param); break;
+      case UnaryOp::Relu: r = v > 0.f ? v : 0.f; break;
+      case UnaryOp::Gelu: r = 0.5f * v * (1.f + std::erf(v * kInvSqrt2)); break;  // x * Phi(x)
+      case UnaryOp::Sigmoid: r = 1.f / (1.f + std::exp(-v)); break;
+      case UnaryOp::Tanh: r = std::tanh(v); break;
+    }
+    y[i] = r;
+  }
+}
+
+void unary_backward(float* dx, const float* dout, const float* x, const float* y, UnaryOp op, float param, int64_t n) {
+  constexpr float kInvSqrt2 = 0.70710678118654752f;
+  constexpr float kInvSqrt2Pi = 0.39894228040143268f;
+#pragma omp parallel for schedule(static) if (n > kParallelThreshold)
+  for (int64_t i = 0; i < n; ++i) {
+    const float g = dout[i], v = x[i];
+    float d = 0.f;
+    switch (op) {
+      case UnaryOp::Neg: d = -1.f; break;
+      case UnaryOp::Exp: d = y[i]; break;                 // d/dx e^x = e^x
+      case UnaryOp::Log: d = 1.f / v; break;
+      case UnaryOp::Sqrt: d = 0.5f / y[i]; break;         // 1 / (2 sqrt x)
+      case UnaryOp::Pow: d = param * std::pow(v, param - 1.f); break;
+      case UnaryOp::Relu: d = v > 0.f ? 1.f : 0.f; break;  // subgradient 0 at x = 0, as PyTorch
+      case UnaryOp::Gelu:                                   // Phi(x) + x phi(x)
+        d = 0.5f * (1.f + std::erf(v * kInvSqrt2)) + v * kInvSqrt2Pi * std::exp(-0.5f * v * v);
+        break;
+      case UnaryOp::Sigmoid: d = y[i] * (1.f - y[i]); break;
+      case UnaryOp::Tanh: d = 1.f - y[i] * y[i]; break;
+    }
+    dx[i] = g * d;
+  }
+}
+
+void sum_to_shape(float* out, const Shape& to, const float* in, const Shape& from) {
+  const int64_t n_out = numel_of(to), n_in = numel_of(from);
+  if (n_out == n_in) {
+    std::memcpy(out, in, static_cast<size_t>(n_in) * sizeof(float));
+    return;
+  }
+  BroadcastShape s = make_broadcast(from, to, from);  // a = target (stride 0 on summed dims)
+  std::vector<double> acc(static_cast<size_t>(n_out), 0.0);
+  const int last = s.ndim - 1;
+  const int64_t inner = s.out[last], sa = s.a_stride[last];
+  const int64_t rows = n_in / inner;
+  for (int64_t r = 0; r < rows; ++r) {
+    int64_t ao = 0, rem = r;
+    for (int d = last - 1; d >= 0; --d) {
+      const int64_t idx = rem % s.out[d];
+      rem /= s.out[d];
+      ao += idx * s.a_stride[d];
+    }
+    const float* row = in + r * inner;
+    if (sa == 0) {
+      double t = 0.0;
+      for (int64_t i = 0; i < inner; ++i) t += row[i];
+      acc[static_cast<size_t>(ao)] += t;
+    } else {
+      for (int64_t i = 0; i < inner; ++i) acc[static_cast<size_t>(ao + i * sa)] += row[i];
+    }
+  }
+  for (int64_t i = 0; i < n_out; ++i) out[i] = static_cast<float>(acc[static_cast<size_t>(i)]);
+}
+
+void broadcast_to(float* out, const Shape& to, const float* in, const Shape& from) {
+  BroadcastShape s = make_broadcast(to, from, to);
+  binary_loop(out, in, in, s, [](float x, float) { return x; });
+}
+
+}  // namespace tg::cpu

@@ -1,0 +1,45 @@
+// CPU elementwise kernels: binary ops with NumPy broadcasting, scalar ops, unary forward and
+// backward, and the broadcast/reduce-to-shape pair that broadcasting's backward needs.
+#pragma once
+#include <cstdint>
+
+#include "engine/shape.h"
+
+namespace tg::cpu {
+
+enum class BinaryOp { Add, Sub, Mul, Div };
+enum class UnaryOp { Neg, Exp, Log, Sqrt, Pow, Relu, Gelu, Sigmoid, Tanh };
+
+constexpr int kMaxDims = 8;
+
+// Describes out = f(a, b) over a broadcast output shape: strides are in elements, 0 on the dims
+// where an input is stretched. Built by make_broadcast().
+struct BroadcastShape {
+  int ndim = 0;
+  int64_t out[kMaxDims] = {};
+  int64_t a_stride[kMaxDims] = {};
+  int64_t b_stride[kMaxDims] = {};
+  int64_t numel() const;
+};
+
+// Output shape of broadcasting a with b; throws tg::Error naming `op` and both shapes if incompatible.
+Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);
+BroadcastShape make_broadcast(const Shape& out, const Shape& a, const Shape& b);
+
+void binary_forward(float* out, const float* a, const float* b, BinaryOp op, const BroadcastShape& s);
+// out = a (op) s, or s (op) a when scalar_first.
+void binary_scalar(float* out, const float* a, float s, BinaryOp op, bool scalar_first, int64_t n);
+void add_inplace(float* acc, const float* x, int64_t n);  // acc += x
+
+// y = f(x); `param` is the exponent for Pow.
+void unary_forward(float* y, const float* x, UnaryOp op, float param, int64_t n);
+// dx = dout * f'(x); uses x and/or y = f(x) (both always passed).
+void unary_backward(float* dx, const float* dout, const float* x, const float* y, UnaryOp op, float param, int64_t n);
+
+// out (shape `to`) = sum of `in` (shape `from`) over the dims that broadcasting stretched.
+// `to` must broadcast to `from`.
+void sum_to_shape(float* out, const Shape& to, const float* in, const Shape& from);
+// out (shape `to`) = `in` (shape `from`) stretched along broadcast dims.
+void broadcast_to(float* out, const Shape& to, const float* in, const Shape& from);
+
+}  // namespace tg::cpu

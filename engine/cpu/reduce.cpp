@@ -1,0 +1,53 @@
+// CPU reductions, accumulated in double so large sums stay exact to float precision.
+#include "engine/cpu/reduce.h"
+
+namespace tg::cpu {
+
+void sum_dim(float* out, const float* in, int64_t outer, int64_t dim, int64_t inner) {
+#pragma omp parallel for schedule(static) if (outer * dim * inner > (1 << 16))
+  for (int64_t o = 0; o < outer; ++o) {
+    for (int64_t i = 0; i < inner; ++i) {
+      double acc = 0.0;
+      const float* p = in + o * dim * inner + i;
+      for (int64_t d = 0; d < dim; ++d) acc += p[d * inner];
+      out[o * inner + i] = static_cast<float>(acc);
+    }
+  }
+}
+
+void max_dim(float* out, int64_t* idx, const float* in, int64_t outer, int64_t dim, int64_t inner) {
+#pragma omp parallel for schedule(static) if (outer * dim * inner > (1 << 16))
+  for (int64_t o = 0; o < outer; ++o) {
+    for (int64_t i = 0; i < inner; ++i) {
+      const float* p = in + o * dim * inner + i;
+      int64_t best = 0;
+      for (int64_t d = 1; d < dim; ++d)
+        if (p[d * inner] > p[best * inner]) best = d;
+      out[o * inner + i] = p[best * inner];
+      idx[o * inner + i] = best;
+    }
+  }
+}
+
+double sum_all(const float* in, int64_t n) {
+  double acc = 0.0;
+#pragma omp parallel for reduction(+ : acc) schedule(static) if (n > (1 << 16))
+  for (int64_t i = 0; i < n; ++i) acc += in[i];
+  return acc;
+}
+
+double sum_squares(const float* in, int64_t n) {
+  double acc = 0.0;
+#pragma omp parallel for reduction(+ : acc) schedule(static) if (n > (1 << 16))
+  for (int64_t i = 0; i < n; ++i) acc += static_cast<double>(in[i]) * in[i];
+  return acc;
+}
+
+int64_t argmax_all(const float* in, int64_t n) {
+  int64_t best = 0;
+  for (int64_t i = 1; i < n; ++i)
+    if (in[i] > in[best]) best = i;
+  return best;
+}
+
+}  // namespace tg::cpu

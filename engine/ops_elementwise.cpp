@@ -1,0 +1,130 @@
+// Elementwise ops with autograd: binary (broadcasting), scalar, unary, expand / sum_to.
+// Backward rules:  d(a+b) = (g, g)   d(a-b) = (g, -g)   d(ab) = (g b, g a)   d(a/b) = (g/b, -g a/b^2),
+// each summed back to its input's shape over broadcast dims.
+#include <cmath>
+
+#include "engine/cpu/elementwise.h"
+#include "engine/dispatch.h"
+#include "engine/ops.h"
+
+namespace tg {
+
+namespace {
+
+Tensor binary(const Tensor& a, const Tensor& b, cpu::BinaryOp op, const char* name) {
+  check_defined(a, name, "a");
+  check_defined(b, name, "b");
+  check_same_device(a, b, name);
+  const Shape out_shape = cpu::broadcast_shapes(a.shape(), b.shape(), name);
+  Tensor out = Tensor::empty(out_shape, a.device());
+  switch (a.device().type) {
+    case DeviceType::CPU:
+      cpu::binary_forward(out.data(), a.data(), b.data(), op, cpu::make_broadcast(out_shape, a.shape(), b.shape()));
+      break;
+    default: throw_no_kernel(name, a.device());
+  }
+  const bool need_values = op == cpu::BinaryOp::Mul || op == cpu::BinaryOp::Div;
+  Tensor ad = need_values ? a.detach() : Tensor(), bd = need_values ? b.detach() : Tensor();
+  const Shape sa = a.shape(), sb = b.shape();
+  return record_op(out, name, {&a, &b}, [op, ad, bd, sa, sb](const Tensor& g) {
+    switch (op) {
+      case cpu::BinaryOp::Add: return std::vector<Tensor>{sum_to(g, sa), sum_to(g, sb)};
+      case cpu::BinaryOp::Sub: return std::vector<Tensor>{sum_to(g, sa), sum_to(neg(g), sb)};
+      case cpu::BinaryOp::Mul: return std::vector<Tensor>{sum_to(mul(g, bd), sa), sum_to(mul(g, ad), sb)};
+      case cpu::BinaryOp::Div:
+        return std::vector<Tensor>{sum_to(div(g, bd), sa), sum_to(neg(div(mul(g, ad), mul(bd, bd))), sb)};
+    }
+    return std::vector<Tensor>{Tensor(), Tensor()};
+  });
+}
+
+Tensor scalar_op(const Tensor& a, float s, cpu::BinaryOp op, bool scalar_first, const char* name) {
+  check_defined(a, name);
+  Tensor out = Tensor::empty(a.shape(), a.device());
+  switch (a.device().type) {
+    case DeviceType::CPU: cpu::binary_scalar(out.data(), a.data(), s, op, scalar_first, a.numel()); break;
+    default: throw_no_kernel(name, a.device());
+  }
+  Tensor ad = (op == cpu::BinaryOp::Div && scalar_first) ? a.detach() : Tensor();
+  return record_op(out, name, {&a}, [op, s, scalar_first, ad](const Tensor& g) {
+    switch (op) {
+      case cpu::BinaryOp::Add: return std::vector<Tensor>{g};
+      case cpu::BinaryOp::Sub: return std::vector<Tensor>{scalar_first ? neg(g) : g};
+      case cpu::BinaryOp::Mul: return std::vector<Tensor>{mul(g, s)};
+      case cpu::BinaryOp::Div:  // d(a/s) = g/s;  d(s/a) = -s g / a^2
+        return std::vector<Tensor>{scalar_first ? mul(div(g, mul(ad, ad)), -s) : div(g, s)};
+    }
+    return std::vector<Tensor>{Tensor()};
+  });
+}
+
+Tensor unary(const Tensor& x, cpu::UnaryOp op, float param, const char* name) {
+  check_defined(x, name);
+  Tensor y = Tensor::empty(x.shape(), x.device());
+  switch (x.device().type) {
+    case DeviceType::CPU: cpu::unary_forward(y.data(), x.data(), op, param, x.numel()); break;
+    default: throw_no_kernel(name, x.device());
+  }
+  Tensor xd = x.detach(), yd = y.detach();
+  return record_op(y, name, {&x}, [op, param, xd, yd, name](const Tensor& g) {
+    Tensor dx = Tensor::empty(xd.shape(), xd.device());
+    switch (xd.device().type) {
+      case DeviceType::CPU: cpu::unary_backward(dx.data(), g.data(), xd.data(), yd.data(), op, param, xd.numel()); break;
+      default: throw_no_kernel(name, xd.device());
+    }
+    return std::vector<Tensor>{dx};
+  });
+}
+
+}  // namespace
+
+Tensor add(const Tensor& a, const Tensor& b) { return binary(a, b, cpu::BinaryOp::Add, "add"); }
+Tensor sub(const Tensor& a, const Tensor& b) { return binary(a, b, cpu::BinaryOp::Sub, "sub"); }
+Tensor mul(const Tensor& a, const Tensor& b) { return binary(a, b, cpu::BinaryOp::Mul, "mul"); }
+Tensor div(const Tensor& a, const Tensor& b) { return binary(a, b, cpu::BinaryOp::Div, "div"); }
+Tensor add(const Tensor& a, float s) { return scalar_op(a, s, cpu::BinaryOp::Add, false, "add"); }
+Tensor sub(const Tensor& a, float s) { return scalar_op(a, s, cpu::BinaryOp::Sub, false, "sub"); }
+Tensor mul(const Tensor& a, float s) { return scalar_op(a, s, cpu::BinaryOp::Mul, false, "mul"); }
+Tensor div(const Tensor& a, float s) { return scalar_op(a, s, cpu::BinaryOp::Div, false, "div"); }
+Tensor rsub(float s, const Tensor& a) { return scalar_op(a, s, cpu::BinaryOp::Sub, true, "rsub"); }
+Tensor rdiv(float s, const Tensor& a) { return scalar_op(a, s, cpu::BinaryOp::Div, true, "rdiv"); }
+
+Tensor neg(const Tensor& x) { return unary(x, cpu::UnaryOp::Neg, 0.f, "neg"); }
+Tensor exp(const Tensor& x) { return unary(x, cpu::UnaryOp::Exp, 0.f, "exp"); }
+Tensor log(const Tensor& x) { return unary(x, cpu::UnaryOp::Log, 0.f, "log"); }
+Tensor sqrt(const Tensor& x) { return unary(x, cpu::UnaryOp::Sqrt, 0.f, "sqrt"); }
+Tensor pow(const Tensor& x, float exponent) { return unary(x, cpu::UnaryOp::Pow, exponent, "pow"); }
+Tensor relu(const Tensor& x) { return unary(x, cpu::UnaryOp::Relu, 0.f, "relu"); }
+Tensor gelu(const Tensor& x) { return unary(x, cpu::UnaryOp::Gelu, 0.f, "gelu"); }
+Tensor sigmoid(const Tensor& x) { return unary(x, cpu::UnaryOp::Sigmoid, 0.f, "sigmoid"); }
+Tensor tanh(const Tensor& x) { return unary(x, cpu::UnaryOp::Tanh, 0.f, "tanh"); }
+
+Tensor expand(const Tensor& x, const Shape& shape) {
+  check_defined(x, "expand");
+  const Shape out_shape = cpu::broadcast_shapes(x.shape(), shape, "expand");
+  TG_CHECK(out_shape == shape, "expand: cannot expand shape " << shape_str(x.shape()) << " to " << shape_str(shape));
+  if (x.shape() == shape) return x;
+  Tensor out = Tensor::empty(shape, x.device());
+  switch (x.device().type) {
+    case DeviceType::CPU: cpu::broadcast_to(out.data(), shape, x.data(), x.shape()); break;
+    default: throw_no_kernel("expand", x.device());
+  }
+  const Shape in_shape = x.shape();
+  return record_op(out, "expand", {&x}, [in_shape](const Tensor& g) { return std::vector<Tensor>{sum_to(g, in_shape)}; });
+}
+
+Tensor sum_to(const Tensor& x, const Shape& shape) {
+  check_defined(x, "sum_to");
+  TG_CHECK(cpu::broadcast_shapes(shape, x.shape(), "sum_to") == x.shape(),
+           "sum_to: shape " << shape_str(shape) << " does not broadcast to " << shape_str(x.shape()));
+  if (x.shape() == shape) return x;
+  Tensor out = Tensor::empty(shape, x.device());
+  switch (x.device().type) {
+    case DeviceType::CPU: cpu::sum_to_shape(out.data(), shape, x.data(), x.shape()); break;
+    default: throw_no_kernel("sum_to", x.device());
+  }
+  const Shape in_shape = x.shape();
+  return record_op(out, "sum_to", {&x}, [in_shape](const Tensor& g) { return std::vector<Tensor>{expand(g, in_shape)}; });
+}
+
+}  // namespace tg

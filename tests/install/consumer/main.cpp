@@ -1,0 +1,17 @@
+// Consumer of the installed package: a few autograd ops, checked against closed-form values.
+#include <cstdio>
+
+#include "engine/ops.h"
+
+int main() {
+  tg::Tensor x = tg::Tensor::from_vector({1.f, 2.f, 3.f}, {3}).set_requires_grad(true);
+  tg::Tensor y = tg::sum(tg::mul(x, x));  // y = sum x^2 = 14, dy/dx = 2x
+  y.backward();
+  const auto g = x.grad().to_vector();
+  if (y.item() != 14.f || g[0] != 2.f || g[1] != 4.f || g[2] != 6.f) {
+    std::printf("consumer FAILED: y=%g grad=(%g, %g, %g)\n", y.item(), g[0], g[1], g[2]);
+    return 1;
+  }
+  std::printf("consumer ok: %s\n", tg::backends_summary().c_str());
+  return 0;
+}
