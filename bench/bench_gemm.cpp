@@ -1,0 +1,51 @@
+// The machine's achievable float32 GFLOP/s through the GEMM path the engine uses (Eigen, row-major
+// maps, tg::cpu::gemm): the practical ceiling that conv layers are measured against.
+//   bench_gemm [--threads N] [--json]
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "engine/cpu/matmul.h"
+#include "engine/parallel.h"
+#include "engine/random.h"
+
+int main(int argc, char** argv) {
+  int threads = 2;
+  bool json = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string k = argv[i];
+    if (k == "--threads" && i + 1 < argc) threads = std::stoi(argv[++i]);
+    else if (k == "--json") json = true;
+    else {
+      std::fprintf(stderr, "bench_gemm: unknown flag %s (known: --threads N --json)\n", k.c_str());
+      return 2;
+    }
+  }
+  tg::set_num_threads(threads);
+  tg::Generator gen(0);
+  double best_gflops = 0.0;
+  if (!json) std::printf("%6s %6s %6s %10s\n", "M", "N", "K", "GFLOP/s");
+  for (int n : {256, 512, 1024, 2048}) {
+    std::vector<float> A(static_cast<size_t>(n) * n), B(A.size()), C(A.size());
+    for (float& v : A) v = gen.uniform(-1.f, 1.f);
+    for (float& v : B) v = gen.uniform(-1.f, 1.f);
+    tg::cpu::gemm(false, false, n, n, n, 1.f, A.data(), B.data(), 0.f, C.data());  // warm-up
+    const int reps = n >= 2048 ? 3 : (n >= 1024 ? 8 : 40);
+    std::vector<double> times;
+    for (int r = 0; r < reps; ++r) {
+      const auto t0 = std::chrono::steady_clock::now();
+      tg::cpu::gemm(false, false, n, n, n, 1.f, A.data(), B.data(), 0.f, C.data());
+      times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    }
+    std::sort(times.begin(), times.end());
+    const double median = times[times.size() / 2];
+    const double gflops = 2.0 * n * n * static_cast<double>(n) / median * 1e-9;
+    best_gflops = std::max(best_gflops, gflops);
+    if (!json) std::printf("%6d %6d %6d %10.1f\n", n, n, n, gflops);
+  }
+  if (json) std::printf("{\"bench\": \"gemm\", \"threads\": %d, \"gflops\": %.1f}\n", threads, best_gflops);
+  else std::printf("best: %.1f GFLOP/s with %d threads\n", best_gflops, threads);
+  return 0;
+}

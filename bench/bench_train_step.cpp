@@ -1,0 +1,112 @@
+// Training-step and inference throughput of the reference networks, printed with the same JSON
+// fields as ../shared/reference/torch_bench.py so the two can be compared side by side.
+//   bench_train_step --model small|small28|resnet18 --batch 256 --threads 2 --steps 10 [--json]
+// The optimizer step is SGD with momentum (as in torch_bench.py), so the figure is dominated by
+// forward + backward. Peak RSS is the whole process's, so run one model per process.
+#include <sys/resource.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <string>
+
+#include "engine/autograd.h"
+#include "engine/error.h"
+#include "engine/ops.h"
+#include "engine/parallel.h"
+#include "nn/models/factory.h"
+#include "optim/sgd.h"
+
+namespace {
+
+struct Args {
+  std::string model = "small";
+  int batch = 256, threads = 2, steps = 10;
+  bool json = false;
+};
+
+Args parse(int argc, char** argv) {
+  Args a;
+  for (int i = 1; i < argc; ++i) {
+    const std::string k = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) throw tg::Error("missing value after " + k);
+      return argv[++i];
+    };
+    if (k == "--model") a.model = value();
+    else if (k == "--batch") a.batch = std::stoi(value());
+    else if (k == "--threads") a.threads = std::stoi(value());
+    else if (k == "--steps") a.steps = std::stoi(value());
+    else if (k == "--json") a.json = true;
+    else throw tg::Error("unknown flag " + k + " (known: --model --batch --threads --steps --json)");
+  }
+  return a;
+}
+
+template <class F>
+double seconds_per_call(F&& fn, int steps) {
+  for (int i = 0; i < 2; ++i) fn();  // warm-up: scratch buffers, caches
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < steps; ++i) fn();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / steps;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    const Args a = parse(argc, argv);
+    tg::set_num_threads(a.threads);
+    int channels = 3, side = 32;
+    std::string name = a.model;
+    if (a.model == "small28") {
+      channels = 1;
+      side = 28;
+      name = "small";
+    } else if (a.model != "small" && a.model != "resnet18") {
+      throw tg::Error("unknown model '" + a.model + "' (known: small, small28, resnet18)");
+    }
+    tg::Generator gen(0);
+    auto net = tg::nn::make_model(name, channels, side, 10, gen);
+    tg::Tensor x = tg::Tensor::randn({a.batch, channels, side, side}, gen);
+    tg::Tensor y = tg::Tensor::empty({a.batch});
+    for (int i = 0; i < a.batch; ++i) y.data()[i] = static_cast<float>(gen.below(10));
+    tg::optim::SgdOptions so;
+    so.lr = 0.01;
+    so.momentum = 0.9;
+    tg::optim::Sgd opt(net->named_parameters(), so);
+
+    net->train();
+    const double train_s = seconds_per_call(
+        [&] {
+          opt.zero_grad();
+          tg::cross_entropy((*net)(x), y).backward();
+          opt.step();
+        },
+        a.steps);
+    net->eval();
+    const double infer_s = seconds_per_call(
+        [&] {
+          tg::NoGradGuard no_grad;
+          (*net)(x);
+        },
+        a.steps);
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    const double rss_mib = static_cast<double>(ru.ru_maxrss) / 1024.0;
+    const double train_ips = a.batch / train_s, infer_ips = a.batch / infer_s;
+    if (a.json) {
+      std::printf(
+          "{\"engine\": \"trustgrad\", \"model\": \"%s\", \"batch\": %d, \"threads\": %d, \"train_img_per_s\": %.2f, "
+          "\"infer_img_per_s\": %.2f, \"peak_rss_mib\": %.1f}\n",
+          a.model.c_str(), a.batch, a.threads, train_ips, infer_ips, rss_mib);
+    } else {
+      std::printf("trustgrad %s batch=%d threads=%d: train %.0f img/s, inference %.0f img/s, peak RSS %.0f MiB\n",
+                  a.model.c_str(), a.batch, a.threads, train_ips, infer_ips, rss_mib);
+    }
+    return 0;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_train_step: %s\n", e.what());
+    return 2;
+  }
+}
