@@ -1,5 +1,13 @@
-// Helpers for the explicit device switch every op performs.
+// Helpers for the explicit device switch every op performs:
+//   switch (x.device().type) {
+//     case DeviceType::CPU:  cpu::relu_forward(...); break;
+//     case DeviceType::CUDA: TG_CUDA_CALL(cuda::relu_forward(...)); break;
+//   }
+// CPU kernels (engine/cpu/) and CUDA launchers (cuda/) share their signatures, so the two cases
+// read the same. In a build without CUDA the second case throws instead of calling.
 #pragma once
+#include <string>
+
 #include "engine/device.h"
 #include "engine/error.h"
 
@@ -11,4 +19,16 @@ namespace tg {
               " in this build; move the tensors to the CPU with .to(tg::Device::cpu())");
 }
 
+// Returns double only so that TG_CUDA_CALL can stand where a launcher's value is used.
+[[noreturn]] inline double throw_no_cuda_build(const char* where) {
+  throw Error(std::string(where) +
+              ": this trustgrad build has no CUDA backend; rebuild with -DTRUSTGRAD_CUDA=ON (needs nvcc) or use the CPU");
+}
+
 }  // namespace tg
+
+#ifdef TRUSTGRAD_WITH_CUDA
+#define TG_CUDA_CALL(call) call
+#else
+#define TG_CUDA_CALL(call) ::tg::throw_no_cuda_build(__func__)
+#endif

@@ -6,6 +6,9 @@
 #include "engine/cpu/elementwise.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
+#ifdef TRUSTGRAD_WITH_CUDA
+#include "cuda/elementwise.h"
+#endif
 
 namespace tg {
 
@@ -21,7 +24,10 @@ Tensor binary(const Tensor& a, const Tensor& b, cpu::BinaryOp op, const char* na
     case DeviceType::CPU:
       cpu::binary_forward(out.data(), a.data(), b.data(), op, cpu::make_broadcast(out_shape, a.shape(), b.shape()));
       break;
-    default: throw_no_kernel(name, a.device());
+    case DeviceType::CUDA:
+      TG_CUDA_CALL(cuda::binary_forward(out.data(), a.data(), b.data(), op,
+                                        cpu::make_broadcast(out_shape, a.shape(), b.shape())));
+      break;
   }
   const bool need_values = op == cpu::BinaryOp::Mul || op == cpu::BinaryOp::Div;
   Tensor ad = need_values ? a.detach() : Tensor(), bd = need_values ? b.detach() : Tensor();
@@ -43,7 +49,7 @@ Tensor scalar_op(const Tensor& a, float s, cpu::BinaryOp op, bool scalar_first, 
   Tensor out = Tensor::empty(a.shape(), a.device());
   switch (a.device().type) {
     case DeviceType::CPU: cpu::binary_scalar(out.data(), a.data(), s, op, scalar_first, a.numel()); break;
-    default: throw_no_kernel(name, a.device());
+    case DeviceType::CUDA: TG_CUDA_CALL(cuda::binary_scalar(out.data(), a.data(), s, op, scalar_first, a.numel())); break;
   }
   Tensor ad = (op == cpu::BinaryOp::Div && scalar_first) ? a.detach() : Tensor();
   return record_op(out, name, {&a}, [op, s, scalar_first, ad](const Tensor& g) {
@@ -63,14 +69,16 @@ Tensor unary(const Tensor& x, cpu::UnaryOp op, float param, const char* name) {
   Tensor y = Tensor::empty(x.shape(), x.device());
   switch (x.device().type) {
     case DeviceType::CPU: cpu::unary_forward(y.data(), x.data(), op, param, x.numel()); break;
-    default: throw_no_kernel(name, x.device());
+    case DeviceType::CUDA: TG_CUDA_CALL(cuda::unary_forward(y.data(), x.data(), op, param, x.numel())); break;
   }
   Tensor xd = x.detach(), yd = y.detach();
-  return record_op(y, name, {&x}, [op, param, xd, yd, name](const Tensor& g) {
+  return record_op(y, name, {&x}, [op, param, xd, yd](const Tensor& g) {
     Tensor dx = Tensor::empty(xd.shape(), xd.device());
     switch (xd.device().type) {
       case DeviceType::CPU: cpu::unary_backward(dx.data(), g.data(), xd.data(), yd.data(), op, param, xd.numel()); break;
-      default: throw_no_kernel(name, xd.device());
+      case DeviceType::CUDA:
+        TG_CUDA_CALL(cuda::unary_backward(dx.data(), g.data(), xd.data(), yd.data(), op, param, xd.numel()));
+        break;
     }
     return std::vector<Tensor>{dx};
   });
@@ -107,7 +115,7 @@ Tensor expand(const Tensor& x, const Shape& shape) {
   Tensor out = Tensor::empty(shape, x.device());
   switch (x.device().type) {
     case DeviceType::CPU: cpu::broadcast_to(out.data(), shape, x.data(), x.shape()); break;
-    default: throw_no_kernel("expand", x.device());
+    case DeviceType::CUDA: TG_CUDA_CALL(cuda::broadcast_to(out.data(), shape, x.data(), x.shape())); break;
   }
   const Shape in_shape = x.shape();
   return record_op(out, "expand", {&x}, [in_shape](const Tensor& g) { return std::vector<Tensor>{sum_to(g, in_shape)}; });
@@ -121,7 +129,7 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
   Tensor out = Tensor::empty(shape, x.device());
   switch (x.device().type) {
     case DeviceType::CPU: cpu::sum_to_shape(out.data(), shape, x.data(), x.shape()); break;
-    default: throw_no_kernel("sum_to", x.device());
+    case DeviceType::CUDA: TG_CUDA_CALL(cuda::sum_to_shape(out.data(), shape, x.data(), x.shape())); break;
   }
   const Shape in_shape = x.shape();
   return record_op(out, "sum_to", {&x}, [in_shape](const Tensor& g) { return std::vector<Tensor>{expand(g, in_shape)}; });

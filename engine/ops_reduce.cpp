@@ -6,6 +6,9 @@
 #include "engine/cpu/reduce.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
+#ifdef TRUSTGRAD_WITH_CUDA
+#include "cuda/reduce.h"
+#endif
 
 namespace tg {
 
@@ -33,6 +36,22 @@ void require_cpu(const Tensor& x, const char* op) {
   if (!x.device().is_cpu()) throw_no_kernel(op, x.device());
 }
 
+// sum_i x_i and sum_i x_i^2 in double, on the tensor's device (the CUDA versions synchronise).
+double sum_all_on_device(const Tensor& x) {
+  switch (x.device().type) {
+    case DeviceType::CPU: return cpu::sum_all(x.data(), x.numel());
+    case DeviceType::CUDA: return TG_CUDA_CALL(cuda::sum_all(x.data(), x.numel()));
+  }
+  return 0.0;
+}
+double sum_squares_on_device(const Tensor& x) {
+  switch (x.device().type) {
+    case DeviceType::CPU: return cpu::sum_squares(x.data(), x.numel());
+    case DeviceType::CUDA: return TG_CUDA_CALL(cuda::sum_squares(x.data(), x.numel()));
+  }
+  return 0.0;
+}
+
 // Scatters g (outer, inner) into a zero tensor of `shape` at idx along the reduced dim.
 Tensor scatter_max_grad(const Tensor& g, const std::vector<int64_t>& idx, const Shape& shape, const DimSplit& sp) {
   Tensor dx = Tensor::zeros(shape, g.device());
@@ -48,19 +67,20 @@ Tensor scatter_max_grad(const Tensor& g, const std::vector<int64_t>& idx, const 
 
 Tensor sum(const Tensor& x) {
   check_defined(x, "sum");
-  require_cpu(x, "sum");
-  Tensor out = Tensor::scalar(static_cast<float>(cpu::sum_all(x.data(), x.numel())), x.device());
+  Tensor out = Tensor::scalar(static_cast<float>(sum_all_on_device(x)), x.device());
   const Shape shape = x.shape();
   return record_op(out, "sum", {&x}, [shape](const Tensor& g) { return std::vector<Tensor>{expand(g, shape)}; });
 }
 
 Tensor sum(const Tensor& x, int dim, bool keepdim) {
   check_defined(x, "sum");
-  require_cpu(x, "sum");
   const int d = normalize_dim(dim, x.dim(), "sum");
   const DimSplit sp = split_at(x.shape(), d);
   Tensor out = Tensor::empty(keepdim ? sp.keep : sp.drop, x.device());
-  cpu::sum_dim(out.data(), x.data(), sp.outer, sp.dim, sp.inner);
+  switch (x.device().type) {
+    case DeviceType::CPU: cpu::sum_dim(out.data(), x.data(), sp.outer, sp.dim, sp.inner); break;
+    case DeviceType::CUDA: TG_CUDA_CALL(cuda::sum_dim(out.data(), x.data(), sp.outer, sp.dim, sp.inner)); break;
+  }
   const Shape shape = x.shape(), keep = sp.keep;
   return record_op(out, "sum", {&x}, [shape, keep](const Tensor& g) {
     return std::vector<Tensor>{expand(g.reshape(keep), shape)};
@@ -120,8 +140,7 @@ Tensor argmax(const Tensor& x, int dim) {
 
 Tensor norm(const Tensor& x) {
   check_defined(x, "norm");
-  require_cpu(x, "norm");
-  const float n = static_cast<float>(std::sqrt(cpu::sum_squares(x.data(), x.numel())));
+  const float n = static_cast<float>(std::sqrt(sum_squares_on_device(x)));
   Tensor out = Tensor::scalar(n, x.device());
   Tensor xd = x.detach();
   return record_op(out, "norm", {&x}, [xd, n](const Tensor& g) {

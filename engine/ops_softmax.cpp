@@ -4,6 +4,9 @@
 #include "engine/cpu/softmax.h"
 #include "engine/dispatch.h"
 #include "engine/ops.h"
+#ifdef TRUSTGRAD_WITH_CUDA
+#include "cuda/softmax.h"
+#endif
 
 namespace tg {
 
@@ -11,18 +14,25 @@ namespace {
 
 Tensor softmax_impl(const Tensor& x, int dim, bool log, const char* name) {
   check_defined(x, name);
-  if (!x.device().is_cpu()) throw_no_kernel(name, x.device());
   const int d = normalize_dim(dim, x.dim(), name);
   int64_t outer = 1, inner = 1;
   for (int i = 0; i < d; ++i) outer *= x.size(i);
   for (int i = d + 1; i < x.dim(); ++i) inner *= x.size(i);
   const int64_t n = x.size(d);
   Tensor y = Tensor::empty(x.shape(), x.device());
-  cpu::softmax_forward(y.data(), x.data(), outer, n, inner, log);
+  switch (x.device().type) {
+    case DeviceType::CPU: cpu::softmax_forward(y.data(), x.data(), outer, n, inner, log); break;
+    case DeviceType::CUDA: TG_CUDA_CALL(cuda::softmax_forward(y.data(), x.data(), outer, n, inner, log)); break;
+  }
   Tensor yd = y.detach();
   return record_op(y, name, {&x}, [yd, outer, n, inner, log](const Tensor& g) {
     Tensor dx = Tensor::empty(yd.shape(), yd.device());
-    cpu::softmax_backward(dx.data(), g.data(), yd.data(), outer, n, inner, log);
+    switch (yd.device().type) {
+      case DeviceType::CPU: cpu::softmax_backward(dx.data(), g.data(), yd.data(), outer, n, inner, log); break;
+      case DeviceType::CUDA:
+        TG_CUDA_CALL(cuda::softmax_backward(dx.data(), g.data(), yd.data(), outer, n, inner, log));
+        break;
+    }
     return std::vector<Tensor>{dx};
   });
 }
@@ -42,20 +52,36 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, float label_sm
   TG_CHECK(label_smoothing >= 0.f && label_smoothing <= 1.f,
            "cross_entropy: label_smoothing must be in [0, 1], got " << label_smoothing);
   TG_CHECK(!targets.requires_grad(), "cross_entropy: targets are class indices and cannot require grad");
-  if (!logits.device().is_cpu()) throw_no_kernel("cross_entropy", logits.device());
   const int64_t N = logits.size(0), C = logits.size(1);
-  const float* t = targets.data();
+  const std::vector<float> host_targets = targets.to_vector();  // validated on the host (N floats)
+  const float* t = host_targets.data();
   for (int64_t n = 0; n < N; ++n) {
     TG_CHECK(t[n] >= 0.f && t[n] < static_cast<float>(C) && t[n] == std::floor(t[n]),
              "cross_entropy: target[" << n << "] = " << t[n] << " is not a class index in [0, " << C << ")");
   }
   Tensor probs = Tensor::empty({N, C}, logits.device());  // (N, C) softmax, saved for the backward
-  const double loss = cpu::cross_entropy_forward(probs.data(), logits.data(), t, N, C, label_smoothing);
+  double loss = 0.0;
+  switch (logits.device().type) {
+    case DeviceType::CPU:
+      loss = cpu::cross_entropy_forward(probs.data(), logits.data(), targets.data(), N, C, label_smoothing);
+      break;
+    case DeviceType::CUDA:
+      loss = TG_CUDA_CALL(cuda::cross_entropy_forward(probs.data(), logits.data(), targets.data(), N, C, label_smoothing));
+      break;
+  }
   Tensor out = Tensor::scalar(static_cast<float>(loss), logits.device());
   Tensor td = targets.detach();
   return record_op(out, "cross_entropy", {&logits, &targets}, [probs, td, N, C, label_smoothing](const Tensor& g) {
     Tensor dlogits = Tensor::empty({N, C}, probs.device());
-    cpu::cross_entropy_backward(dlogits.data(), probs.data(), td.data(), N, C, label_smoothing, g.item());
+    const float dloss = g.item();
+    switch (probs.device().type) {
+      case DeviceType::CPU:
+        cpu::cross_entropy_backward(dlogits.data(), probs.data(), td.data(), N, C, label_smoothing, dloss);
+        break;
+      case DeviceType::CUDA:
+        TG_CUDA_CALL(cuda::cross_entropy_backward(dlogits.data(), probs.data(), td.data(), N, C, label_smoothing, dloss));
+        break;
+    }
     return std::vector<Tensor>{dlogits, Tensor()};
   });
 }

@@ -11,6 +11,9 @@
 #include "engine/autograd.h"
 #include "engine/error.h"
 #include "engine/random.h"
+#ifdef TRUSTGRAD_WITH_CUDA
+#include "cuda/elementwise.h"
+#endif
 
 namespace tg {
 
@@ -186,8 +189,11 @@ void Tensor::fill_(float value) const {
     float* p = data();
     std::fill(p, p + n, value);
   } else {
-    std::vector<float> host(static_cast<size_t>(n), value);
-    copy_bytes(raw_data(), device(), host.data(), Device::cpu(), host.size() * sizeof(float));
+#ifdef TRUSTGRAD_WITH_CUDA
+    cuda::fill(data(), value, n);
+#else
+    throw Error("fill_: tensor on " + device().str() + " but this build has no CUDA backend");
+#endif
   }
 }
 
