@@ -1,0 +1,152 @@
+// Per-layer conv2d GFLOP/s (forward, input-grad, weight-grad) for the reference small CNN and CIFAR
+// ResNet-18, next to a plain Eigen GEMM of the same threads: the practical ceiling the convs aim at.
+//   bench_conv [--batch 256] [--threads 2] [--reps 3] [--model small|resnet18|all] [--json]
+#include <omp.h>
+
+#include <Eigen/Core>
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "engine/cpu/conv2d.h"
+#include "engine/parallel.h"
+
+namespace {
+
+using tg::cpu::ConvShape;
+
+struct Layer {
+  const char* model;
+  const char* name;
+  int64_t C, H, K, R, stride, pad;
+  int count;  // how many times the layer occurs in the model
+};
+
+// The conv layers of ../shared/reference/torch_bench.py (3x32x32 input), each distinct shape once.
+const std::vector<Layer> kLayers = {
+    {"small", "conv1 3->32 @32", 3, 32, 32, 3, 1, 1, 1},
+    {"small", "conv2 32->32 @32", 32, 32, 32, 3, 1, 1, 1},
+    {"small", "conv3 32->64 @16", 32, 16, 64, 3, 1, 1, 1},
+    {"small", "conv4 64->64 @16", 64, 16, 64, 3, 1, 1, 1},
+    {"small", "conv5 64->128 @8", 64, 8, 128, 3, 1, 1, 1},
+    {"resnet18", "stem 3->64 @32", 3, 32, 64, 3, 1, 1, 1},
+    {"resnet18", "l1 64->64 @32", 64, 32, 64, 3, 1, 1, 4},
+    {"resnet18", "l2 64->128 s2 @32", 64, 32, 128, 3, 2, 1, 1},
+    {"resnet18", "l2 128->128 @16", 128, 16, 128, 3, 1, 1, 3},
+    {"resnet18", "l2 sc 1x1 64->128 s2", 64, 32, 128, 1, 2, 0, 1},
+    {"resnet18", "l3 128->256 s2 @16", 128, 16, 256, 3, 2, 1, 1},
+    {"resnet18", "l3 256->256 @8", 256, 8, 256, 3, 1, 1, 3},
+    {"resnet18", "l3 sc 1x1 128->256 s2", 128, 16, 256, 1, 2, 0, 1},
+    {"resnet18", "l4 256->512 s2 @8", 256, 8, 512, 3, 2, 1, 1},
+    {"resnet18", "l4 512->512 @4", 512, 4, 512, 3, 1, 1, 3},
+    {"resnet18", "l4 sc 1x1 256->512 s2", 256, 8, 512, 1, 2, 0, 1},
+};
+
+double now_s() {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
+}
+
+// Best-of-reps wall time of fn() after one warm-up call.
+template <class F>
+double best_time(F&& fn, int reps) {
+  fn();
+  double best = 1e30;
+  for (int i = 0; i < reps; ++i) {
+    const double t0 = now_s();
+    fn();
+    best = std::min(best, now_s() - t0);
+  }
+  return best;
+}
+
+std::vector<float> random_vec(size_t n, std::mt19937& rng) {
+  std::normal_distribution<float> nd;
+  std::vector<float> v(n);
+  for (auto& x : v) x = nd(rng);
+  return v;
+}
+
+double gemm_gflops(int n, int reps) {
+  using M = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+  M a = M::Random(n, n), b = M::Random(n, n), c(n, n);
+  const double t = best_time([&] { c.noalias() = a * b; }, reps);
+  return 2.0 * n * n * n / t / 1e9;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int64_t batch = 256;
+  int threads = 2, reps = 3;
+  std::string model = "all";
+  bool json_only = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&]() -> const char* {
+      if (i + 1 >= argc) {
+        std::fprintf(stderr, "bench_conv: %s needs a value\n", a.c_str());
+        std::exit(2);
+      }
+      return argv[++i];
+    };
+    if (a == "--batch") batch = std::atoll(next());
+    else if (a == "--threads") threads = std::atoi(next());
+    else if (a == "--reps") reps = std::atoi(next());
+    else if (a == "--model") model = next();
+    else if (a == "--json") json_only = true;
+    else {
+      std::fprintf(stderr, "usage: bench_conv [--batch N] [--threads T] [--reps R] [--model small|resnet18|all] [--json]\n");
+      return 2;
+    }
+  }
+  tg::set_num_threads(threads);
+  std::mt19937 rng(0);
+
+  const double gemm = gemm_gflops(1024, reps + 2);
+  if (!json_only) {
+    std::printf("bench_conv: batch %lld, %d threads, best of %d; Eigen GEMM 1024^3: %.1f GFLOP/s\n",
+                static_cast<long long>(batch), threads, reps, gemm);
+    std::printf("%-24s %9s %9s %9s %9s  (GFLOP/s; %% of GEMM)\n", "layer", "GFLOP", "forward", "input-grad",
+                "weight-grad");
+  }
+  std::string rows;
+  double sum_flop = 0, sum_time = 0;
+  for (const Layer& L : kLayers) {
+    if (model != "all" && model != L.model) continue;
+    ConvShape s{batch, L.C, L.H, L.H, L.K, L.R, L.R, L.stride, L.stride, L.pad, L.pad, 1};
+    const int64_t P = s.P(), Q = s.Q();
+    auto in = random_vec(static_cast<size_t>(batch * L.C * L.H * L.H), rng);
+    auto w = random_vec(static_cast<size_t>(L.K * L.C * L.R * L.R), rng);
+    auto dout = random_vec(static_cast<size_t>(batch * L.K * P * Q), rng);
+    std::vector<float> out(dout.size()), din(in.size()), dw(w.size());
+    const double flop = 2.0 * batch * L.K * P * Q * L.C * L.R * L.R;  // per pass
+    const double t_fwd = best_time([&] { tg::cpu::conv2d_forward(out.data(), in.data(), w.data(), nullptr, s); }, reps);
+    const double t_din = best_time(
+        [&] { tg::cpu::conv2d_backward(din.data(), nullptr, nullptr, dout.data(), in.data(), w.data(), s); }, reps);
+    const double t_dw = best_time(
+        [&] { tg::cpu::conv2d_backward(nullptr, dw.data(), nullptr, dout.data(), in.data(), w.data(), s); }, reps);
+    const double g_fwd = flop / t_fwd / 1e9, g_din = flop / t_din / 1e9, g_dw = flop / t_dw / 1e9;
+    sum_flop += 3 * flop * L.count;
+    sum_time += (t_fwd + t_din + t_dw) * L.count;
+    if (!json_only)
+      std::printf("%-24s %9.2f %6.1f %3.0f%% %6.1f %3.0f%% %6.1f %3.0f%%\n", L.name, flop / 1e9, g_fwd,
+                  100 * g_fwd / gemm, g_din, 100 * g_din / gemm, g_dw, 100 * g_dw / gemm);
+    char buf[512];
+    std::snprintf(buf, sizeof buf,
+                  "%s{\"model\":\"%s\",\"layer\":\"%s\",\"count\":%d,\"gflop\":%.4f,\"fwd_gflops\":%.2f,"
+                  "\"dinput_gflops\":%.2f,\"dweight_gflops\":%.2f}",
+                  rows.empty() ? "" : ",", L.model, L.name, L.count, flop / 1e9, g_fwd, g_din, g_dw);
+    rows += buf;
+  }
+  const double overall = sum_time > 0 ? sum_flop / sum_time / 1e9 : 0.0;
+  if (!json_only)
+    std::printf("all passes, weighted by layer count: %.1f GFLOP/s (%.0f%% of GEMM)\n", overall, 100 * overall / gemm);
+  std::printf("{\"bench\":\"conv\",\"batch\":%lld,\"threads\":%d,\"gemm_gflops\":%.2f,\"overall_gflops\":%.2f,"
+              "\"layers\":[%s]}\n",
+              static_cast<long long>(batch), threads, gemm, overall, rows.c_str());
+  return 0;
+}

@@ -1,0 +1,40 @@
+// CPU batch-norm kernels over (N, H, W) per channel of an NCHW tensor: training forward with batch
+// statistics, eval forward with running statistics, their backwards, and the running-stat update.
+#pragma once
+#include <cstdint>
+
+namespace tg::cpu {
+
+// Training forward. in/out (N, C, HW); gamma/beta (C) or nullptr (identity affine).
+//   mean_c = 1/M sum x,  var_c = 1/M sum (x - mean_c)^2  (biased; M = N*HW), invstd_c = 1/sqrt(var_c + eps)
+//   out = gamma_c * (x - mean_c) * invstd_c + beta_c
+// save_mean/save_invstd (C) receive mean_c and invstd_c for the backward. Statistics in double, two-pass.
+void batchnorm2d_forward_train(float* out, float* save_mean, float* save_invstd, const float* in, const float* gamma,
+                               const float* beta, int64_t N, int64_t C, int64_t HW, float eps);
+
+// Eval forward with running statistics: out = gamma_c * (x - rmean_c) / sqrt(rvar_c + eps) + beta_c.
+void batchnorm2d_forward_eval(float* out, const float* in, const float* gamma, const float* beta,
+                              const float* running_mean, const float* running_var, int64_t N, int64_t C, int64_t HW,
+                              float eps);
+
+// Training backward (statistics depend on the input). With xhat = (x - mean) * invstd, M = N*HW:
+//   dbeta_c = sum dout,  dgamma_c = sum dout * xhat
+//   din = gamma_c * invstd_c / M * (M * dout - dbeta_c - xhat * dgamma_c)
+// din/dgamma/dbeta may each be nullptr when not needed; gamma nullptr means gamma = 1.
+void batchnorm2d_backward(float* din, float* dgamma, float* dbeta, const float* dout, const float* in,
+                          const float* gamma, const float* save_mean, const float* save_invstd, int64_t N, int64_t C,
+                          int64_t HW);
+
+// Eval backward (statistics are constants): din = gamma_c * invstd_c * dout, dgamma/dbeta as above,
+// with mean/invstd the running ones (invstd_c = 1/sqrt(running_var_c + eps)).
+void batchnorm2d_backward_eval(float* din, float* dgamma, float* dbeta, const float* dout, const float* in,
+                               const float* gamma, const float* mean, const float* invstd, int64_t N, int64_t C,
+                               int64_t HW);
+
+// running = (1 - momentum) * running + momentum * batch, with the UNBIASED batch variance
+// var * M / (M - 1) for running_var (PyTorch's convention); var recovered from invstd and eps.
+// Either running pointer may be nullptr. count = M = N*HW (> 1).
+void batchnorm2d_update_running(float* running_mean, float* running_var, const float* save_mean,
+                                const float* save_invstd, int64_t C, int64_t count, float momentum, float eps);
+
+}  // namespace tg::cpu

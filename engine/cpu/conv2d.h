@@ -1,0 +1,31 @@
+// CPU 2-D convolution kernels (NCHW): a fast im2col + Eigen GEMM path and a plain-loop reference.
+// Raw pointers and named sizes only; argument checking lives in the op layer (engine/nn_ops.cpp).
+#pragma once
+#include <cstdint>
+
+namespace tg::cpu {
+
+// in (N, C, H, W), w (K, C/groups, R, S), b (K), out (N, K, P, Q).
+struct ConvShape {
+  int64_t N, C, H, W;  // input
+  int64_t K, R, S;     // output channels, kernel height, kernel width
+  int64_t stride_h, stride_w, pad_h, pad_w, groups;
+  int64_t P() const { return (H + 2 * pad_h - R) / stride_h + 1; }  // output height
+  int64_t Q() const { return (W + 2 * pad_w - S) / stride_w + 1; }  // output width
+};
+
+// out[n,k,p,q] = b[k] + sum_{c,r,s} w[k,c,r,s] * in[n, g*C/groups + c, p*sh - ph + r, q*sw - pw + s]
+// (zero outside the image), g = k / (K/groups). b may be nullptr (no bias).
+void conv2d_forward(float* out, const float* in, const float* w, const float* b, const ConvShape& s);
+
+// Gradients of conv2d_forward given dout (N, K, P, Q). din (N, C, H, W), dw (K, C/groups, R, S),
+// db (K); each may be nullptr when not needed. All three are OVERWRITTEN (not accumulated).
+void conv2d_backward(float* din, float* dw, float* db, const float* dout, const float* in, const float* w,
+                     const ConvShape& s);
+
+// The same maths as direct nested loops: slow, obviously correct, what the fast path is tested against.
+void conv2d_forward_reference(float* out, const float* in, const float* w, const float* b, const ConvShape& s);
+void conv2d_backward_reference(float* din, float* dw, float* db, const float* dout, const float* in,
+                               const float* w, const ConvShape& s);
+
+}  // namespace tg::cpu

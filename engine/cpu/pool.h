@@ -1,0 +1,32 @@
+// CPU pooling kernels over NCHW planes: max pool (with argmax indices), average pool
+// (count_include_pad = True), global average pool; forwards and backwards.
+#pragma once
+#include <cstdint>
+
+namespace tg::cpu {
+
+// Window geometry shared by max and average pooling: in (N, C, H, W) -> out (N, C, P, Q).
+struct PoolShape {
+  int64_t N, C, H, W;
+  int64_t kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
+  int64_t P() const { return (H + 2 * pad_h - kernel_h) / stride_h + 1; }
+  int64_t Q() const { return (W + 2 * pad_w - kernel_w) / stride_w + 1; }
+};
+
+// out[n,c,p,q] = max over the window of in[n,c,...] (padding never wins); indices[n,c,p,q] = h*W + w of
+// the FIRST maximum in row-major window order (a NaN counts as the maximum, as in PyTorch).
+void max_pool2d_forward(float* out, int32_t* indices, const float* in, const PoolShape& s);
+// din[n,c,indices[n,c,p,q]] += dout[n,c,p,q]; din (N, C, H, W) is overwritten.
+void max_pool2d_backward(float* din, const float* dout, const int32_t* indices, const PoolShape& s);
+
+// out = (1 / (kernel_h * kernel_w)) * sum over the window, padding counted as zeros.
+void avg_pool2d_forward(float* out, const float* in, const PoolShape& s);
+// din[h,w] = sum over windows containing (h,w) of dout / (kernel_h * kernel_w); din overwritten.
+void avg_pool2d_backward(float* din, const float* dout, const PoolShape& s);
+
+// out (N*C) = mean over each HW plane of in (N*C, HW).
+void global_avg_pool2d_forward(float* out, const float* in, int64_t NC, int64_t HW);
+// din (N*C, HW) = dout / HW broadcast over the plane.
+void global_avg_pool2d_backward(float* din, const float* dout, int64_t NC, int64_t HW);
+
+}  // namespace tg::cpu

@@ -1,0 +1,295 @@
+// Differentiable conv-net ops (engine/nn_ops.h): argument checks naming the op and the shapes, an
+// explicit device switch to the kernels (engine/cpu/ now; CUDA kernels with the same signatures
+// later), and autograd nodes whose backward calls the fused backward kernels.
+#include "engine/nn_ops.h"
+
+#include <cmath>
+#include <memory>
+#include <string>
+
+#include "engine/cpu/batchnorm.h"
+#include "engine/cpu/conv2d.h"
+#include "engine/cpu/pool.h"
+#include "engine/error.h"
+#include "engine/storage.h"
+
+namespace tg {
+namespace {
+
+[[noreturn]] void no_cuda_kernel(const char* op) {
+  throw Error(std::string(op) + ": no CUDA kernel yet; move the tensors to the CPU with .to(tg::Device::cpu())");
+}
+
+void check_4d(const Tensor& x, const char* op) {
+  check_defined(x, op, "input");
+  TG_CHECK(x.dim() == 4, op << ": expected a 4-D input (N, C, H, W), got shape " << shape_str(x.shape()));
+}
+
+// A per-channel parameter (C) when defined.
+void check_channel_vec(const Tensor& t, int64_t C, const Tensor& x, const char* op, const char* name) {
+  if (!t.defined()) return;
+  check_same_device(x, t, op);
+  TG_CHECK(t.dim() == 1 && t.size(0) == C, op << ": " << name << " must have shape " << shape_str({C}) << " for input "
+                                               << shape_str(x.shape()) << ", got " << shape_str(t.shape()));
+}
+
+float* data_or_null(const Tensor& t) { return t.defined() ? t.data() : nullptr; }
+
+// Pool window checks shared by max and average pooling; resolves stride = -1 to the kernel size.
+cpu::PoolShape pool_shape(const Tensor& x, int kernel, int& stride, int padding, const char* op) {
+  check_4d(x, op);
+  if (stride == -1) stride = kernel;
+  TG_CHECK(kernel >= 1 && stride >= 1 && padding >= 0,
+           op << ": need kernel >= 1, stride >= 1, padding >= 0, got kernel " << kernel << ", stride " << stride
+              << ", padding " << padding);
+  TG_CHECK(2 * padding <= kernel, op << ": padding " << padding << " must be at most half the kernel size " << kernel);
+  const int64_t H = x.size(2), W = x.size(3);
+  TG_CHECK(H + 2 * padding >= kernel && W + 2 * padding >= kernel,
+           op << ": kernel " << kernel << "x" << kernel << " is larger than the padded input (" << H + 2 * padding
+              << "x" << W + 2 * padding << ") of input " << shape_str(x.shape()));
+  return {x.size(0), x.size(1), H, W, kernel, kernel, stride, stride, padding, padding};
+}
+
+}  // namespace
+
+// ---- conv2d ----
+
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding, int groups) {
+  const char* op = "conv2d";
+  check_4d(x, op);
+  check_defined(w, op, "weight");
+  check_same_device(x, w, op);
+  TG_CHECK(w.dim() == 4, op << ": expected a 4-D weight (K, C/groups, R, S), got shape " << shape_str(w.shape()));
+  TG_CHECK(stride >= 1 && padding >= 0 && groups >= 1, op << ": need stride >= 1, padding >= 0, groups >= 1, got stride "
+                                                          << stride << ", padding " << padding << ", groups " << groups);
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  const int64_t K = w.size(0), R = w.size(2), S = w.size(3);
+  TG_CHECK(C % groups == 0 && K % groups == 0, op << ": groups " << groups << " must divide the input channels " << C
+                                                  << " and the output channels " << K << " (input "
+                                                  << shape_str(x.shape()) << ", weight " << shape_str(w.shape()) << ")");
+  TG_CHECK(w.size(1) * groups == C, op << ": input " << shape_str(x.shape()) << " has " << C
+                                       << " channels but weight " << shape_str(w.shape()) << " with groups " << groups
+                                       << " expects " << w.size(1) * groups);
+  TG_CHECK(H + 2 * padding >= R && W + 2 * padding >= S,
+           op << ": kernel " << R << "x" << S << " is larger than the padded input (" << H + 2 * padding << "x"
+              << W + 2 * padding << ") of input " << shape_str(x.shape()) << " with padding " << padding);
+  if (b.defined()) {
+    check_same_device(x, b, op);
+    TG_CHECK(b.dim() == 1 && b.size(0) == K,
+             op << ": bias must have shape " << shape_str({K}) << " for weight " << shape_str(w.shape()) << ", got "
+                << shape_str(b.shape()));
+  }
+  const cpu::ConvShape s{N, C, H, W, K, R, S, stride, stride, padding, padding, groups};
+  Tensor out = Tensor::empty({N, K, s.P(), s.Q()}, x.device());
+  switch (x.device().type) {
+    case DeviceType::CPU: cpu::conv2d_forward(out.data(), x.data(), w.data(), data_or_null(b), s); break;
+    case DeviceType::CUDA: no_cuda_kernel(op);
+  }
+  const bool need_x = x.requires_grad(), need_w = w.requires_grad(), need_b = b.defined() && b.requires_grad();
+  Tensor xd = x.detach(), wd = w.detach();
+  return record_op(out, op, {&x, &w, &b}, [xd, wd, s, need_x, need_w, need_b](const Tensor& dout) {
+    Tensor dx = need_x ? Tensor::empty(xd.shape(), dout.device()) : Tensor();
+    Tensor dw = need_w ? Tensor::empty(wd.shape(), dout.device()) : Tensor();
+    Tensor db = need_b ? Tensor::empty({s.K}, dout.device()) : Tensor();
+    switch (dout.device().type) {
+      case DeviceType::CPU:
+        cpu::conv2d_backward(data_or_null(dx), data_or_null(dw), data_or_null(db), dout.data(), xd.data(), wd.data(), s);
+        break;
+      case DeviceType::CUDA: no_cuda_kernel("conv2d backward");
+    }
+    return std::vector<Tensor>{dx, dw, db};
+  });
+}
+
+// ---- batch_norm2d ----
+
+Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
+                    const Tensor& running_var, bool training, float momentum, float eps) {
+  const char* op = "batch_norm2d";
+  check_4d(x, op);
+  const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
+  check_channel_vec(gamma, C, x, op, "weight (gamma)");
+  check_channel_vec(beta, C, x, op, "bias (beta)");
+  check_channel_vec(running_mean, C, x, op, "running_mean");
+  check_channel_vec(running_var, C, x, op, "running_var");
+  TG_CHECK(eps > 0.f, op << ": eps must be positive, got " << eps);
+  Tensor out = Tensor::empty(x.shape(), x.device());
+  const bool need_x = x.requires_grad();
+  const bool need_g = gamma.defined() && gamma.requires_grad(), need_b = beta.defined() && beta.requires_grad();
+  Tensor xd = x.detach(), gd = gamma.defined() ? gamma.detach() : Tensor();
+
+  if (training) {
+    TG_CHECK(N * HW > 1, op << ": expected more than 1 value per channel when training, got input "
+                            << shape_str(x.shape()));
+    Tensor mean = Tensor::empty({C}, x.device()), invstd = Tensor::empty({C}, x.device());  // (C)
+    switch (x.device().type) {
+      case DeviceType::CPU:
+        cpu::batchnorm2d_forward_train(out.data(), mean.data(), invstd.data(), x.data(), data_or_null(gamma),
+                                       data_or_null(beta), N, C, HW, eps);
+        // running = (1 - momentum) * running + momentum * batch   (unbiased variance for running_var)
+        cpu::batchnorm2d_update_running(data_or_null(running_mean), data_or_null(running_var), mean.data(),
+                                        invstd.data(), C, N * HW, momentum, eps);
+        break;
+      case DeviceType::CUDA: no_cuda_kernel(op);
+    }
+    return record_op(out, op, {&x, &gamma, &beta},
+                     [xd, gd, mean, invstd, N, C, HW, need_x, need_g, need_b](const Tensor& dout) {
+                       Tensor dx = need_x ? Tensor::empty(xd.shape(), dout.device()) : Tensor();
+                       Tensor dg = need_g ? Tensor::empty({C}, dout.device()) : Tensor();
+                       Tensor db = need_b ? Tensor::empty({C}, dout.device()) : Tensor();
+                       switch (dout.device().type) {
+                         case DeviceType::CPU:
+                           cpu::batchnorm2d_backward(data_or_null(dx), data_or_null(dg), data_or_null(db), dout.data(),
+                                                     xd.data(), data_or_null(gd), mean.data(), invstd.data(), N, C, HW);
+                           break;
+                         case DeviceType::CUDA: no_cuda_kernel("batch_norm2d backward");
+                       }
+                       return std::vector<Tensor>{dx, dg, db};
+                     });
+  }
+
+  TG_CHECK(running_mean.defined() && running_var.defined(),
+           op << ": eval mode (training=false) needs running_mean and running_var, for input " << shape_str(x.shape()));
+  // The backward needs the statistics as they are now, not after a later training step updates them.
+  Tensor mean = running_mean.clone(), invstd = Tensor::empty({C}, x.device());  // (C)
+  switch (x.device().type) {
+    case DeviceType::CPU: {
+      cpu::batchnorm2d_forward_eval(out.data(), x.data(), data_or_null(gamma), data_or_null(beta), running_mean.data(),
+                                    running_var.data(), N, C, HW, eps);
+      const float* rv = running_var.data();
+      float* is = invstd.data();
+      for (int64_t c = 0; c < C; ++c) is[c] = static_cast<float>(1.0 / std::sqrt(static_cast<double>(rv[c]) + eps));
+      break;
+    }
+    case DeviceType::CUDA: no_cuda_kernel(op);
+  }
+  return record_op(out, op, {&x, &gamma, &beta},
+                   [xd, gd, mean, invstd, N, C, HW, need_x, need_g, need_b](const Tensor& dout) {
+                     Tensor dx = need_x ? Tensor::empty(xd.shape(), dout.device()) : Tensor();
+                     Tensor dg = need_g ? Tensor::empty({C}, dout.device()) : Tensor();
+                     Tensor db = need_b ? Tensor::empty({C}, dout.device()) : Tensor();
+                     switch (dout.device().type) {
+                       case DeviceType::CPU:
+                         cpu::batchnorm2d_backward_eval(data_or_null(dx), data_or_null(dg), data_or_null(db),
+                                                        dout.data(), xd.data(), data_or_null(gd), mean.data(),
+                                                        invstd.data(), N, C, HW);
+                         break;
+                       case DeviceType::CUDA: no_cuda_kernel("batch_norm2d backward");
+                     }
+                     return std::vector<Tensor>{dx, dg, db};
+                   });
+}
+
+// ---- pooling ----
+
+Tensor max_pool2d(const Tensor& x, int kernel, int stride, int padding) {
+  const char* op = "max_pool2d";
+  const cpu::PoolShape s = pool_shape(x, kernel, stride, padding, op);
+  Tensor out = Tensor::empty({s.N, s.C, s.P(), s.Q()}, x.device());
+  // argmax per output element (flat h*W + w within its plane), int32, on the tensor's device.
+  auto indices = std::make_shared<Storage>(static_cast<size_t>(out.numel()) * sizeof(int32_t), x.device());
+  switch (x.device().type) {
+    case DeviceType::CPU:
+      cpu::max_pool2d_forward(out.data(), static_cast<int32_t*>(indices->data()), x.data(), s);
+      break;
+    case DeviceType::CUDA: no_cuda_kernel(op);
+  }
+  const Shape in_shape = x.shape();
+  return record_op(out, op, {&x}, [indices, s, in_shape](const Tensor& dout) {
+    Tensor dx = Tensor::empty(in_shape, dout.device());
+    switch (dout.device().type) {
+      case DeviceType::CPU:
+        cpu::max_pool2d_backward(dx.data(), dout.data(), static_cast<const int32_t*>(indices->data()), s);
+        break;
+      case DeviceType::CUDA: no_cuda_kernel("max_pool2d backward");
+    }
+    return std::vector<Tensor>{dx};
+  });
+}
+
+Tensor avg_pool2d(const Tensor& x, int kernel, int stride, int padding) {
+  const char* op = "avg_pool2d";
+  const cpu::PoolShape s = pool_shape(x, kernel, stride, padding, op);
+  Tensor out = Tensor::empty({s.N, s.C, s.P(), s.Q()}, x.device());
+  switch (x.device().type) {
+    case DeviceType::CPU: cpu::avg_pool2d_forward(out.data(), x.data(), s); break;
+    case DeviceType::CUDA: no_cuda_kernel(op);
+  }
+  const Shape in_shape = x.shape();
+  return record_op(out, op, {&x}, [s, in_shape](const Tensor& dout) {
+    Tensor dx = Tensor::empty(in_shape, dout.device());
+    switch (dout.device().type) {
+      case DeviceType::CPU: cpu::avg_pool2d_backward(dx.data(), dout.data(), s); break;
+      case DeviceType::CUDA: no_cuda_kernel("avg_pool2d backward");
+    }
+    return std::vector<Tensor>{dx};
+  });
+}
+
+Tensor global_avg_pool2d(const Tensor& x) {
+  const char* op = "global_avg_pool2d";
+  check_4d(x, op);
+  const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
+  Tensor out = Tensor::empty({N, C}, x.device());
+  switch (x.device().type) {
+    case DeviceType::CPU: cpu::global_avg_pool2d_forward(out.data(), x.data(), N * C, HW); break;
+    case DeviceType::CUDA: no_cuda_kernel(op);
+  }
+  const Shape in_shape = x.shape();
+  return record_op(out, op, {&x}, [in_shape, N, C, HW](const Tensor& dout) {
+    Tensor dx = Tensor::empty(in_shape, dout.device());
+    switch (dout.device().type) {
+      case DeviceType::CPU: cpu::global_avg_pool2d_backward(dx.data(), dout.data(), N * C, HW); break;
+      case DeviceType::CUDA: no_cuda_kernel("global_avg_pool2d backward");
+    }
+    return std::vector<Tensor>{dx};
+  });
+}
+
+// ---- dropout ----
+
+Tensor dropout(const Tensor& x, float p, bool training, Generator& gen) {
+  const char* op = "dropout";
+  check_defined(x, op, "input");
+  TG_CHECK(p >= 0.f && p <= 1.f, op << ": probability must be in [0, 1], got " << p);
+  if (!training || p == 0.f) return x;  // identity (PyTorch returns the input itself too)
+  // mask = keep / (1 - p) with keep ~ Bernoulli(1 - p), drawn on the host in element order so the
+  // same generator state gives the same mask on every device; p = 1 drops everything.
+  Tensor mask = Tensor::empty(x.shape());
+  {
+    float* m = mask.data();
+    const float scale = p < 1.f ? 1.f / (1.f - p) : 0.f;
+    for (int64_t i = 0; i < mask.numel(); ++i) m[i] = gen.uniform() >= p ? scale : 0.f;
+  }
+  Tensor out = Tensor::empty(x.shape(), x.device());
+  switch (x.device().type) {
+    case DeviceType::CPU: {
+      const float* a = x.data();
+      const float* m = mask.data();
+      float* y = out.data();
+      const int64_t n = x.numel();
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) y[i] = a[i] * m[i];  // y = x * mask
+      break;
+    }
+    case DeviceType::CUDA: no_cuda_kernel(op);
+  }
+  return record_op(out, op, {&x}, [mask](const Tensor& dout) {
+    Tensor dx = Tensor::empty(dout.shape(), dout.device());
+    switch (dout.device().type) {
+      case DeviceType::CPU: {
+        const float* g = dout.data();
+        const float* m = mask.data();
+        float* d = dx.data();
+        const int64_t n = dout.numel();
+#pragma omp simd
+        for (int64_t i = 0; i < n; ++i) d[i] = g[i] * m[i];  // dx = dout * mask
+        break;
+      }
+      case DeviceType::CUDA: no_cuda_kernel("dropout backward");
+    }
+    return std::vector<Tensor>{dx};
+  });
+}
+
+}  // namespace tg

@@ -1,0 +1,441 @@
+// Tests of the fused conv-net ops (engine/nn_ops.h) and their CPU kernels: finite-difference
+// gradient checks, fast conv kernels against the direct reference, PyTorch golden fixtures
+// (tests/reference/gen_nn_ops.py), deterministic max-pool ties, dropout, and argument errors.
+#include <doctest/doctest.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "engine/cpu/conv2d.h"
+#include "engine/error.h"
+#include "engine/nn_ops.h"
+#include "engine/ops.h"
+#include "engine/parallel.h"
+#include "engine/random.h"
+#include "support/fixtures.h"
+#include "support/gradcheck.h"
+
+using namespace tg;
+using tg::test::gradcheck;
+using tg::test::GradcheckOptions;
+using tg::test::leaf;
+
+namespace {
+
+void check_grad(const std::function<Tensor(const std::vector<Tensor>&)>& fn, const std::vector<Tensor>& inputs,
+                const GradcheckOptions& opts = {}) {
+  const auto r = gradcheck(fn, inputs, opts);
+  CHECK_MESSAGE(r.ok, r.report);
+  CHECK(r.checked > 0);
+}
+
+// The message of the tg::Error thrown by fn ("" when nothing is thrown).
+template <class F>
+std::string error_of(F&& fn) {
+  try {
+    fn();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+int64_t meta_int(const nn::SafetensorsFile& f, const std::string& key) {
+  const auto it = f.metadata.find(key);
+  REQUIRE_MESSAGE(it != f.metadata.end(), "fixture " << f.path << " lacks metadata " << key);
+  return std::stoll(it->second);
+}
+
+float meta_float(const nn::SafetensorsFile& f, const std::string& key) {
+  const auto it = f.metadata.find(key);
+  REQUIRE_MESSAGE(it != f.metadata.end(), "fixture " << f.path << " lacks metadata " << key);
+  return std::stof(it->second);
+}
+
+// A fresh leaf copy of a fixture tensor that requires grad.
+Tensor fixture_leaf(const nn::SafetensorsFile& f, const std::string& name) {
+  Tensor t = f.at(name).clone();
+  t.set_requires_grad(true);
+  return t;
+}
+
+std::vector<float> random_values(size_t n, Generator& gen) {
+  std::vector<float> v(n);
+  for (float& x : v) x = gen.uniform(-1.f, 1.f);
+  return v;
+}
+
+// max |a - b| / (1 + |b|)
+double max_scaled_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  double m = 0.0;
+  for (size_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs(double(a[i]) - b[i]) / (1.0 + std::abs(double(b[i]))));
+  return m;
+}
+
+// Runs the fast and the reference conv kernels on random data; returns the worst scaled difference
+// over out, din, dw, db.
+double fast_vs_reference(const cpu::ConvShape& s, bool bias, Generator& gen) {
+  const size_t nin = s.N * s.C * s.H * s.W, nw = s.K * (s.C / s.groups) * s.R * s.S, nout = s.N * s.K * s.P() * s.Q();
+  const auto in = random_values(nin, gen), w = random_values(nw, gen), b = random_values(s.K, gen);
+  const auto dout = random_values(nout, gen);
+  std::vector<float> o1(nout), o2(nout), di1(nin), di2(nin), dw1(nw), dw2(nw), db1(s.K), db2(s.K);
+  cpu::conv2d_forward(o1.data(), in.data(), w.data(), bias ? b.data() : nullptr, s);
+  cpu::conv2d_forward_reference(o2.data(), in.data(), w.data(), bias ? b.data() : nullptr, s);
+  cpu::conv2d_backward(di1.data(), dw1.data(), db1.data(), dout.data(), in.data(), w.data(), s);
+  cpu::conv2d_backward_reference(di2.data(), dw2.data(), db2.data(), dout.data(), in.data(), w.data(), s);
+  return std::max({max_scaled_diff(o1, o2), max_scaled_diff(di1, di2), max_scaled_diff(dw1, dw2),
+                   max_scaled_diff(db1, db2)});
+}
+
+}  // namespace
+
+TEST_SUITE("nn_ops") {
+
+// ---------------- conv2d kernels: fast vs reference ----------------
+
+TEST_CASE("conv2d fast kernels match the direct reference on random shapes") {
+  Generator gen(7);
+  int tested = 0;
+  for (int trial = 0; trial < 120; ++trial) {
+    cpu::ConvShape s{};
+    s.groups = 1 + static_cast<int64_t>(gen.below(3));
+    s.N = 1 + static_cast<int64_t>(gen.below(trial % 6 == 0 ? 24 : 4));  // sometimes many images: tiles in parallel
+    s.C = s.groups * (1 + static_cast<int64_t>(gen.below(3)));
+    s.K = s.groups * (1 + static_cast<int64_t>(gen.below(3)));
+    s.R = 1 + static_cast<int64_t>(gen.below(4));
+    s.S = 1 + static_cast<int64_t>(gen.below(4));
+    s.stride_h = 1 + static_cast<int64_t>(gen.below(3));
+    s.stride_w = 1 + static_cast<int64_t>(gen.below(3));
+    s.pad_h = static_cast<int64_t>(gen.below(3));
+    s.pad_w = static_cast<int64_t>(gen.below(3));
+    if (trial % 5 == 0) s.R = s.S = s.stride_h = s.stride_w = 1, s.pad_h = s.pad_w = 0;  // pointwise
+    s.H = std::max<int64_t>(1, s.R - 2 * s.pad_h) + static_cast<int64_t>(gen.below(6));
+    s.W = std::max<int64_t>(1, s.S - 2 * s.pad_w) + static_cast<int64_t>(gen.below(6));
+    const double err = fast_vs_reference(s, trial % 2 == 0, gen);
+    CAPTURE(trial);
+    CHECK_MESSAGE(err < 1e-5, "N" << s.N << " C" << s.C << " H" << s.H << " W" << s.W << " K" << s.K << " R" << s.R
+                                  << " S" << s.S << " stride " << s.stride_h << "," << s.stride_w << " pad " << s.pad_h
+                                  << "," << s.pad_w << " groups " << s.groups << ": err " << err);
+    ++tested;
+  }
+  CHECK(tested == 120);
+}
+
+TEST_CASE("conv2d fast kernels: wide GEMM paths (one image per tile, pointwise skip of im2col)") {
+  Generator gen(11);
+  // 16x16 maps give >= 256 GEMM columns per image: one image per tile; 1x1 stride 1 skips im2col.
+  CHECK(fast_vs_reference({3, 8, 16, 16, 6, 1, 1, 1, 1, 0, 0, 1}, true, gen) < 1e-5);
+  CHECK(fast_vs_reference({3, 8, 16, 16, 6, 1, 1, 1, 1, 0, 0, 2}, false, gen) < 1e-5);
+  CHECK(fast_vs_reference({2, 4, 17, 16, 5, 3, 3, 1, 1, 1, 1, 1}, true, gen) < 1e-5);
+  // Small maps: several images per tile (gathered dout, scattered output).
+  CHECK(fast_vs_reference({9, 16, 4, 4, 8, 3, 3, 1, 1, 1, 1, 1}, true, gen) < 1e-5);
+  CHECK(fast_vs_reference({9, 6, 5, 5, 6, 3, 3, 2, 2, 1, 1, 3}, true, gen) < 1e-5);
+}
+
+TEST_CASE("conv2d fast kernels agree with 1 and 2 threads, and only write what is asked") {
+  Generator gen(3);
+  const cpu::ConvShape s{8, 4, 6, 6, 5, 3, 3, 1, 1, 1, 1, 1};
+  const size_t nin = 8 * 4 * 36, nw = 5 * 4 * 9, nout = 8 * 5 * 36;
+  const auto in = random_values(nin, gen), w = random_values(nw, gen), dout = random_values(nout, gen);
+  const int saved = get_num_threads();
+  std::vector<std::vector<float>> outs, dws;
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    std::vector<float> out(nout), dw(nw, 123.f);  // dw is overwritten, not accumulated
+    cpu::conv2d_forward(out.data(), in.data(), w.data(), nullptr, s);
+    cpu::conv2d_backward(nullptr, dw.data(), nullptr, dout.data(), in.data(), w.data(), s);
+    outs.push_back(out);
+    dws.push_back(dw);
+  }
+  set_num_threads(saved);
+  std::vector<float> dw_ref(nw);
+  cpu::conv2d_backward_reference(nullptr, dw_ref.data(), nullptr, dout.data(), in.data(), w.data(), s);
+  CHECK(max_scaled_diff(outs[0], outs[1]) < 1e-6);
+  CHECK(max_scaled_diff(dws[0], dw_ref) < 1e-5);
+  CHECK(max_scaled_diff(dws[1], dw_ref) < 1e-5);
+}
+
+// ---------------- gradient checks ----------------
+
+TEST_CASE("conv2d gradcheck: padded with bias, strided without bias, grouped, pointwise, non-square kernel") {
+  SUBCASE("3x3 pad 1 with bias") {
+    check_grad([](const std::vector<Tensor>& v) { return conv2d(v[0], v[1], v[2], 1, 1); },
+               {leaf({2, 3, 5, 4}, 1), leaf({4, 3, 3, 3}, 2), leaf({4}, 3)});
+  }
+  SUBCASE("stride 2 pad 1 without bias") {
+    check_grad([](const std::vector<Tensor>& v) { return conv2d(v[0], v[1], Tensor(), 2, 1); },
+               {leaf({2, 2, 7, 6}, 4), leaf({3, 2, 3, 3}, 5)});
+  }
+  SUBCASE("groups 2") {
+    check_grad([](const std::vector<Tensor>& v) { return conv2d(v[0], v[1], v[2], 1, 1, 2); },
+               {leaf({2, 4, 4, 4}, 6), leaf({6, 2, 3, 3}, 7), leaf({6}, 8)});
+  }
+  SUBCASE("1x1") {
+    check_grad([](const std::vector<Tensor>& v) { return conv2d(v[0], v[1], v[2]); },
+               {leaf({2, 3, 3, 4}, 9), leaf({5, 3, 1, 1}, 10), leaf({5}, 11)});
+  }
+  SUBCASE("non-square 2x3 kernel, stride 3, pad 2") {
+    check_grad([](const std::vector<Tensor>& v) { return conv2d(v[0], v[1], v[2], 3, 2); },
+               {leaf({1, 2, 6, 7}, 12), leaf({3, 2, 2, 3}, 13), leaf({3}, 14)});
+  }
+  SUBCASE("only the weight requires grad") {
+    Tensor x = leaf({2, 2, 4, 4}, 15);
+    x.set_requires_grad(false);
+    check_grad([](const std::vector<Tensor>& v) { return conv2d(v[0], v[1], Tensor(), 1, 1); },
+               {x, leaf({2, 2, 3, 3}, 16)});
+  }
+}
+
+TEST_CASE("batch_norm2d gradcheck: training with and without affine, eval") {
+  SUBCASE("training, affine") {
+    Tensor rm = Tensor::zeros({3}), rv = Tensor::ones({3});
+    check_grad([&](const std::vector<Tensor>& v) { return batch_norm2d(v[0], v[1], v[2], rm, rv, true); },
+               {leaf({3, 3, 3, 2}, 21, -2.f, 3.f), leaf({3}, 22, 0.5f, 1.5f), leaf({3}, 23)});
+  }
+  SUBCASE("training, no affine, no running stats") {
+    check_grad([](const std::vector<Tensor>& v) { return batch_norm2d(v[0], Tensor(), Tensor(), Tensor(), Tensor(), true); },
+               {leaf({2, 2, 3, 3}, 24)});
+  }
+  SUBCASE("eval") {
+    Tensor rm = Tensor::from_vector({0.1f, -0.3f}, {2}), rv = Tensor::from_vector({0.7f, 1.9f}, {2});
+    check_grad([&](const std::vector<Tensor>& v) { return batch_norm2d(v[0], v[1], v[2], rm, rv, false); },
+               {leaf({2, 2, 3, 3}, 25), leaf({2}, 26), leaf({2}, 27)});
+  }
+}
+
+TEST_CASE("pooling gradcheck: max (distinct values), avg with padding, global avg") {
+  SUBCASE("max 2x2") {
+    check_grad([](const std::vector<Tensor>& v) { return max_pool2d(v[0], 2); }, {leaf({2, 2, 4, 6}, 31)});
+  }
+  SUBCASE("max 3x3 stride 2 pad 1") {
+    check_grad([](const std::vector<Tensor>& v) { return max_pool2d(v[0], 3, 2, 1); }, {leaf({1, 2, 5, 5}, 32)});
+  }
+  SUBCASE("avg 3x3 stride 2 pad 1") {
+    check_grad([](const std::vector<Tensor>& v) { return avg_pool2d(v[0], 3, 2, 1); }, {leaf({2, 2, 5, 6}, 33)});
+  }
+  SUBCASE("avg 2x2") {
+    check_grad([](const std::vector<Tensor>& v) { return avg_pool2d(v[0], 2); }, {leaf({1, 3, 4, 4}, 34)});
+  }
+  SUBCASE("global avg") {
+    check_grad([](const std::vector<Tensor>& v) { return global_avg_pool2d(v[0]); }, {leaf({2, 3, 3, 2}, 35)});
+  }
+}
+
+TEST_CASE("dropout gradcheck with a fixed mask") {
+  check_grad(
+      [](const std::vector<Tensor>& v) {
+        Generator gen(99);  // the same mask on every evaluation
+        return dropout(v[0], 0.4f, true, gen);
+      },
+      {leaf({2, 3, 4}, 41)});
+}
+
+// ---------------- closed-form behaviour ----------------
+
+TEST_CASE("max_pool2d ties go to the first maximum in the window, deterministically") {
+  // Every 2x2 window holds four equal values: the gradient must land on its top-left element.
+  Tensor x = Tensor::full({1, 1, 4, 4}, 2.f);
+  x.set_requires_grad(true);
+  Tensor y = max_pool2d(x, 2);
+  y.backward(Tensor::from_vector({1.f, 2.f, 3.f, 4.f}, {1, 1, 2, 2}));
+  const std::vector<float> expected = {1, 0, 2, 0, 0, 0, 0, 0, 3, 0, 4, 0, 0, 0, 0, 0};
+  CHECK(x.grad().to_vector() == expected);
+  CHECK(y.to_vector() == std::vector<float>{2, 2, 2, 2});
+
+  // Overlapping 3x3 windows with padding over a plateau: each window's first in-image element wins.
+  Tensor z = Tensor::full({1, 1, 3, 3}, -1.f);
+  z.set_requires_grad(true);
+  max_pool2d(z, 3, 1, 1).backward(Tensor::ones({1, 1, 3, 3}));
+  // Window (p, q) starts at (max(p-1, 0), max(q-1, 0)): (0,0) wins 4 windows, (0,1) and (1,0) two, (1,1) one.
+  const std::vector<float> expected_z = {4, 2, 0, 2, 1, 0, 0, 0, 0};
+  CHECK(z.grad().to_vector() == expected_z);
+}
+
+TEST_CASE("avg_pool2d counts padding in the divisor (count_include_pad)") {
+  Tensor x = Tensor::ones({1, 1, 2, 2});
+  const std::vector<float> y = avg_pool2d(x, 3, 1, 1).to_vector();
+  // Each 3x3 window over the zero-padded 4x4 sees all four ones: 4/9 everywhere.
+  for (float v : y) CHECK(v == doctest::Approx(4.0 / 9.0).epsilon(1e-6));
+}
+
+TEST_CASE("batch_norm2d training: zero mean, unit variance, running stats update") {
+  Tensor x = leaf({4, 2, 3, 3}, 51, -3.f, 5.f);
+  Tensor rm = Tensor::zeros({2}), rv = Tensor::ones({2});
+  const std::vector<float> xv = x.to_vector();
+  const std::vector<float> y = batch_norm2d(x, Tensor(), Tensor(), rm, rv, true, 0.25f, 1e-5f).to_vector();
+  for (int c = 0; c < 2; ++c) {
+    double s = 0, s2 = 0, xs = 0, xs2 = 0;
+    for (int n = 0; n < 4; ++n)
+      for (int i = 0; i < 9; ++i) {
+        const size_t k = (n * 2 + c) * 9 + i;
+        s += y[k];
+        s2 += double(y[k]) * y[k];
+        xs += xv[k];
+        xs2 += double(xv[k]) * xv[k];
+      }
+    CHECK(std::abs(s / 36) < 1e-6);
+    CHECK(s2 / 36 == doctest::Approx(1.0).epsilon(1e-4));  // var / (var + eps)
+    const double mean = xs / 36, var = xs2 / 36 - mean * mean;
+    CHECK(rm.to_vector()[c] == doctest::Approx(0.25 * mean).epsilon(1e-5));
+    CHECK(rv.to_vector()[c] == doctest::Approx(0.75 + 0.25 * var * 36 / 35).epsilon(1e-5));
+  }
+}
+
+TEST_CASE("dropout: eval is the identity, masks follow the generator, survivors are scaled") {
+  Tensor x = Tensor::ones({100, 100});
+  Generator g0(5);
+  CHECK(dropout(x, 0.5f, false, g0).same_as(x));
+  Generator g1(5), g2(5);
+  const std::vector<float> a = dropout(x, 0.3f, true, g1).to_vector(), b = dropout(x, 0.3f, true, g2).to_vector();
+  CHECK(a == b);
+  int zeros = 0;
+  for (float v : a) {
+    if (v == 0.f) ++zeros;
+    else CHECK(v == doctest::Approx(1.0 / 0.7));
+  }
+  // 10^4 Bernoulli(0.3) draws: std 46, so +-5 sigma is about +-230.
+  CHECK(std::abs(zeros - 3000) < 230);
+  Generator g3(6);
+  for (float v : dropout(x, 1.f, true, g3).to_vector()) CHECK(v == 0.f);
+}
+
+// ---------------- argument errors ----------------
+
+TEST_CASE("nn ops reject bad arguments with messages naming the op and the shapes") {
+  Tensor x = Tensor::zeros({2, 3, 5, 5}), w = Tensor::zeros({4, 3, 3, 3});
+  std::string msg = error_of([&] { conv2d(Tensor::zeros({2, 3, 5}), w, Tensor()); });
+  CHECK(msg.find("conv2d") != std::string::npos);
+  CHECK(msg.find("(2, 3, 5)") != std::string::npos);
+
+  msg = error_of([&] { conv2d(x, Tensor::zeros({4, 2, 3, 3}), Tensor()); });
+  CHECK(msg.find("conv2d") != std::string::npos);
+  CHECK(msg.find("(2, 3, 5, 5)") != std::string::npos);
+  CHECK(msg.find("(4, 2, 3, 3)") != std::string::npos);
+
+  msg = error_of([&] { conv2d(x, w, Tensor::zeros({5})); });
+  CHECK(msg.find("bias") != std::string::npos);
+  CHECK(msg.find("(5,)") != std::string::npos);
+
+  msg = error_of([&] { conv2d(Tensor::zeros({1, 4, 5, 5}), Tensor::zeros({3, 2, 3, 3}), Tensor(), 1, 0, 2); });
+  CHECK(msg.find("groups") != std::string::npos);
+
+  msg = error_of([&] { conv2d(Tensor::zeros({1, 3, 2, 2}), w, Tensor()); });
+  CHECK(msg.find("larger than the padded input") != std::string::npos);
+  CHECK(msg.find("(1, 3, 2, 2)") != std::string::npos);
+
+  msg = error_of([&] { batch_norm2d(x, Tensor::ones({4}), Tensor(), Tensor(), Tensor(), true); });
+  CHECK(msg.find("batch_norm2d") != std::string::npos);
+  CHECK(msg.find("(4,)") != std::string::npos);
+  CHECK(msg.find("(2, 3, 5, 5)") != std::string::npos);
+
+  msg = error_of([&] { batch_norm2d(Tensor::zeros({1, 2, 1, 1}), Tensor(), Tensor(), Tensor(), Tensor(), true); });
+  CHECK(msg.find("more than 1 value per channel") != std::string::npos);
+
+  msg = error_of([&] { batch_norm2d(x, Tensor(), Tensor(), Tensor(), Tensor(), false); });
+  CHECK(msg.find("running_mean") != std::string::npos);
+
+  msg = error_of([&] { max_pool2d(Tensor::zeros({3, 4, 4}), 2); });
+  CHECK(msg.find("max_pool2d") != std::string::npos);
+  CHECK(msg.find("(3, 4, 4)") != std::string::npos);
+
+  msg = error_of([&] { avg_pool2d(x, 2, 2, 2); });
+  CHECK(msg.find("avg_pool2d") != std::string::npos);
+  CHECK(msg.find("half the kernel") != std::string::npos);
+
+  msg = error_of([&] { max_pool2d(Tensor::zeros({1, 1, 2, 2}), 3); });
+  CHECK(msg.find("larger than the padded input") != std::string::npos);
+
+  msg = error_of([&] { global_avg_pool2d(Tensor::zeros({2, 3})); });
+  CHECK(msg.find("global_avg_pool2d") != std::string::npos);
+  CHECK(msg.find("(2, 3)") != std::string::npos);
+
+  Generator gen(1);
+  msg = error_of([&] { dropout(x, 1.5f, true, gen); });
+  CHECK(msg.find("dropout") != std::string::npos);
+}
+
+// ---------------- golden fixtures (PyTorch) ----------------
+
+TEST_CASE("conv2d matches PyTorch forward and backward (fixture nn_ops_conv)") {
+  const auto f = test::load_fixture("nn_ops_conv");
+  for (const std::string c : {"basic", "strided", "grouped", "pointwise", "wide"}) {
+    CAPTURE(c);
+    const bool bias = meta_int(f, c + ".bias") != 0;
+    Tensor x = fixture_leaf(f, c + ".x"), w = fixture_leaf(f, c + ".w");
+    Tensor b = bias ? fixture_leaf(f, c + ".b") : Tensor();
+    Tensor y = conv2d(x, w, b, static_cast<int>(meta_int(f, c + ".stride")), static_cast<int>(meta_int(f, c + ".padding")),
+                      static_cast<int>(meta_int(f, c + ".groups")));
+    test::expect_close(y, f.at(c + ".out"), 1e-4, 1e-5, c + " out");
+    y.backward(f.at(c + ".dout"));
+    test::expect_close(x.grad(), f.at(c + ".dx"), 1e-4, 1e-5, c + " dx");
+    test::expect_close(w.grad(), f.at(c + ".dw"), 1e-4, 1e-5, c + " dw");
+    if (bias) test::expect_close(b.grad(), f.at(c + ".db"), 1e-4, 1e-5, c + " db");
+  }
+}
+
+TEST_CASE("batch_norm2d matches PyTorch in training (with running stats) and eval (fixture nn_ops_bn)") {
+  const auto f = test::load_fixture("nn_ops_bn");
+  SUBCASE("training, affine") {
+    Tensor x = fixture_leaf(f, "train.x"), g = fixture_leaf(f, "train.gamma"), b = fixture_leaf(f, "train.beta");
+    Tensor rm = f.at("train.running_mean_before").clone(), rv = f.at("train.running_var_before").clone();
+    Tensor y = batch_norm2d(x, g, b, rm, rv, true, meta_float(f, "train.momentum"), meta_float(f, "train.eps"));
+    test::expect_close(y, f.at("train.out"), 1e-4, 1e-5, "train out");
+    test::expect_close(rm, f.at("train.running_mean_after"), 1e-4, 1e-6, "running_mean");
+    test::expect_close(rv, f.at("train.running_var_after"), 1e-4, 1e-6, "running_var");
+    y.backward(f.at("train.dout"));
+    test::expect_close(x.grad(), f.at("train.dx"), 1e-4, 1e-5, "train dx");
+    test::expect_close(g.grad(), f.at("train.dgamma"), 1e-4, 1e-5, "train dgamma");
+    test::expect_close(b.grad(), f.at("train.dbeta"), 1e-4, 1e-5, "train dbeta");
+  }
+  SUBCASE("training, no affine") {
+    Tensor x = fixture_leaf(f, "train_noaffine.x");
+    Tensor y = batch_norm2d(x, Tensor(), Tensor(), Tensor(), Tensor(), true, 0.1f, meta_float(f, "train_noaffine.eps"));
+    test::expect_close(y, f.at("train_noaffine.out"), 1e-4, 1e-5, "noaffine out");
+    y.backward(f.at("train_noaffine.dout"));
+    test::expect_close(x.grad(), f.at("train_noaffine.dx"), 1e-4, 1e-5, "noaffine dx");
+  }
+  SUBCASE("eval") {
+    Tensor x = fixture_leaf(f, "eval.x"), g = fixture_leaf(f, "eval.gamma"), b = fixture_leaf(f, "eval.beta");
+    Tensor rm = f.at("eval.running_mean").clone(), rv = f.at("eval.running_var").clone();
+    Tensor y = batch_norm2d(x, g, b, rm, rv, false, 0.1f, meta_float(f, "eval.eps"));
+    test::expect_close(y, f.at("eval.out"), 1e-4, 1e-5, "eval out");
+    test::expect_close(rm, f.at("eval.running_mean"), 0, 0, "eval leaves running_mean alone");
+    y.backward(f.at("eval.dout"));
+    test::expect_close(x.grad(), f.at("eval.dx"), 1e-4, 1e-5, "eval dx");
+    test::expect_close(g.grad(), f.at("eval.dgamma"), 1e-4, 1e-5, "eval dgamma");
+    test::expect_close(b.grad(), f.at("eval.dbeta"), 1e-4, 1e-5, "eval dbeta");
+  }
+}
+
+TEST_CASE("pooling matches PyTorch, ties included (fixture nn_ops_pool)") {
+  const auto f = test::load_fixture("nn_ops_pool");
+  for (const std::string c : {"max2", "max3_pad", "max_ties", "avg2", "avg3_pad", "global"}) {
+    CAPTURE(c);
+    Tensor x = fixture_leaf(f, c + ".x");
+    Tensor y;
+    if (c == "global") {
+      y = global_avg_pool2d(x);
+    } else {
+      const int k = static_cast<int>(meta_int(f, c + ".kernel")), s = static_cast<int>(meta_int(f, c + ".stride")),
+                p = static_cast<int>(meta_int(f, c + ".padding"));
+      y = c.rfind("max", 0) == 0 ? max_pool2d(x, k, s, p) : avg_pool2d(x, k, s, p);
+    }
+    test::expect_close(y, f.at(c + ".out"), 1e-5, 1e-6, c + " out");
+    y.backward(f.at(c + ".dout"));
+    test::expect_close(x.grad(), f.at(c + ".dx"), 1e-5, 1e-6, c + " dx");
+  }
+}
+
+TEST_CASE("nn ops on a CUDA tensor say there is no CUDA kernel yet") {
+  if (cuda_device_count() == 0) {
+    MESSAGE("skipped: no CUDA device in this build/machine");
+    return;
+  }
+  Tensor x = Tensor::zeros({1, 1, 4, 4}, Device::cuda());
+  CHECK(error_of([&] { max_pool2d(x, 2); }).find("max_pool2d") != std::string::npos);
+}
+
+}  // TEST_SUITE
