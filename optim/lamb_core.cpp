@@ -1,0 +1,138 @@
+// The LAMB family step (Adam, AdamW, LAMB, LAMBC share it). For each parameter tensor w with
+// gradient g, at its step t:
+//
+//   g <- g / s,   s = max(||G||_2 / max_grad_norm, 1), G = all gradients      (only if max_grad_norm > 0)
+//   g <- g + wd w                                                              (Adam's L2 mode)
+//   m = b1 m + (1-b1) g            v = b2 v + (1-b2) g^2                       ((1-b1) -> 1 without grad averaging)
+//   u = m_hat / (sqrt(v_hat) + eps),  m_hat = m/(1-b1^t), v_hat = v/(1-b2^t)   (no hats without bias correction)
+//   u <- u + wd w                                                              (LAMB's L2-in-update mode)
+//   w <- (1 - lr wd) w                                                         (decoupled mode)
+//   r = ||w|| / ||u||,  r = 1 if ||w|| = 0 or ||u|| = 0                        (adapted tensors; else r = 1)
+//   r <- clamp(r, clip_min, clip_max)                                          (LAMBC: clip_max = 1)
+//   w <- w - lr r u
+//
+// Norms are per parameter tensor. Pass 1 (read-only, every tensor before any write) computes
+// ||w||^2, ||u||^2 and ||g||^2 -- the last doubles as the NaN/Inf check; pass 2 recomputes u
+// and writes m, v, w. With global gradient clipping one more read of g comes first.
+#include "optim/lamb_core.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "engine/error.h"
+#include "optim/tensor_loops.h"
+
+namespace tg::optim {
+
+void validate(const LambFamilyOptions& o, const std::string& opt) {
+  TG_CHECK(std::isfinite(o.lr) && o.lr >= 0.0, opt << ": lr must be finite and >= 0, got " << o.lr);
+  TG_CHECK(o.beta1 >= 0.0 && o.beta1 < 1.0, opt << ": beta1 must be in [0, 1), got " << o.beta1);
+  TG_CHECK(o.beta2 >= 0.0 && o.beta2 < 1.0, opt << ": beta2 must be in [0, 1), got " << o.beta2);
+  TG_CHECK(o.eps >= 0.0, opt << ": eps must be >= 0, got " << o.eps);
+  TG_CHECK(o.weight_decay >= 0.0, opt << ": weight_decay must be >= 0, got " << o.weight_decay);
+  TG_CHECK(o.max_grad_norm >= 0.0, opt << ": max_grad_norm must be >= 0 (0 = off), got " << o.max_grad_norm);
+  TG_CHECK(o.clip_min >= 0.0 && o.clip_min <= o.clip_max,
+           opt << ": need 0 <= clip_min <= clip_max, got [" << o.clip_min << ", " << o.clip_max << "]");
+}
+
+LambFamily::LambFamily(std::vector<ParamGroup> groups, const LambFamilyOptions& options, std::string name)
+    : Optimizer(std::move(groups), options.lr, options.weight_decay), o_(options), name_(std::move(name)) {
+  validate(o_, name_);
+}
+
+bool LambFamily::adapted(const ActiveParam& a) const {
+  return o_.trust_ratio && a.adapt && (o_.always_adapt || a.weight_decay != 0.0);
+}
+
+AdamCoeffs LambFamily::coeffs(const ActiveParam& a) const {
+  const ParamEntry& e = entry(a);
+  const double t = static_cast<double>(e.step + 1);
+  AdamCoeffs c;
+  c.beta1 = static_cast<float>(o_.beta1);
+  c.beta3 = static_cast<float>(o_.grad_averaging ? 1.0 - o_.beta1 : 1.0);
+  c.beta2 = static_cast<float>(o_.beta2);
+  c.one_minus_beta2 = static_cast<float>(1.0 - o_.beta2);
+  if (o_.bias_correction) {
+    c.inv_bc1 = static_cast<float>(1.0 / (1.0 - std::pow(o_.beta1, t)));
+    c.inv_sqrt_bc2 = static_cast<float>(1.0 / std::sqrt(1.0 - std::pow(o_.beta2, t)));
+  }
+  c.eps = static_cast<float>(o_.eps);
+  c.grad_scale = grad_scale_;
+  c.l2_grad = o_.weight_decay_mode == WeightDecayMode::kL2Gradient ? static_cast<float>(a.weight_decay) : 0.f;
+  c.l2_update = o_.weight_decay_mode == WeightDecayMode::kL2Update ? static_cast<float>(a.weight_decay) : 0.f;
+  return c;
+}
+
+int64_t LambFamily::inspect(const std::vector<ActiveParam>& active) {
+  grad_scale_ = 1.f;
+  norms_.assign(active.size(), DirectionNorms{});
+  if (o_.max_grad_norm > 0.0) {
+    // Global clipping needs ||G|| before any u: one read of every gradient (also the NaN check).
+    if (const int64_t bad = Optimizer::inspect(active); bad >= 0) return bad;
+    double total = 0.0;
+    for (double s : grad_sq_) total += s;
+    const double scale = std::max(std::sqrt(total) / o_.max_grad_norm, 1.0);  // s = max(||G|| / max, 1)
+    grad_scale_ = static_cast<float>(1.0 / scale);
+  }
+  bool any_adapted = false;
+  for (const auto& a : active) any_adapted = any_adapted || adapted(a);
+  if (!any_adapted) return o_.max_grad_norm > 0.0 ? -1 : Optimizer::inspect(active);
+
+  for_each_tensor(numels(active), [&](size_t i, bool parallel) {
+    const ActiveParam& a = active[i];
+    const ParamEntry& e = entry(a);
+    if (adapted(a)) {
+      norms_[i] = adam_direction_norms(a.w, a.g, e.state[0].data(), e.state[1].data(), a.numel, coeffs(a), parallel);
+    } else {
+      norms_[i].g_sq = sum_squares(a.g, a.numel, parallel);
+    }
+  });
+  for (size_t i = 0; i < active.size(); ++i) {
+    if (!std::isfinite(norms_[i].g_sq)) return static_cast<int64_t>(i);
+  }
+  return -1;
+}
+
+void LambFamily::apply(const std::vector<ActiveParam>& active) {
+  std::vector<float> decay(active.size(), 1.f), step(active.size());
+  for (size_t i = 0; i < active.size(); ++i) {
+    const ActiveParam& a = active[i];
+    // Decoupled weight decay: w <- (1 - lr wd) w, before the ratio (so ||w|| is the decayed norm).
+    const double d = o_.weight_decay_mode == WeightDecayMode::kDecoupled ? 1.0 - a.lr * a.weight_decay : 1.0;
+    double r = 1.0;
+    if (adapted(a)) {
+      const double w_norm = std::sqrt(norms_[i].w_sq) * std::abs(d);
+      const double u_norm = std::sqrt(norms_[i].u_sq);
+      const double raw = (w_norm > 0.0 && u_norm > 0.0) ? w_norm / u_norm : 1.0;  // r = ||w|| / ||u||
+      r = std::clamp(raw, o_.clip_min, o_.clip_max);                              // LAMBC clip
+      record_trust_ratio(a, w_norm, u_norm, raw, r);
+    }
+    decay[i] = static_cast<float>(d);
+    step[i] = static_cast<float>(a.lr * r);  // w -= lr r u
+  }
+  for_each_tensor(numels(active), [&](size_t i, bool parallel) {
+    const ActiveParam& a = active[i];
+    ParamEntry& e = entry(a);
+    adam_update(a.w, a.g, e.state[0].data(), e.state[1].data(), a.numel, coeffs(a), decay[i], step[i], parallel);
+  });
+}
+
+void LambFamily::visit_options(OptionVisitor& v) {
+  v.field("lr", o_.lr);
+  v.field("beta1", o_.beta1);
+  v.field("beta2", o_.beta2);
+  v.field("eps", o_.eps);
+  v.field("weight_decay", o_.weight_decay);
+  int mode = static_cast<int>(o_.weight_decay_mode);
+  v.field("weight_decay_mode", mode, 0, 2);
+  o_.weight_decay_mode = static_cast<WeightDecayMode>(mode);
+  v.field("bias_correction", o_.bias_correction);
+  v.field("grad_averaging", o_.grad_averaging);
+  v.field("max_grad_norm", o_.max_grad_norm);
+  v.field("trust_ratio", o_.trust_ratio);
+  v.field("always_adapt", o_.always_adapt);
+  v.field("clip_min", o_.clip_min);
+  v.field("clip_max", o_.clip_max);
+}
+
+}  // namespace tg::optim

@@ -1,0 +1,61 @@
+// The LAMB family core: one step shared by Adam, AdamW, LAMB and LAMBC. Per parameter tensor:
+// Adam moments -> direction u -> optional weight decay in u -> trust ratio r = ||w||/||u||
+// (1 when either norm is 0) -> r clipped to [clip_min, clip_max] -> w -= lr r u.
+// Adam(W) is this with r fixed to 1, LAMB with clip_max = +inf, LAMBC with clip_max = 1.
+#pragma once
+#include <limits>
+#include <string>
+#include <vector>
+
+#include "optim/adam_kernels.h"
+#include "optim/optimizer.h"
+
+namespace tg::optim {
+
+enum class WeightDecayMode : int {
+  kL2Gradient = 0,  // g += wd w before the moments (torch Adam)
+  kL2Update = 1,    // u += wd w, inside ||u|| (LAMB, LAMBC, the authors' code)
+  kDecoupled = 2,   // w *= 1 - lr wd, outside the ratio (AdamW, timm decoupled_decay)
+};
+
+struct LambFamilyOptions {
+  double lr = 1e-3;
+  double beta1 = 0.9, beta2 = 0.999;
+  double eps = 1e-6;
+  double weight_decay = 0.0;  // default for groups that leave it unset
+  WeightDecayMode weight_decay_mode = WeightDecayMode::kL2Update;
+  bool bias_correction = true;
+  bool grad_averaging = true;  // m = b1 m + (1-b1) g; false: m = b1 m + g
+  double max_grad_norm = 0.0;  // > 0: g /= max(||g||_global / max_grad_norm, 1); 0: off
+  bool trust_ratio = true;     // false: r = 1 everywhere (Adam, AdamW)
+  bool always_adapt = true;    // false: only groups with weight_decay != 0 are adapted (timm's gate)
+  double clip_min = 0.0;       // r = clamp(r, clip_min, clip_max)
+  double clip_max = std::numeric_limits<double>::infinity();
+};
+
+class LambFamily : public Optimizer {
+ public:
+  LambFamily(std::vector<ParamGroup> groups, const LambFamilyOptions& options, std::string name);
+  std::string name() const override { return name_; }
+  std::vector<std::string> state_names() const override { return {"exp_avg", "exp_avg_sq"}; }
+  const LambFamilyOptions& options() const { return o_; }
+
+ protected:
+  int64_t inspect(const std::vector<ActiveParam>& active) override;
+  void apply(const std::vector<ActiveParam>& active) override;
+  void visit_options(OptionVisitor& visitor) override;
+
+ private:
+  bool adapted(const ActiveParam& a) const;
+  AdamCoeffs coeffs(const ActiveParam& a) const;
+
+  LambFamilyOptions o_;
+  std::string name_;
+  float grad_scale_ = 1.f;              // this step's global-clip factor 1/s
+  std::vector<DirectionNorms> norms_;   // per active parameter, from inspect()
+};
+
+// Throws tg::Error naming the option when a value is out of range.
+void validate(const LambFamilyOptions& o, const std::string& optimizer);
+
+}  // namespace tg::optim

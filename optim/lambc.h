@@ -1,0 +1,37 @@
+// LAMBC (Fong, Chen & Chen 2020, "Improving Layer-wise Adaptive Rate Methods using Trust Ratio
+// Clipping"): LAMB whose trust ratio is clipped, r = clamp(r, clip_min, clip_max), clip_max = 1.
+// Two presets: `paper` (the authors' code) and `timm` (timm's Lamb(trust_clip=True)).
+#pragma once
+#include <string>
+#include <vector>
+
+#include "optim/lamb.h"
+
+namespace tg::optim {
+
+enum class LambcPreset {
+  kPaper,  // jeffrey-fong/LAMBC lambc.py: no bias correction, every tensor adapted, no gradient
+           // clipping, u += wd w inside ||u||, r = min(r, 1), eps 1e-6
+  kTimm,   // timm Lamb(trust_clip=True): bias correction, global grad-norm clip 1.0, adaptation
+           // only for groups with weight decay (1-D tensors in a no-decay group), r = min(r, 1)
+};
+
+LambcPreset parse_lambc_preset(const std::string& name);  // "paper" | "timm"; throws otherwise
+const char* preset_name(LambcPreset preset);
+
+// The preset's options with the given lr and weight decay (the paper's runs: lr 0.01, wd 0).
+LambOptions lambc_options(LambcPreset preset, double lr, double weight_decay = 0.0);
+
+// The preset's parameter groups: paper -> one group, every tensor decayed and adapted (the
+// authors pass model.parameters()); timm -> default_param_groups(params, wd, adapt_1d = false).
+std::vector<ParamGroup> lambc_param_groups(LambcPreset preset, const NamedParams& params, double weight_decay);
+
+class Lambc : public Lamb {
+ public:
+  // Explicit options (clip_max defaults to 1 through lambc_options; any LambOptions is accepted).
+  Lambc(std::vector<ParamGroup> groups, const LambOptions& options);
+  // The preset's groups and options in one call.
+  Lambc(const NamedParams& params, LambcPreset preset, double lr, double weight_decay = 0.0);
+};
+
+}  // namespace tg::optim

@@ -1,0 +1,123 @@
+// LARS / LARC, per parameter tensor w with gradient g (timm Lars = apex LARC + torch SGD):
+//
+//   lambda = eta ||w|| / (||g|| + wd ||w|| + eps),  lambda = 1 if ||w|| = 0 or ||g|| = 0
+//   lambda <- min(lambda / lr, 1)                   (LARC clipping: effective lr = min(lr, local lr))
+//   d = (g + wd w) lambda                           (lambda = 1 for tensors not adapted)
+//   buf = d on the first step, else buf = mu buf + (1 - dampening) d
+//   d = d + mu buf (Nesterov)  or  d = buf
+//   w <- w - lr d
+//
+// The paper's Algorithm 1 puts lr inside the momentum (v = mu v + lr lambda (g + wd w)); it is
+// the same update for a constant lr. Adapted: group.adapt and (wd != 0 or always_adapt).
+// Pass 1 (read-only) computes ||w||^2 and ||g||^2 (the NaN/Inf check), pass 2 updates.
+#include "optim/lars.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "engine/error.h"
+#include "optim/momentum_kernels.h"
+#include "optim/tensor_loops.h"
+
+namespace tg::optim {
+
+Lars::Lars(std::vector<ParamGroup> groups, const LarsOptions& options, std::string name)
+    : Optimizer(std::move(groups), options.lr, options.weight_decay), o_(options), name_(std::move(name)) {
+  TG_CHECK(std::isfinite(o_.lr) && o_.lr >= 0.0, name_ << ": lr must be finite and >= 0, got " << o_.lr);
+  TG_CHECK(o_.momentum >= 0.0, name_ << ": momentum must be >= 0, got " << o_.momentum);
+  TG_CHECK(o_.weight_decay >= 0.0, name_ << ": weight_decay must be >= 0, got " << o_.weight_decay);
+  TG_CHECK(!o_.nesterov || (o_.momentum > 0.0 && o_.dampening == 0.0),
+           name_ << ": Nesterov momentum requires momentum > 0 and dampening = 0 (as in PyTorch)");
+  TG_CHECK(o_.trust_coefficient > 0.0, name_ << ": trust_coefficient must be > 0, got " << o_.trust_coefficient);
+}
+Lars::Lars(std::vector<ParamGroup> groups, const LarsOptions& options) : Lars(std::move(groups), options, "lars") {}
+Lars::Lars(const NamedParams& params, const LarsOptions& options) : Lars(single_param_group(params), options) {}
+
+std::vector<std::string> Lars::state_names() const {
+  if (o_.momentum == 0.0) return {};
+  return {"momentum_buffer"};
+}
+
+bool Lars::adapted(const ActiveParam& a) const {
+  return o_.trust_ratio && a.adapt && (o_.always_adapt || a.weight_decay != 0.0);
+}
+
+int64_t Lars::inspect(const std::vector<ActiveParam>& active) {
+  grad_sq_.assign(active.size(), 0.0);
+  w_sq_.assign(active.size(), 0.0);
+  for_each_tensor(numels(active), [&](size_t i, bool parallel) {
+    const ActiveParam& a = active[i];
+    if (adapted(a)) {
+      const float* w = a.w;
+      const float* g = a.g;
+      const auto s = chunked_sum<2>(a.numel, parallel, [w, g](int64_t b, int64_t e) {
+        double ww = 0.0, gg = 0.0;
+#pragma omp simd reduction(+ : ww, gg)
+        for (int64_t k = b; k < e; ++k) {
+          ww += static_cast<double>(w[k]) * w[k];
+          gg += static_cast<double>(g[k]) * g[k];
+        }
+        return std::array<double, 2>{ww, gg};
+      });
+      w_sq_[i] = s[0];
+      grad_sq_[i] = s[1];
+    } else {
+      grad_sq_[i] = sum_squares(a.g, a.numel, parallel);
+    }
+  });
+  for (size_t i = 0; i < active.size(); ++i) {
+    if (!std::isfinite(grad_sq_[i])) return static_cast<int64_t>(i);
+  }
+  return -1;
+}
+
+void Lars::apply(const std::vector<ActiveParam>& active) {
+  std::vector<MomentumCoeffs> coeffs(active.size());
+  for (size_t i = 0; i < active.size(); ++i) {
+    const ActiveParam& a = active[i];
+    double ratio = 1.0;
+    if (adapted(a)) {
+      const double w_norm = std::sqrt(w_sq_[i]), g_norm = std::sqrt(grad_sq_[i]);
+      const double denom = g_norm + a.weight_decay * w_norm;
+      // lambda = eta ||w|| / (||g|| + wd ||w|| + eps), 1 if a norm is 0
+      double raw = (w_norm > 0.0 && g_norm > 0.0) ? o_.trust_coefficient * w_norm / (denom + o_.eps) : 1.0;
+      if (o_.trust_clip) {
+        raw = raw / a.lr;              // LARC: compare the local lr with the global one
+        ratio = std::min(raw, 1.0);    // lambda = min(lambda / lr, 1)
+      } else {
+        ratio = raw;
+      }
+      record_trust_ratio(a, w_norm, denom, raw, ratio);
+    }
+    const ParamEntry& e = entry(a);
+    MomentumCoeffs& c = coeffs[i];
+    c.lr = static_cast<float>(a.lr);
+    c.weight_decay = static_cast<float>(a.weight_decay);
+    c.ratio = static_cast<float>(ratio);
+    c.momentum = static_cast<float>(o_.momentum);
+    c.dampening = static_cast<float>(o_.dampening);
+    c.nesterov = o_.nesterov;
+    c.first = e.step == 0;
+  }
+  for_each_tensor(numels(active), [&](size_t i, bool parallel) {
+    const ActiveParam& a = active[i];
+    ParamEntry& e = entry(a);
+    float* buf = e.state.empty() ? nullptr : e.state[0].data();
+    momentum_update(a.w, a.g, buf, a.numel, coeffs[i], parallel);
+  });
+}
+
+void Lars::visit_options(OptionVisitor& v) {
+  v.field("lr", o_.lr);
+  v.field("momentum", o_.momentum);
+  v.field("dampening", o_.dampening);
+  v.field("nesterov", o_.nesterov);
+  v.field("weight_decay", o_.weight_decay);
+  v.field("trust_coefficient", o_.trust_coefficient);
+  v.field("eps", o_.eps);
+  v.field("trust_clip", o_.trust_clip);
+  v.field("always_adapt", o_.always_adapt);
+  v.field("trust_ratio", o_.trust_ratio);
+}
+
+}  // namespace tg::optim

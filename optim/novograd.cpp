@@ -1,0 +1,65 @@
+// NovoGrad, per parameter tensor w with gradient g (timm NvNovoGrad):
+//
+//   n = ||g||^2
+//   v = n while v is still 0 (first step), else v = b2 v + (1-b2) n        (one scalar per tensor)
+//   g_hat = g / (sqrt(v) + eps) + wd w
+//   g_hat <- (1 - b1) g_hat                                               (grad averaging)
+//   m = b1 m + g_hat
+//   w <- w - lr m
+//
+// The base class's read-only pass computes ||g||^2 (also the NaN/Inf check); one update pass.
+#include "optim/novograd.h"
+
+#include <cmath>
+
+#include "engine/error.h"
+#include "optim/tensor_loops.h"
+
+namespace tg::optim {
+
+NovoGrad::NovoGrad(std::vector<ParamGroup> groups, const NovoGradOptions& options)
+    : Optimizer(std::move(groups), options.lr, options.weight_decay), o_(options) {
+  TG_CHECK(o_.beta1 >= 0.0 && o_.beta1 < 1.0, "novograd: beta1 must be in [0, 1), got " << o_.beta1);
+  TG_CHECK(o_.beta2 >= 0.0 && o_.beta2 < 1.0, "novograd: beta2 must be in [0, 1), got " << o_.beta2);
+  TG_CHECK(o_.eps >= 0.0, "novograd: eps must be >= 0, got " << o_.eps);
+}
+NovoGrad::NovoGrad(const NamedParams& params, const NovoGradOptions& options)
+    : NovoGrad(single_param_group(params), options) {}
+
+Shape NovoGrad::state_shape(size_t slot, const Shape& param_shape) const {
+  return slot == 1 ? Shape{} : param_shape;
+}
+
+void NovoGrad::apply(const std::vector<ActiveParam>& active) {
+  for_each_tensor(numels(active), [&](size_t i, bool parallel) {
+    const ActiveParam& a = active[i];
+    ParamEntry& e = entry(a);
+    float* m = e.state[0].data();
+    float& v = *e.state[1].data();
+    const float n = static_cast<float>(grad_sq_[i]);  // n = ||g||^2
+    v = (v == 0.f) ? n : static_cast<float>(o_.beta2) * v + static_cast<float>(1.0 - o_.beta2) * n;
+    const float inv_denom = 1.f / (std::sqrt(v) + static_cast<float>(o_.eps));  // 1 / (sqrt(v) + eps)
+    const float wd = static_cast<float>(a.weight_decay);
+    const float avg = o_.grad_averaging ? static_cast<float>(1.0 - o_.beta1) : 1.f;
+    const float b1 = static_cast<float>(o_.beta1), lr = static_cast<float>(a.lr);
+    const float* g = a.g;
+    float* w = a.w;
+#pragma omp parallel for simd schedule(static) if (parallel)
+    for (int64_t k = 0; k < a.numel; ++k) {
+      const float g_hat = (g[k] * inv_denom + wd * w[k]) * avg;  // g_hat = (g/(sqrt(v)+eps) + wd w)(1-b1)
+      m[k] = b1 * m[k] + g_hat;                                   // m = b1 m + g_hat
+      w[k] = w[k] - lr * m[k];                                    // w -= lr m
+    }
+  });
+}
+
+void NovoGrad::visit_options(OptionVisitor& v) {
+  v.field("lr", o_.lr);
+  v.field("beta1", o_.beta1);
+  v.field("beta2", o_.beta2);
+  v.field("eps", o_.eps);
+  v.field("weight_decay", o_.weight_decay);
+  v.field("grad_averaging", o_.grad_averaging);
+}
+
+}  // namespace tg::optim

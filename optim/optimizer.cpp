@@ -1,0 +1,178 @@
+// Optimizer base: groups, per-parameter state, and the step protocol (collect parameters with a
+// gradient -> read-only inspect pass that checks every gradient -> update), zero_grad, telemetry.
+#include "optim/optimizer.h"
+
+#include <cmath>
+#include <set>
+
+#include "engine/autograd.h"
+#include "engine/error.h"
+#include "optim/tensor_loops.h"
+
+namespace tg::optim {
+
+Optimizer::Optimizer(std::vector<ParamGroup> groups, double default_lr, double default_weight_decay) {
+  TG_CHECK(!groups.empty(), "optimizer: no parameter groups given");
+  std::set<std::string> names;
+  std::set<const float*> tensors;
+  for (size_t gi = 0; gi < groups.size(); ++gi) {
+    ParamGroup& pg = groups[gi];
+    Group g;
+    g.name = pg.name.empty() ? "group" + std::to_string(gi) : pg.name;
+    g.lr = pg.lr.value_or(default_lr);
+    g.weight_decay = pg.weight_decay.value_or(default_weight_decay);
+    g.adapt = pg.adapt;
+    TG_CHECK(std::isfinite(g.lr) && g.lr >= 0.0, "optimizer: group '" << g.name << "' has invalid lr " << g.lr);
+    TG_CHECK(std::isfinite(g.weight_decay) && g.weight_decay >= 0.0,
+             "optimizer: group '" << g.name << "' has invalid weight_decay " << g.weight_decay);
+    for (auto& [name, tensor] : pg.params) {
+      check_defined(tensor, "optimizer", name.c_str());
+      TG_CHECK(tensor.device().is_cpu(), "optimizer: parameter '" << name << "' is on " << tensor.device().str()
+                                                                   << "; the optimizers in optim/ update CPU tensors");
+      TG_CHECK(tensor.dtype() == DType::Float32, "optimizer: parameter '" << name << "' is "
+                                                                          << dtype_name(tensor.dtype()) << ", expected float32");
+      TG_CHECK(names.insert(name).second, "optimizer: parameter name '" << name << "' appears twice");
+      TG_CHECK(tensor.numel() == 0 || tensors.insert(tensor.data()).second,
+               "optimizer: parameter '" << name << "' shares its data with another parameter already added");
+      g.params.push_back(params_.size());
+      params_.push_back(ParamEntry{name, tensor, groups_.size(), 0, {}});
+    }
+    groups_.push_back(std::move(g));
+  }
+}
+
+double Optimizer::lr_factor() const { return schedule_ ? schedule_->factor(step_) : 1.0; }
+
+double Optimizer::scheduled_lr(size_t group) const {
+  TG_CHECK(group < groups_.size(), "scheduled_lr: group " << group << " out of range (" << groups_.size() << " groups)");
+  return groups_[group].lr * lr_factor();
+}
+
+const Tensor* Optimizer::state(const std::string& param, const std::string& slot) const {
+  const std::vector<std::string> slots = state_names();
+  for (const auto& e : params_) {
+    if (e.name != param) continue;
+    for (size_t s = 0; s < slots.size() && s < e.state.size(); ++s) {
+      if (slots[s] == slot) return &e.state[s];
+    }
+    return nullptr;
+  }
+  return nullptr;
+}
+
+Shape Optimizer::state_shape(size_t, const Shape& param_shape) const { return param_shape; }
+
+std::vector<int64_t> Optimizer::numels(const std::vector<ActiveParam>& active) {
+  std::vector<int64_t> n;
+  n.reserve(active.size());
+  for (const auto& a : active) n.push_back(a.numel);
+  return n;
+}
+
+std::vector<ActiveParam> Optimizer::collect_active() {
+  std::vector<ActiveParam> active;
+  const double factor = lr_factor();
+  for (const Group& g : groups_) {
+    for (size_t idx : g.params) {
+      ParamEntry& e = params_[idx];
+      const Tensor grad = e.tensor.grad();
+      if (!grad.defined()) continue;  // parameters without a gradient are skipped
+      TG_CHECK(grad.shape() == e.tensor.shape(), "optimizer step: gradient of '" << e.name << "' has shape "
+                                                      << shape_str(grad.shape()) << ", the parameter has "
+                                                      << shape_str(e.tensor.shape()));
+      TG_CHECK(grad.device().is_cpu() && grad.dtype() == DType::Float32,
+               "optimizer step: gradient of '" << e.name << "' must be a float32 CPU tensor, got "
+                                               << dtype_name(grad.dtype()) << " on " << grad.device().str());
+      active.push_back(ActiveParam{idx, e.tensor.data(), grad.data(), e.tensor.numel(), g.lr * factor,
+                                   g.weight_decay, g.adapt});
+    }
+  }
+  return active;
+}
+
+void Optimizer::allocate_state(ParamEntry& e) {
+  const size_t slots = state_names().size();
+  e.state.clear();
+  for (size_t s = 0; s < slots; ++s) e.state.push_back(Tensor::zeros(state_shape(s, e.tensor.shape())));
+}
+
+int64_t Optimizer::inspect(const std::vector<ActiveParam>& active) {
+  grad_sq_.assign(active.size(), 0.0);
+  for_each_tensor(numels(active), [&](size_t i, bool parallel) {
+    grad_sq_[i] = sum_squares(active[i].g, active[i].numel, parallel);
+  });
+  for (size_t i = 0; i < active.size(); ++i) {
+    if (!std::isfinite(grad_sq_[i])) return static_cast<int64_t>(i);
+  }
+  return -1;
+}
+
+void Optimizer::record_trust_ratio(const ActiveParam& a, double w_norm, double u_norm, double raw, double applied) {
+  if (!telemetry_) return;
+  trust_ratios_.push_back(TrustRatioRecord{step_ + 1, params_[a.index].name, w_norm, u_norm, raw, applied,
+                                           applied != raw});
+}
+
+void Optimizer::step() {
+  NoGradGuard no_grad;
+  last_skipped_ = false;
+  trust_ratios_.clear();
+  const std::vector<ActiveParam> active = collect_active();
+
+  // State of parameters updated for the first time is allocated now and dropped again if the
+  // step is refused, so a refused step leaves the optimizer exactly as it was.
+  std::vector<size_t> fresh;
+  for (const auto& a : active) {
+    if (params_[a.index].state.empty() && !state_names().empty()) {
+      allocate_state(params_[a.index]);
+      fresh.push_back(a.index);
+    }
+  }
+  auto drop_fresh = [&] {
+    for (size_t idx : fresh) params_[idx].state.clear();
+    trust_ratios_.clear();
+  };
+
+  int64_t bad = -1;
+  try {
+    bad = inspect(active);
+  } catch (...) {
+    drop_fresh();
+    throw;
+  }
+  if (bad >= 0) {
+    drop_fresh();
+    ++skipped_;
+    if (policy_ == NonFinitePolicy::kSkip) {
+      last_skipped_ = true;
+      return;
+    }
+    const ParamEntry& e = params_[active[static_cast<size_t>(bad)].index];
+    throw Error("optimizer " + name() + ", step " + std::to_string(step_ + 1) + ": the gradient of parameter '" +
+                e.name + "' " + shape_str(e.tensor.shape()) +
+                " contains NaN or Inf; no parameter or optimizer state was modified (lower the lr, clip "
+                "gradients, or set_non_finite_policy(NonFinitePolicy::kSkip) to skip such steps)");
+  }
+  apply(active);
+  for (const auto& a : active) ++params_[a.index].step;
+  ++step_;
+}
+
+void Optimizer::zero_grad(bool set_to_none) {
+  for (auto& e : params_) {
+    if (set_to_none) {
+      e.tensor.set_grad(Tensor());
+    } else if (Tensor g = e.tensor.grad(); g.defined()) {
+      g.fill_(0.0f);
+    }
+  }
+}
+
+void Optimizer::reset_state() {
+  for (auto& e : params_) {
+    e.state.clear();
+    e.step = 0;
+  }
+}
+
+}  // namespace tg::optim

@@ -1,0 +1,149 @@
+// Optimizer base: parameter groups, per-parameter state (indexed by position, named by the
+// parameter's name), the step protocol (check every gradient first, then update), zero_grad,
+// lr schedules, trust-ratio telemetry and state_dict / load_state_dict through safetensors.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/tensor.h"
+#include "nn/safetensors.h"
+#include "optim/param_group.h"
+#include "optim/schedule.h"
+#include "optim/telemetry.h"
+
+namespace tg::optim {
+
+// One parameter and its optimizer state. Position in Optimizer::params() is its index.
+struct ParamEntry {
+  std::string name;
+  Tensor tensor;
+  size_t group = 0;
+  int64_t step = 0;           // updates applied to this parameter (bias corrections use it)
+  std::vector<Tensor> state;  // one per Optimizer::state_names(); empty before the first update
+};
+
+// A parameter group with its options resolved.
+struct Group {
+  std::string name;
+  double lr = 0.0;            // base lr; the schedule's factor multiplies it
+  double weight_decay = 0.0;
+  bool adapt = true;          // layer adaptation (trust ratio) for these tensors
+  std::vector<size_t> params; // indices into Optimizer::params()
+};
+
+// A parameter taking part in the current step (it has a gradient).
+struct ActiveParam {
+  size_t index = 0;       // into Optimizer::params()
+  float* w = nullptr;     // (numel) weights, updated in place
+  const float* g = nullptr;  // (numel) gradient
+  int64_t numel = 0;
+  double lr = 0.0;        // the group's scheduled lr for this step
+  double weight_decay = 0.0;
+  bool adapt = true;
+};
+
+// What step() does when a gradient holds NaN or Inf: throw tg::Error naming the parameter, or
+// skip the step. Either way no parameter and no optimizer state is modified.
+enum class NonFinitePolicy { kThrow, kSkip };
+
+struct StateDict {
+  nn::TensorMap tensors;  // "<param name>/<slot>" -> state tensor, for parameters updated at least once
+  nn::Metadata metadata;  // optimizer name, step counters, groups, options
+};
+
+// Reads or writes hyper-parameters: one visit_options() serves state_dict and load_state_dict.
+class OptionVisitor {
+ public:
+  virtual ~OptionVisitor() = default;
+  virtual void field(const char* key, double& value) = 0;
+  virtual void field(const char* key, bool& value) = 0;
+  virtual void field(const char* key, int& value, int min_value, int max_value) = 0;  // enums
+};
+
+class Optimizer {
+ public:
+  virtual ~Optimizer() = default;
+  Optimizer(const Optimizer&) = delete;
+  Optimizer& operator=(const Optimizer&) = delete;
+
+  virtual std::string name() const = 0;                    // "lambc", "adamw", ...
+  virtual std::vector<std::string> state_names() const = 0;  // per-parameter state slots
+
+  // One update of every parameter that has a gradient, under NoGradGuard. All gradients are
+  // checked before anything is written. Advances step_count() by one unless the step is skipped.
+  void step();
+  // Clears gradients: set_to_none drops them (grad() becomes undefined), otherwise fills zeros.
+  void zero_grad(bool set_to_none = true);
+  // Forgets moments and per-parameter steps (keeps options and step_count). The LAMBC authors'
+  // script rebuilds its optimizer every epoch, which is this call at each epoch start.
+  void reset_state();
+
+  int64_t step_count() const { return step_; }        // completed steps
+  int64_t skipped_steps() const { return skipped_; }  // steps refused for non-finite gradients
+  bool last_step_skipped() const { return last_skipped_; }
+  void set_non_finite_policy(NonFinitePolicy policy) { policy_ = policy; }
+  NonFinitePolicy non_finite_policy() const { return policy_; }
+
+  // The schedule's factor at step_count() multiplies each group's lr (1 without a schedule).
+  void set_schedule(std::shared_ptr<const Schedule> schedule) { schedule_ = std::move(schedule); }
+  const Schedule* schedule() const { return schedule_.get(); }
+  double lr_factor() const;
+  double scheduled_lr(size_t group) const;  // lr the next step() uses for that group
+
+  std::vector<Group>& groups() { return groups_; }
+  const std::vector<Group>& groups() const { return groups_; }
+  const std::vector<ParamEntry>& params() const { return params_; }
+  // A state tensor by parameter and slot name, or nullptr when absent (never updated, unknown).
+  const Tensor* state(const std::string& param, const std::string& slot) const;
+
+  // Trust-ratio records of the last step, one per adapted tensor (empty for non-adaptive optimizers).
+  const std::vector<TrustRatioRecord>& trust_ratios() const { return trust_ratios_; }
+  void set_telemetry(bool enabled) { telemetry_ = enabled; }
+  bool telemetry() const { return telemetry_; }
+
+  // Exact resume: moments, per-parameter steps, step counter, group options and hyper-parameters.
+  StateDict state_dict() const;
+  // Validates everything first (optimizer name, groups and parameter names, tensor shapes) and
+  // throws tg::Error naming the mismatch, leaving this optimizer untouched.
+  void load_state_dict(const StateDict& state);
+  void save(const std::string& path) const;  // state_dict() as safetensors
+  void load(const std::string& path);        // throws tg::IOError / tg::Error naming the path
+
+ protected:
+  // groups: options left unset take default_lr / default_weight_decay. Parameter names must be
+  // unique and each tensor may appear once; throws tg::Error naming the offender.
+  Optimizer(std::vector<ParamGroup> groups, double default_lr, double default_weight_decay);
+
+  virtual Shape state_shape(size_t slot, const Shape& param_shape) const;  // default: param_shape
+  // Read-only pass: returns the position in `active` of the first parameter whose gradient is not
+  // finite, or -1. The default sums g^2 per tensor into grad_sq_ (finite iff every element is).
+  virtual int64_t inspect(const std::vector<ActiveParam>& active);
+  // The update; runs only after inspect() found all gradients finite, with state allocated.
+  virtual void apply(const std::vector<ActiveParam>& active) = 0;
+  virtual void visit_options(OptionVisitor& visitor) = 0;
+
+  ParamEntry& entry(const ActiveParam& a) { return params_[a.index]; }
+  const ParamEntry& entry(const ActiveParam& a) const { return params_[a.index]; }
+  static std::vector<int64_t> numels(const std::vector<ActiveParam>& active);
+  void record_trust_ratio(const ActiveParam& a, double w_norm, double u_norm, double raw, double applied);
+  // The default inspect's result: sum of g^2 for each active parameter.
+  std::vector<double> grad_sq_;
+
+ private:
+  std::vector<ActiveParam> collect_active();
+  void allocate_state(ParamEntry& e);
+
+  std::vector<ParamEntry> params_;
+  std::vector<Group> groups_;
+  std::shared_ptr<const Schedule> schedule_;
+  std::vector<TrustRatioRecord> trust_ratios_;
+  int64_t step_ = 0;
+  int64_t skipped_ = 0;
+  bool last_skipped_ = false;
+  bool telemetry_ = true;
+  NonFinitePolicy policy_ = NonFinitePolicy::kThrow;
+};
+
+}  // namespace tg::optim

@@ -1,0 +1,80 @@
+// Helpers shared by the tests/optim suites: parameter sets, gradients, bitwise comparisons.
+#pragma once
+#include <cstring>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "engine/random.h"
+#include "engine/tensor.h"
+#include "optim/optim.h"
+
+namespace tg::optim::testing {
+
+inline NamedParams make_params(const std::vector<std::pair<std::string, Shape>>& shapes, uint64_t seed,
+                               float scale = 1.f) {
+  Generator gen(seed);
+  NamedParams params;
+  for (const auto& [name, shape] : shapes) {
+    Tensor t = Tensor::randn(shape, gen);
+    float* d = t.data();
+    for (int64_t i = 0; i < t.numel(); ++i) d[i] *= scale;
+    t.set_requires_grad(true);
+    params.emplace_back(name, t);
+  }
+  return params;
+}
+
+inline NamedParams clone_params(const NamedParams& params) {
+  NamedParams out;
+  for (const auto& [name, t] : params) {
+    Tensor c = t.clone();
+    c.set_requires_grad(true);
+    out.emplace_back(name, c);
+  }
+  return out;
+}
+
+// One random gradient per parameter (same shapes), scaled.
+inline std::vector<Tensor> random_grads(const NamedParams& params, Generator& gen, float scale = 1.f) {
+  std::vector<Tensor> grads;
+  for (const auto& [name, t] : params) {
+    Tensor g = Tensor::randn(t.shape(), gen);
+    float* d = g.data();
+    for (int64_t i = 0; i < g.numel(); ++i) d[i] *= scale;
+    grads.push_back(g);
+  }
+  return grads;
+}
+
+inline void set_grads(const NamedParams& params, const std::vector<Tensor>& grads) {
+  for (size_t i = 0; i < params.size(); ++i) params[i].second.set_grad(grads[i].clone());
+}
+
+inline bool bitwise_equal(const Tensor& a, const Tensor& b) {
+  return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), sizeof(float) * static_cast<size_t>(a.numel())) == 0;
+}
+
+inline bool bitwise_equal(const NamedParams& a, const NamedParams& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i) {
+    if (a[i].first != b[i].first || !bitwise_equal(a[i].second, b[i].second)) return false;
+  }
+  return true;
+}
+
+// Tensors and metadata; `ignore` names a metadata key left out of the comparison.
+inline bool bitwise_equal(const StateDict& a, const StateDict& b, const std::string& ignore = "") {
+  nn::Metadata ma = a.metadata, mb = b.metadata;
+  ma.erase(ignore);
+  mb.erase(ignore);
+  if (ma != mb || a.tensors.size() != b.tensors.size()) return false;
+  for (size_t i = 0; i < a.tensors.size(); ++i) {
+    if (a.tensors[i].first != b.tensors[i].first || !bitwise_equal(a.tensors[i].second, b.tensors[i].second)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace tg::optim::testing

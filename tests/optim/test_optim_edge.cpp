@@ -1,0 +1,276 @@
+// Edge cases: zero weight norm, zero update norm, huge and tiny ratios, NaN/Inf gradients (refused
+// or skipped with nothing modified), parameters without gradients, zero_grad, parameter groups.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <functional>
+#include <limits>
+#include <memory>
+#include <string>
+
+#include "engine/error.h"
+#include "optim_test_util.h"
+
+namespace tg::optim {
+namespace {
+
+using testing::bitwise_equal;
+using testing::clone_params;
+using testing::make_params;
+using testing::random_grads;
+using testing::set_grads;
+
+Tensor filled(const Shape& shape, float value) { return Tensor::full(shape, value); }
+
+TEST_CASE("zero weight norm: r = 1 and w = -lr u (fresh BN bias)") {
+  NamedParams params{{"bn.bias", Tensor::zeros({6})}};
+  const std::vector<float> g = {0.5f, -1.f, 2.f, -0.25f, 1e-3f, 3.f};
+  params[0].second.set_grad(Tensor::from_vector(g, {6}));
+  Lambc opt(params, LambcPreset::kPaper, 0.1, 0.0);
+  opt.step();
+  REQUIRE(opt.trust_ratios().size() == 1);
+  const TrustRatioRecord& r = opt.trust_ratios()[0];
+  CHECK(r.w_norm == 0.0);
+  CHECK(r.u_norm > 0.0);
+  CHECK(r.raw_ratio == 1.0);
+  CHECK(r.applied_ratio == 1.0);
+  CHECK_FALSE(r.clipped);
+  const std::vector<float> w = params[0].second.to_vector();
+  for (size_t k = 0; k < g.size(); ++k) {
+    const double u = 0.1 * g[k] / (std::sqrt(0.001 * double(g[k]) * g[k]) + 1e-6);  // m / (sqrt(v) + eps)
+    CHECK(w[k] == doctest::Approx(-0.1 * u).epsilon(1e-6));
+  }
+}
+
+TEST_CASE("zero update norm: r = 1 and the weights stay put") {
+  NamedParams params{{"w", filled({3, 4}, 0.5f)}};
+  params[0].second.set_grad(Tensor::zeros({3, 4}));
+  Lamb opt(params, LambOptions{.lr = 0.1, .weight_decay = 0.0, .max_grad_norm = 0.0, .always_adapt = true});
+  opt.step();
+  REQUIRE(opt.trust_ratios().size() == 1);
+  CHECK(opt.trust_ratios()[0].u_norm == 0.0);
+  CHECK(opt.trust_ratios()[0].raw_ratio == 1.0);
+  for (float x : params[0].second.to_vector()) CHECK(x == 0.5f);
+}
+
+TEST_CASE("huge ratio: LAMBC clips to 1, LAMB applies it; tiny ratio: clip_min raises it") {
+  const float big = 1e4f;
+  auto run = [](float w0, const LambOptions& o, std::vector<float>* w_out) {
+    NamedParams params{{"w", Tensor::full({4, 4}, w0)}};
+    std::vector<float> g(16);
+    for (int k = 0; k < 16; ++k) g[k] = (k % 2 ? 1.f : -1.f) * (0.5f + 0.1f * k);
+    params[0].second.set_grad(Tensor::from_vector(g, {4, 4}));
+    Lamb opt(params, o);
+    opt.step();
+    *w_out = params[0].second.to_vector();
+    return opt.trust_ratios().at(0);
+  };
+  LambOptions base{.lr = 1e-3, .weight_decay = 0.0, .bias_correction = false, .max_grad_norm = 0.0, .always_adapt = true};
+  std::vector<float> w_clip, w_free;
+  base.lr = 1.0;  // big steps, so that they show at the float resolution of 1e4
+  LambOptions clip = base;
+  clip.clip_max = 1.0;
+  const TrustRatioRecord rc = run(big, clip, &w_clip);
+  const TrustRatioRecord rf = run(big, base, &w_free);
+  // Every |u_k| = 0.1 |g| / (sqrt(0.001) |g| + eps) ~ 3.162, so r = 4e4 / (3.162 * 4).
+  CHECK(rf.raw_ratio == doctest::Approx(4.0 * big / std::sqrt(16.0 * 10.0)).epsilon(1e-4));
+  CHECK(rc.raw_ratio == rf.raw_ratio);
+  CHECK(rc.applied_ratio == 1.0);
+  CHECK(rc.clipped);
+  CHECK(rf.applied_ratio == rf.raw_ratio);
+  CHECK_FALSE(rf.clipped);
+  // g[0] < 0, so u[0] = -3.1623 and w[0] = w0 + lr r 3.1623.
+  CHECK(w_clip[0] - big == doctest::Approx(1.0 * 1.0 * 3.1623).epsilon(1e-3));
+  CHECK(w_free[0] - big == doctest::Approx(1.0 * rf.raw_ratio * 3.1623).epsilon(1e-3));
+  base.lr = 1e-3;
+
+  std::vector<float> w_tiny, w_floor;
+  const TrustRatioRecord rt = run(1e-6f, base, &w_tiny);
+  LambOptions floor = base;
+  floor.clip_min = 1e-3;
+  const TrustRatioRecord rl = run(1e-6f, floor, &w_floor);
+  CHECK(rt.raw_ratio == doctest::Approx(4e-6 / std::sqrt(160.0)).epsilon(1e-4));
+  CHECK(rt.applied_ratio == rt.raw_ratio);
+  CHECK(rl.applied_ratio == 1e-3);
+  CHECK(rl.clipped);
+  CHECK(std::isfinite(w_tiny[0]));
+  CHECK(w_floor[0] - 1e-6f == doctest::Approx(1e-3 * 1e-3 * 3.1623).epsilon(1e-3));
+}
+
+using Factory = std::function<std::unique_ptr<Optimizer>(const NamedParams&)>;
+
+std::vector<std::pair<std::string, Factory>> all_optimizers() {
+  return {
+      {"sgd", [](const NamedParams& p) { return std::make_unique<Sgd>(p, SgdOptions{.lr = 0.1, .momentum = 0.9}); }},
+      {"adam", [](const NamedParams& p) { return std::make_unique<Adam>(p); }},
+      {"adamw", [](const NamedParams& p) { return std::make_unique<AdamW>(p); }},
+      {"lars", [](const NamedParams& p) { return std::make_unique<Lars>(p, LarsOptions{.weight_decay = 1e-4}); }},
+      {"lamb", [](const NamedParams& p) { return std::make_unique<Lamb>(p); }},
+      {"lambc_paper", [](const NamedParams& p) { return std::make_unique<Lambc>(p, LambcPreset::kPaper, 0.01); }},
+      {"lambc_timm", [](const NamedParams& p) { return std::make_unique<Lambc>(p, LambcPreset::kTimm, 0.01, 0.01); }},
+      {"novograd", [](const NamedParams& p) { return std::make_unique<NovoGrad>(p); }},
+      {"adabelief", [](const NamedParams& p) { return std::make_unique<AdaBelief>(p); }},
+  };
+}
+
+const std::vector<std::pair<std::string, Shape>> kShapes = {
+    {"conv.weight", {4, 3, 3, 3}}, {"bn.weight", {4}}, {"fc.weight", {5, 8}}, {"fc.bias", {5}}};
+
+TEST_CASE("a NaN or Inf gradient: step() refuses naming the parameter and modifies nothing") {
+  for (const auto& [name, make] : all_optimizers()) {
+    for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+      CAPTURE(name);
+      CAPTURE(bad);
+      NamedParams params = make_params(kShapes, 3, 0.5f);
+      std::unique_ptr<Optimizer> opt = make(params);
+      Generator gen(4);
+      for (int t = 0; t < 2; ++t) {
+        set_grads(params, random_grads(params, gen));
+        opt->step();
+      }
+      std::vector<Tensor> grads = random_grads(params, gen);
+      grads[2].data()[7] = bad;  // fc.weight, the third tensor: earlier tensors are clean
+      set_grads(params, grads);
+      const NamedParams before = clone_params(params);
+      const StateDict state_before = opt->state_dict();
+      std::string message;
+      try {
+        opt->step();
+      } catch (const Error& e) {
+        message = e.what();
+      }
+      CHECK(message.find("'fc.weight'") != std::string::npos);
+      CHECK(message.find("NaN or Inf") != std::string::npos);
+      CHECK(bitwise_equal(params, before));
+      // Everything but the count of refused steps is as before.
+      CHECK(testing::bitwise_equal(opt->state_dict(), state_before, "skipped"));
+      CHECK(opt->state_dict().metadata.at("skipped") == "1");
+      CHECK(opt->step_count() == 2);
+
+      opt->set_non_finite_policy(NonFinitePolicy::kSkip);
+      CHECK_NOTHROW(opt->step());
+      CHECK(opt->last_step_skipped());
+      CHECK(opt->skipped_steps() == 2);
+      CHECK(bitwise_equal(params, before));
+      CHECK(opt->step_count() == 2);
+      // A clean step afterwards proceeds normally.
+      set_grads(params, random_grads(params, gen));
+      opt->step();
+      CHECK_FALSE(opt->last_step_skipped());
+      CHECK(opt->step_count() == 3);
+      CHECK_FALSE(bitwise_equal(params, before));
+    }
+  }
+}
+
+TEST_CASE("a NaN on the very first step leaves no state behind") {
+  NamedParams params = make_params(kShapes, 5);
+  Lambc opt(params, LambcPreset::kPaper, 0.01);
+  Generator gen(1);
+  std::vector<Tensor> grads = random_grads(params, gen);
+  grads[3].data()[0] = std::numeric_limits<float>::quiet_NaN();
+  set_grads(params, grads);
+  CHECK_THROWS_AS(opt.step(), Error);
+  CHECK(opt.state_dict().tensors.empty());
+  CHECK(opt.state("conv.weight", "exp_avg") == nullptr);
+}
+
+TEST_CASE("parameters without a gradient are skipped: unchanged, no state, no telemetry") {
+  for (const auto& [name, make] : all_optimizers()) {
+    CAPTURE(name);
+    NamedParams params = make_params(kShapes, 6, 0.5f);
+    const NamedParams before = clone_params(params);
+    std::unique_ptr<Optimizer> opt = make(params);
+    Generator gen(2);
+    std::vector<Tensor> grads = random_grads(params, gen);
+    for (size_t i = 0; i < params.size(); ++i) {
+      if (i != 1) params[i].second.set_grad(grads[i]);
+    }
+    opt->step();
+    CHECK(bitwise_equal(params[1].second, before[1].second));
+    CHECK_FALSE(bitwise_equal(params[0].second, before[0].second));
+    for (const ParamEntry& e : opt->params()) {
+      CHECK(e.step == (e.name == "bn.weight" ? 0 : 1));
+      CHECK(e.state.empty() == (e.name == "bn.weight" || opt->state_names().empty()));
+    }
+    for (const auto& r : opt->trust_ratios()) CHECK(r.name != "bn.weight");
+  }
+}
+
+TEST_CASE("zero_grad drops or zeroes the gradients") {
+  NamedParams params = make_params(kShapes, 7);
+  Adam opt(params);
+  Generator gen(3);
+  set_grads(params, random_grads(params, gen));
+  opt.zero_grad(/*set_to_none=*/false);
+  for (const auto& [n, p] : params) {
+    REQUIRE(p.grad().defined());
+    for (float x : p.grad().to_vector()) CHECK(x == 0.f);
+  }
+  opt.zero_grad();
+  for (const auto& [n, p] : params) CHECK_FALSE(p.grad().defined());
+  const NamedParams before = clone_params(params);
+  opt.step();  // nothing has a gradient: nothing moves
+  CHECK(bitwise_equal(params, before));
+}
+
+TEST_CASE("default_param_groups: ndim <= 1 -> no decay, adapted only with adapt_1d") {
+  const NamedParams params = make_params(kShapes, 8);
+  const std::vector<ParamGroup> g = default_param_groups(params, 0.05);
+  REQUIRE(g.size() == 2);
+  CHECK(g[0].name == "decay");
+  CHECK(*g[0].weight_decay == 0.05);
+  CHECK(g[0].adapt);
+  REQUIRE(g[0].params.size() == 2);
+  CHECK(g[0].params[0].first == "conv.weight");
+  CHECK(g[0].params[1].first == "fc.weight");
+  CHECK(g[1].name == "no_decay");
+  CHECK(*g[1].weight_decay == 0.0);
+  CHECK_FALSE(g[1].adapt);
+  CHECK(g[1].params.size() == 2);
+  CHECK(default_param_groups(params, 0.05, true)[1].adapt);
+
+  // timm preset: the no-decay group is not adapted, so only the two matrices get ratios.
+  NamedParams p = clone_params(params);
+  Generator gen(1);
+  set_grads(p, random_grads(p, gen));
+  Lambc timm(p, LambcPreset::kTimm, 0.01, 0.01);
+  timm.step();
+  CHECK(timm.trust_ratios().size() == 2);
+  // paper preset: every tensor.
+  NamedParams q = clone_params(params);
+  set_grads(q, random_grads(q, gen));
+  Lambc paper(q, LambcPreset::kPaper, 0.01, 0.0);
+  paper.step();
+  CHECK(paper.trust_ratios().size() == 4);
+}
+
+TEST_CASE("per-group lr and weight decay are used; bad input is refused with the name") {
+  NamedParams params = make_params(kShapes, 9);
+  std::vector<ParamGroup> groups = default_param_groups(params, 0.0);
+  groups[1].lr = 0.0;  // freeze the 1-D tensors
+  const NamedParams before = clone_params(params);
+  Sgd opt(groups, SgdOptions{.lr = 0.5});
+  CHECK(opt.groups()[0].lr == 0.5);
+  CHECK(opt.groups()[1].lr == 0.0);
+  Generator gen(1);
+  set_grads(params, random_grads(params, gen));
+  opt.step();
+  CHECK(bitwise_equal(params[1].second, before[1].second));  // bn.weight, lr 0
+  const float w0 = before[0].second.to_vector()[0], g0 = params[0].second.grad().to_vector()[0];
+  CHECK(params[0].second.to_vector()[0] == doctest::Approx(w0 - 0.5f * g0));
+
+  NamedParams dup = {{"a", Tensor::zeros({2})}, {"a", Tensor::zeros({2})}};
+  CHECK_THROWS_WITH_AS(Sgd{dup}, doctest::Contains("'a' appears twice"), Error);
+  Tensor shared = Tensor::zeros({2});
+  NamedParams alias = {{"a", shared}, {"b", shared}};
+  CHECK_THROWS_WITH_AS(Sgd{alias}, doctest::Contains("'b' shares its data"), Error);
+
+  NamedParams mismatch = {{"fc.weight", Tensor::zeros({2, 3})}};
+  CHECK_THROWS_AS(Lamb(mismatch, LambOptions{.beta1 = 1.5}), Error);
+  CHECK_THROWS_AS(Sgd(mismatch, SgdOptions{.momentum = 0.0, .nesterov = true}), Error);
+  CHECK_THROWS_WITH_AS(parse_lambc_preset("fong"), doctest::Contains("paper"), Error);
+}
+
+}  // namespace
+}  // namespace tg::optim

@@ -1,0 +1,176 @@
+// The LAMB family shares one core: LAMBC with clip_max = +inf is LAMB, with the ratio fixed to 1
+// it is AdamW; trust ratios are per tensor (closed form), and the threaded / per-tensor paths and
+// any thread count give bit-identical ratios and weights.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <limits>
+
+#include "engine/parallel.h"
+#include "optim/tensor_loops.h"
+#include "optim_test_util.h"
+
+namespace tg::optim {
+namespace {
+
+using testing::bitwise_equal;
+using testing::clone_params;
+using testing::make_params;
+using testing::random_grads;
+using testing::set_grads;
+
+const std::vector<std::pair<std::string, Shape>> kShapes = {
+    {"conv.weight", {8, 4, 3, 3}}, {"bn.weight", {8}}, {"bn.bias", {8}}, {"fc.weight", {10, 32}}, {"fc.bias", {10}}};
+
+// Runs `steps` steps of both optimizers on identical copies with identical gradients.
+template <class A, class B>
+void run_pair(A& a, const NamedParams& pa, B& b, const NamedParams& pb, int steps, uint64_t seed, float grad_scale = 1.f) {
+  Generator gen(seed);
+  for (int t = 0; t < steps; ++t) {
+    const std::vector<Tensor> grads = random_grads(pa, gen, grad_scale);
+    set_grads(pa, grads);
+    set_grads(pb, grads);
+    a.step();
+    b.step();
+  }
+}
+
+TEST_CASE("LAMBC with clip_max = +inf is LAMB, bit for bit (clipping off, same core)") {
+  const NamedParams p1 = make_params(kShapes, 1, 2.f);
+  const NamedParams p2 = clone_params(p1);
+  LambOptions o = lambc_options(LambcPreset::kTimm, 0.02, 0.01);
+  o.clip_max = std::numeric_limits<double>::infinity();
+  Lambc lambc(default_param_groups(p1, 0.01), o);
+  Lamb lamb(default_param_groups(p2, 0.01), LambOptions{.lr = 0.02, .weight_decay = 0.01});
+  run_pair(lambc, p1, lamb, p2, 6, 7);
+  CHECK(bitwise_equal(p1, p2));
+  // ... and the ratios did exceed 1, so a finite clip would have changed the trajectory.
+  double max_raw = 0.0;
+  for (const auto& r : lambc.trust_ratios()) max_raw = std::max(max_raw, r.raw_ratio);
+  CHECK(max_raw > 1.0);
+  NamedParams p3 = clone_params(make_params(kShapes, 1, 2.f));
+  Lambc clipped(default_param_groups(p3, 0.01), lambc_options(LambcPreset::kTimm, 0.02, 0.01));
+  NamedParams p4 = clone_params(p3);
+  Lamb unclipped(default_param_groups(p4, 0.01), LambOptions{.lr = 0.02, .weight_decay = 0.01});
+  run_pair(clipped, p3, unclipped, p4, 6, 7);
+  CHECK_FALSE(bitwise_equal(p3, p4));
+}
+
+TEST_CASE("LAMBC with the ratio fixed to 1 is AdamW, bit for bit") {
+  const NamedParams p1 = make_params(kShapes, 2, 0.5f);
+  const NamedParams p2 = clone_params(p1);
+  // clip_min = clip_max = 1 forces r = 1 through the whole LAMBC path (norms pass included).
+  LambOptions o{.lr = 0.01, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.05, .decoupled_decay = true,
+                .bias_correction = true, .grad_averaging = true, .max_grad_norm = 0.0, .always_adapt = true,
+                .clip_min = 1.0, .clip_max = 1.0};
+  Lambc lambc(default_param_groups(p1, 0.05, true), o);
+  AdamW adamw(default_param_groups(p2, 0.05, true), AdamWOptions{.lr = 0.01, .eps = 1e-8, .weight_decay = 0.05});
+  run_pair(lambc, p1, adamw, p2, 5, 3);
+  CHECK(bitwise_equal(p1, p2));
+  CHECK(bitwise_equal(*lambc.state("conv.weight", "exp_avg_sq"), *adamw.state("conv.weight", "exp_avg_sq")));
+  REQUIRE(lambc.trust_ratios().size() == kShapes.size());
+  for (const auto& r : lambc.trust_ratios()) CHECK(r.applied_ratio == 1.0);
+
+  // The family core with trust_ratio = false and Adam's L2 mode is Adam.
+  const NamedParams p3 = make_params(kShapes, 4, 0.5f);
+  const NamedParams p4 = clone_params(p3);
+  LambFamilyOptions f = family_options(AdamOptions{.lr = 0.01, .weight_decay = 0.02});
+  LambFamily core(single_param_group(p3), f, "adam");
+  Adam adam(p4, AdamOptions{.lr = 0.01, .weight_decay = 0.02});
+  run_pair(core, p3, adam, p4, 4, 5);
+  CHECK(bitwise_equal(p3, p4));
+  CHECK(adam.trust_ratios().empty());
+}
+
+TEST_CASE("trust ratios are per tensor: step 1 of the paper preset against the closed form") {
+  // Step 1 without bias correction: m = (1-b1) g, v = (1-b2) g^2, u = m / (sqrt(v) + eps),
+  // r = ||w|| / ||u|| for each tensor separately.
+  NamedParams params = make_params(kShapes, 9, 1.f);
+  const NamedParams before = clone_params(params);
+  Generator gen(11);
+  const std::vector<Tensor> grads = random_grads(params, gen, 0.3f);
+  set_grads(params, grads);
+  Lambc opt(params, LambcPreset::kPaper, 0.01, 0.0);
+  opt.step();
+  REQUIRE(opt.trust_ratios().size() == params.size());
+  double global_w = 0.0, global_u = 0.0;
+  for (size_t i = 0; i < params.size(); ++i) {
+    const std::vector<float> w = before[i].second.to_vector(), g = grads[i].to_vector();
+    double ww = 0.0, uu = 0.0;
+    for (size_t k = 0; k < w.size(); ++k) {
+      const double m = 0.1 * g[k], v = 0.001 * double(g[k]) * g[k];
+      const double u = m / (std::sqrt(v) + 1e-6);
+      ww += double(w[k]) * w[k];
+      uu += u * u;
+    }
+    global_w += ww;
+    global_u += uu;
+    const TrustRatioRecord& r = opt.trust_ratios()[i];
+    CHECK(r.name == params[i].first);
+    CHECK(r.step == 1);
+    CHECK(r.w_norm == doctest::Approx(std::sqrt(ww)).epsilon(1e-6));
+    CHECK(r.u_norm == doctest::Approx(std::sqrt(uu)).epsilon(1e-5));
+    CHECK(r.raw_ratio == doctest::Approx(std::sqrt(ww / uu)).epsilon(1e-5));
+    CHECK(r.applied_ratio == std::min(r.raw_ratio, 1.0));
+    CHECK(r.clipped == (r.raw_ratio > 1.0));
+    // w_new = w - lr r u, element by element
+    const std::vector<float> w1 = params[i].second.to_vector();
+    for (size_t k = 0; k < w.size(); k += 7) {
+      const double u = 0.1 * g[k] / (std::sqrt(0.001 * double(g[k]) * g[k]) + 1e-6);
+      CHECK(w1[k] == doctest::Approx(w[k] - 0.01 * r.applied_ratio * u).epsilon(1e-5));
+    }
+  }
+  // A flattened (global) ratio would differ from at least one per-tensor ratio.
+  const double global = std::sqrt(global_w / global_u);
+  bool differs = false;
+  for (const auto& r : opt.trust_ratios()) differs = differs || std::abs(r.raw_ratio - global) > 1e-3 * global;
+  CHECK(differs);
+}
+
+template <class Opt, class... Args>
+NamedParams run_config(int64_t parallel_min, int threads, std::vector<TrustRatioRecord>* ratios, Args... args) {
+  const int64_t saved_min = parallel_min_numel();
+  const int saved_threads = get_num_threads();
+  set_parallel_min_numel(parallel_min);
+  set_num_threads(threads);
+  // Tensors above kReduceChunk elements so that the chunked reductions really split.
+  NamedParams params = make_params({{"big.weight", {64, 300}}, {"mid.weight", {40, 250}}, {"small.weight", {6, 5}},
+                                    {"small.bias", {6}}},
+                                   21, 0.2f);
+  Opt opt(params, args...);
+  Generator gen(5);
+  for (int t = 0; t < 3; ++t) {
+    set_grads(params, random_grads(params, gen, 0.5f));
+    opt.step();
+  }
+  if (ratios) *ratios = opt.trust_ratios();
+  set_parallel_min_numel(saved_min);
+  set_num_threads(saved_threads);
+  return params;
+}
+
+TEST_CASE("threaded-inside and one-tensor-per-thread paths, any thread count: identical bits") {
+  std::vector<TrustRatioRecord> r_inside, r_across, r_serial;
+  const NamedParams inside = run_config<Lambc>(1, 2, &r_inside, LambcPreset::kPaper, 0.01, 0.01);
+  const NamedParams across = run_config<Lambc>(int64_t{1} << 40, 2, &r_across, LambcPreset::kPaper, 0.01, 0.01);
+  const NamedParams serial = run_config<Lambc>(1, 1, &r_serial, LambcPreset::kPaper, 0.01, 0.01);
+  CHECK(bitwise_equal(inside, across));
+  CHECK(bitwise_equal(inside, serial));
+  REQUIRE(r_inside.size() == 4);
+  REQUIRE(r_across.size() == 4);
+  REQUIRE(r_serial.size() == 4);
+  for (size_t i = 0; i < 4; ++i) {
+    CHECK(r_inside[i].raw_ratio == r_across[i].raw_ratio);
+    CHECK(r_inside[i].raw_ratio == r_serial[i].raw_ratio);
+    CHECK(r_inside[i].u_norm == r_serial[i].u_norm);
+  }
+  std::vector<TrustRatioRecord> l1, l2;
+  const NamedParams lars_inside = run_config<Lars>(1, 2, &l1, LarsOptions{.weight_decay = 1e-3});
+  const NamedParams lars_across = run_config<Lars>(int64_t{1} << 40, 1, &l2, LarsOptions{.weight_decay = 1e-3});
+  CHECK(bitwise_equal(lars_inside, lars_across));
+  REQUIRE(l1.size() == 4);
+  for (size_t i = 0; i < 4; ++i) CHECK(l1[i].raw_ratio == l2[i].raw_ratio);
+}
+
+}  // namespace
+}  // namespace tg::optim

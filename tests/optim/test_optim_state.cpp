@@ -1,0 +1,167 @@
+// state_dict / load_state_dict: a save -> load round trip continues bit for bit (moments, steps,
+// options, schedule position), through safetensors on disk too; mismatches are refused by name.
+#include <doctest/doctest.h>
+
+#include <functional>
+#include <memory>
+
+#include "engine/error.h"
+#include "optim_test_util.h"
+#include "support/fixtures.h"
+
+namespace tg::optim {
+namespace {
+
+using testing::bitwise_equal;
+using testing::clone_params;
+using testing::make_params;
+using testing::random_grads;
+using testing::set_grads;
+
+using Factory = std::function<std::unique_ptr<Optimizer>(const NamedParams&)>;
+
+const std::vector<std::pair<std::string, Shape>> kShapes = {
+    {"conv.weight", {4, 3, 3, 3}}, {"bn.weight", {4}}, {"bn.bias", {4}}, {"fc.weight", {5, 8}}};
+
+std::vector<std::pair<std::string, Factory>> optimizers() {
+  return {
+      {"sgd", [](const NamedParams& p) {
+         return std::make_unique<Sgd>(default_param_groups(p, 1e-3), SgdOptions{.lr = 0.1, .momentum = 0.9, .nesterov = true});
+       }},
+      {"adam", [](const NamedParams& p) { return std::make_unique<Adam>(p, AdamOptions{.weight_decay = 1e-3}); }},
+      {"adamw", [](const NamedParams& p) { return std::make_unique<AdamW>(default_param_groups(p, 0.1)); }},
+      {"larc", [](const NamedParams& p) {
+         return std::make_unique<Lars>(p, LarsOptions{.lr = 0.01, .trust_coefficient = 0.02, .trust_clip = true,
+                                                      .always_adapt = true});
+       }},
+      {"lamb", [](const NamedParams& p) { return std::make_unique<Lamb>(default_param_groups(p, 0.01)); }},
+      {"lambc_paper", [](const NamedParams& p) { return std::make_unique<Lambc>(p, LambcPreset::kPaper, 0.01); }},
+      {"lambc_timm", [](const NamedParams& p) { return std::make_unique<Lambc>(p, LambcPreset::kTimm, 0.01, 0.01); }},
+      {"novograd", [](const NamedParams& p) { return std::make_unique<NovoGrad>(p); }},
+      {"adabelief", [](const NamedParams& p) { return std::make_unique<AdaBelief>(p); }},
+  };
+}
+
+TEST_CASE("state_dict round trip (in memory and through a file) continues bit for bit") {
+  for (const auto& [name, make] : optimizers()) {
+    CAPTURE(name);
+    NamedParams a = make_params(kShapes, 1, 0.5f);
+    std::unique_ptr<Optimizer> opt_a = make(a);
+    opt_a->set_schedule(std::make_shared<WarmupThen>(2, 0.1, std::make_shared<CosineSchedule>(20)));
+    Generator gen(2);
+    std::vector<std::vector<Tensor>> grads;
+    for (int t = 0; t < 8; ++t) grads.push_back(random_grads(a, gen, 0.3f));
+    for (int t = 0; t < 4; ++t) {
+      set_grads(a, grads[t]);
+      opt_a->step();
+    }
+    const std::string path = tg::test::temp_path("optim_state_" + name + ".safetensors");
+    opt_a->save(path);
+    const StateDict in_memory = opt_a->state_dict();
+
+    // A fresh optimizer with different options and a copy of the weights resumes from the file.
+    NamedParams b = clone_params(a);
+    std::unique_ptr<Optimizer> opt_b = make(b);
+    opt_b->groups()[0].lr = 123.0;  // restored by load
+    opt_b->set_schedule(std::make_shared<WarmupThen>(2, 0.1, std::make_shared<CosineSchedule>(20)));
+    opt_b->load(path);
+    CHECK(opt_b->step_count() == 4);
+    CHECK(opt_b->groups()[0].lr == opt_a->groups()[0].lr);
+    CHECK(bitwise_equal(opt_b->state_dict(), in_memory));
+    // And one restored from the in-memory dict.
+    NamedParams c = clone_params(a);
+    std::unique_ptr<Optimizer> opt_c = make(c);
+    opt_c->set_schedule(std::make_shared<WarmupThen>(2, 0.1, std::make_shared<CosineSchedule>(20)));
+    opt_c->load_state_dict(in_memory);
+
+    for (int t = 4; t < 8; ++t) {
+      set_grads(a, grads[t]);
+      set_grads(b, grads[t]);
+      set_grads(c, grads[t]);
+      opt_a->step();
+      opt_b->step();
+      opt_c->step();
+    }
+    CHECK(bitwise_equal(a, b));
+    CHECK(bitwise_equal(a, c));
+    CHECK(bitwise_equal(opt_a->state_dict(), opt_b->state_dict()));
+    CHECK(bitwise_equal(opt_a->state_dict(), opt_c->state_dict()));
+  }
+}
+
+TEST_CASE("state_dict stores moments under '<param>/<slot>' and the options as metadata") {
+  NamedParams p = make_params(kShapes, 3);
+  Lambc opt(p, LambcPreset::kPaper, 0.01);
+  Generator gen(1);
+  set_grads(p, random_grads(p, gen));
+  opt.step();
+  const StateDict sd = opt.state_dict();
+  CHECK(sd.tensors.size() == 2 * kShapes.size());
+  CHECK(sd.tensors[0].first == "conv.weight/exp_avg");
+  CHECK(sd.tensors[1].first == "conv.weight/exp_avg_sq");
+  CHECK(sd.metadata.at("optimizer") == "lambc");
+  CHECK(sd.metadata.at("step") == "1");
+  CHECK(sd.metadata.at("options").find("\"clip_max\":1.0") != std::string::npos);
+  // LAMB's clip_max = +inf survives JSON.
+  Lamb lamb(clone_params(p));
+  Lamb other(clone_params(p), LambOptions{.clip_max = 2.0});
+  other.load_state_dict(lamb.state_dict());
+  CHECK(std::isinf(other.options().clip_max));
+}
+
+TEST_CASE("load_state_dict refuses mismatches by name and leaves the optimizer untouched") {
+  NamedParams p = make_params(kShapes, 4);
+  Adam adam(p);
+  Generator gen(1);
+  set_grads(p, random_grads(p, gen));
+  adam.step();
+  const StateDict sd = adam.state_dict();
+
+  AdamW adamw(clone_params(p));
+  CHECK_THROWS_WITH_AS(adamw.load_state_dict(sd), doctest::Contains("saved by optimizer 'adam'"), Error);
+
+  NamedParams renamed = clone_params(p);
+  renamed[1].first = "bn.gamma";
+  Adam other(renamed);
+  CHECK_THROWS_WITH_AS(other.load_state_dict(sd), doctest::Contains("'bn.gamma'"), Error);
+
+  StateDict bad_shape = sd;
+  bad_shape.tensors[0].second = Tensor::zeros({3});
+  Adam fresh(clone_params(p));
+  const StateDict fresh_before = fresh.state_dict();
+  CHECK_THROWS_WITH_AS(fresh.load_state_dict(bad_shape), doctest::Contains("conv.weight/exp_avg"), Error);
+  CHECK(bitwise_equal(fresh.state_dict(), fresh_before));
+
+  StateDict missing = sd;
+  missing.tensors.pop_back();
+  CHECK_THROWS_AS(fresh.load_state_dict(missing), Error);
+  CHECK(bitwise_equal(fresh.state_dict(), fresh_before));
+
+  CHECK_THROWS_AS(fresh.load(tg::test::temp_path("does_not_exist.safetensors")), IOError);
+}
+
+TEST_CASE("reset_state forgets moments (the LAMBC authors' per-epoch rebuild)") {
+  NamedParams p = make_params(kShapes, 5);
+  NamedParams q = clone_params(p);
+  Lambc a(p, LambcPreset::kPaper, 0.01);
+  Generator gen(9);
+  for (int t = 0; t < 3; ++t) {
+    set_grads(p, random_grads(p, gen));
+    a.step();
+  }
+  a.reset_state();
+  CHECK(a.step_count() == 3);
+  CHECK(a.state_dict().tensors.empty());
+  // After the reset, a step equals the first step of a brand-new optimizer on the same weights.
+  q = clone_params(p);
+  Lambc b(q, LambcPreset::kPaper, 0.01);
+  const std::vector<Tensor> g = random_grads(p, gen);
+  set_grads(p, g);
+  set_grads(q, g);
+  a.step();
+  b.step();
+  CHECK(bitwise_equal(p, q));
+}
+
+}  // namespace
+}  // namespace tg::optim
