@@ -1,0 +1,35 @@
+// BasicBlock: two 3x3 conv + BN, ReLU, and the identity or 1x1-conv shortcut.
+#include "nn/basic_block.h"
+
+#include <sstream>
+
+#include "engine/ops.h"
+
+namespace tg::nn {
+
+BasicBlock::BasicBlock(int in_channels_, int out_channels_, int stride_, Generator& gen)
+    : Module("BasicBlock"), in_channels(in_channels_), out_channels(out_channels_), stride(stride_) {
+  conv1 = register_module("conv1", std::make_shared<Conv2d>(in_channels, out_channels, 3, stride, 1, false, 1, gen));
+  bn1 = register_module("bn1", std::make_shared<BatchNorm2d>(out_channels));
+  conv2 = register_module("conv2", std::make_shared<Conv2d>(out_channels, out_channels, 3, 1, 1, false, 1, gen));
+  bn2 = register_module("bn2", std::make_shared<BatchNorm2d>(out_channels));
+  shortcut = register_module("shortcut", std::make_shared<Sequential>());
+  if (stride != 1 || in_channels != out_channels) {
+    shortcut->add(std::make_shared<Conv2d>(in_channels, out_channels, 1, stride, 0, false, 1, gen));
+    shortcut->add(std::make_shared<BatchNorm2d>(out_channels));
+  }
+}
+
+Tensor BasicBlock::forward(const Tensor& x) {
+  Tensor y = relu((*bn1)((*conv1)(x)));  // (N, out, H/s, W/s)
+  y = (*bn2)((*conv2)(y));
+  return relu(add(y, (*shortcut)(x)));
+}
+
+std::string BasicBlock::describe() const {
+  std::ostringstream os;
+  os << "BasicBlock(" << in_channels << ", " << out_channels << ", stride=" << stride << ")";
+  return os.str();
+}
+
+}  // namespace tg::nn

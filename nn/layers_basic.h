@@ -1,0 +1,71 @@
+// Parameter-free layers: ReLU, GELU, Dropout (seeded), Flatten, Scale (multiply by a constant),
+// MaxPool2d, AvgPool2d, GlobalAvgPool (N, C, H, W) -> (N, C).
+#pragma once
+#include <cstdint>
+
+#include "engine/random.h"
+#include "nn/module.h"
+
+namespace tg::nn {
+
+class ReLU : public Module {  // max(x, 0)
+ public:
+  ReLU() : Module("ReLU") {}
+  Tensor forward(const Tensor& x) override;
+};
+
+class GELU : public Module {  // exact x * Phi(x), PyTorch's default
+ public:
+  GELU() : Module("GELU") {}
+  Tensor forward(const Tensor& x) override;
+};
+
+// Inverted dropout in training (zero with probability p, scale survivors by 1/(1-p)); identity in eval.
+// The layer owns its generator, seeded at construction, so a run is reproducible.
+class Dropout : public Module {
+ public:
+  explicit Dropout(float p = 0.5f, uint64_t seed = 0);
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override;
+  float p;
+  Generator gen;
+};
+
+class Flatten : public Module {  // merges dims [start_dim, end] (a view)
+ public:
+  explicit Flatten(int start_dim = 1) : Module("Flatten"), start_dim(start_dim) {}
+  Tensor forward(const Tensor& x) override;
+  int start_dim;
+};
+
+class Scale : public Module {  // y = x * factor (airbench's final Mul(1/9))
+ public:
+  explicit Scale(float factor) : Module("Scale"), factor(factor) {}
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override;
+  float factor;
+};
+
+class MaxPool2d : public Module {  // ties go to the first maximum in the window
+ public:
+  explicit MaxPool2d(int kernel, int stride = -1, int padding = 0);
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override;
+  int kernel, stride, padding;
+};
+
+class AvgPool2d : public Module {  // zero padding counts in the average (count_include_pad)
+ public:
+  explicit AvgPool2d(int kernel, int stride = -1, int padding = 0);
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override;
+  int kernel, stride, padding;
+};
+
+class GlobalAvgPool : public Module {  // (N, C, H, W) -> (N, C), mean over H, W
+ public:
+  GlobalAvgPool() : Module("GlobalAvgPool") {}
+  Tensor forward(const Tensor& x) override;
+};
+
+}  // namespace tg::nn

@@ -1,0 +1,35 @@
+// Conv2d and Linear layers: learnable weights with PyTorch-default init and PyTorch's names
+// ("weight", "bias"). The math lives in the fused ops tg::conv2d and tg::linear.
+#pragma once
+#include "engine/random.h"
+#include "nn/module.h"
+
+namespace tg::nn {
+
+// y = conv2d(x, weight, bias): x (N, C, H, W), weight (K, C/groups, k, k), bias (K) -> (N, K, P, Q),
+// P = (H + 2*padding - k) / stride + 1.
+class Conv2d : public Module {
+ public:
+  Conv2d(int in_channels, int out_channels, int kernel, int stride = 1, int padding = 0, bool bias = true,
+         int groups = 1, Generator& gen = default_generator());
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override;
+
+  int in_channels, out_channels, kernel, stride, padding, groups;
+  Tensor weight;  // (K, C/groups, k, k)
+  Tensor bias;    // (K) or undefined
+};
+
+// y = x W^T + b: x (N, in), W (out, in), b (out).
+class Linear : public Module {
+ public:
+  Linear(int in_features, int out_features, bool bias = true, Generator& gen = default_generator());
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override;
+
+  int in_features, out_features;
+  Tensor weight;  // (out, in)
+  Tensor bias;    // (out) or undefined
+};
+
+}  // namespace tg::nn

@@ -1,0 +1,27 @@
+// BatchNorm2d with PyTorch's parameter and buffer names: weight, bias, running_mean, running_var,
+// num_batches_tracked (kept as a float32 scalar; PyTorch's int64 one loads and saves across).
+#pragma once
+#include "nn/module.h"
+
+namespace tg::nn {
+
+// Training (or track_running_stats=false): normalise with the batch's biased variance over (N, H, W)
+//   y = (x - mean) / sqrt(var + eps) * weight + bias
+// and, when tracking, running = (1 - momentum) * running + momentum * batch_stat (unbiased var),
+// num_batches_tracked += 1. Eval with tracking: normalise with running_mean / running_var.
+class BatchNorm2d : public Module {
+ public:
+  explicit BatchNorm2d(int num_features, float eps = 1e-5f, float momentum = 0.1f, bool affine = true,
+                       bool track_running_stats = true);
+  Tensor forward(const Tensor& x) override;
+  std::string describe() const override;
+
+  int num_features;
+  float eps, momentum;
+  bool affine, track_running_stats;
+  Tensor weight, bias;                 // (C) each, ones / zeros; undefined when !affine
+  Tensor running_mean, running_var;    // (C) zeros / ones; undefined when !track_running_stats
+  Tensor num_batches_tracked;          // () float32 count; undefined when !track_running_stats
+};
+
+}  // namespace tg::nn

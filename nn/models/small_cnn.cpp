@@ -1,0 +1,35 @@
+// Builds the reference small CNN with PyTorch's Sequential indices.
+#include "nn/models/small_cnn.h"
+
+#include "engine/error.h"
+#include "nn/layers_basic.h"
+#include "nn/layers_conv.h"
+#include "nn/layers_norm.h"
+
+namespace tg::nn {
+
+std::shared_ptr<Sequential> small_cnn(int in_channels, int side, int num_classes, Generator& gen) {
+  TG_CHECK(in_channels > 0 && num_classes > 0, "small_cnn: in_channels " << in_channels << " and num_classes "
+                                                                        << num_classes << " must be positive");
+  TG_CHECK(side >= 8, "small_cnn: side " << side << " is too small for three 2x2 max pools (need >= 8)");
+  auto net = std::make_shared<Sequential>();
+  auto block = [&](int i, int o) {  // conv3x3(pad 1, no bias) -> BN -> ReLU
+    net->add(std::make_shared<Conv2d>(i, o, 3, 1, 1, false, 1, gen));
+    net->add(std::make_shared<BatchNorm2d>(o));
+    net->add(std::make_shared<ReLU>());
+  };
+  block(in_channels, 32);
+  block(32, 32);
+  net->add(std::make_shared<MaxPool2d>(2));
+  block(32, 64);
+  block(64, 64);
+  net->add(std::make_shared<MaxPool2d>(2));
+  block(64, 128);
+  net->add(std::make_shared<MaxPool2d>(2));
+  net->add(std::make_shared<Flatten>());
+  const int s = side / 8;  // three floor-halvings of side equal side / 8 rounded down
+  net->add(std::make_shared<Linear>(128 * s * s, num_classes, true, gen));
+  return net;
+}
+
+}  // namespace tg::nn

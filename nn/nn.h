@@ -1,0 +1,15 @@
+// Umbrella header for the nn library: modules, layers, losses, checkpoints and models.
+#pragma once
+#include "nn/basic_block.h"
+#include "nn/init.h"
+#include "nn/layers_basic.h"
+#include "nn/layers_conv.h"
+#include "nn/layers_norm.h"
+#include "nn/loss.h"
+#include "nn/models/airbench.h"
+#include "nn/models/factory.h"
+#include "nn/models/resnet.h"
+#include "nn/models/small_cnn.h"
+#include "nn/module.h"
+#include "nn/safetensors.h"
+#include "nn/sequential.h"

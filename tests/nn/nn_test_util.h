@@ -1,0 +1,95 @@
+// Helpers shared by the tests/nn suites: the closed-form "formula" weights that tests/reference/gen_nn.py
+// computes identically on the PyTorch side, a normalised-error comparison, and model builders by fixture name.
+#pragma once
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/autograd.h"
+#include "engine/ops.h"
+#include "nn/nn.h"
+
+namespace tg::nn::testing {
+
+// Mirror of gen_nn.py formula_tensor(name, shape, p), p = index in state_dict order:
+//   base[i] = sin(0.37 i + 0.5 p + 1) * cos(1.71 i + 0.3 p)   (float64, then cast to float32)
+//   multi-dim: base * sqrt(3 / fan_in); 1-D weight: 1 + 0.1 base; other 1-D: 0.1 base;
+//   running_var: 1 + 0.25 base^2; num_batches_tracked: 0.
+inline Tensor formula_tensor(const std::string& name, const Shape& shape, int p) {
+  auto ends_with = [&](const std::string& s) {
+    return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
+  };
+  const int64_t n = numel_of(shape);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (int64_t i = 0; i < n; ++i) {
+    const double di = static_cast<double>(i);
+    const double base = std::sin(0.37 * di + 0.5 * p + 1.0) * std::cos(1.71 * di + 0.3 * p);
+    double x;
+    if (ends_with("num_batches_tracked")) x = 0.0;
+    else if (ends_with("running_var")) x = 1.0 + 0.25 * base * base;
+    else if (shape.size() >= 2) x = base * std::sqrt(3.0 / static_cast<double>(n / shape[0]));
+    else if (ends_with("weight")) x = 1.0 + 0.1 * base;
+    else x = 0.1 * base;
+    v[static_cast<size_t>(i)] = static_cast<float>(x);
+  }
+  return Tensor::from_vector(v, shape);
+}
+
+inline void load_formula_weights(Module& m) {
+  NoGradGuard no_grad;
+  int p = 0;
+  for (auto& [name, t] : m.state_dict()) t.copy_(formula_tensor(name, t.shape(), p++));
+}
+
+// Mirror of gen_nn.py formula_input: sin(0.23 i + 0.1 + phase) + 0.5 sin(0.0517 i + 0.7 phase).
+inline Tensor formula_input(const Shape& shape, int phase = 0) {
+  std::vector<float> v(static_cast<size_t>(numel_of(shape)));
+  for (size_t i = 0; i < v.size(); ++i) {
+    const double di = static_cast<double>(i);
+    v[i] = static_cast<float>(std::sin(0.23 * di + 0.1 + phase) + 0.5 * std::sin(0.0517 * di + 0.7 * phase));
+  }
+  return Tensor::from_vector(v, shape);
+}
+
+// max |a - e| / max |e|: the error relative to the tensor's scale (elementwise relative error is
+// meaningless for entries near zero). Returns +inf on a shape mismatch.
+inline double normalized_max_error(const Tensor& actual, const Tensor& expected) {
+  if (actual.shape() != expected.shape()) return INFINITY;
+  const auto a = actual.to_vector(), e = expected.to_vector();
+  double err = 0, scale = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    err = std::max(err, std::abs(static_cast<double>(a[i]) - e[i]));
+    scale = std::max(scale, std::abs(static_cast<double>(e[i])));
+  }
+  return scale == 0 ? err : err / scale;
+}
+
+// The tiny net of the interop fixtures, same as gen_nn.py mini_net():
+// 0 Conv2d(3, 4, 3, pad 1, bias), 1 BN(4), 2 ReLU, 3 BasicBlock(4, 8, stride 2), 4 GlobalAvgPool,
+// 5 Flatten, 6 Linear(8, 5).
+inline std::shared_ptr<Sequential> mini_net(Generator& gen) {
+  auto net = std::make_shared<Sequential>();
+  net->add(std::make_shared<Conv2d>(3, 4, 3, 1, 1, true, 1, gen));
+  net->add(std::make_shared<BatchNorm2d>(4));
+  net->add(std::make_shared<ReLU>());
+  net->add(std::make_shared<BasicBlock>(4, 8, 2, gen));
+  net->add(std::make_shared<GlobalAvgPool>());
+  net->add(std::make_shared<Flatten>());
+  net->add(std::make_shared<Linear>(8, 5, true, gen));
+  return net;
+}
+
+// The models named in tests/fixtures/nn_state_dict_keys.txt, built with trustgrad.
+inline std::shared_ptr<Module> model_by_fixture_name(const std::string& name, Generator& gen) {
+  if (name == "small_cnn_3_32") return small_cnn(3, 32, 10, gen);
+  if (name == "small_cnn_1_28") return small_cnn(1, 28, 10, gen);
+  if (name == "resnet18") return resnet18_cifar(10, 3, gen);
+  if (name == "airbench") return airbench_net(3, 32, 10, gen);
+  if (name == "mini") return mini_net(gen);
+  return nullptr;
+}
+
+}  // namespace tg::nn::testing

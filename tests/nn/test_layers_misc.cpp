@@ -1,0 +1,139 @@
+// Layer behaviour that needs no PyTorch: default initialisation, Dropout statistics and determinism,
+// accuracy/top-k metrics, label-smoothing closed forms, model shapes and the factory.
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+#include "engine/error.h"
+#include "nn_test_util.h"
+
+using namespace tg;
+using namespace tg::nn;
+
+TEST_CASE("init: PyTorch-default U(-1/sqrt(fan_in), 1/sqrt(fan_in)), seeded, BN ones/zeros") {
+  Generator g1(42), g2(42), g3(43);
+  Conv2d a(16, 32, 3, 1, 1, true, 1, g1), b(16, 32, 3, 1, 1, true, 1, g2), c(16, 32, 3, 1, 1, true, 1, g3);
+  CHECK(a.weight.to_vector() == b.weight.to_vector());
+  CHECK(a.bias.to_vector() == b.bias.to_vector());
+  CHECK(a.weight.to_vector() != c.weight.to_vector());
+  const double bound = 1.0 / std::sqrt(16.0 * 9.0);
+  const auto w = a.weight.to_vector();  // 4608 draws
+  double mean = 0, sq = 0, maxabs = 0;
+  for (float v : w) {
+    mean += v;
+    sq += static_cast<double>(v) * v;
+    maxabs = std::max(maxabs, std::abs(static_cast<double>(v)));
+  }
+  mean /= static_cast<double>(w.size());
+  const double var = sq / static_cast<double>(w.size()) - mean * mean;
+  CHECK(maxabs <= bound);
+  CHECK(maxabs > 0.95 * bound);
+  // U(-b, b): mean 0 (std of the sample mean b/sqrt(3n) ~ 7e-4), variance b^2/3 (within 5%).
+  CHECK(std::abs(mean) < 5 * bound / std::sqrt(3.0 * static_cast<double>(w.size())));
+  CHECK(var == doctest::Approx(bound * bound / 3).epsilon(0.05));
+  for (float v : a.bias.to_vector()) CHECK(std::abs(v) <= bound);
+  // Grouped conv: fan_in = in/groups * k * k.
+  Conv2d grouped(8, 8, 3, 1, 1, false, 4, g1);
+  for (float v : grouped.weight.to_vector()) CHECK(std::abs(v) <= 1.0 / std::sqrt(2.0 * 9.0));
+  Linear lin(100, 10, true, g1);
+  for (float v : lin.weight.to_vector()) CHECK(std::abs(v) <= 0.1);
+  BatchNorm2d bn(5);
+  CHECK(bn.weight.to_vector() == std::vector<float>(5, 1.f));
+  CHECK(bn.bias.to_vector() == std::vector<float>(5, 0.f));
+  CHECK(bn.running_var.to_vector() == std::vector<float>(5, 1.f));
+}
+
+TEST_CASE("Dropout: zeros about p of the elements, scales survivors by 1/(1-p), identity in eval") {
+  const float p = 0.3f;
+  Dropout drop(p, 11);
+  Tensor x = Tensor::ones({100, 100});
+  Tensor y = drop(x);
+  int64_t zeros = 0;
+  for (float v : y.to_vector()) {
+    if (v == 0.f) ++zeros;
+    else CHECK(v == doctest::Approx(1.0 / (1.0 - p)));
+  }
+  // Binomial(10000, 0.3): std = sqrt(10000 * 0.21) ~ 46; accept 5 sigma.
+  CHECK(std::abs(static_cast<double>(zeros) - 3000.0) < 5 * 46.0);
+  // Same seed -> same mask; successive calls draw new masks.
+  Dropout again(p, 11);
+  CHECK(again(x).to_vector() == y.to_vector());
+  CHECK(drop(x).to_vector() != y.to_vector());
+  drop.eval();
+  CHECK(drop(x).to_vector() == x.to_vector());
+  CHECK_THROWS_AS(Dropout(1.f), Error);
+}
+
+TEST_CASE("metrics: accuracy and top-k with deterministic ties") {
+  // Row 0: target 2 is the max. Row 1: target 0 is 2nd. Row 2: target 1 is 4th.
+  // Row 3: all equal; ties rank by index, so target 0 is 1st and target 3 would be 4th.
+  Tensor logits = Tensor::from_vector({0.1f, 0.2f, 0.9f, 0.f,   //
+                                       0.5f, 0.7f, 0.1f, 0.2f,  //
+                                       0.3f, 0.2f, 0.9f, 0.8f,  //
+                                       1.f,  1.f,  1.f,  1.f},
+                                      {4, 4});
+  Tensor y = Tensor::from_vector({2.f, 0.f, 1.f, 0.f}, {4});
+  CHECK(topk_correct(logits, y, 1) == 2);
+  CHECK(topk_correct(logits, y, 2) == 3);
+  CHECK(topk_correct(logits, y, 3) == 3);  // row 2's target is 4th (0.2 < 0.3)
+  CHECK(topk_correct(logits, y, 4) == 4);
+  CHECK(accuracy(logits, y) == doctest::Approx(0.5));
+  CHECK(topk_accuracy(logits, y, 2) == doctest::Approx(0.75));
+  Tensor y_last = Tensor::from_vector({2.f, 0.f, 1.f, 3.f}, {4});
+  CHECK(topk_correct(logits, y_last, 3) == 2);  // tie row: index 3 ranks 4th
+  CHECK_THROWS_AS(topk_correct(logits, Tensor::from_vector({2.f, 0.f, 1.f, 4.f}, {4}), 1), Error);
+  CHECK_THROWS_AS(topk_correct(logits, Tensor::from_vector({2.f, 0.f, 1.5f, 0.f}, {4}), 1), Error);
+  CHECK_THROWS_AS(topk_correct(logits, Tensor::from_vector({2.f, 0.f}, {2}), 1), Error);
+}
+
+TEST_CASE("cross_entropy: closed forms with label smoothing") {
+  // Uniform logits: p = 1/C for every class, so the loss is log C whatever the smoothing.
+  Tensor zeros = Tensor::zeros({3, 5});
+  Tensor y = Tensor::from_vector({0.f, 4.f, 2.f}, {3});
+  CHECK(nn::cross_entropy(zeros, y).item() == doctest::Approx(std::log(5.0)).epsilon(1e-6));
+  CHECK(nn::cross_entropy(zeros, y, 0.3f).item() == doctest::Approx(std::log(5.0)).epsilon(1e-6));
+  // Two classes, logits (0, a): log p1 = -log(1 + e^-a), log p0 = -a - log(1 + e^-a).
+  // target 1, eps: loss = -(1 - eps/2) log p1 - (eps/2) log p0.
+  const double a = 2.0, eps = 0.2;
+  const double lp1 = -std::log1p(std::exp(-a)), lp0 = -a + lp1;
+  Tensor two = Tensor::from_vector({0.f, static_cast<float>(a)}, {1, 2});
+  CHECK(nn::cross_entropy(two, Tensor::from_vector({1.f}, {1}), static_cast<float>(eps)).item() ==
+        doctest::Approx(-(1 - eps / 2) * lp1 - eps / 2 * lp0).epsilon(1e-5));
+  CHECK_THROWS_AS(nn::cross_entropy(two, Tensor::from_vector({1.f}, {1}), 1.5f), Error);
+  CHECK_THROWS_AS(nn::cross_entropy(two, Tensor::from_vector({1.f, 0.f}, {2})), Error);
+}
+
+TEST_CASE("models: output shapes, layer-level errors, make_model") {
+  Generator gen(0);
+  NoGradGuard no_grad;
+  auto small28 = make_model("small_cnn", 1, 28, 10, gen);
+  CHECK((*small28)(Tensor::zeros({2, 1, 28, 28})).shape() == Shape{2, 10});
+  auto air = make_model("airbench", 3, 32, 10, gen);
+  CHECK((*air)(Tensor::zeros({2, 3, 32, 32})).shape() == Shape{2, 10});
+  auto res = make_model("resnet18", 3, 32, 100, gen);
+  CHECK((*res)(Tensor::zeros({1, 3, 16, 16})).shape() == Shape{1, 100});
+  // airbench: frozen BN weights are parameters without gradients.
+  int frozen = 0;
+  for (const auto& [name, p] : air->named_parameters()) frozen += !p.requires_grad();
+  CHECK(frozen == 6);
+  try {
+    make_model("vgg", 3, 32, 10, gen);
+    FAIL("expected an error");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("resnet18") != std::string::npos);
+  }
+  // A mismatched input names the first layer that cannot take it.
+  try {
+    (*small28)(Tensor::zeros({2, 3, 28, 28}));
+    FAIL("expected an error");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("expected input (N, 1, H, W), got (2, 3, 28, 28)") != std::string::npos);
+  }
+  Linear lin(8, 2, true, gen);
+  try {
+    lin(Tensor::zeros({2, 2, 2, 2}));
+    FAIL("expected an error");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("Flatten") != std::string::npos);
+  }
+}
