@@ -1,9 +1,12 @@
-// CPU conv2d: im2col over a tile of images + one Eigen GEMM per (tile, group), OpenMP over tiles.
-// Forward:     out_g (Kg, T*PQ)  = W_g (Kg, CRSg) x col (CRSg, T*PQ)           (+ bias)
-// Weight grad: dW_g (Kg, CRSg)  += dout_g (Kg, T*PQ) x col^T (T*PQ, CRSg)      (per-thread partials, reduced)
-// Input grad:  dcol (CRSg, T*PQ) = W_g^T (CRSg, Kg) x dout_g (Kg, T*PQ), then col2im (scatter-add) into din.
-// A tile of T images makes the GEMM wide enough to run at full speed on small feature maps (4x4, 8x8)
-// while its column buffer stays a few MiB; 1x1 stride-1 unpadded convs on one image skip im2col.
+// CPU conv2d as GEMM over column chunks of the im2col matrix, OpenMP over chunks / images.
+// Columns of the (virtual) im2col matrix are j = n*PQ + p*Q + q; a chunk is a range of them that
+// covers part of one image (large maps) or several whole images (small maps), sized so its column
+// buffer stays near the L2 cache while the GEMM stays wide. Per chunk [j0, j1) and group g:
+//   Forward:     out_g (Kg, J)  = W_g (Kg, CRSg) x col (CRSg, J)               (+ bias)
+//   Weight grad: dW_g (Kg, CRSg) += dout_g (Kg, J) x col^T (J, CRSg)            (per-thread partials, reduced)
+//   Input grad:  dcol (CRSg, J) = W_g^T (CRSg, Kg) x dout_g (Kg, J), then col2im (scatter-add) into din
+// with col[(c*R + r)*S + sx][j] = in[n, g*Cg + c, p*sh - ph + r, q*sw - pw + sx] (0 outside the image).
+// A 1x1 stride-1 unpadded conv reads the input in place (it IS a GEMM): no im2col.
 #include "engine/cpu/conv2d.h"
 
 #include <omp.h>
@@ -17,157 +20,185 @@ namespace tg::cpu {
 namespace {
 
 using MatRM = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using MapRM = Eigen::Map<MatRM>;
 using CMapRM = Eigen::Map<const MatRM>;
+using MapRM = Eigen::Map<MatRM>;
+using Strided = Eigen::OuterStride<>;
+using CMapStrided = Eigen::Map<const MatRM, 0, Strided>;  // rows `stride` floats apart (a slice of an image)
+using MapStrided = Eigen::Map<MatRM, 0, Strided>;
 
-constexpr int64_t kMinGemmCols = 256;               // aim for at least this many GEMM columns per tile
-constexpr int64_t kMaxColFloats = (4 << 20) / 4;    // ... without the column buffer exceeding ~4 MiB
+constexpr int64_t kMinChunkCols = 256;          // GEMMs narrower than this lose speed
+constexpr int64_t kColBudgetFloats = 96 * 1024;  // ~384 KiB column buffer: fits the L2 next to Eigen's panels
 
 // Per-thread scratch, grown on demand and reused across calls: no allocation in steady state.
-thread_local std::vector<float> t_col;   // (CRSg, T*PQ) im2col / dcol buffer
-thread_local std::vector<float> t_gemm;  // (K, T*PQ) forward result or gathered dout of a tile
-thread_local std::vector<float> t_dw;    // (threads-1, K*CRSg) weight-grad partials (calling thread only)
+thread_local std::vector<float> t_col;   // (CRSg, J) im2col / dcol buffer of one chunk
+thread_local std::vector<float> t_tmp;   // (K, J) forward result or gathered dout of a multi-image chunk
+thread_local std::vector<float> t_dw;    // (threads - 1, K*CRSg) weight-grad partials (calling thread only)
 
 float* grow(std::vector<float>& buf, size_t n) {
   if (buf.size() < n) buf.resize(n);
   return buf.data();
 }
 
-// How the batch is cut into tiles of T images, and whether tiles run in parallel (Eigen then runs
-// single-threaded inside each: it never nests inside an active OpenMP team) or one after the other
-// (then Eigen's own threads split each GEMM). One OpenMP pool either way.
-struct TilePlan {
-  int64_t T = 1, ntiles = 1;
-  bool parallel = false;
-};
-
-TilePlan plan_tiles(const ConvShape& s) {
-  const int64_t PQ = s.P() * s.Q();
-  const int64_t crs = (s.C / s.groups) * s.R * s.S;
-  TilePlan t;
-  t.T = std::clamp<int64_t>((kMinGemmCols + PQ - 1) / PQ, 1, s.N);
-  t.T = std::max<int64_t>(1, std::min<int64_t>(t.T, kMaxColFloats / std::max<int64_t>(1, crs * PQ)));
-  t.ntiles = (s.N + t.T - 1) / t.T;
-  const int64_t threads = omp_in_parallel() ? 1 : omp_get_max_threads();
-  if (threads > 1 && t.ntiles >= threads) {
-    // Round the tile count up to a multiple of the thread count so no thread idles at the end.
-    const int64_t nt = (t.ntiles + threads - 1) / threads * threads;
-    t.T = (s.N + nt - 1) / nt;
-    t.ntiles = (s.N + t.T - 1) / t.T;
-    t.parallel = true;
-  }
-  return t;
-}
-
 bool is_pointwise(const ConvShape& s) {
   return s.R == 1 && s.S == 1 && s.stride_h == 1 && s.stride_w == 1 && s.pad_h == 0 && s.pad_w == 0;
 }
 
-// Valid output columns [q_lo, q_hi) for kernel column `sx`: those with 0 <= q*sw - pw + sx < W.
-void valid_q(const ConvShape& s, int64_t sx, int64_t Q, int64_t& q_lo, int64_t& q_hi) {
-  const int64_t off = s.pad_w - sx;  // w = q*sw - off
-  q_lo = off > 0 ? (off + s.stride_w - 1) / s.stride_w : 0;
-  q_hi = (s.W - 1 + off) >= 0 ? (s.W - 1 + off) / s.stride_w + 1 : 0;
-  q_lo = std::min(q_lo, Q);
-  q_hi = std::clamp(q_hi, q_lo, Q);
+// How the N*PQ columns are cut. Units are what one thread owns in the backward (col2im of two chunks
+// of one image may touch the same input pixels, so an image never spans two threads):
+//   split > 1: unit = one image, cut into `split` chunks of `chunk_pq` columns;
+//   split = 1: unit = chunk = `T` whole images.
+struct Plan {
+  int64_t PQ = 1, T = 1, split = 1, chunk_pq = 1, units = 1;
+  int64_t chunks() const { return units * split; }
+  // Global column range of chunk i.
+  void range(int64_t i, int64_t N, int64_t& j0, int64_t& j1) const {
+    if (split > 1) {
+      const int64_t n = i / split, part = i % split;
+      j0 = n * PQ + part * chunk_pq;
+      j1 = n * PQ + std::min(PQ, (part + 1) * chunk_pq);
+    } else {
+      j0 = i * T * PQ;
+      j1 = std::min(N, (i + 1) * T) * PQ;
+    }
+  }
+};
+
+Plan make_plan(const ConvShape& s, int threads) {
+  Plan pl;
+  pl.PQ = s.P() * s.Q();
+  const int64_t crs = (s.C / s.groups) * s.R * s.S;
+  const int64_t target = std::max(kMinChunkCols, kColBudgetFloats / std::max<int64_t>(crs, 1));
+  if (pl.PQ > target) {
+    pl.split = (pl.PQ + target - 1) / target;
+    pl.chunk_pq = (pl.PQ + pl.split - 1) / pl.split;
+    pl.units = s.N;
+    return pl;
+  }
+  pl.T = std::clamp<int64_t>(target / pl.PQ, 1, s.N);
+  pl.units = (s.N + pl.T - 1) / pl.T;
+  if (threads > 1 && pl.units < 4 * threads && s.N >= threads) {
+    // Few units: shrink them so every thread gets the same number (no thread idles at the end).
+    const int64_t want = (pl.units + threads - 1) / threads * threads;
+    pl.T = (s.N + want - 1) / want;
+    pl.units = (s.N + pl.T - 1) / pl.T;
+  }
+  return pl;
 }
 
-// col[(c*R + r)*S + sx][t*PQ + p*Q + q] = in[t, c, p*sh - ph + r, q*sw - pw + sx]  (0 outside the image)
-// in points at channel 0 of the group in image 0 of the tile; images are img_stride apart.
-void im2col_tile(float* col, const float* in, int64_t T, int64_t Cg, int64_t img_stride, const ConvShape& s) {
-  const int64_t P = s.P(), Q = s.Q(), PQ = P * Q, HW = s.H * s.W, ld = T * PQ;
-  for (int64_t c = 0; c < Cg; ++c) {
-    for (int64_t r = 0; r < s.R; ++r) {
+// One output-row piece of a chunk: image n, output row p, columns q in [qa, qb), at chunk column col.
+struct Segment {
+  int64_t n, p, qa, qb, col;
+};
+thread_local std::vector<Segment> t_segs;
+
+const std::vector<Segment>& segments(int64_t j0, int64_t j1, int64_t PQ, int64_t Q) {
+  std::vector<Segment>& segs = t_segs;
+  segs.clear();
+  for (int64_t j = j0; j < j1;) {
+    const int64_t n = j / PQ, pq = j % PQ, p = pq / Q, q = pq % Q;
+    const int64_t len = std::min(Q - q, j1 - j);
+    segs.push_back({n, p, q, q + len, j - j0});
+    j += len;
+  }
+  return segs;
+}
+
+// Valid output columns [q_lo, q_hi) for kernel column sx: those with 0 <= q*sw - pw + sx < W.
+void valid_q(const ConvShape& s, int64_t sx, int64_t& q_lo, int64_t& q_hi) {
+  const int64_t Q = s.Q(), off = s.pad_w - sx;  // w = q*sw - off
+  q_lo = std::min(off > 0 ? (off + s.stride_w - 1) / s.stride_w : 0, Q);
+  q_hi = std::clamp(s.W - 1 + off >= 0 ? (s.W - 1 + off) / s.stride_w + 1 : 0, q_lo, Q);
+}
+
+// col (CRSg, J) for the chunk's segments; in_g points at channel g*Cg of image 0 (images CHW apart).
+void im2col(float* col, int64_t J, const std::vector<Segment>& segs, const float* in_g, int64_t Cg, int64_t CHW,
+            const ConvShape& s) {
+  const int64_t HW = s.H * s.W;
+  for (int64_t c = 0; c < Cg; ++c)
+    for (int64_t r = 0; r < s.R; ++r)
       for (int64_t sx = 0; sx < s.S; ++sx) {
         int64_t q_lo, q_hi;
-        valid_q(s, sx, Q, q_lo, q_hi);
-        float* row = col + ((c * s.R + r) * s.S + sx) * ld;
-        for (int64_t t = 0; t < T; ++t) {
-          const float* plane = in + t * img_stride + c * HW;  // (H, W)
-          for (int64_t p = 0; p < P; ++p) {
-            float* dst = row + t * PQ + p * Q;
-            const int64_t h = p * s.stride_h - s.pad_h + r;
-            if (h < 0 || h >= s.H) {
-              std::memset(dst, 0, sizeof(float) * Q);
-              continue;
-            }
-            const float* src = plane + h * s.W - s.pad_w + sx;  // src[q*sw] = in[h, q*sw - pw + sx]
-            for (int64_t q = 0; q < q_lo; ++q) dst[q] = 0.f;
-            if (s.stride_w == 1) {
-              std::memcpy(dst + q_lo, src + q_lo, sizeof(float) * (q_hi - q_lo));
-            } else {
-              for (int64_t q = q_lo; q < q_hi; ++q) dst[q] = src[q * s.stride_w];
-            }
-            for (int64_t q = q_hi; q < Q; ++q) dst[q] = 0.f;
+        valid_q(s, sx, q_lo, q_hi);
+        float* row = col + ((c * s.R + r) * s.S + sx) * J;
+        for (const Segment& g : segs) {
+          float* dst = row + g.col - g.qa;  // dst[q], q in [qa, qb)
+          const int64_t h = g.p * s.stride_h - s.pad_h + r;
+          if (h < 0 || h >= s.H) {
+            std::memset(dst + g.qa, 0, sizeof(float) * (g.qb - g.qa));
+            continue;
           }
+          const int64_t a = std::clamp(q_lo, g.qa, g.qb), b = std::clamp(q_hi, a, g.qb);
+          const float* src = in_g + g.n * CHW + c * HW + h * s.W - s.pad_w + sx;  // src[q*sw] = in[h, q*sw-pw+sx]
+          for (int64_t q = g.qa; q < a; ++q) dst[q] = 0.f;
+          if (s.stride_w == 1) {
+            std::memcpy(dst + a, src + a, sizeof(float) * (b - a));
+          } else {
+            for (int64_t q = a; q < b; ++q) dst[q] = src[q * s.stride_w];
+          }
+          for (int64_t q = b; q < g.qb; ++q) dst[q] = 0.f;
         }
       }
-    }
-  }
 }
 
-// Adjoint of im2col_tile: din[t, c, h, w] += dcol[...] for every column that read (h, w).
-// din must be zeroed by the caller; it points like `in` above.
-void col2im_tile(float* din, const float* dcol, int64_t T, int64_t Cg, int64_t img_stride, const ConvShape& s) {
-  const int64_t P = s.P(), Q = s.Q(), PQ = P * Q, HW = s.H * s.W, ld = T * PQ;
-  for (int64_t t = 0; t < T; ++t) {
-    for (int64_t c = 0; c < Cg; ++c) {
-      float* plane = din + t * img_stride + c * HW;  // (H, W)
-      for (int64_t r = 0; r < s.R; ++r) {
-        for (int64_t sx = 0; sx < s.S; ++sx) {
-          int64_t q_lo, q_hi;
-          valid_q(s, sx, Q, q_lo, q_hi);
-          const float* row = dcol + ((c * s.R + r) * s.S + sx) * ld + t * PQ;
-          for (int64_t p = 0; p < P; ++p) {
-            const int64_t h = p * s.stride_h - s.pad_h + r;
-            if (h < 0 || h >= s.H) continue;
-            float* dst = plane + h * s.W - s.pad_w + sx;
-            const float* src = row + p * Q;
-            if (s.stride_w == 1) {
+// Adjoint of im2col: din[n, c, h, w] += dcol[...] for every column that read (h, w). Adds into din_g.
+void col2im(float* din_g, const float* dcol, int64_t J, const std::vector<Segment>& segs, int64_t Cg, int64_t CHW,
+            const ConvShape& s) {
+  const int64_t HW = s.H * s.W;
+  for (int64_t c = 0; c < Cg; ++c)
+    for (int64_t r = 0; r < s.R; ++r)
+      for (int64_t sx = 0; sx < s.S; ++sx) {
+        int64_t q_lo, q_hi;
+        valid_q(s, sx, q_lo, q_hi);
+        const float* row = dcol + ((c * s.R + r) * s.S + sx) * J;
+        for (const Segment& g : segs) {
+          const int64_t h = g.p * s.stride_h - s.pad_h + r;
+          if (h < 0 || h >= s.H) continue;
+          const int64_t a = std::clamp(q_lo, g.qa, g.qb), b = std::clamp(q_hi, a, g.qb);
+          const float* src = row + g.col - g.qa;
+          float* dst = din_g + g.n * CHW + c * HW + h * s.W - s.pad_w + sx;
+          if (s.stride_w == 1) {
 #pragma omp simd
-              for (int64_t q = q_lo; q < q_hi; ++q) dst[q] += src[q];
-            } else {
-              for (int64_t q = q_lo; q < q_hi; ++q) dst[q * s.stride_w] += src[q];
-            }
+            for (int64_t q = a; q < b; ++q) dst[q] += src[q];
+          } else {
+            for (int64_t q = a; q < b; ++q) dst[q * s.stride_w] += src[q];
           }
         }
       }
-    }
-  }
 }
 
-// Forward of images [n0, n0 + T).
-void forward_tile(float* out, const float* in, const float* w, const float* b, const ConvShape& s, int64_t n0,
-                  int64_t T) {
+// Forward of chunk [j0, j1).
+void forward_chunk(float* out, const float* in, const float* w, const float* b, const ConvShape& s, int64_t j0,
+                   int64_t j1) {
   const int64_t Cg = s.C / s.groups, Kg = s.K / s.groups, crs = Cg * s.R * s.S;
-  const int64_t PQ = s.P() * s.Q(), CHW = s.C * s.H * s.W, cols = T * PQ;
-  const bool direct = T == 1 && is_pointwise(s);
-  float* col = direct ? nullptr : grow(t_col, static_cast<size_t>(crs * cols));
-  float* tmp = T == 1 ? nullptr : grow(t_gemm, static_cast<size_t>(Kg * cols));
+  const int64_t PQ = s.P() * s.Q(), HW = s.H * s.W, CHW = s.C * HW, J = j1 - j0;
+  const int64_t n = j0 / PQ, pq0 = j0 - n * PQ;
+  const bool single = (j1 - 1) / PQ == n;  // the chunk lies inside image n
+  const bool direct = single && is_pointwise(s);
+  const std::vector<Segment>* segs = direct ? nullptr : &segments(j0, j1, PQ, s.Q());
+  float* col = direct ? nullptr : grow(t_col, static_cast<size_t>(crs * J));
+  float* tmp = single ? nullptr : grow(t_tmp, static_cast<size_t>(Kg * J));
   for (int64_t g = 0; g < s.groups; ++g) {
-    const float* in_g = in + n0 * CHW + g * Cg * s.H * s.W;
     CMapRM wg(w + g * Kg * crs, Kg, crs);  // (Kg, CRSg)
-    const float* bmat = in_g;              // (CRSg, cols): the input itself for a pointwise conv
-    if (!direct) {
-      im2col_tile(col, in_g, T, Cg, CHW, s);
-      bmat = col;
-    }
-    CMapRM B(bmat, crs, cols);
-    if (T == 1) {
-      MapRM y(out + n0 * s.K * PQ + g * Kg * PQ, Kg, PQ);  // (Kg, PQ) slice of out[n0]
-      if (b) {
-        for (int64_t k = 0; k < Kg; ++k) y.row(k).setConstant(b[g * Kg + k]);
-        y.noalias() += wg * B;
+    auto gemm_into = [&](auto&& y) {       // y (Kg, J) = W_g x col, bias first when writing in place
+      if (direct) {
+        y.noalias() += wg * CMapStrided(in + n * CHW + g * Cg * HW + pq0, Cg, J, Strided(HW));
       } else {
-        y.noalias() = wg * B;
+        im2col(col, J, *segs, in + g * Cg * HW, Cg, CHW, s);
+        y.noalias() += wg * CMapRM(col, crs, J);
       }
+    };
+    if (single) {
+      MapStrided y(out + n * s.K * PQ + g * Kg * PQ + pq0, Kg, J, Strided(PQ));  // (Kg, J) slice of out[n]
+      for (int64_t k = 0; k < Kg; ++k) y.row(k).setConstant(b ? b[g * Kg + k] : 0.f);
+      gemm_into(y);
     } else {
-      MapRM y(tmp, Kg, cols);
-      y.noalias() = wg * B;
-      for (int64_t t = 0; t < T; ++t) {  // scatter (Kg, T, PQ) -> out[n0 + t, g*Kg + k, :], adding bias
+      MapRM y(tmp, Kg, J);
+      y.setZero();
+      gemm_into(y);
+      for (int64_t j = j0; j < j1; j += PQ) {  // whole images: (Kg, T, PQ) -> out[j/PQ, g*Kg + k, :] + bias
         for (int64_t k = 0; k < Kg; ++k) {
-          float* dst = out + (n0 + t) * s.K * PQ + (g * Kg + k) * PQ;
-          const float* src = tmp + k * cols + t * PQ;
+          float* dst = out + (j / PQ) * s.K * PQ + (g * Kg + k) * PQ;
+          const float* src = tmp + k * J + (j - j0);
           const float bias = b ? b[g * Kg + k] : 0.f;
 #pragma omp simd
           for (int64_t i = 0; i < PQ; ++i) dst[i] = src[i] + bias;
@@ -177,44 +208,49 @@ void forward_tile(float* out, const float* in, const float* w, const float* b, c
   }
 }
 
-// Backward of images [n0, n0 + T): dw_acc (K, CRSg) += this tile's weight grad; din tile overwritten.
-void backward_tile(float* din, float* dw_acc, const float* dout, const float* in, const float* w, const ConvShape& s,
-                   int64_t n0, int64_t T) {
+// Backward of chunk [j0, j1): dw_acc (K, CRSg) += its weight grad; din (zeroed by the caller unless the
+// conv is pointwise on a single-image chunk, which overwrites) receives its input grad.
+void backward_chunk(float* din, float* dw_acc, const float* dout, const float* in, const float* w, const ConvShape& s,
+                    int64_t j0, int64_t j1) {
   const int64_t Cg = s.C / s.groups, Kg = s.K / s.groups, crs = Cg * s.R * s.S;
-  const int64_t PQ = s.P() * s.Q(), CHW = s.C * s.H * s.W, cols = T * PQ;
-  const bool direct = T == 1 && is_pointwise(s);
-  float* col = direct ? nullptr : grow(t_col, static_cast<size_t>(crs * cols));
-  // dO (K, T*PQ): for one image the slice of dout itself, otherwise gathered from (T, K, PQ).
-  const float* dO = dout + n0 * s.K * PQ;
-  if (T > 1) {
-    float* gathered = grow(t_gemm, static_cast<size_t>(s.K * cols));
-    for (int64_t k = 0; k < s.K; ++k)
-      for (int64_t t = 0; t < T; ++t)
-        std::memcpy(gathered + k * cols + t * PQ, dout + (n0 + t) * s.K * PQ + k * PQ, sizeof(float) * PQ);
+  const int64_t PQ = s.P() * s.Q(), HW = s.H * s.W, CHW = s.C * HW, J = j1 - j0;
+  const int64_t n = j0 / PQ, pq0 = j0 - n * PQ;
+  const bool single = (j1 - 1) / PQ == n;
+  const bool direct = single && is_pointwise(s);
+  const std::vector<Segment>* segs = direct ? nullptr : &segments(j0, j1, PQ, s.Q());
+  float* col = direct ? nullptr : grow(t_col, static_cast<size_t>(crs * J));
+  // dO (K, J) with rows ld apart: a slice of dout[n] for one image, else gathered from whole images.
+  const float* dO = dout + n * s.K * PQ + pq0;
+  int64_t ld = PQ;
+  if (!single) {
+    float* gathered = grow(t_tmp, static_cast<size_t>(s.K * J));
+    for (int64_t j = j0; j < j1; j += PQ)
+      for (int64_t k = 0; k < s.K; ++k)
+        std::memcpy(gathered + k * J + (j - j0), dout + ((j / PQ) * s.K + k) * PQ, sizeof(float) * PQ);
     dO = gathered;
+    ld = J;
   }
-  if (din && !direct) std::memset(din + n0 * CHW, 0, sizeof(float) * T * CHW);
   for (int64_t g = 0; g < s.groups; ++g) {
-    const float* in_g = in + n0 * CHW + g * Cg * s.H * s.W;
-    CMapRM dOg(dO + g * Kg * cols, Kg, cols);  // (Kg, T*PQ)
+    CMapStrided dOg(dO + g * Kg * ld, Kg, J, Strided(ld));  // (Kg, J)
+    const float* in_g = in + g * Cg * HW;
     if (dw_acc) {
-      const float* bmat = in_g;
-      if (!direct) {
-        im2col_tile(col, in_g, T, Cg, CHW, s);
-        bmat = col;
+      MapRM dwg(dw_acc + g * Kg * crs, Kg, crs);  // dW_g += dO_g x col^T
+      if (direct) {
+        dwg.noalias() += dOg * CMapStrided(in_g + n * CHW + pq0, Cg, J, Strided(HW)).transpose();
+      } else {
+        im2col(col, J, *segs, in_g, Cg, CHW, s);
+        dwg.noalias() += dOg * CMapRM(col, crs, J).transpose();
       }
-      MapRM dwg(dw_acc + g * Kg * crs, Kg, crs);
-      dwg.noalias() += dOg * CMapRM(bmat, crs, cols).transpose();
     }
     if (din) {
       CMapRM wg(w + g * Kg * crs, Kg, crs);
-      float* din_g = din + n0 * CHW + g * Cg * s.H * s.W;
+      float* din_g = din + g * Cg * HW;
       if (direct) {
-        MapRM(din_g, Cg, PQ).noalias() = wg.transpose() * dOg;
+        MapStrided(din_g + n * CHW + pq0, Cg, J, Strided(HW)).noalias() = wg.transpose() * dOg;
       } else {
-        MapRM dcol(col, crs, cols);
+        MapRM dcol(col, crs, J);
         dcol.noalias() = wg.transpose() * dOg;
-        col2im_tile(din_g, col, T, Cg, CHW, s);
+        col2im(din_g, col, J, *segs, Cg, CHW, s);
       }
     }
   }
@@ -223,18 +259,16 @@ void backward_tile(float* din, float* dw_acc, const float* dout, const float* in
 }  // namespace
 
 void conv2d_forward(float* out, const float* in, const float* w, const float* b, const ConvShape& s) {
-  const TilePlan plan = plan_tiles(s);
-  if (plan.parallel) {
-#pragma omp parallel for schedule(static)
-    for (int64_t i = 0; i < plan.ntiles; ++i) {
-      const int64_t n0 = i * plan.T;
-      forward_tile(out, in, w, b, s, n0, std::min(plan.T, s.N - n0));
-    }
-  } else {
-    for (int64_t i = 0; i < plan.ntiles; ++i) {
-      const int64_t n0 = i * plan.T;
-      forward_tile(out, in, w, b, s, n0, std::min(plan.T, s.N - n0));
-    }
+  const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  const Plan pl = make_plan(s, threads);
+  // Chunks write disjoint outputs: run them in parallel (Eigen then stays single-threaded inside,
+  // it never nests in an active team) unless there are too few, then Eigen's threads split each GEMM.
+  const int64_t chunks = pl.chunks();
+#pragma omp parallel for schedule(static) if (threads > 1 && chunks >= threads)
+  for (int64_t i = 0; i < chunks; ++i) {
+    int64_t j0, j1;
+    pl.range(i, s.N, j0, j1);
+    forward_chunk(out, in, w, b, s, j0, j1);
   }
 }
 
@@ -258,17 +292,27 @@ void conv2d_backward(float* din, float* dw, float* db, const float* dout, const 
   }
   if (!din && !dw) return;
   const int64_t wsize = s.K * (s.C / s.groups) * s.R * s.S;
-  if (dw) std::memset(dw, 0, sizeof(float) * wsize);
-  const TilePlan plan = plan_tiles(s);
-  if (!plan.parallel) {
-    for (int64_t i = 0; i < plan.ntiles; ++i) {
-      const int64_t n0 = i * plan.T;
-      backward_tile(din, dw, dout, in, w, s, n0, std::min(plan.T, s.N - n0));
+  const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  const Plan pl = make_plan(s, threads);
+  const bool zero_din = din && !(is_pointwise(s) && pl.T == 1);  // else chunks overwrite din
+  // A unit's chunks run in order on one thread, so col2im never races on shared input pixels.
+  auto run_unit = [&](int64_t u, float* acc) {
+    if (zero_din) {
+      const int64_t n0 = pl.split > 1 ? u : u * pl.T, n1 = pl.split > 1 ? u + 1 : std::min(s.N, n0 + pl.T);
+      std::memset(din + n0 * s.C * s.H * s.W, 0, sizeof(float) * (n1 - n0) * s.C * s.H * s.W);
     }
+    for (int64_t i = u * pl.split; i < (u + 1) * pl.split; ++i) {
+      int64_t j0, j1;
+      pl.range(i, s.N, j0, j1);
+      backward_chunk(din, acc, dout, in, w, s, j0, j1);
+    }
+  };
+  if (dw) std::memset(dw, 0, sizeof(float) * wsize);
+  if (threads == 1 || pl.units < threads) {
+    for (int64_t u = 0; u < pl.units; ++u) run_unit(u, dw);
     return;
   }
   // Thread 0 accumulates straight into dw, the others into their own partial buffers, reduced after.
-  const int threads = omp_get_max_threads();
   float* partials = dw ? grow(t_dw, static_cast<size_t>((threads - 1) * wsize)) : nullptr;
 #pragma omp parallel num_threads(threads)
   {
@@ -279,16 +323,13 @@ void conv2d_backward(float* din, float* dw, float* db, const float* dout, const 
       if (tid != 0) std::memset(acc, 0, sizeof(float) * wsize);
     }
 #pragma omp for schedule(static)
-    for (int64_t i = 0; i < plan.ntiles; ++i) {
-      const int64_t n0 = i * plan.T;
-      backward_tile(din, acc, dout, in, w, s, n0, std::min(plan.T, s.N - n0));
-    }
-    if (dw) {  // implicit barrier above: all partials are complete
-      const int nthr = omp_get_num_threads();
+    for (int64_t u = 0; u < pl.units; ++u) run_unit(u, acc);
+    if (dw) {  // the implicit barrier above: every partial is complete
+      const int team = omp_get_num_threads();
 #pragma omp for schedule(static)
       for (int64_t j = 0; j < wsize; ++j) {
         float sum = dw[j];
-        for (int t = 1; t < nthr; ++t) sum += partials[(t - 1) * wsize + j];
+        for (int t = 1; t < team; ++t) sum += partials[(t - 1) * wsize + j];
         dw[j] = sum;
       }
     }
