@@ -48,12 +48,13 @@ bool is_gzip(const Bytes& bytes) { return bytes.size() >= 2 && bytes[0] == 0x1f 
 Bytes gunzip(const Bytes& compressed, const std::string& what) {
   if (!is_gzip(compressed)) throw IOError("'" + what + "': expected gzip data (magic 1f 8b), found something else");
   Bytes out;
-  // The last 4 bytes of a gzip member hold the uncompressed size mod 2^32: a good first guess.
+  // The last 4 bytes of a gzip member hold the uncompressed size mod 2^32: a good first guess,
+  // trusted only within deflate's possible ratios (a truncated file ends in arbitrary bytes).
   if (compressed.size() >= 18) {
     const size_t n = compressed.size();
-    const uint32_t isize = uint32_t(compressed[n - 4]) | uint32_t(compressed[n - 3]) << 8 |
-                           uint32_t(compressed[n - 2]) << 16 | uint32_t(compressed[n - 1]) << 24;
-    out.reserve(std::min<size_t>(isize, size_t(1) << 31));
+    const size_t isize = uint32_t(compressed[n - 4]) | uint32_t(compressed[n - 3]) << 8 |
+                         uint32_t(compressed[n - 2]) << 16 | uint32_t(compressed[n - 1]) << 24;
+    if (isize + 1024 >= n / 2 && isize <= n * 1032) out.reserve(isize);
   }
   z_stream zs{};
   if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) throw IOError("'" + what + "': zlib inflateInit2 failed");

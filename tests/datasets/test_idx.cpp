@@ -54,7 +54,7 @@ void check_content(const Dataset& ds, int64_t n) {
 
 TEST_CASE("gzip: round trip, concatenated members, corrupt and truncated streams") {
   Bytes raw;
-  for (int i = 0; i < 100000; ++i) raw.push_back(static_cast<uint8_t>((i * i) >> 3));
+  for (uint32_t i = 0; i < 100000; ++i) raw.push_back(static_cast<uint8_t>((i * i) >> 3));
   const Bytes gz = gzip(raw);
   CHECK(is_gzip(gz));
   CHECK_FALSE(is_gzip(raw));
@@ -128,7 +128,7 @@ TEST_CASE("idx: bad input throws IOError naming the file, the expectation and th
   }
   SUBCASE("truncated data") {
     Bytes b = images_idx(6, 5, 4);
-    b.resize(b.size() - 11);
+    b.erase(b.end() - 11, b.end());
     write_file(images, b);
     const std::string msg = io_error_of(load);
     CHECK(contains(msg, images));
