@@ -12,9 +12,11 @@
 // The base class's read-only pass checks the gradients; one update pass.
 #include "optim/adabelief.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "engine/error.h"
+#include "optim/simd_sqrt.h"
 #include "optim/tensor_loops.h"
 
 namespace tg::optim {
@@ -31,52 +33,82 @@ AdaBelief::AdaBelief(const NamedParams& params, const AdaBeliefOptions& options)
 namespace {
 
 enum class Mode { kAdaptive, kRectified, kSgd, kNone };
+constexpr int64_t kBlock = 512;  // elements per block (the sqrt scratch stays in L1)
+static_assert(kReduceChunk % kBlock == 0, "chunks must hold whole blocks");
+
+struct Scalars {
+  Mode mode = Mode::kAdaptive;
+  float decay = 1.f, l2 = 0.f, b1 = 0.9f, b2 = 0.999f, one_b1 = 0.1f, one_b2 = 0.001f, eps = 1e-16f;
+  float step = 0.f, inv_sqrt_bc2 = 1.f;
+};
+
+// The element loop over [0, n) of one chunk (blocks of kBlock for the sqrt scratch).
+void adabelief_range(float* w, const float* g, float* m, float* s, int64_t n, const Scalars& c) {
+  for (int64_t b = 0; b < n; b += kBlock) {
+    const int64_t len = std::min(kBlock, n - b);
+    float* wb = w + b;
+    float* mb = m + b;
+    float* sb = s + b;
+    const float* gb = g + b;
+#pragma omp simd
+    for (int64_t k = 0; k < len; ++k) {
+      wb[k] = wb[k] * c.decay;                              // decoupled decay
+      const float gk = gb[k] + c.l2 * wb[k];                // or L2: g + wd w
+      mb[k] = c.b1 * mb[k] + c.one_b1 * gk;                 // m = b1 m + (1-b1) g
+      const float r = gk - mb[k];
+      sb[k] = c.b2 * sb[k] + c.one_b2 * (r * r) + c.eps;    // s = b2 s + (1-b2)(g-m)^2 + eps
+    }
+    if (c.mode == Mode::kSgd) {
+#pragma omp simd
+      for (int64_t k = 0; k < len; ++k) wb[k] = wb[k] - c.step * mb[k];  // w -= lr m / (1-b1^t)
+    } else if (c.mode != Mode::kNone) {
+      alignas(64) float root[kBlock];
+      sqrt_block(root, sb, len);
+#pragma omp simd
+      for (int64_t k = 0; k < len; ++k) {
+        wb[k] = wb[k] - c.step * mb[k] / (root[k] * c.inv_sqrt_bc2 + c.eps);  // w -= step m / (sqrt(s_hat) + eps)
+      }
+    }
+  }
+}
 
 }  // namespace
 
 void AdaBelief::apply(const std::vector<ActiveParam>& active) {
-  for_each_tensor(numels(active), [&](size_t i, bool parallel) {
+  std::vector<Scalars> sc(active.size());
+  for (size_t i = 0; i < active.size(); ++i) {
     const ActiveParam& a = active[i];
-    ParamEntry& e = entry(a);
-    const double t = static_cast<double>(e.step + 1);
+    const double t = static_cast<double>(entry(a).step + 1);
     const double bc1 = 1.0 - std::pow(o_.beta1, t), b2t = std::pow(o_.beta2, t), bc2 = 1.0 - b2t;
-    Mode mode = Mode::kAdaptive;
+    Scalars& c = sc[i];
+    c.mode = Mode::kAdaptive;
     double step_size = a.lr / bc1;  // lr / (1 - b1^t)
-    float inv_sqrt_bc2 = static_cast<float>(1.0 / std::sqrt(bc2));
+    c.inv_sqrt_bc2 = static_cast<float>(1.0 / std::sqrt(bc2));
     if (o_.rectify) {
       const double rho_inf = 2.0 / (1.0 - o_.beta2) - 1.0;
       const double rho = rho_inf - 2.0 * t * b2t / bc2;
       if (rho >= 5.0) {
-        mode = Mode::kRectified;
+        c.mode = Mode::kRectified;
         step_size = a.lr * std::sqrt(bc2 * (rho - 4.0) / (rho_inf - 4.0) * (rho - 2.0) / rho * rho_inf / (rho_inf - 2.0)) / bc1;
-        inv_sqrt_bc2 = 1.f;
+        c.inv_sqrt_bc2 = 1.f;
       } else {
-        mode = o_.degenerated_to_sgd ? Mode::kSgd : Mode::kNone;
+        c.mode = o_.degenerated_to_sgd ? Mode::kSgd : Mode::kNone;
       }
     }
-    const float decay = !o_.weight_decouple ? 1.f
-                        : static_cast<float>(1.0 - (o_.fixed_decay ? a.weight_decay : a.lr * a.weight_decay));
-    const float l2 = o_.weight_decouple ? 0.f : static_cast<float>(a.weight_decay);
-    const float b1 = static_cast<float>(o_.beta1), b2 = static_cast<float>(o_.beta2);
-    const float one_b1 = static_cast<float>(1.0 - o_.beta1), one_b2 = static_cast<float>(1.0 - o_.beta2);
-    const float eps = static_cast<float>(o_.eps), step = static_cast<float>(step_size);
-    const float* g = a.g;
-    float* w = a.w;
-    float* m = e.state[0].data();
-    float* s = e.state[1].data();
-#pragma omp parallel for simd schedule(static) if (parallel)
-    for (int64_t k = 0; k < a.numel; ++k) {
-      w[k] = w[k] * decay;                              // decoupled decay
-      const float gk = g[k] + l2 * w[k];                // or L2: g + wd w
-      m[k] = b1 * m[k] + one_b1 * gk;                   // m = b1 m + (1-b1) g
-      const float r = gk - m[k];
-      s[k] = b2 * s[k] + one_b2 * (r * r) + eps;        // s = b2 s + (1-b2)(g-m)^2 + eps
-      if (mode == Mode::kSgd) {
-        w[k] = w[k] - step * m[k];                      // w -= lr m / (1-b1^t)
-      } else if (mode != Mode::kNone) {
-        w[k] = w[k] - step * m[k] / (std::sqrt(s[k]) * inv_sqrt_bc2 + eps);  // w -= step m / (sqrt(s_hat) + eps)
-      }
-    }
+    c.decay = !o_.weight_decouple ? 1.f
+              : static_cast<float>(1.0 - (o_.fixed_decay ? a.weight_decay : a.lr * a.weight_decay));
+    c.l2 = o_.weight_decouple ? 0.f : static_cast<float>(a.weight_decay);
+    c.b1 = static_cast<float>(o_.beta1);
+    c.b2 = static_cast<float>(o_.beta2);
+    c.one_b1 = static_cast<float>(1.0 - o_.beta1);
+    c.one_b2 = static_cast<float>(1.0 - o_.beta2);
+    c.eps = static_cast<float>(o_.eps);
+    c.step = static_cast<float>(step_size);
+  }
+  for_each_chunk(numels(active), [&](size_t i, int64_t b, int64_t e) {
+    const ActiveParam& a = active[i];
+    ParamEntry& p = entry(a);
+    adabelief_range(a.w + b, a.g + b, p.state[0].data() + b, p.state[1].data() + b, e - b, sc[i]);
   });
 }
 

@@ -1,23 +1,54 @@
 // The LAMB family's two element loops (see adam_kernels.h): norms pass and update pass.
+// Both walk the tensor in blocks of kBlock elements: moments -> sqrt(v) (vectorised IEEE sqrt,
+// simd_sqrt.h) -> u. The math is adam_moments / adam_direction_from, the same for both passes,
+// so pass 1 sees exactly the u that pass 2 applies.
 #include "optim/adam_kernels.h"
 
+#include <algorithm>
 #include <array>
 
+#include "optim/simd_sqrt.h"
 #include "optim/tensor_loops.h"
 
 namespace tg::optim {
 
+namespace {
+
+constexpr int64_t kBlock = 512;  // elements per block: the scratch arrays stay in L1
+static_assert(kReduceChunk % kBlock == 0, "reduction chunks must hold whole blocks");
+
+// One block of len elements: m_new, v_new <- new moments (may alias m, v), s <- sqrt(v_new).
+inline void moments_block(const float* w, const float* g, const float* m, const float* v, float* m_new, float* v_new,
+                          float* s, int64_t len, const AdamCoeffs& c) {
+#pragma omp simd
+  for (int64_t i = 0; i < len; ++i) {
+    float mi = m[i], vi = v[i];
+    adam_moments(w[i], g[i], mi, vi, c);
+    m_new[i] = mi;
+    v_new[i] = vi;
+  }
+  sqrt_block(s, v_new, len);
+}
+
+}  // namespace
+
 DirectionNorms adam_direction_norms(const float* w, const float* g, const float* m, const float* v, int64_t n,
                                     const AdamCoeffs& c, bool parallel) {
-  const auto sums = chunked_sum<3>(n, parallel, [&](int64_t b, int64_t e) {
+  const auto sums = chunked_sum<3>(n, parallel, [&](int64_t begin, int64_t end) {
+    alignas(64) float m_new[kBlock], v_new[kBlock], s[kBlock];
     double ww = 0.0, uu = 0.0, gg = 0.0;
+    for (int64_t b = begin; b < end; b += kBlock) {
+      const int64_t len = std::min(kBlock, end - b);
+      moments_block(w + b, g + b, m + b, v + b, m_new, v_new, s, len, c);
+      const float* wb = w + b;
+      const float* gb = g + b;
 #pragma omp simd reduction(+ : ww, uu, gg)
-    for (int64_t i = b; i < e; ++i) {
-      float mi = m[i], vi = v[i];
-      const float u = adam_direction(w[i], g[i], mi, vi, c);
-      ww += static_cast<double>(w[i]) * w[i];
-      uu += static_cast<double>(u) * u;
-      gg += static_cast<double>(g[i]) * g[i];
+      for (int64_t i = 0; i < len; ++i) {
+        const float u = adam_direction_from(wb[i], m_new[i], s[i], c);
+        ww += static_cast<double>(wb[i]) * wb[i];  // ||w||^2
+        uu += static_cast<double>(u) * u;          // ||u||^2
+        gg += static_cast<double>(gb[i]) * gb[i];  // ||g||^2 (NaN/Inf check)
+      }
     }
     return std::array<double, 3>{ww, uu, gg};
   });
@@ -26,10 +57,19 @@ DirectionNorms adam_direction_norms(const float* w, const float* g, const float*
 
 void adam_update(float* w, const float* g, float* m, float* v, int64_t n, const AdamCoeffs& c, float decay,
                  float step, bool parallel) {
-#pragma omp parallel for simd schedule(static) if (parallel)
-  for (int64_t i = 0; i < n; ++i) {
-    const float u = adam_direction(w[i], g[i], m[i], v[i], c);
-    w[i] = decay * w[i] - step * u;  // w = (1 - lr wd) w - lr r u
+  const int64_t blocks = (n + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static) if (parallel)
+  for (int64_t k = 0; k < blocks; ++k) {
+    alignas(64) float s[kBlock];
+    const int64_t b = k * kBlock, len = std::min(kBlock, n - b);
+    float* wb = w + b;
+    float* mb = m + b;
+    moments_block(wb, g + b, mb, v + b, mb, v + b, s, len, c);
+#pragma omp simd
+    for (int64_t i = 0; i < len; ++i) {
+      const float u = adam_direction_from(wb[i], mb[i], s[i], c);
+      wb[i] = decay * wb[i] - step * u;  // w = (1 - lr wd) w - lr r u
+    }
   }
 }
 

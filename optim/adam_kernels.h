@@ -18,13 +18,22 @@ struct AdamCoeffs {
   float l2_update = 0.f;   // LAMB's L2: u += l2_update w, inside ||u||
 };
 
-// u for one element; m and v receive the new moments.
-inline float adam_direction(float w, float g, float& m, float& v, const AdamCoeffs& c) {
+// The moments for one element: m, v <- new values.
+inline void adam_moments(float w, float g, float& m, float& v, const AdamCoeffs& c) {
   g = g * c.grad_scale + c.l2_grad * w;            // g <- g/s + wd w   (Adam's L2 only)
   m = c.beta1 * m + c.beta3 * g;                   // m = b1 m + (1-b1) g
   v = c.beta2 * v + c.one_minus_beta2 * (g * g);   // v = b2 v + (1-b2) g^2
-  // u = m_hat / (sqrt(v_hat) + eps) + wd w        (LAMB's L2 only)
-  return (m * c.inv_bc1) / (std::sqrt(v) * c.inv_sqrt_bc2 + c.eps) + c.l2_update * w;
+}
+
+// u from the new moments, given sqrt(v):  u = m_hat / (sqrt(v_hat) + eps) + wd w  (LAMB's L2 only).
+inline float adam_direction_from(float w, float m, float sqrt_v, const AdamCoeffs& c) {
+  return (m * c.inv_bc1) / (sqrt_v * c.inv_sqrt_bc2 + c.eps) + c.l2_update * w;
+}
+
+// u for one element; m and v receive the new moments.
+inline float adam_direction(float w, float g, float& m, float& v, const AdamCoeffs& c) {
+  adam_moments(w, g, m, v, c);
+  return adam_direction_from(w, m, std::sqrt(v), c);
 }
 
 struct DirectionNorms {

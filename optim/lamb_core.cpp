@@ -78,15 +78,17 @@ int64_t LambFamily::inspect(const std::vector<ActiveParam>& active) {
   for (const auto& a : active) any_adapted = any_adapted || adapted(a);
   if (!any_adapted) return o_.max_grad_norm > 0.0 ? -1 : Optimizer::inspect(active);
 
-  for_each_tensor(numels(active), [&](size_t i, bool parallel) {
+  std::vector<AdamCoeffs> c(active.size());
+  for (size_t i = 0; i < active.size(); ++i) c[i] = coeffs(active[i]);
+  const auto sums = per_tensor_sums<3>(numels(active), [&](size_t i, int64_t b, int64_t e) {
     const ActiveParam& a = active[i];
-    const ParamEntry& e = entry(a);
-    if (adapted(a)) {
-      norms_[i] = adam_direction_norms(a.w, a.g, e.state[0].data(), e.state[1].data(), a.numel, coeffs(a), parallel);
-    } else {
-      norms_[i].g_sq = sum_squares(a.g, a.numel, parallel);
-    }
+    if (!adapted(a)) return std::array<double, 3>{0.0, 0.0, sum_squares(a.g + b, e - b)};
+    const ParamEntry& p = entry(a);
+    const DirectionNorms n = adam_direction_norms(a.w + b, a.g + b, p.state[0].data() + b, p.state[1].data() + b,
+                                                  e - b, c[i], /*parallel=*/false);
+    return std::array<double, 3>{n.w_sq, n.u_sq, n.g_sq};
   });
+  for (size_t i = 0; i < active.size(); ++i) norms_[i] = DirectionNorms{sums[i][0], sums[i][1], sums[i][2]};
   for (size_t i = 0; i < active.size(); ++i) {
     if (!std::isfinite(norms_[i].g_sq)) return static_cast<int64_t>(i);
   }
@@ -110,10 +112,13 @@ void LambFamily::apply(const std::vector<ActiveParam>& active) {
     decay[i] = static_cast<float>(d);
     step[i] = static_cast<float>(a.lr * r);  // w -= lr r u
   }
-  for_each_tensor(numels(active), [&](size_t i, bool parallel) {
+  std::vector<AdamCoeffs> c(active.size());
+  for (size_t i = 0; i < active.size(); ++i) c[i] = coeffs(active[i]);
+  for_each_chunk(numels(active), [&](size_t i, int64_t b, int64_t e) {
     const ActiveParam& a = active[i];
-    ParamEntry& e = entry(a);
-    adam_update(a.w, a.g, e.state[0].data(), e.state[1].data(), a.numel, coeffs(a), decay[i], step[i], parallel);
+    ParamEntry& p = entry(a);
+    adam_update(a.w + b, a.g + b, p.state[0].data() + b, p.state[1].data() + b, e - b, c[i], decay[i], step[i],
+                /*parallel=*/false);
   });
 }
 

@@ -43,28 +43,25 @@ bool Lars::adapted(const ActiveParam& a) const {
 }
 
 int64_t Lars::inspect(const std::vector<ActiveParam>& active) {
-  grad_sq_.assign(active.size(), 0.0);
-  w_sq_.assign(active.size(), 0.0);
-  for_each_tensor(numels(active), [&](size_t i, bool parallel) {
+  const auto sums = per_tensor_sums<2>(numels(active), [&](size_t i, int64_t b, int64_t e) {
     const ActiveParam& a = active[i];
-    if (adapted(a)) {
-      const float* w = a.w;
-      const float* g = a.g;
-      const auto s = chunked_sum<2>(a.numel, parallel, [w, g](int64_t b, int64_t e) {
-        double ww = 0.0, gg = 0.0;
+    if (!adapted(a)) return std::array<double, 2>{0.0, sum_squares(a.g + b, e - b)};
+    const float* w = a.w + b;
+    const float* g = a.g + b;
+    double ww = 0.0, gg = 0.0;
 #pragma omp simd reduction(+ : ww, gg)
-        for (int64_t k = b; k < e; ++k) {
-          ww += static_cast<double>(w[k]) * w[k];
-          gg += static_cast<double>(g[k]) * g[k];
-        }
-        return std::array<double, 2>{ww, gg};
-      });
-      w_sq_[i] = s[0];
-      grad_sq_[i] = s[1];
-    } else {
-      grad_sq_[i] = sum_squares(a.g, a.numel, parallel);
+    for (int64_t k = 0; k < e - b; ++k) {
+      ww += static_cast<double>(w[k]) * w[k];  // ||w||^2
+      gg += static_cast<double>(g[k]) * g[k];  // ||g||^2
     }
+    return std::array<double, 2>{ww, gg};
   });
+  w_sq_.assign(active.size(), 0.0);
+  grad_sq_.assign(active.size(), 0.0);
+  for (size_t i = 0; i < active.size(); ++i) {
+    w_sq_[i] = sums[i][0];
+    grad_sq_[i] = sums[i][1];
+  }
   for (size_t i = 0; i < active.size(); ++i) {
     if (!std::isfinite(grad_sq_[i])) return static_cast<int64_t>(i);
   }
@@ -99,11 +96,11 @@ void Lars::apply(const std::vector<ActiveParam>& active) {
     c.nesterov = o_.nesterov;
     c.first = e.step == 0;
   }
-  for_each_tensor(numels(active), [&](size_t i, bool parallel) {
+  for_each_chunk(numels(active), [&](size_t i, int64_t b, int64_t e) {
     const ActiveParam& a = active[i];
-    ParamEntry& e = entry(a);
-    float* buf = e.state.empty() ? nullptr : e.state[0].data();
-    momentum_update(a.w, a.g, buf, a.numel, coeffs[i], parallel);
+    ParamEntry& p = entry(a);
+    float* buf = p.state.empty() ? nullptr : p.state[0].data() + b;
+    momentum_update(a.w + b, a.g + b, buf, e - b, coeffs[i], /*parallel=*/false);
   });
 }
 

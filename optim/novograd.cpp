@@ -31,24 +31,27 @@ Shape NovoGrad::state_shape(size_t slot, const Shape& param_shape) const {
 }
 
 void NovoGrad::apply(const std::vector<ActiveParam>& active) {
-  for_each_tensor(numels(active), [&](size_t i, bool parallel) {
-    const ActiveParam& a = active[i];
-    ParamEntry& e = entry(a);
-    float* m = e.state[0].data();
-    float& v = *e.state[1].data();
+  // Per tensor: the scalar second moment and 1 / (sqrt(v) + eps).
+  std::vector<float> inv_denom(active.size());
+  for (size_t i = 0; i < active.size(); ++i) {
+    float& v = *entry(active[i]).state[1].data();
     const float n = static_cast<float>(grad_sq_[i]);  // n = ||g||^2
     v = (v == 0.f) ? n : static_cast<float>(o_.beta2) * v + static_cast<float>(1.0 - o_.beta2) * n;
-    const float inv_denom = 1.f / (std::sqrt(v) + static_cast<float>(o_.eps));  // 1 / (sqrt(v) + eps)
-    const float wd = static_cast<float>(a.weight_decay);
-    const float avg = o_.grad_averaging ? static_cast<float>(1.0 - o_.beta1) : 1.f;
-    const float b1 = static_cast<float>(o_.beta1), lr = static_cast<float>(a.lr);
-    const float* g = a.g;
-    float* w = a.w;
-#pragma omp parallel for simd schedule(static) if (parallel)
-    for (int64_t k = 0; k < a.numel; ++k) {
-      const float g_hat = (g[k] * inv_denom + wd * w[k]) * avg;  // g_hat = (g/(sqrt(v)+eps) + wd w)(1-b1)
-      m[k] = b1 * m[k] + g_hat;                                   // m = b1 m + g_hat
-      w[k] = w[k] - lr * m[k];                                    // w -= lr m
+    inv_denom[i] = 1.f / (std::sqrt(v) + static_cast<float>(o_.eps));
+  }
+  const float avg = o_.grad_averaging ? static_cast<float>(1.0 - o_.beta1) : 1.f;
+  const float b1 = static_cast<float>(o_.beta1);
+  for_each_chunk(numels(active), [&](size_t i, int64_t b, int64_t e) {
+    const ActiveParam& a = active[i];
+    const float wd = static_cast<float>(a.weight_decay), lr = static_cast<float>(a.lr), inv = inv_denom[i];
+    const float* g = a.g + b;
+    float* w = a.w + b;
+    float* m = entry(a).state[0].data() + b;
+#pragma omp simd
+    for (int64_t k = 0; k < e - b; ++k) {
+      const float g_hat = (g[k] * inv + wd * w[k]) * avg;  // g_hat = (g/(sqrt(v)+eps) + wd w)(1-b1)
+      m[k] = b1 * m[k] + g_hat;                            // m = b1 m + g_hat
+      w[k] = w[k] - lr * m[k];                             // w -= lr m
     }
   });
 }

@@ -97,10 +97,11 @@ void Optimizer::allocate_state(ParamEntry& e) {
 }
 
 int64_t Optimizer::inspect(const std::vector<ActiveParam>& active) {
-  grad_sq_.assign(active.size(), 0.0);
-  for_each_tensor(numels(active), [&](size_t i, bool parallel) {
-    grad_sq_[i] = sum_squares(active[i].g, active[i].numel, parallel);
+  const auto sums = per_tensor_sums<1>(numels(active), [&](size_t i, int64_t b, int64_t e) {
+    return std::array<double, 1>{sum_squares(active[i].g + b, e - b)};
   });
+  grad_sq_.assign(active.size(), 0.0);
+  for (size_t i = 0; i < active.size(); ++i) grad_sq_[i] = sums[i][0];
   for (size_t i = 0; i < active.size(); ++i) {
     if (!std::isfinite(grad_sq_[i])) return static_cast<int64_t>(i);
   }

@@ -1,4 +1,4 @@
-// Deterministic per-tensor reductions used by every optimizer's read-only pass.
+// Schedules and deterministic per-tensor reductions used by every optimizer's passes.
 #include "optim/tensor_loops.h"
 
 #include "engine/error.h"
@@ -6,8 +6,12 @@
 namespace tg::optim {
 
 namespace {
+bool g_multi_tensor = true;
 int64_t g_parallel_min_numel = 32768;
-}
+}  // namespace
+
+bool multi_tensor_enabled() { return g_multi_tensor; }
+void set_multi_tensor(bool enabled) { g_multi_tensor = enabled; }
 
 int64_t parallel_min_numel() { return g_parallel_min_numel; }
 
@@ -16,13 +20,25 @@ void set_parallel_min_numel(int64_t n) {
   g_parallel_min_numel = n;
 }
 
-double sum_squares(const float* x, int64_t n, bool parallel) {
-  return chunked_sum<1>(n, parallel, [x](int64_t b, int64_t e) {
-    double s = 0.0;
+std::vector<ChunkRef> chunk_list(const std::vector<int64_t>& numels) {
+  std::vector<ChunkRef> chunks;
+  for (size_t i = 0; i < numels.size(); ++i) {
+    for (int64_t b = 0; b < numels[i]; b += kReduceChunk) {
+      chunks.push_back(ChunkRef{static_cast<int64_t>(i), b, std::min(numels[i], b + kReduceChunk)});
+    }
+  }
+  return chunks;
+}
+
+double sum_squares(const float* x, int64_t n) {
+  double s = 0.0;
 #pragma omp simd reduction(+ : s)
-    for (int64_t i = b; i < e; ++i) s += static_cast<double>(x[i]) * x[i];
-    return std::array<double, 1>{s};
-  })[0];
+  for (int64_t i = 0; i < n; ++i) s += static_cast<double>(x[i]) * x[i];
+  return s;
+}
+
+double sum_squares(const float* x, int64_t n, bool parallel) {
+  return chunked_sum<1>(n, parallel, [x](int64_t b, int64_t e) { return std::array<double, 1>{sum_squares(x + b, e - b)}; })[0];
 }
 
 }  // namespace tg::optim

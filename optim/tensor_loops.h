@@ -1,6 +1,9 @@
-// Loops shared by the optimizers: deterministic per-tensor sums (fixed chunks, so the result does
-// not depend on the thread count) and a scheduler that runs big tensors with threads inside and
-// spreads small tensors across threads. Norms are always per parameter tensor, whichever path runs.
+// Loops shared by the optimizers. Every tensor is cut into chunks of kReduceChunk elements (the
+// same boundaries whichever path runs); per-tensor sums add the chunk partials in chunk order, so
+// results do not depend on the path or the thread count. Two schedules:
+//   multi-tensor (default): all chunks of all tensors in one parallel region (one barrier per pass);
+//   per-tensor: big tensors one at a time with threads inside, small ones one tensor per thread.
+// Norms are always per parameter tensor, whichever path runs.
 #pragma once
 #include <algorithm>
 #include <array>
@@ -9,16 +12,17 @@
 
 namespace tg::optim {
 
-// Elements per reduction chunk. Chunk partial sums are added in chunk order.
+// Elements per chunk (a multiple of every kernel's block size).
 constexpr int64_t kReduceChunk = 8192;
 
-// Tensors with at least this many elements are processed one at a time with OpenMP threads
-// inside; smaller ones are processed one tensor per thread. Tests lower it to force one path.
+// Schedule switch (tests compare the two paths bit for bit).
+bool multi_tensor_enabled();
+void set_multi_tensor(bool enabled);
+// Per-tensor schedule: tensors with at least this many elements run with threads inside.
 int64_t parallel_min_numel();
 void set_parallel_min_numel(int64_t n);  // n >= 1
 
 // Sums K quantities over [0, n): fn(begin, end) returns the K sums of one chunk (in double).
-// Same inputs give the same bits whether `parallel` is on or off and for any thread count.
 template <int K, class ChunkFn>
 std::array<double, K> chunked_sum(int64_t n, bool parallel, ChunkFn&& fn) {
   const int64_t chunks = (n + kReduceChunk - 1) / kReduceChunk;
@@ -30,13 +34,14 @@ std::array<double, K> chunked_sum(int64_t n, bool parallel, ChunkFn&& fn) {
   for (int64_t c = 0; c < chunks; ++c) {
     partial[static_cast<size_t>(c)] = fn(c * kReduceChunk, std::min(n, (c + 1) * kReduceChunk));
   }
-  for (const auto& p : partial) {
-    for (int k = 0; k < K; ++k) total[k] += p[k];
+  total = partial[0];
+  for (size_t c = 1; c < partial.size(); ++c) {
+    for (int k = 0; k < K; ++k) total[k] += partial[c][k];
   }
   return total;
 }
 
-// Calls fn(i, parallel_inside) once for every i in [0, numels.size()). fn must not throw.
+// Per-tensor schedule: fn(i, parallel_inside) once for every tensor i. fn must not throw.
 template <class Fn>
 void for_each_tensor(const std::vector<int64_t>& numels, Fn&& fn) {
   const int64_t big = parallel_min_numel();
@@ -53,7 +58,65 @@ void for_each_tensor(const std::vector<int64_t>& numels, Fn&& fn) {
   for (int64_t k = 0; k < count; ++k) fn(static_cast<size_t>(small[static_cast<size_t>(k)]), false);
 }
 
-// sum(x^2) over n floats, deterministic as chunked_sum.
+// The chunks of every tensor: (tensor, begin, end).
+struct ChunkRef {
+  int64_t tensor, begin, end;
+};
+std::vector<ChunkRef> chunk_list(const std::vector<int64_t>& numels);
+
+// fn(i, begin, end) on every chunk of every tensor: an element-wise pass. fn must not throw.
+template <class Fn>
+void for_each_chunk(const std::vector<int64_t>& numels, Fn&& fn) {
+  if (multi_tensor_enabled()) {
+    const std::vector<ChunkRef> chunks = chunk_list(numels);
+    const int64_t count = static_cast<int64_t>(chunks.size());
+#pragma omp parallel for schedule(static) if (count > 1)
+    for (int64_t k = 0; k < count; ++k) {
+      const ChunkRef& c = chunks[static_cast<size_t>(k)];
+      fn(static_cast<size_t>(c.tensor), c.begin, c.end);
+    }
+    return;
+  }
+  for_each_tensor(numels, [&](size_t i, bool parallel) {
+    const int64_t n = numels[i], chunks = (n + kReduceChunk - 1) / kReduceChunk;
+#pragma omp parallel for schedule(static) if (parallel && chunks > 1)
+    for (int64_t c = 0; c < chunks; ++c) fn(i, c * kReduceChunk, std::min(n, (c + 1) * kReduceChunk));
+  });
+}
+
+// Per-tensor sums: fn(i, begin, end) returns the K sums of one chunk of tensor i; the result
+// holds, for each tensor, its chunk partials added in chunk order. fn must not throw.
+template <int K, class Fn>
+std::vector<std::array<double, K>> per_tensor_sums(const std::vector<int64_t>& numels, Fn&& fn) {
+  std::vector<std::array<double, K>> out(numels.size());
+  if (!multi_tensor_enabled()) {
+    for_each_tensor(numels, [&](size_t i, bool parallel) {
+      out[i] = chunked_sum<K>(numels[i], parallel, [&](int64_t b, int64_t e) { return fn(i, b, e); });
+    });
+    return out;
+  }
+  const std::vector<ChunkRef> chunks = chunk_list(numels);
+  std::vector<std::array<double, K>> partial(chunks.size());
+  const int64_t count = static_cast<int64_t>(chunks.size());
+#pragma omp parallel for schedule(static) if (count > 1)
+  for (int64_t k = 0; k < count; ++k) {
+    const ChunkRef& c = chunks[static_cast<size_t>(k)];
+    partial[static_cast<size_t>(k)] = fn(static_cast<size_t>(c.tensor), c.begin, c.end);
+  }
+  for (size_t k = 0; k < chunks.size(); ++k) {  // chunk order within each tensor
+    auto& t = out[static_cast<size_t>(chunks[k].tensor)];
+    if (chunks[k].begin == 0) {
+      t = partial[k];  // a lone chunk is returned as is, exactly as chunked_sum does
+    } else {
+      for (int q = 0; q < K; ++q) t[q] += partial[k][q];
+    }
+  }
+  return out;
+}
+
+// sum(x^2) over n floats of one chunk (sequential; vectorised).
+double sum_squares(const float* x, int64_t n);
+// sum(x^2) over a whole tensor, deterministic as chunked_sum.
 double sum_squares(const float* x, int64_t n, bool parallel);
 
 }  // namespace tg::optim

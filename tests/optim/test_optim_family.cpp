@@ -127,11 +127,15 @@ TEST_CASE("trust ratios are per tensor: step 1 of the paper preset against the c
   CHECK(differs);
 }
 
+// The three schedules: 0 = multi-tensor (one region over all chunks), 1 = per-tensor with threads
+// inside every tensor, 2 = per-tensor with one tensor per thread.
 template <class Opt, class... Args>
-NamedParams run_config(int64_t parallel_min, int threads, std::vector<TrustRatioRecord>* ratios, Args... args) {
+NamedParams run_config(int schedule, int threads, std::vector<TrustRatioRecord>* ratios, Args... args) {
   const int64_t saved_min = parallel_min_numel();
+  const bool saved_multi = multi_tensor_enabled();
   const int saved_threads = get_num_threads();
-  set_parallel_min_numel(parallel_min);
+  set_multi_tensor(schedule == 0);
+  set_parallel_min_numel(schedule == 1 ? 1 : int64_t{1} << 40);
   set_num_threads(threads);
   // Tensors above kReduceChunk elements so that the chunked reductions really split.
   NamedParams params = make_params({{"big.weight", {64, 300}}, {"mid.weight", {40, 250}}, {"small.weight", {6, 5}},
@@ -145,31 +149,46 @@ NamedParams run_config(int64_t parallel_min, int threads, std::vector<TrustRatio
   }
   if (ratios) *ratios = opt.trust_ratios();
   set_parallel_min_numel(saved_min);
+  set_multi_tensor(saved_multi);
   set_num_threads(saved_threads);
   return params;
 }
 
-TEST_CASE("threaded-inside and one-tensor-per-thread paths, any thread count: identical bits") {
-  std::vector<TrustRatioRecord> r_inside, r_across, r_serial;
+TEST_CASE("multi-tensor and per-tensor schedules, any thread count: identical ratios and weights") {
+  std::vector<TrustRatioRecord> r_multi, r_inside, r_across, r_serial;
+  const NamedParams multi = run_config<Lambc>(0, 2, &r_multi, LambcPreset::kPaper, 0.01, 0.01);
   const NamedParams inside = run_config<Lambc>(1, 2, &r_inside, LambcPreset::kPaper, 0.01, 0.01);
-  const NamedParams across = run_config<Lambc>(int64_t{1} << 40, 2, &r_across, LambcPreset::kPaper, 0.01, 0.01);
-  const NamedParams serial = run_config<Lambc>(1, 1, &r_serial, LambcPreset::kPaper, 0.01, 0.01);
-  CHECK(bitwise_equal(inside, across));
-  CHECK(bitwise_equal(inside, serial));
+  const NamedParams across = run_config<Lambc>(2, 2, &r_across, LambcPreset::kPaper, 0.01, 0.01);
+  const NamedParams serial = run_config<Lambc>(0, 1, &r_serial, LambcPreset::kPaper, 0.01, 0.01);
+  CHECK(bitwise_equal(multi, inside));
+  CHECK(bitwise_equal(multi, across));
+  CHECK(bitwise_equal(multi, serial));
+  REQUIRE(r_multi.size() == 4);
   REQUIRE(r_inside.size() == 4);
   REQUIRE(r_across.size() == 4);
   REQUIRE(r_serial.size() == 4);
   for (size_t i = 0; i < 4; ++i) {
-    CHECK(r_inside[i].raw_ratio == r_across[i].raw_ratio);
-    CHECK(r_inside[i].raw_ratio == r_serial[i].raw_ratio);
-    CHECK(r_inside[i].u_norm == r_serial[i].u_norm);
+    CHECK(r_multi[i].raw_ratio == r_inside[i].raw_ratio);
+    CHECK(r_multi[i].raw_ratio == r_across[i].raw_ratio);
+    CHECK(r_multi[i].raw_ratio == r_serial[i].raw_ratio);
+    CHECK(r_multi[i].u_norm == r_inside[i].u_norm);
+    CHECK(r_multi[i].w_norm == r_across[i].w_norm);
   }
+  // The ratios are per tensor, not one global ratio: they differ between tensors.
+  CHECK(r_multi[0].raw_ratio != r_multi[1].raw_ratio);
+
   std::vector<TrustRatioRecord> l1, l2;
-  const NamedParams lars_inside = run_config<Lars>(1, 2, &l1, LarsOptions{.weight_decay = 1e-3});
-  const NamedParams lars_across = run_config<Lars>(int64_t{1} << 40, 1, &l2, LarsOptions{.weight_decay = 1e-3});
-  CHECK(bitwise_equal(lars_inside, lars_across));
+  const NamedParams lars_multi = run_config<Lars>(0, 2, &l1, LarsOptions{.weight_decay = 1e-3});
+  const NamedParams lars_inside = run_config<Lars>(1, 1, &l2, LarsOptions{.weight_decay = 1e-3});
+  CHECK(bitwise_equal(lars_multi, lars_inside));
   REQUIRE(l1.size() == 4);
   for (size_t i = 0; i < 4; ++i) CHECK(l1[i].raw_ratio == l2[i].raw_ratio);
+  const NamedParams ab_multi = run_config<AdaBelief>(0, 2, nullptr, AdaBeliefOptions{});
+  const NamedParams ab_across = run_config<AdaBelief>(2, 2, nullptr, AdaBeliefOptions{});
+  CHECK(bitwise_equal(ab_multi, ab_across));
+  const NamedParams ng_multi = run_config<NovoGrad>(0, 2, nullptr, NovoGradOptions{});
+  const NamedParams ng_inside = run_config<NovoGrad>(1, 2, nullptr, NovoGradOptions{});
+  CHECK(bitwise_equal(ng_multi, ng_inside));
 }
 
 }  // namespace
