@@ -1,14 +1,16 @@
 // libarchive-backed tar(.gz) member reader and writer (see archive.h).
 #include "datasets/archive.h"
 
-#include <archive.h>
-#include <archive_entry.h>
-
 #include <filesystem>
 #include <memory>
 #include <set>
 
 #include "engine/error.h"
+
+#ifdef TRUSTGRAD_WITH_LIBARCHIVE
+#include <archive.h>
+#include <archive_entry.h>
+#endif
 
 namespace tg::data {
 
@@ -17,6 +19,29 @@ namespace {
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
+
+}  // namespace
+
+bool looks_like_tar(const std::string& path) {
+  return ends_with(path, ".tar.gz") || ends_with(path, ".tgz") || ends_with(path, ".tar");
+}
+
+#ifndef TRUSTGRAD_WITH_LIBARCHIVE
+bool archive_supported() { return false; }
+
+std::map<std::string, Bytes> read_archive_members(const std::string& archive_path, const std::vector<std::string>&) {
+  throw IOError("cannot read archive '" + archive_path +
+                "': this build has no libarchive (install libarchive-dev and rebuild), so extract it first and "
+                "point the loader at the directory");
+}
+
+void write_tar_gz(const std::string& archive_path, const std::map<std::string, Bytes>&) {
+  throw IOError("cannot write archive '" + archive_path + "': this build has no libarchive");
+}
+#else
+bool archive_supported() { return true; }
+
+namespace {
 
 // Which requested name (if any) an archive member path matches.
 const std::string* match_member(const std::string& member, const std::vector<std::string>& names) {
@@ -38,10 +63,6 @@ std::string archive_message(archive* a) {
 }
 
 }  // namespace
-
-bool looks_like_tar(const std::string& path) {
-  return ends_with(path, ".tar.gz") || ends_with(path, ".tgz") || ends_with(path, ".tar");
-}
 
 std::map<std::string, Bytes> read_archive_members(const std::string& archive_path,
                                                   const std::vector<std::string>& names) {
@@ -127,5 +148,7 @@ void write_tar_gz(const std::string& archive_path, const std::map<std::string, B
   if (archive_write_close(a.get()) != ARCHIVE_OK)
     throw IOError("failed closing archive '" + archive_path + "': " + archive_message(a.get()));
 }
+
+#endif  // TRUSTGRAD_WITH_LIBARCHIVE
 
 }  // namespace tg::data

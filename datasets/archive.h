@@ -11,6 +11,8 @@ namespace tg::data {
 
 // True when the path names a tar archive we can read (.tar, .tar.gz, .tgz).
 bool looks_like_tar(const std::string& path);
+// False when the library was built without libarchive: archives then throw IOError, directories work.
+bool archive_supported();
 
 // Reads the regular-file members whose path inside the archive ends with "/" + name (or equals
 // name) for each of `names`; returns {name -> bytes}. Throws tg::IOError naming the archive when

@@ -33,21 +33,25 @@ TEST_CASE("find_data: the error lists every place looked at") {
 
 TEST_CASE("find_data: cifar10 from data/cifar-10-binary.tar.gz, mnist from data/mnist") {
   test::TempDir tmp("find_some");
-  std::map<std::string, Bytes> members;
-  std::string meta;
-  for (int i = 0; i < 10; ++i) meta += "class" + std::to_string(i) + "\n";
-  members["cifar-10-batches-bin/batches.meta.txt"] = test::text_bytes(meta);
-  for (int k = 1; k <= 5; ++k)
-    members["cifar-10-batches-bin/data_batch_" + std::to_string(k) + ".bin"] =
-        test::cifar_file_bytes({{static_cast<uint8_t>(k)}}, k);
-  members["cifar-10-batches-bin/test_batch.bin"] = test::cifar_file_bytes({{9}, {8}}, 50);
-  write_tar_gz(tmp.file("cifar-10-binary.tar.gz"), members);
-  const DatasetSplits c = load_dataset("cifar10", tmp.str());
-  CHECK(c.source == tmp.file("cifar-10-binary.tar.gz"));
-  CHECK(c.train.size() == 5);
-  CHECK(c.train.labels == std::vector<int32_t>{1, 2, 3, 4, 5});
-  CHECK(c.test.size() == 2);
-  CHECK(c.test.image(1)[0] == test::test_pixel(51, 0, 0, 0));
+  if (archive_supported()) {  // the tarball path needs libarchive
+    std::map<std::string, Bytes> members;
+    std::string meta;
+    for (int i = 0; i < 10; ++i) meta += "class" + std::to_string(i) + "\n";
+    members["cifar-10-batches-bin/batches.meta.txt"] = test::text_bytes(meta);
+    for (int k = 1; k <= 5; ++k)
+      members["cifar-10-batches-bin/data_batch_" + std::to_string(k) + ".bin"] =
+          test::cifar_file_bytes({{static_cast<uint8_t>(k)}}, k);
+    members["cifar-10-batches-bin/test_batch.bin"] = test::cifar_file_bytes({{9}, {8}}, 50);
+    write_tar_gz(tmp.file("cifar-10-binary.tar.gz"), members);
+    const DatasetSplits c = load_dataset("cifar10", tmp.str());
+    CHECK(c.source == tmp.file("cifar-10-binary.tar.gz"));
+    CHECK(c.train.size() == 5);
+    CHECK(c.train.labels == std::vector<int32_t>{1, 2, 3, 4, 5});
+    CHECK(c.test.size() == 2);
+    CHECK(c.test.image(1)[0] == test::test_pixel(51, 0, 0, 0));
+  } else {
+    MESSAGE("skipped the .tar.gz part: this build has no libarchive");
+  }
 
   std::filesystem::create_directories(tmp.file("mnist"));
   for (const std::string prefix : {"train", "t10k"}) {
