@@ -4,12 +4,16 @@ SANITIZE_BUILD ?= build-sanitize
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all setup configure build train test test-sanitize bench clean
+.PHONY: all setup setup-test configure build train test test-sanitize bench clean
 
 all: build
 
 setup:
 	@bash scripts/setup.sh
+
+# The suite also renders the training report in headless Chromium and reads Debian's Fashion-MNIST.
+setup-test:
+	@bash scripts/setup.sh --with-browser --with-data
 
 configure: setup
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) > $(BUILD).configure.log 2>&1 || { cat $(BUILD).configure.log; exit 1; }
@@ -22,10 +26,10 @@ build: configure
 train: build
 	@bash scripts/train.sh $(BUILD) $(ARGS)
 
-test: build
+test: setup-test build
 	@cd $(BUILD) && ctest --output-on-failure -j 1
 
-test-sanitize: setup
+test-sanitize: setup-test
 	@cmake -S . -B $(SANITIZE_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRUSTGRAD_SANITIZE=ON -DTRUSTGRAD_CUDA=OFF -DTRUSTGRAD_BUILD_EXAMPLES=OFF $(CMAKE_FLAGS) > $(SANITIZE_BUILD).configure.log 2>&1 || { cat $(SANITIZE_BUILD).configure.log; exit 1; }
 	@cmake --build $(SANITIZE_BUILD) -j $(JOBS)
 	@cd $(SANITIZE_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 TG_SANITIZE=1 ctest --output-on-failure -j 1
