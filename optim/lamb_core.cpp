@@ -82,7 +82,9 @@ int64_t LambFamily::inspect(const std::vector<ActiveParam>& active) {
   for (size_t i = 0; i < active.size(); ++i) c[i] = coeffs(active[i]);
   const auto sums = per_tensor_sums<3>(numels(active), [&](size_t i, int64_t b, int64_t e) {
     const ActiveParam& a = active[i];
-    if (!adapted(a)) return std::array<double, 3>{0.0, 0.0, sum_squares(a.g + b, e - b)};
+    if (!adapted(a)) {  // only the NaN/Inf check, unless the global-norm pass already did it
+      return std::array<double, 3>{0.0, 0.0, o_.max_grad_norm > 0.0 ? 0.0 : sum_squares(a.g + b, e - b)};
+    }
     const ParamEntry& p = entry(a);
     const DirectionNorms n = adam_direction_norms(a.w + b, a.g + b, p.state[0].data() + b, p.state[1].data() + b,
                                                   e - b, c[i], /*parallel=*/false);

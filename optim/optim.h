@@ -2,6 +2,7 @@
 #pragma once
 #include "optim/adabelief.h"
 #include "optim/adam.h"
+#include "optim/factory.h"
 #include "optim/lamb.h"
 #include "optim/lambc.h"
 #include "optim/lars.h"

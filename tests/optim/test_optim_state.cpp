@@ -55,16 +55,21 @@ TEST_CASE("state_dict round trip (in memory and through a file) continues bit fo
       set_grads(a, grads[t]);
       opt_a->step();
     }
-    const std::string path = tg::test::temp_path("optim_state_" + name + ".safetensors");
-    opt_a->save(path);
     const StateDict in_memory = opt_a->state_dict();
-
-    // A fresh optimizer with different options and a copy of the weights resumes from the file.
+    // A fresh optimizer with different options and a copy of the weights resumes from a file
+    // (saves fsync, so only some optimizers go through the disk; the rest through memory).
+    const bool through_file = name == "lambc_paper" || name == "adamw" || name == "novograd";
     NamedParams b = clone_params(a);
     std::unique_ptr<Optimizer> opt_b = make(b);
     opt_b->groups()[0].lr = 123.0;  // restored by load
     opt_b->set_schedule(std::make_shared<WarmupThen>(2, 0.1, std::make_shared<CosineSchedule>(20)));
-    opt_b->load(path);
+    if (through_file) {
+      const std::string path = tg::test::temp_path("optim_state_" + name + ".safetensors");
+      opt_a->save(path);
+      opt_b->load(path);
+    } else {
+      opt_b->load_state_dict(in_memory);
+    }
     CHECK(opt_b->step_count() == 4);
     CHECK(opt_b->groups()[0].lr == opt_a->groups()[0].lr);
     CHECK(bitwise_equal(opt_b->state_dict(), in_memory));
