@@ -1,0 +1,128 @@
+// run_train: flags -> (resume merge) -> data -> Trainer -> summary (see run.h).
+#include "examples/train/run.h"
+
+#include <ctime>
+#include <filesystem>
+#include <ostream>
+#include <thread>
+
+#include "datasets/find_data.h"
+#include "engine/parallel.h"
+#include "examples/train/cli.h"
+#include "examples/train/interrupt.h"
+#include "examples/train/progress.h"
+#include "examples/train/trainer.h"
+
+namespace tg::train {
+
+namespace fs = std::filesystem;
+
+TrainConfig merge_resume_config(const TrainConfig& given, const std::set<std::string>& explicit_keys,
+                                const LoadedCheckpoint& ckpt) {
+  TrainConfig saved;
+  apply_json(saved, ckpt.config, "checkpoint '" + ckpt.path + "' config");
+  TrainConfig g = given;
+  resolve_defaults(g);
+  resolve_defaults(saved);
+  const nlohmann::json gj = to_json(g), sj = to_json(saved);
+  TrainConfig merged = saved;
+  visit_config(merged, [&](const FieldInfo& f, auto& value) {
+    if (!explicit_keys.count(f.key)) return;
+    if (!f.runtime) {
+      if (gj[f.key] != sj[f.key])
+        throw ConfigError(flag_name(f.key) + ": cannot change when resuming (the run has " + sj[f.key].dump() + ", got " +
+                          gj[f.key].dump() + "); drop the flag or start a new run");
+      return;
+    }
+    // A runtime setting: take the given one.
+    TrainConfig copy = g;
+    visit_config(copy, [&](const FieldInfo& f2, auto& v2) {
+      if constexpr (std::is_same_v<std::decay_t<decltype(v2)>, std::decay_t<decltype(value)>>) {
+        if (std::string(f2.key) == f.key) value = v2;
+      }
+    });
+  });
+  merged.resume = given.resume;
+  return merged;
+}
+
+std::string default_run_name(const TrainConfig& c) {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  localtime_r(&now, &tm);
+  char stamp[32];
+  std::strftime(stamp, sizeof(stamp), "%Y%m%d-%H%M%S", &tm);
+  return c.dataset + "-" + c.model + "-" + c.optimizer + "-" + stamp;
+}
+
+int run_train(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
+  CliResult cli = parse_cli(argc, argv);
+  if (cli.action == CliResult::Action::kExit) {
+    (cli.exit_code == 0 ? out : err) << cli.output << "\n";
+    return cli.exit_code;
+  }
+  TrainConfig c = cli.config;
+  try {
+    // ---- settings (all checks before any work) ----
+    LoadedCheckpoint ckpt;
+    const bool resuming = !c.resume.empty();
+    if (resuming) {
+      ckpt = load_checkpoint(resolve_checkpoint(c.resume));
+      c = merge_resume_config(c, cli.explicit_keys, ckpt);
+    }
+    resolve_defaults(c);
+    validate(c);
+    if (cli.dry_run) {
+      out << to_json(c).dump(2) << "\n";
+      return 0;
+    }
+    std::string run_dir;
+    if (resuming) {
+      run_dir = ckpt.run_dir;
+      if (cli.explicit_keys.count("log_dir") || cli.explicit_keys.count("run_name") || run_dir.empty())
+        run_dir = (fs::path(c.log_dir) / (c.run_name.empty() ? fs::path(run_dir).filename().string() : c.run_name)).string();
+    } else {
+      if (c.run_name.empty()) c.run_name = default_run_name(c);
+      run_dir = (fs::path(c.log_dir) / c.run_name).string();
+    }
+    const int threads = c.threads > 0 ? c.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    set_num_threads(threads);
+
+    // ---- data, model, training ----
+    out << "train: loading " << c.dataset << " from " << c.data_dir << " ..." << std::endl;
+    data::DatasetSplits splits = data::load_dataset(c.dataset, c.data_dir);
+    out << "train: found " << splits.source << std::endl;
+    Trainer trainer(c, std::move(splits), RunPaths{run_dir, c.checkpoint_dir}, TrainerOptions{0, &out, false});
+    if (resuming) trainer.resume(ckpt);
+    install_interrupt_handler();
+    const TrainSummary s = trainer.run();
+
+    // ---- summary ----
+    char line[256];
+    out << "\n";
+    if (s.interrupted) {
+      out << "interrupted at step " << s.steps << "/" << s.total_steps << "; checkpoint " << s.last_checkpoint << "\n"
+          << "continue with: train --resume " << run_dir << "\n";
+    }
+    std::snprintf(line, sizeof(line), "summary: %lld steps (%lld epochs) in %s wall time, %.0f img/s training throughput, %d threads",
+                  static_cast<long long>(s.steps), static_cast<long long>(s.epochs_done), format_duration(s.wall_s).c_str(),
+                  s.images_per_s, threads);
+    out << line << "\n";
+    if (s.final_test_acc >= 0) {
+      std::snprintf(line, sizeof(line), "         test accuracy: final %.2f%%, best %.2f%% (epoch %lld)", 100 * s.final_test_acc,
+                    100 * s.best_test_acc, static_cast<long long>(s.best_epoch));
+      out << line << "\n";
+    }
+    out << "         run dir " << run_dir << ": report.html, config.json, metrics_{steps,epochs}.{jsonl,csv}, "
+        << "trust_ratios.jsonl, model.safetensors, checkpoints/" << std::endl;
+    return s.interrupted ? 130 : 0;
+  } catch (const ConfigError& e) {
+    err << "train: error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    err << "train: error: " << e.what() << "\n";
+    return 1;
+  }
+}
+
+}  // namespace tg::train

@@ -1,0 +1,24 @@
+// The train program as a function: parse flags, merge a resumed run's saved config, load the
+// data, train, print the summary. main() only forwards argv; tests call run_train() directly.
+#pragma once
+#include <iosfwd>
+#include <string>
+
+#include "examples/train/checkpoint.h"
+#include "examples/train/config.h"
+
+namespace tg::train {
+
+// Resuming: the checkpoint's config is the run's config. Flags the user gave explicitly may only
+// change runtime settings (threads, device, logging, ...); a differing training setting is a
+// ConfigError naming it. Returns the merged config.
+TrainConfig merge_resume_config(const TrainConfig& given, const std::set<std::string>& explicit_keys,
+                                const LoadedCheckpoint& ckpt);
+
+// "<dataset>-<model>-<optimizer>-YYYYmmdd-HHMMSS" (local time).
+std::string default_run_name(const TrainConfig& c);
+
+// The whole program. Returns the exit status: 0 done, 2 bad flags, 1 other errors, 130 interrupted.
+int run_train(int argc, const char* const* argv, std::ostream& out, std::ostream& err);
+
+}  // namespace tg::train

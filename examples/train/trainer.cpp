@@ -1,0 +1,425 @@
+// Trainer: construction from a config, the step with gradient accumulation, epochs, evaluation,
+// metrics, checkpoints and exact resume (see trainer.h).
+#include "examples/train/trainer.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <sstream>
+
+#include "engine/autograd.h"
+#include "engine/error.h"
+#include "engine/ops.h"
+#include "engine/parallel.h"
+#include "examples/train/interrupt.h"
+#include "examples/train/report.h"
+#include "examples/train/setup.h"
+#include "nn/loss.h"
+#include "nn/models/factory.h"
+#include "optim/telemetry.h"
+
+namespace tg::train {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+namespace {
+
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// Rows [begin, end) of a CPU tensor (B, ...) as a new contiguous tensor (end - begin, ...).
+Tensor rows(const Tensor& t, int64_t begin, int64_t end) {
+  if (begin == 0 && end == t.size(0)) return t;
+  Shape shape = t.shape();
+  const int64_t row = t.numel() / shape[0];
+  shape[0] = end - begin;
+  Tensor out = Tensor::empty(shape);
+  std::memcpy(out.data(), t.data() + begin * row, static_cast<size_t>((end - begin) * row) * sizeof(float));
+  return out;
+}
+
+std::string pct_str(double acc) {
+  if (acc < 0) return "n/a";
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.2f%%", 100.0 * acc);
+  return buf;
+}
+
+double json_num(const nlohmann::json& j, const char* key, double fallback) {
+  return j.contains(key) && j[key].is_number() ? j[key].get<double>() : fallback;
+}
+
+}  // namespace
+
+Trainer::Trainer(TrainConfig c, data::DatasetSplits splits, RunPaths paths, TrainerOptions options)
+    : c_(std::move(c)), paths_(std::move(paths)), opt_(options), device_(parse_device(c_.device)), gen_(c_.seed) {
+  resolve_defaults(c_);
+  data::Dataset train = std::move(splits.train), test = std::move(splits.test);
+  if (c_.train_subset > 0 && c_.train_subset < train.size()) train = data::slice(train, 0, c_.train_subset);
+  if (c_.test_subset > 0 && c_.test_subset < test.size()) test = data::slice(test, 0, c_.test_subset);
+  TG_CHECK(train.size() > 0 && test.size() > 0, "train: empty dataset (" << train.size() << " training, " << test.size()
+                                                                         << " test images)");
+  TG_CHECK(train.channels == test.channels && train.height == test.height && train.width == test.width,
+           "train: training and test images differ in shape");
+  TG_CHECK(train.height == train.width, "train: the models expect square images, got " << train.height << "x" << train.width);
+
+  model_ = nn::make_model(c_.model, static_cast<int>(train.channels), static_cast<int>(train.height),
+                          train.num_classes(), gen_);
+  if (device_.is_cuda()) model_->to(device_);
+
+  const data::ChannelStats stats = normalization_for(c_.dataset, train);
+  const int64_t n_train = train.size();
+  train_loader_ = std::make_unique<data::DataLoader>(std::move(train), train_loader_options(c_, stats));
+  test_loader_ = std::make_unique<data::DataLoader>(std::move(test), test_loader_options(c_, stats));
+  steps_per_epoch_ = train_loader_->batches_per_epoch();
+  TG_CHECK(steps_per_epoch_ > 0, "--batch-size " << c_.batch_size << " is larger than the training set (" << n_train
+                                                 << " images); lower it or use more data");
+  total_steps_ = c_.epochs * steps_per_epoch_;
+  if (c_.max_steps > 0) total_steps_ = std::min(total_steps_, c_.max_steps);
+
+  optimizer_ = make_optimizer(c_, *model_);
+  optimizer_->set_schedule(make_schedule(c_, steps_per_epoch_, total_steps_));
+  telemetry_interval_ = c_.telemetry_interval > 0 ? c_.telemetry_interval : std::max<int64_t>(1, total_steps_ / 200);
+
+  const int64_t log_interval = c_.log_interval > 0 ? c_.log_interval : std::max<int64_t>(1, steps_per_epoch_ / 10);
+  const ProgressMode mode = opt_.quiet ? ProgressMode::kNone : resolve_progress_mode(c_.progress);
+  progress_ = std::make_unique<Progress>(mode, *opt_.out, log_interval);
+
+  if (!paths_.run_dir.empty()) {
+    if (paths_.checkpoint_dir.empty()) paths_.checkpoint_dir = (fs::path(paths_.run_dir) / "checkpoints").string();
+    checkpoints_ = std::make_unique<CheckpointManager>(paths_.checkpoint_dir, c_.keep_checkpoints);
+  }
+}
+
+Trainer::~Trainer() = default;
+
+void Trainer::say(const std::string& line) {
+  if (!opt_.quiet) progress_->message(line);
+}
+
+void Trainer::resume(const LoadedCheckpoint& ck) {
+  model_->load_state_dict(ck.model, /*strict=*/true, ck.path);
+  optimizer_->load_state_dict(ck.optimizer);
+  TG_CHECK(ck.trainer.step <= total_steps_, "--resume: checkpoint '" << ck.path << "' is at step " << ck.trainer.step
+                                                                     << " but this run has only " << total_steps_ << " steps");
+  step_ = ck.trainer.step;
+  train_loader_->set_state(ck.trainer.loader);
+  gen_.set_state(ck.trainer.rng);
+  const nlohmann::json& s = ck.trainer.stats;
+  epoch_loss_sum_ = json_num(s, "epoch_loss_sum", 0);
+  epoch_correct_ = json_num(s, "epoch_correct", 0);
+  epoch_count_ = static_cast<int64_t>(json_num(s, "epoch_count", 0));
+  epoch_batches_ = static_cast<int64_t>(json_num(s, "epoch_batches", 0));
+  epoch_train_seconds_ = json_num(s, "epoch_train_seconds", 0);
+  best_acc_ = json_num(s, "best_acc", -1);
+  best_epoch_ = static_cast<int64_t>(json_num(s, "best_epoch", -1));
+  last_acc_ = json_num(s, "last_acc", -1);
+  last_loss_ = json_num(s, "last_loss", -1);
+  epochs_done_ = static_cast<int64_t>(json_num(s, "epochs_done", 0));
+  images_seen_ = static_cast<int64_t>(json_num(s, "images_seen", 0));
+  train_seconds_ = json_num(s, "train_seconds", 0);
+  wall_before_ = json_num(s, "wall_seconds", 0);
+  last_checkpoint_ = ck.path;
+  resumed_ = true;
+  if (ck.trainer.threads != get_num_threads())
+    say("note: the checkpoint was written with " + std::to_string(ck.trainer.threads) + " threads, this run uses " +
+        std::to_string(get_num_threads()) + ": results stay correct but are not bit-identical to an uninterrupted run");
+}
+
+TrainerState Trainer::state() const {
+  TrainerState st;
+  st.step = step_;
+  st.loader = train_loader_->state();
+  st.rng = gen_.state();
+  st.threads = get_num_threads();
+  st.stats = {{"epoch_loss_sum", epoch_loss_sum_},
+              {"epoch_correct", epoch_correct_},
+              {"epoch_count", epoch_count_},
+              {"epoch_batches", epoch_batches_},
+              {"epoch_train_seconds", epoch_train_seconds_},
+              {"best_acc", best_acc_},
+              {"best_epoch", best_epoch_},
+              {"last_acc", last_acc_},
+              {"last_loss", last_loss_},
+              {"epochs_done", epochs_done_},
+              {"images_seen", images_seen_},
+              {"train_seconds", train_seconds_ + session_train_seconds_},
+              {"wall_seconds", wall_before_ + seconds_since(session_start_)}};
+  return st;
+}
+
+std::string Trainer::save_checkpoint_now() {
+  if (!checkpoints_) return "";
+  last_checkpoint_ = checkpoints_->save(*model_, *optimizer_, state(), to_json(c_), paths_.run_dir);
+  return last_checkpoint_;
+}
+
+void Trainer::open_logs(bool resumed) {
+  if (paths_.run_dir.empty()) return;
+  std::error_code ec;
+  fs::create_directories(paths_.run_dir, ec);
+  if (ec) throw IOError("cannot create run directory '" + paths_.run_dir + "': " + ec.message());
+  const fs::path d(paths_.run_dir);
+  save_config_file(c_, (d / "config.json").string());
+  const std::string steps = (d / "metrics_steps").string(), epochs = (d / "metrics_epochs").string();
+  const std::string trust = (d / "trust_ratios.jsonl").string();
+  if (resumed) {  // drop rows logged after the checkpoint (a crash between checkpoint and exit)
+    for (const auto& base : {steps, epochs}) {
+      truncate_jsonl_after_step(base + ".jsonl", step_);
+      truncate_csv_after_step(base + ".csv", step_);
+    }
+    truncate_jsonl_after_step(trust, step_);
+  } else {
+    for (const auto& p : {steps + ".jsonl", steps + ".csv", epochs + ".jsonl", epochs + ".csv", trust}) fs::remove(p, ec);
+  }
+  step_log_ = std::make_unique<MetricsLog>(
+      steps, std::vector<std::string>{"step", "epoch", "loss", "acc", "lr", "img_per_s", "time_s", "tr_count", "tr_min",
+                                      "tr_median", "tr_max", "tr_raw_min", "tr_raw_median", "tr_raw_max",
+                                      "clipped_fraction"});
+  epoch_log_ = std::make_unique<MetricsLog>(
+      epochs, std::vector<std::string>{"step", "epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr",
+                                       "img_per_s", "time_s"});
+  trust_log_ = std::make_unique<std::ofstream>(trust, std::ios::app);
+  if (!*trust_log_) throw IOError("cannot open '" + trust + "' for writing");
+}
+
+void Trainer::train_step(const data::Batch& batch) {
+  // One optimizer step over `batch`, split into k micro-batches of n_i images:
+  //   L = sum_i (n_i / B) * mean-loss_i  = the mean loss over the B images, so
+  //   grad L = sum_i (n_i / B) grad_i    (summed into .grad by autograd, then one step).
+  optimizer_->zero_grad(/*set_to_none=*/true);
+  const int64_t B = batch.size();
+  const int64_t k = std::min<int64_t>(c_.accum_steps, B);
+  double loss_sum = 0;
+  int64_t correct = 0;
+  for (int64_t i = 0; i < k; ++i) {
+    const int64_t r0 = B * i / k, r1 = B * (i + 1) / k;
+    const Tensor x = rows(batch.images, r0, r1).to(device_);  // (n_i, C, H, W)
+    const Tensor y = rows(batch.labels, r0, r1).to(device_);  // (n_i)
+    const Tensor logits = (*model_)(x);                        // (n_i, classes)
+    const Tensor loss = nn::cross_entropy(logits, y, static_cast<float>(c_.label_smoothing));
+    const Tensor scaled = k == 1 ? loss : loss * (static_cast<float>(r1 - r0) / static_cast<float>(B));
+    scaled.backward();
+    loss_sum += static_cast<double>(loss.item()) * static_cast<double>(r1 - r0);
+    correct += nn::topk_correct(logits.detach(), y, 1);
+  }
+  last_lr_ = optimizer_->scheduled_lr(0);
+  optimizer_->step();
+  last_step_loss_ = loss_sum / static_cast<double>(B);
+  last_step_acc_ = static_cast<double>(correct) / static_cast<double>(B);
+  epoch_loss_sum_ += loss_sum;
+  epoch_correct_ += static_cast<double>(correct);
+  epoch_count_ += B;
+  ++epoch_batches_;
+}
+
+void Trainer::log_step(double step_seconds, int64_t images) {
+  if (!step_log_) return;
+  Record r;
+  r["step"] = step_;
+  r["epoch"] = static_cast<double>(epochs_done_) + static_cast<double>(epoch_batches_) / static_cast<double>(steps_per_epoch_);
+  r["loss"] = last_step_loss_;
+  r["acc"] = last_step_acc_;
+  r["lr"] = last_lr_;
+  r["img_per_s"] = step_seconds > 0 ? static_cast<double>(images) / step_seconds : 0.0;
+  r["time_s"] = wall_before_ + seconds_since(session_start_);
+  const auto& recs = optimizer_->trust_ratios();
+  if (!recs.empty()) {
+    const optim::TrustRatioSummary s = optim::summarize_trust_ratios(recs);
+    r["tr_count"] = s.count;
+    r["tr_min"] = s.min;
+    r["tr_median"] = s.median;
+    r["tr_max"] = s.max;
+    r["tr_raw_min"] = s.raw_min;
+    r["tr_raw_median"] = s.raw_median;
+    r["tr_raw_max"] = s.raw_max;
+    r["clipped_fraction"] = s.clipped_fraction;
+    if (step_ % telemetry_interval_ == 0 || step_ == 1 || step_ == total_steps_) optim::write_jsonl(*trust_log_, recs);
+  }
+  step_log_->append(r);
+}
+
+EvalResult Trainer::evaluate() {
+  EvalResult ev;
+  NoGradGuard no_grad;
+  model_->eval();
+  test_loader_->set_epoch(0);
+  data::Batch b;
+  double loss_sum = 0;
+  int64_t correct = 0;
+  while (test_loader_->next(b)) {
+    if (interrupt_requested()) {
+      model_->train();
+      return ev;
+    }
+    const Tensor x = b.images.to(device_), y = b.labels.to(device_);
+    const Tensor logits = (*model_)(x);
+    loss_sum += static_cast<double>(nn::cross_entropy(logits, y).item()) * static_cast<double>(b.size());
+    correct += nn::topk_correct(logits, y, 1);
+    ev.count += b.size();
+  }
+  model_->train();
+  ev.loss = loss_sum / static_cast<double>(std::max<int64_t>(ev.count, 1));
+  ev.acc = static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(ev.count, 1));
+  ev.complete = true;
+  return ev;
+}
+
+void Trainer::finish_epoch() {
+  const int64_t e = epochs_done_;  // 0-based epoch being finished
+  const bool last = step_ >= total_steps_;
+  const double train_loss = epoch_loss_sum_ / static_cast<double>(std::max<int64_t>(epoch_count_, 1));
+  const double train_acc = epoch_correct_ / static_cast<double>(std::max<int64_t>(epoch_count_, 1));
+  const double img_s = epoch_train_seconds_ > 0 ? static_cast<double>(epoch_count_) / epoch_train_seconds_ : 0.0;
+  EvalResult ev;
+  if ((e + 1) % c_.eval_every == 0 || last) ev = evaluate();
+  if (ev.complete) {
+    last_acc_ = ev.acc;
+    last_loss_ = ev.loss;
+    if (ev.acc > best_acc_) {
+      best_acc_ = ev.acc;
+      best_epoch_ = e + 1;
+    }
+  }
+  ++epochs_done_;
+  if (epoch_log_) {
+    Record r;
+    r["step"] = step_;
+    r["epoch"] = epochs_done_;
+    r["train_loss"] = train_loss;
+    r["train_acc"] = train_acc;
+    if (ev.complete) {
+      r["test_loss"] = ev.loss;
+      r["test_acc"] = ev.acc;
+    }
+    r["lr"] = last_lr_;
+    r["img_per_s"] = img_s;
+    r["time_s"] = wall_before_ + seconds_since(session_start_);
+    epoch_log_->append(r);
+    epoch_log_->flush();
+    step_log_->flush();
+    trust_log_->flush();
+  }
+  char line[320];
+  std::snprintf(line, sizeof(line), "epoch %lld/%lld  train loss %.4f acc %s  |  test loss %s acc %s (best %s)  |  %.0f img/s  %s elapsed",
+                static_cast<long long>(epochs_done_), static_cast<long long>(c_.epochs), train_loss, pct_str(train_acc).c_str(),
+                ev.complete ? std::to_string(ev.loss).substr(0, 6).c_str() : "n/a", ev.complete ? pct_str(ev.acc).c_str() : "n/a",
+                pct_str(best_acc_).c_str(), img_s, format_duration(wall_before_ + seconds_since(session_start_)).c_str());
+  say(line);
+  epoch_loss_sum_ = 0;
+  epoch_correct_ = 0;
+  epoch_count_ = 0;
+  epoch_batches_ = 0;
+  epoch_train_seconds_ = 0;
+  if (c_.reset_each_epoch) optimizer_->reset_state();  // the authors' script builds a new optimizer per epoch
+  if (!last && !interrupt_requested()) save_checkpoint_now();
+}
+
+void Trainer::write_outputs() {
+  if (paths_.run_dir.empty()) return;
+  const fs::path d(paths_.run_dir);
+  step_log_->flush();
+  epoch_log_->flush();
+  trust_log_->flush();
+  model_->save((d / "model.safetensors").string(), {{"config", to_json(c_).dump()}});
+  if (c_.report) write_report(paths_.run_dir);
+}
+
+TrainSummary Trainer::run() {
+  session_start_ = Clock::now();
+  open_logs(resumed_);
+  {
+    std::ostringstream h;
+    h << "train: " << c_.dataset << " (" << train_loader_->dataset().size() << " train / " << test_loader_->dataset().size()
+      << " test images), model " << c_.model << " (" << model_->num_parameters() << " parameters), optimizer "
+      << optimizer_->name();
+    if (c_.optimizer == "lamb" || c_.optimizer == "lambc") h << " [" << c_.preset << ", clip " << c_.clip_min << ".." << c_.clip_max << "]";
+    h << ", lr " << c_.lr << ", wd " << c_.weight_decay << "\n       batch " << c_.batch_size;
+    if (c_.accum_steps > 1) h << " (" << c_.accum_steps << " micro-batches)";
+    h << ", " << c_.epochs << " epochs = " << total_steps_ << " steps, schedule "
+      << schedule_spec(c_, steps_per_epoch_, total_steps_) << ", " << device_.str() << ", " << get_num_threads() << " threads";
+    if (!paths_.run_dir.empty()) h << "\n       run dir " << paths_.run_dir;
+    if (resumed_) h << "\n       resumed at step " << step_ << " from " << last_checkpoint_;
+    say(h.str());
+  }
+
+  TrainSummary sum;
+  while (step_ < total_steps_) {
+    data::Batch b;
+    if (!train_loader_->next(b)) {
+      finish_epoch();
+      if (interrupt_requested()) {
+        sum.interrupted = true;
+        break;
+      }
+      continue;
+    }
+    const auto t0 = Clock::now();
+    train_step(b);
+    const double dt = seconds_since(t0);
+    ++step_;
+    images_seen_ += b.size();
+    session_train_seconds_ += dt;
+    epoch_train_seconds_ += dt;
+    log_step(dt, b.size());
+
+    StepInfo si;
+    si.epoch = epochs_done_;
+    si.epochs = c_.epochs;
+    si.batch = epoch_batches_;
+    si.batches = steps_per_epoch_;
+    si.step = step_;
+    si.total_steps = total_steps_;
+    si.loss = epoch_loss_sum_ / static_cast<double>(std::max<int64_t>(epoch_count_, 1));
+    si.acc = epoch_correct_ / static_cast<double>(std::max<int64_t>(epoch_count_, 1));
+    si.images_per_s = epoch_train_seconds_ > 0 ? static_cast<double>(epoch_count_) / epoch_train_seconds_ : 0.0;
+    si.lr = last_lr_;
+    const double per_step = (train_seconds_ + session_train_seconds_) / static_cast<double>(std::max<int64_t>(step_, 1));
+    si.eta_s = per_step * static_cast<double>(total_steps_ - step_);
+    progress_->step(si);
+
+    if (c_.checkpoint_every > 0 && step_ % c_.checkpoint_every == 0 && step_ < total_steps_) save_checkpoint_now();
+    if (interrupt_requested() || (opt_.stop_at_step > 0 && step_ == opt_.stop_at_step)) {
+      sum.interrupted = true;
+      break;
+    }
+  }
+  if (!sum.interrupted && epoch_batches_ > 0) finish_epoch();  // the last (or a max_steps-cut) epoch
+  save_checkpoint_now();
+
+  sum.steps = step_;
+  sum.total_steps = total_steps_;
+  sum.epochs_done = epochs_done_;
+  sum.final_test_acc = last_acc_;
+  sum.final_test_loss = last_loss_;
+  sum.best_test_acc = best_acc_;
+  sum.best_epoch = best_epoch_;
+  sum.wall_s = wall_before_ + seconds_since(session_start_);
+  const double train_s = train_seconds_ + session_train_seconds_;
+  sum.images_seen = images_seen_;
+  sum.images_per_s = train_s > 0 ? static_cast<double>(images_seen_) / train_s : 0.0;
+  sum.last_checkpoint = last_checkpoint_;
+  if (!paths_.run_dir.empty()) {
+    nlohmann::ordered_json j;
+    j["steps"] = sum.steps;
+    j["total_steps"] = sum.total_steps;
+    j["epochs_done"] = sum.epochs_done;
+    j["final_test_acc"] = sum.final_test_acc;
+    j["final_test_loss"] = sum.final_test_loss;
+    j["best_test_acc"] = sum.best_test_acc;
+    j["best_epoch"] = sum.best_epoch;
+    j["wall_s"] = sum.wall_s;
+    j["images_per_s"] = sum.images_per_s;
+    j["images_seen"] = sum.images_seen;
+    j["interrupted"] = sum.interrupted;
+    j["threads"] = get_num_threads();
+    j["last_checkpoint"] = sum.last_checkpoint;
+    std::ofstream((fs::path(paths_.run_dir) / "summary.json").string(), std::ios::trunc) << j.dump(2) << "\n";
+  }
+  write_outputs();
+  return sum;
+}
+
+}  // namespace tg::train

@@ -1,0 +1,114 @@
+// Trainer: the training loop of the train program. Builds model, optimizer, schedule and loaders
+// from a TrainConfig, runs steps with gradient accumulation, evaluates, logs metrics and trust
+// ratios, checkpoints (every N steps, at epoch ends, at the end, on Ctrl-C) and resumes exactly.
+#pragma once
+#include <chrono>
+#include <cstdint>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <string>
+
+#include "datasets/dataloader.h"
+#include "engine/random.h"
+#include "examples/train/checkpoint.h"
+#include "examples/train/config.h"
+#include "examples/train/metrics.h"
+#include "examples/train/progress.h"
+#include "nn/module.h"
+#include "optim/optimizer.h"
+
+namespace tg::train {
+
+// Where a run writes. run_dir empty: no files at all (no metrics, checkpoints or report).
+struct RunPaths {
+  std::string run_dir;
+  std::string checkpoint_dir;  // empty: <run_dir>/checkpoints
+};
+
+// Hooks that are not settings of a run (tests and tools).
+struct TrainerOptions {
+  int64_t stop_at_step = 0;       // > 0: behave as if Ctrl-C arrived after this step
+  std::ostream* out = &std::cout; // progress and epoch lines
+  bool quiet = false;             // no console output at all
+};
+
+struct EvalResult {
+  double loss = 0, acc = 0;
+  int64_t count = 0;
+  bool complete = false;  // false when interrupted
+};
+
+struct TrainSummary {
+  int64_t steps = 0, total_steps = 0;
+  int64_t epochs_done = 0;
+  double final_test_acc = -1, final_test_loss = -1;  // -1: never evaluated
+  double best_test_acc = -1;
+  int64_t best_epoch = -1;
+  double wall_s = 0;          // this process plus earlier sessions of a resumed run
+  double images_per_s = 0;    // training images over training time (evaluation excluded)
+  int64_t images_seen = 0;
+  bool interrupted = false;
+  std::string last_checkpoint;
+};
+
+class Trainer {
+ public:
+  // `c` is resolved and validated by the caller. `splits` are the raw datasets (subsets applied here).
+  Trainer(TrainConfig c, data::DatasetSplits splits, RunPaths paths, TrainerOptions options = {});
+  ~Trainer();
+
+  // Loads a checkpoint made by a run with the same config (model, optimizer, positions, stats).
+  void resume(const LoadedCheckpoint& ckpt);
+  // Trains until the end (or a stop request); saves the final checkpoint, metrics and report.
+  TrainSummary run();
+  EvalResult evaluate();  // on the test set, in eval mode, without gradients
+
+  nn::Module& model() { return *model_; }
+  optim::Optimizer& optimizer() { return *optimizer_; }
+  const TrainConfig& config() const { return c_; }
+  int64_t steps_per_epoch() const { return steps_per_epoch_; }
+  int64_t total_steps() const { return total_steps_; }
+  int64_t step() const { return step_; }
+  const std::string& run_dir() const { return paths_.run_dir; }
+
+ private:
+  void train_step(const data::Batch& batch);
+  void finish_epoch();
+  TrainerState state() const;
+  std::string save_checkpoint_now();
+  void open_logs(bool resumed);
+  void log_step(double step_seconds, int64_t images);
+  void write_outputs();  // summary.json, model.safetensors, report.html
+  void say(const std::string& line);
+
+  TrainConfig c_;
+  RunPaths paths_;
+  TrainerOptions opt_;
+  Device device_;
+  Generator gen_;
+  std::shared_ptr<nn::Module> model_;
+  std::unique_ptr<optim::Optimizer> optimizer_;
+  std::unique_ptr<data::DataLoader> train_loader_, test_loader_;
+  std::unique_ptr<CheckpointManager> checkpoints_;
+  std::unique_ptr<MetricsLog> step_log_, epoch_log_;
+  std::unique_ptr<std::ofstream> trust_log_;
+  std::unique_ptr<Progress> progress_;
+  int64_t steps_per_epoch_ = 0, total_steps_ = 0, telemetry_interval_ = 1;
+  bool resumed_ = false;
+
+  // Training position and running statistics (all saved in checkpoints).
+  int64_t step_ = 0;
+  double epoch_loss_sum_ = 0, epoch_correct_ = 0;
+  int64_t epoch_count_ = 0, epoch_batches_ = 0;
+  double best_acc_ = -1, last_acc_ = -1, last_loss_ = -1;
+  int64_t best_epoch_ = -1, epochs_done_ = 0, images_seen_ = 0;
+  double train_seconds_ = 0, wall_before_ = 0;  // from earlier sessions of this run
+  double session_train_seconds_ = 0, epoch_train_seconds_ = 0;
+  std::chrono::steady_clock::time_point session_start_ = std::chrono::steady_clock::now();
+  std::string last_checkpoint_;
+  // Last step's values for the progress display.
+  double last_step_loss_ = 0, last_step_acc_ = 0, last_lr_ = 0;
+};
+
+}  // namespace tg::train
