@@ -46,9 +46,10 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
 
 std::string BatchNorm2d::describe() const {
   std::ostringstream os;
-  os << "BatchNorm2d(" << num_features << ", eps=" << eps << ", momentum=" << momentum
-     << ", affine=" << (affine ? "true" : "false") << ", track_running_stats=" << (track_running_stats ? "true" : "false")
-     << ")";
+  os << "BatchNorm2d(" << num_features << ", eps=" << eps << ", momentum=" << momentum;
+  if (!affine) os << ", affine=false";
+  if (!track_running_stats) os << ", track_running_stats=false";
+  os << ")";
   return os.str();
 }
 

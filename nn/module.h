@@ -12,6 +12,20 @@
 
 namespace tg::nn {
 
+// A user-defined module registers its pieces in the constructor and overrides forward():
+//
+//   struct TwoLayer : Module {
+//     std::shared_ptr<Linear> fc1, fc2;
+//     TwoLayer(Generator& gen) : Module("TwoLayer") {
+//       fc1 = register_module("fc1", std::make_shared<Linear>(784, 128, true, gen));
+//       fc2 = register_module("fc2", std::make_shared<Linear>(128, 10, true, gen));
+//     }
+//     Tensor forward(const Tensor& x) override { return (*fc2)(relu((*fc1)(x))); }
+//   };                                  // state_dict: fc1.weight, fc1.bias, fc2.weight, fc2.bias
+//
+// Registered tensors are handles: update them in place (copy_, fill_, an optimizer's step), never
+// by assigning a new tensor to the member, or the registry and the member would part ways.
+
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
 class Module {

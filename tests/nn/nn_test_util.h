@@ -18,22 +18,42 @@ namespace tg::nn::testing {
 //   base[i] = sin(0.37 i + 0.5 p + 1) * cos(1.71 i + 0.3 p)   (float64, then cast to float32)
 //   multi-dim: base * sqrt(3 / fan_in); 1-D weight: 1 + 0.1 base; other 1-D: 0.1 base;
 //   running_var: 1 + 0.25 base^2; num_batches_tracked: 0.
+// base[i] for i in [0, n): sin and cos advanced by rotation (angle addition), re-anchored with
+// std::sin/std::cos every 256 steps, so the error stays ~1e-13 (float32 casts match) at a tenth of the cost.
+inline void formula_base(double* base, int64_t n, int p) {
+  const double a = 0.37, b = 0.5 * p + 1.0, c = 1.71, d = 0.3 * p;
+  const double ca = std::cos(a), sa = std::sin(a), cc = std::cos(c), sc = std::sin(c);
+  const int64_t kBlock = 256;
+#pragma omp parallel for schedule(static)
+  for (int64_t i0 = 0; i0 < n; i0 += kBlock) {
+    const double x0 = a * static_cast<double>(i0) + b, y0 = c * static_cast<double>(i0) + d;
+    double s1 = std::sin(x0), c1 = std::cos(x0), s2 = std::sin(y0), c2 = std::cos(y0);
+    for (int64_t i = i0; i < std::min(n, i0 + kBlock); ++i) {
+      base[i] = s1 * c2;  // sin(a i + b) * cos(c i + d)
+      const double ns1 = s1 * ca + c1 * sa, nc1 = c1 * ca - s1 * sa;
+      const double ns2 = s2 * cc + c2 * sc, nc2 = c2 * cc - s2 * sc;
+      s1 = ns1, c1 = nc1, s2 = ns2, c2 = nc2;
+    }
+  }
+}
+
 inline Tensor formula_tensor(const std::string& name, const Shape& shape, int p) {
   auto ends_with = [&](const std::string& s) {
     return name.size() >= s.size() && name.compare(name.size() - s.size(), s.size(), s) == 0;
   };
   const int64_t n = numel_of(shape);
+  std::vector<double> base(static_cast<size_t>(n));
+  formula_base(base.data(), n, p);
   std::vector<float> v(static_cast<size_t>(n));
+  // v = mul * base + add, or 1 + 0.25 base^2 for running_var (the kind is decided once per tensor).
+  const bool var = ends_with("running_var");
+  double mul = 0.1, add = 0.0;
+  if (ends_with("num_batches_tracked")) mul = 0.0;
+  else if (shape.size() >= 2) mul = std::sqrt(3.0 / static_cast<double>(n / shape[0]));
+  else if (ends_with("weight")) add = 1.0;
   for (int64_t i = 0; i < n; ++i) {
-    const double di = static_cast<double>(i);
-    const double base = std::sin(0.37 * di + 0.5 * p + 1.0) * std::cos(1.71 * di + 0.3 * p);
-    double x;
-    if (ends_with("num_batches_tracked")) x = 0.0;
-    else if (ends_with("running_var")) x = 1.0 + 0.25 * base * base;
-    else if (shape.size() >= 2) x = base * std::sqrt(3.0 / static_cast<double>(n / shape[0]));
-    else if (ends_with("weight")) x = 1.0 + 0.1 * base;
-    else x = 0.1 * base;
-    v[static_cast<size_t>(i)] = static_cast<float>(x);
+    const double bi = base[static_cast<size_t>(i)];
+    v[static_cast<size_t>(i)] = static_cast<float>(var ? 1.0 + 0.25 * bi * bi : mul * bi + add);
   }
   return Tensor::from_vector(v, shape);
 }

@@ -271,3 +271,37 @@ TEST_CASE("interop: a trustgrad-written checkpoint loads in PyTorch with identic
   const double err = normalized_max_error(logits, io.at("logits"));
   CHECK_MESSAGE(err <= 1e-5, "max |logits - torch| / max |torch| = " << err);
 }
+
+namespace {
+// The user-defined module of module.h's header comment (smaller sizes).
+struct TwoLayer : Module {
+  std::shared_ptr<Linear> fc1, fc2;
+  explicit TwoLayer(Generator& gen) : Module("TwoLayer") {
+    fc1 = register_module("fc1", std::make_shared<Linear>(6, 4, true, gen));
+    fc2 = register_module("fc2", std::make_shared<Linear>(4, 3, true, gen));
+  }
+  Tensor forward(const Tensor& x) override { return (*fc2)(relu((*fc1)(x))); }
+};
+}  // namespace
+
+TEST_CASE("module: a user-defined module gets dotted names, forward, summary and checkpoints") {
+  Generator gen(5);
+  TwoLayer net(gen);
+  std::vector<std::string> names;
+  for (const auto& [n, t] : net.named_parameters()) names.push_back(n);
+  CHECK(names == std::vector<std::string>{"fc1.weight", "fc1.bias", "fc2.weight", "fc2.bias"});
+  CHECK(net.num_parameters() == 6 * 4 + 4 + 4 * 3 + 3);
+  Tensor x = Tensor::ones({2, 6});
+  Tensor y = net(x);
+  CHECK(y.shape() == Shape{2, 3});
+  // forward = fc2(relu(fc1 x)) by hand.
+  Tensor expect = linear(relu(linear(x, net.fc1->weight, net.fc1->bias)), net.fc2->weight, net.fc2->bias);
+  CHECK(y.to_vector() == expect.to_vector());
+  CHECK(net.summary({2, 6}).find("fc2") != std::string::npos);
+  const std::string path = test::temp_path("two_layer.safetensors");
+  net.save(path);
+  Generator other(6);
+  TwoLayer copy(other);
+  copy.load(path);
+  CHECK(copy(x).to_vector() == y.to_vector());
+}
