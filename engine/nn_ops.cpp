@@ -1,6 +1,6 @@
 // Differentiable conv-net ops (engine/nn_ops.h): argument checks naming the op and the shapes, an
-// explicit device switch to the kernels (engine/cpu/ now; CUDA kernels with the same signatures
-// later), and autograd nodes whose backward calls the fused backward kernels.
+// explicit device switch to the kernels (engine/cpu/, and cuda/ launchers with the same signatures),
+// and autograd nodes whose backward calls the fused backward kernels.
 #include "engine/nn_ops.h"
 
 #include <cmath>
@@ -10,15 +10,18 @@
 #include "engine/cpu/batchnorm.h"
 #include "engine/cpu/conv2d.h"
 #include "engine/cpu/pool.h"
+#include "engine/dispatch.h"
 #include "engine/error.h"
+#include "engine/ops.h"
 #include "engine/storage.h"
+#ifdef TRUSTGRAD_WITH_CUDA
+#include "cuda/batchnorm.h"
+#include "cuda/conv2d.h"
+#include "cuda/pool.h"
+#endif
 
 namespace tg {
 namespace {
-
-[[noreturn]] void no_cuda_kernel(const char* op) {
-  throw Error(std::string(op) + ": no CUDA kernel yet; move the tensors to the CPU with .to(tg::Device::cpu())");
-}
 
 void check_4d(const Tensor& x, const char* op) {
   check_defined(x, op, "input");
@@ -83,7 +86,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int
   Tensor out = Tensor::empty({N, K, s.P(), s.Q()}, x.device());
   switch (x.device().type) {
     case DeviceType::CPU: cpu::conv2d_forward(out.data(), x.data(), w.data(), data_or_null(b), s); break;
-    case DeviceType::CUDA: no_cuda_kernel(op);
+    case DeviceType::CUDA: TG_CUDA_CALL(cuda::conv2d_forward(out.data(), x.data(), w.data(), data_or_null(b), s)); break;
   }
   const bool need_x = x.requires_grad(), need_w = w.requires_grad(), need_b = b.defined() && b.requires_grad();
   Tensor xd = x.detach(), wd = w.detach();
@@ -95,7 +98,10 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int
       case DeviceType::CPU:
         cpu::conv2d_backward(data_or_null(dx), data_or_null(dw), data_or_null(db), dout.data(), xd.data(), wd.data(), s);
         break;
-      case DeviceType::CUDA: no_cuda_kernel("conv2d backward");
+      case DeviceType::CUDA:
+        TG_CUDA_CALL(cuda::conv2d_backward(data_or_null(dx), data_or_null(dw), data_or_null(db), dout.data(), xd.data(),
+                                           wd.data(), s));
+        break;
     }
     return std::vector<Tensor>{dx, dw, db};
   });
@@ -130,7 +136,12 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, co
         cpu::batchnorm2d_update_running(data_or_null(running_mean), data_or_null(running_var), mean.data(),
                                         invstd.data(), C, N * HW, momentum, eps);
         break;
-      case DeviceType::CUDA: no_cuda_kernel(op);
+      case DeviceType::CUDA:
+        TG_CUDA_CALL(cuda::batchnorm2d_forward_train(out.data(), mean.data(), invstd.data(), x.data(),
+                                                     data_or_null(gamma), data_or_null(beta), N, C, HW, eps));
+        TG_CUDA_CALL(cuda::batchnorm2d_update_running(data_or_null(running_mean), data_or_null(running_var),
+                                                      mean.data(), invstd.data(), C, N * HW, momentum, eps));
+        break;
     }
     return record_op(out, op, {&x, &gamma, &beta},
                      [xd, gd, mean, invstd, N, C, HW, need_x, need_g, need_b](const Tensor& dout) {
@@ -142,7 +153,11 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, co
                            cpu::batchnorm2d_backward(data_or_null(dx), data_or_null(dg), data_or_null(db), dout.data(),
                                                      xd.data(), data_or_null(gd), mean.data(), invstd.data(), N, C, HW);
                            break;
-                         case DeviceType::CUDA: no_cuda_kernel("batch_norm2d backward");
+                         case DeviceType::CUDA:
+                           TG_CUDA_CALL(cuda::batchnorm2d_backward(data_or_null(dx), data_or_null(dg), data_or_null(db),
+                                                                   dout.data(), xd.data(), data_or_null(gd), mean.data(),
+                                                                   invstd.data(), N, C, HW));
+                           break;
                        }
                        return std::vector<Tensor>{dx, dg, db};
                      });
@@ -150,19 +165,22 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, co
 
   TG_CHECK(running_mean.defined() && running_var.defined(),
            op << ": eval mode (training=false) needs running_mean and running_var, for input " << shape_str(x.shape()));
-  // The backward needs the statistics as they are now, not after a later training step updates them.
-  Tensor mean = running_mean.clone(), invstd = Tensor::empty({C}, x.device());  // (C)
   switch (x.device().type) {
-    case DeviceType::CPU: {
+    case DeviceType::CPU:
       cpu::batchnorm2d_forward_eval(out.data(), x.data(), data_or_null(gamma), data_or_null(beta), running_mean.data(),
                                     running_var.data(), N, C, HW, eps);
-      const float* rv = running_var.data();
-      float* is = invstd.data();
-      for (int64_t c = 0; c < C; ++c) is[c] = static_cast<float>(1.0 / std::sqrt(static_cast<double>(rv[c]) + eps));
       break;
-    }
-    case DeviceType::CUDA: no_cuda_kernel(op);
+    case DeviceType::CUDA:
+      TG_CUDA_CALL(cuda::batchnorm2d_forward_eval(out.data(), x.data(), data_or_null(gamma), data_or_null(beta),
+                                                  running_mean.data(), running_var.data(), N, C, HW, eps));
+      break;
   }
+  // The backward needs the statistics as they are now, not after a later training step updates them:
+  // mean (C) copied, invstd (C) = 1 / sqrt(running_var + eps) computed on the host (C values).
+  Tensor mean = running_mean.clone();
+  std::vector<float> inv = running_var.to_vector();
+  for (float& v : inv) v = static_cast<float>(1.0 / std::sqrt(static_cast<double>(v) + eps));
+  Tensor invstd = Tensor::from_vector(inv, {C}).to(x.device());
   return record_op(out, op, {&x, &gamma, &beta},
                    [xd, gd, mean, invstd, N, C, HW, need_x, need_g, need_b](const Tensor& dout) {
                      Tensor dx = need_x ? Tensor::empty(xd.shape(), dout.device()) : Tensor();
@@ -174,7 +192,12 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, co
                                                         dout.data(), xd.data(), data_or_null(gd), mean.data(),
                                                         invstd.data(), N, C, HW);
                          break;
-                       case DeviceType::CUDA: no_cuda_kernel("batch_norm2d backward");
+                       case DeviceType::CUDA:
+                         TG_CUDA_CALL(cuda::batchnorm2d_backward_eval(data_or_null(dx), data_or_null(dg),
+                                                                      data_or_null(db), dout.data(), xd.data(),
+                                                                      data_or_null(gd), mean.data(), invstd.data(), N, C,
+                                                                      HW));
+                         break;
                      }
                      return std::vector<Tensor>{dx, dg, db};
                    });
@@ -192,7 +215,9 @@ Tensor max_pool2d(const Tensor& x, int kernel, int stride, int padding) {
     case DeviceType::CPU:
       cpu::max_pool2d_forward(out.data(), static_cast<int32_t*>(indices->data()), x.data(), s);
       break;
-    case DeviceType::CUDA: no_cuda_kernel(op);
+    case DeviceType::CUDA:
+      TG_CUDA_CALL(cuda::max_pool2d_forward(out.data(), static_cast<int32_t*>(indices->data()), x.data(), s));
+      break;
   }
   const Shape in_shape = x.shape();
   return record_op(out, op, {&x}, [indices, s, in_shape](const Tensor& dout) {
@@ -201,7 +226,9 @@ Tensor max_pool2d(const Tensor& x, int kernel, int stride, int padding) {
       case DeviceType::CPU:
         cpu::max_pool2d_backward(dx.data(), dout.data(), static_cast<const int32_t*>(indices->data()), s);
         break;
-      case DeviceType::CUDA: no_cuda_kernel("max_pool2d backward");
+      case DeviceType::CUDA:
+        TG_CUDA_CALL(cuda::max_pool2d_backward(dx.data(), dout.data(), static_cast<const int32_t*>(indices->data()), s));
+        break;
     }
     return std::vector<Tensor>{dx};
   });
@@ -213,14 +240,14 @@ Tensor avg_pool2d(const Tensor& x, int kernel, int stride, int padding) {
   Tensor out = Tensor::empty({s.N, s.C, s.P(), s.Q()}, x.device());
   switch (x.device().type) {
     case DeviceType::CPU: cpu::avg_pool2d_forward(out.data(), x.data(), s); break;
-    case DeviceType::CUDA: no_cuda_kernel(op);
+    case DeviceType::CUDA: TG_CUDA_CALL(cuda::avg_pool2d_forward(out.data(), x.data(), s)); break;
   }
   const Shape in_shape = x.shape();
   return record_op(out, op, {&x}, [s, in_shape](const Tensor& dout) {
     Tensor dx = Tensor::empty(in_shape, dout.device());
     switch (dout.device().type) {
       case DeviceType::CPU: cpu::avg_pool2d_backward(dx.data(), dout.data(), s); break;
-      case DeviceType::CUDA: no_cuda_kernel("avg_pool2d backward");
+      case DeviceType::CUDA: TG_CUDA_CALL(cuda::avg_pool2d_backward(dx.data(), dout.data(), s)); break;
     }
     return std::vector<Tensor>{dx};
   });
@@ -233,14 +260,14 @@ Tensor global_avg_pool2d(const Tensor& x) {
   Tensor out = Tensor::empty({N, C}, x.device());
   switch (x.device().type) {
     case DeviceType::CPU: cpu::global_avg_pool2d_forward(out.data(), x.data(), N * C, HW); break;
-    case DeviceType::CUDA: no_cuda_kernel(op);
+    case DeviceType::CUDA: TG_CUDA_CALL(cuda::global_avg_pool2d_forward(out.data(), x.data(), N * C, HW)); break;
   }
   const Shape in_shape = x.shape();
   return record_op(out, op, {&x}, [in_shape, N, C, HW](const Tensor& dout) {
     Tensor dx = Tensor::empty(in_shape, dout.device());
     switch (dout.device().type) {
       case DeviceType::CPU: cpu::global_avg_pool2d_backward(dx.data(), dout.data(), N * C, HW); break;
-      case DeviceType::CUDA: no_cuda_kernel("global_avg_pool2d backward");
+      case DeviceType::CUDA: TG_CUDA_CALL(cuda::global_avg_pool2d_backward(dx.data(), dout.data(), N * C, HW)); break;
     }
     return std::vector<Tensor>{dx};
   });
@@ -261,9 +288,10 @@ Tensor dropout(const Tensor& x, float p, bool training, Generator& gen) {
     const float scale = p < 1.f ? 1.f / (1.f - p) : 0.f;
     for (int64_t i = 0; i < mask.numel(); ++i) m[i] = gen.uniform() >= p ? scale : 0.f;
   }
-  Tensor out = Tensor::empty(x.shape(), x.device());
+  Tensor out;
   switch (x.device().type) {
     case DeviceType::CPU: {
+      out = Tensor::empty(x.shape(), x.device());
       const float* a = x.data();
       const float* m = mask.data();
       float* y = out.data();
@@ -272,12 +300,18 @@ Tensor dropout(const Tensor& x, float p, bool training, Generator& gen) {
       for (int64_t i = 0; i < n; ++i) y[i] = a[i] * m[i];  // y = x * mask
       break;
     }
-    case DeviceType::CUDA: no_cuda_kernel(op);
+    case DeviceType::CUDA: {  // the elementwise product op's CUDA kernel, without recording it
+      mask = mask.to(x.device());
+      NoGradGuard no_grad;
+      out = mul(x.detach(), mask);
+      break;
+    }
   }
   return record_op(out, op, {&x}, [mask](const Tensor& dout) {
-    Tensor dx = Tensor::empty(dout.shape(), dout.device());
+    Tensor dx;
     switch (dout.device().type) {
       case DeviceType::CPU: {
+        dx = Tensor::empty(dout.shape(), dout.device());
         const float* g = dout.data();
         const float* m = mask.data();
         float* d = dx.data();
@@ -286,7 +320,7 @@ Tensor dropout(const Tensor& x, float p, bool training, Generator& gen) {
         for (int64_t i = 0; i < n; ++i) d[i] = g[i] * m[i];  // dx = dout * mask
         break;
       }
-      case DeviceType::CUDA: no_cuda_kernel("dropout backward");
+      case DeviceType::CUDA: dx = mul(dout, mask); break;  // backward runs with grad mode off
     }
     return std::vector<Tensor>{dx};
   });

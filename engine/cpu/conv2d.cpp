@@ -25,6 +25,8 @@ using MapRM = Eigen::Map<MatRM>;
 using Strided = Eigen::OuterStride<>;
 using CMapStrided = Eigen::Map<const MatRM, 0, Strided>;  // rows `stride` floats apart (a slice of an image)
 using MapStrided = Eigen::Map<MatRM, 0, Strided>;
+using Packet = Eigen::internal::packet_traits<float>::type;  // the widest SIMD register Eigen uses here
+constexpr int64_t kLanes = sizeof(Packet) / sizeof(float);
 
 constexpr int64_t kMinChunkCols = 256;          // GEMMs narrower than this lose speed
 constexpr int64_t kColBudgetFloats = 96 * 1024;  // ~384 KiB column buffer: fits the L2 next to Eigen's panels
@@ -39,6 +41,28 @@ float* grow(std::vector<float>& buf, size_t n) {
   return buf.data();
 }
 
+// dst[0, n) = src[0, n) and dst[0, n) = 0 for the short rows of im2col (a few SIMD registers each):
+// inlined packet loops, cheaper than a memcpy/memset call per row; a ragged end is covered by one
+// last packet overlapping the previous one instead of a scalar tail.
+inline void copy_row(float* dst, const float* src, int64_t n) {
+  using namespace Eigen::internal;
+  if (n < kLanes) {
+    for (int64_t i = 0; i < n; ++i) dst[i] = src[i];
+    return;
+  }
+  for (int64_t i = 0; i + kLanes <= n; i += kLanes) pstoreu(dst + i, ploadu<Packet>(src + i));
+  if (n % kLanes) pstoreu(dst + n - kLanes, ploadu<Packet>(src + n - kLanes));
+}
+inline void zero_row(float* dst, int64_t n) {
+  using namespace Eigen::internal;
+  if (n < kLanes) {
+    for (int64_t i = 0; i < n; ++i) dst[i] = 0.f;
+    return;
+  }
+  for (int64_t i = 0; i + kLanes <= n; i += kLanes) pstoreu(dst + i, pset1<Packet>(0.f));
+  if (n % kLanes) pstoreu(dst + n - kLanes, pset1<Packet>(0.f));
+}
+
 bool is_pointwise(const ConvShape& s) {
   return s.R == 1 && s.S == 1 && s.stride_h == 1 && s.stride_w == 1 && s.pad_h == 0 && s.pad_w == 0;
 }
@@ -46,7 +70,7 @@ bool is_pointwise(const ConvShape& s) {
 // How the N*PQ columns are cut. Units are what one thread owns in the backward (col2im of two chunks
 // of one image may touch the same input pixels, so an image never spans two threads):
 //   split > 1: unit = one image, cut into `split` chunks of `chunk_pq` columns;
-//   split = 1: unit = chunk = `T` whole images.
+//   split = 1: unit = chunk = `T` whole images (T > 1 only for maps too small to make a wide GEMM alone).
 struct Plan {
   int64_t PQ = 1, T = 1, split = 1, chunk_pq = 1, units = 1;
   int64_t chunks() const { return units * split; }
@@ -74,9 +98,10 @@ Plan make_plan(const ConvShape& s, int threads) {
     pl.units = s.N;
     return pl;
   }
-  pl.T = std::clamp<int64_t>(target / pl.PQ, 1, s.N);
+  // One image per chunk when it is wide enough: its slices of in/out/dout are used in place (no copies).
+  pl.T = pl.PQ >= kMinChunkCols ? 1 : std::clamp<int64_t>(target / pl.PQ, 1, s.N);
   pl.units = (s.N + pl.T - 1) / pl.T;
-  if (threads > 1 && pl.units < 4 * threads && s.N >= threads) {
+  if (pl.T > 1 && threads > 1 && pl.units < 4 * threads && s.N >= threads) {
     // Few units: shrink them so every thread gets the same number (no thread idles at the end).
     const int64_t want = (pl.units + threads - 1) / threads * threads;
     pl.T = (s.N + want - 1) / want;
@@ -124,14 +149,14 @@ void im2col(float* col, int64_t J, const std::vector<Segment>& segs, const float
           float* dst = row + g.col - g.qa;  // dst[q], q in [qa, qb)
           const int64_t h = g.p * s.stride_h - s.pad_h + r;
           if (h < 0 || h >= s.H) {
-            std::memset(dst + g.qa, 0, sizeof(float) * (g.qb - g.qa));
+            zero_row(dst + g.qa, g.qb - g.qa);
             continue;
           }
           const int64_t a = std::clamp(q_lo, g.qa, g.qb), b = std::clamp(q_hi, a, g.qb);
           const float* src = in_g + g.n * CHW + c * HW + h * s.W - s.pad_w + sx;  // src[q*sw] = in[h, q*sw-pw+sx]
           for (int64_t q = g.qa; q < a; ++q) dst[q] = 0.f;
           if (s.stride_w == 1) {
-            std::memcpy(dst + a, src + a, sizeof(float) * (b - a));
+            copy_row(dst + a, src + a, b - a);
           } else {
             for (int64_t q = a; q < b; ++q) dst[q] = src[q * s.stride_w];
           }
@@ -263,8 +288,10 @@ void conv2d_forward(float* out, const float* in, const float* w, const float* b,
   const Plan pl = make_plan(s, threads);
   // Chunks write disjoint outputs: run them in parallel (Eigen then stays single-threaded inside,
   // it never nests in an active team) unless there are too few, then Eigen's threads split each GEMM.
+  // Dynamic scheduling keeps both cores busy when one is slowed down; each chunk's result does not
+  // depend on which thread computes it, so the output stays deterministic.
   const int64_t chunks = pl.chunks();
-#pragma omp parallel for schedule(static) if (threads > 1 && chunks >= threads)
+#pragma omp parallel for schedule(dynamic, 1) if (threads > 1 && chunks >= threads)
   for (int64_t i = 0; i < chunks; ++i) {
     int64_t j0, j1;
     pl.range(i, s.N, j0, j1);

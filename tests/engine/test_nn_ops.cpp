@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -438,13 +439,66 @@ TEST_CASE("pooling matches PyTorch, ties included (fixture nn_ops_pool)") {
   }
 }
 
-TEST_CASE("nn ops on a CUDA tensor say there is no CUDA kernel yet") {
+TEST_CASE("nn ops on CUDA match the CPU, forward, backward and running stats") {
   if (cuda_device_count() == 0) {
-    MESSAGE("skipped: no CUDA device in this build/machine");
+    MESSAGE("skipped: no CUDA device (" << backends_summary() << ")");
     return;
   }
-  Tensor x = Tensor::zeros({1, 1, 4, 4}, Device::cuda());
-  CHECK(error_of([&] { max_pool2d(x, 2); }).find("max_pool2d") != std::string::npos);
+  using V = std::vector<Tensor>;
+  using Fn = std::function<Tensor(const V&)>;
+  // Runs fn on copies of the inputs on `device` (all requiring grad) and backward from a seeded random
+  // dout; returns output and grads on the host. fn runs once per device (BN updates running stats).
+  auto run_on = [](Device device, const V& inputs, const Fn& fn) {
+    V xs;
+    for (const Tensor& t : inputs) {
+      Tensor c = t.clone().to(device);
+      c.set_requires_grad(true);
+      xs.push_back(c);
+    }
+    Tensor y = fn(xs);
+    V out{y.to(Device::cpu())};
+    Generator dout_gen(99);
+    y.backward(Tensor::randn(y.shape(), dout_gen).to(device));
+    for (const Tensor& x : xs) out.push_back(x.grad().to(Device::cpu()));
+    return out;
+  };
+  Generator gen(17);
+  struct Case {
+    std::string name;
+    V inputs;
+    Fn fn;
+  };
+  const Device dev = Device::cuda();
+  Tensor rm_cpu = Tensor::zeros({4}), rv_cpu = Tensor::ones({4});
+  Tensor rm_gpu = rm_cpu.to(dev), rv_gpu = rv_cpu.to(dev);
+  const Tensor erm = Tensor::from_vector({0.1f, -0.2f, 0.f, 0.3f}, {4}), erv = Tensor::from_vector({1.f, 0.5f, 2.f, 0.8f}, {4});
+  std::vector<Case> cases = {
+      {"conv2d", {Tensor::randn({3, 4, 9, 8}, gen), Tensor::randn({6, 2, 3, 3}, gen), Tensor::randn({6}, gen)},
+       [](const V& v) { return conv2d(v[0], v[1], v[2], 2, 1, 2); }},
+      {"conv2d 1x1", {Tensor::randn({2, 8, 5, 5}, gen), Tensor::randn({4, 8, 1, 1}, gen)},
+       [](const V& v) { return conv2d(v[0], v[1], Tensor()); }},
+      {"batch_norm2d train", {Tensor::randn({3, 4, 5, 5}, gen), Tensor::randn({4}, gen), Tensor::randn({4}, gen)},
+       [&](const V& v) {
+         const bool gpu = v[0].device().is_cuda();
+         return batch_norm2d(v[0], v[1], v[2], gpu ? rm_gpu : rm_cpu, gpu ? rv_gpu : rv_cpu, true);
+       }},
+      {"batch_norm2d eval", {Tensor::randn({3, 4, 5, 5}, gen), Tensor::randn({4}, gen), Tensor::randn({4}, gen)},
+       [&](const V& v) { return batch_norm2d(v[0], v[1], v[2], erm.to(v[0].device()), erv.to(v[0].device()), false); }},
+      {"max_pool2d", {Tensor::randn({2, 3, 7, 7}, gen)}, [](const V& v) { return max_pool2d(v[0], 3, 2, 1); }},
+      {"avg_pool2d", {Tensor::randn({2, 3, 7, 7}, gen)}, [](const V& v) { return avg_pool2d(v[0], 3, 2, 1); }},
+      {"global_avg_pool2d", {Tensor::randn({2, 3, 4, 5}, gen)}, [](const V& v) { return global_avg_pool2d(v[0]); }},
+      {"dropout", {Tensor::randn({4, 50}, gen)}, [](const V& v) {
+         Generator g(5);
+         return dropout(v[0], 0.3f, true, g);
+       }},
+  };
+  for (const Case& c : cases) {
+    CAPTURE(c.name);
+    const V a = run_on(Device::cpu(), c.inputs, c.fn), b = run_on(dev, c.inputs, c.fn);
+    for (size_t i = 0; i < a.size(); ++i) test::expect_close(b[i], a[i], 1e-4, 1e-5, c.name + " #" + std::to_string(i));
+  }
+  test::expect_close(rm_gpu.to(Device::cpu()), rm_cpu, 1e-5, 1e-6, "running_mean");
+  test::expect_close(rv_gpu.to(Device::cpu()), rv_cpu, 1e-5, 1e-6, "running_var");
 }
 
 }  // TEST_SUITE
