@@ -123,6 +123,10 @@ std::string render_line_chart(const ChartSpec& spec, const std::vector<Series>& 
     }
   } else {
     yt = nice_ticks(y0, y1, 5);
+    if (yt.size() >= 2) {  // widen to whole tick steps so the top and bottom of the data get a label
+      const double step = yt[1] - yt[0];
+      yt = nice_ticks(std::floor(y0 / step + 1e-9) * step, std::ceil(y1 / step - 1e-9) * step, 5);
+    }
   }
   y0 = std::min(y0, yt.front());
   y1 = std::max(y1, yt.back());

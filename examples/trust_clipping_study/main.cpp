@@ -85,10 +85,18 @@ int main(int argc, char** argv) try {
   app.add_flag("!--no-reset", base.reset_each_epoch, "Keep optimizer moments across epochs (default: reset each epoch, as the authors' script)");
   app.add_option("--accum-steps", base.accum_steps, "Micro-batches per step (memory)")->capture_default_str();
   app.add_option("--seed", base.seed, "Seed (init and data order), the same for every run")->capture_default_str();
+  app.add_option("--device", base.device, "cpu | cuda | cuda:N")->capture_default_str();
   app.add_option("--threads", base.threads, "Threads per run (0 = every core)")->capture_default_str();
-  app.add_option("--jobs", jobs, "Runs at once (child processes); use threads * jobs <= cores")->capture_default_str();
+  app.add_option("--jobs", jobs, "Runs at once (child processes); use threads * jobs <= cores")
+      ->capture_default_str()
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // children get "--jobs 1" appended
   app.add_option("--out", out, "Output directory")->capture_default_str();
-  app.add_option("--only", only, "Run one cell (e.g. bs1000-lambc-clip3) and exit (used by --jobs)");
+  app.add_option("--only", only, "Run one cell (e.g. bs1000-lambc-clip3) and exit (used by --jobs)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+  std::string recorded_command;
+  app.add_option("--command", recorded_command, "Command recorded in results.md (default: this program's own command line)");
+  bool collect_only = false;
+  app.add_flag("--collect-only", collect_only, "Run nothing: tabulate and plot the run directories already in --out");
   app.add_option("--machine", machine, "Machine description for results.md (default: core count)");
   CLI11_PARSE(app, argc, argv);
 
@@ -121,7 +129,37 @@ int main(int argc, char** argv) try {
   }
   fs::create_directories(out);
 
-  if (!only.empty() || jobs <= 1) {
+  // ---- collect, tabulate, plot (after every run, so a cut-short study still leaves a table) ----
+  auto write_results = [&](bool final_call) {
+    std::vector<study::RunResult> results;
+    for (const auto& s : grid) {
+      study::RunResult r;
+      r.spec = s;
+      const fs::path d = fs::path(out) / s.name();
+      std::ifstream in(d / "summary.json");
+      if (in) {
+        nlohmann::json j;
+        in >> j;
+        r.steps = j.value("steps", int64_t{0});
+        r.seconds = j.value("wall_s", 0.0);
+      }
+      study::read_run_stats(d.string(), r);
+      results.push_back(r);
+    }
+    std::string command = "trust_clipping_study";
+    for (int i = 1; i < argc; ++i) command += " " + shell_quote(argv[i]);
+    if (!recorded_command.empty()) command = recorded_command;
+    const std::string md = study::results_markdown(results, base, command, machine);
+    std::ofstream(fs::path(out) / "results.md") << md;
+    std::ofstream(fs::path(out) / "results.json") << study::results_json(results).dump(2) << "\n";
+    std::ofstream(fs::path(out) / "accuracy_vs_batch.svg") << study::accuracy_plot_svg(results);
+    std::ofstream(fs::path(out) / "clipped_vs_batch.svg") << study::clipped_plot_svg(results);
+    if (final_call) std::cout << "\n" << md << "\nwrote " << out << "/results.md, results.json, accuracy_vs_batch.svg, clipped_vs_batch.svg\n";
+  };
+
+  if (collect_only) {
+    // Nothing to run: the run directories exist (e.g. cells run by hand with --only, in parallel).
+  } else if (!only.empty() || jobs <= 1) {
     std::printf("trust_clipping_study: loading %s ...\n", dataset.c_str());
     const data::DatasetSplits splits = data::load_dataset(dataset, base.data_dir);
     size_t i = 0;
@@ -141,36 +179,14 @@ int main(int argc, char** argv) try {
       std::printf("[%zu/%zu] %-22s %4lld steps  final %.2f%%  best %.2f%%  %.0f s\n", i, grid.size(), s.name().c_str(),
                   static_cast<long long>(sum.steps), 100 * sum.final_test_acc, 100 * sum.best_test_acc, sum.wall_s);
       std::fflush(stdout);
+      if (only.empty()) write_results(false);
     }
     if (!only.empty()) return 0;
   } else {
     run_children(grid, jobs, argc, argv, out);
   }
 
-  // ---- collect, tabulate, plot ----
-  std::vector<study::RunResult> results;
-  for (const auto& s : grid) {
-    study::RunResult r;
-    r.spec = s;
-    const fs::path d = fs::path(out) / s.name();
-    std::ifstream in(d / "summary.json");
-    if (in) {
-      nlohmann::json j;
-      in >> j;
-      r.steps = j.value("steps", int64_t{0});
-      r.seconds = j.value("wall_s", 0.0);
-    }
-    study::read_run_stats(d.string(), r);
-    results.push_back(r);
-  }
-  std::string command = "trust_clipping_study";
-  for (int i = 1; i < argc; ++i) command += " " + shell_quote(argv[i]);
-  const std::string md = study::results_markdown(results, base, command, machine);
-  std::ofstream(fs::path(out) / "results.md") << md;
-  std::ofstream(fs::path(out) / "results.json") << study::results_json(results).dump(2) << "\n";
-  std::ofstream(fs::path(out) / "accuracy_vs_batch.svg") << study::accuracy_plot_svg(results);
-  std::ofstream(fs::path(out) / "clipped_vs_batch.svg") << study::clipped_plot_svg(results);
-  std::cout << "\n" << md << "\nwrote " << out << "/results.md, results.json, accuracy_vs_batch.svg, clipped_vs_batch.svg\n";
+  write_results(true);
   return 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "trust_clipping_study: error: %s\n", e.what());
