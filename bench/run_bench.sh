@@ -7,10 +7,12 @@ build=${1:-build}
 batch=${2:-256}
 steps=${3:-5}
 here=$(cd "$(dirname "$0")/.." && pwd)
-torch_bench="$here/../shared/reference/torch_bench.py"
-[ -f "$torch_bench" ] || torch_bench="$here/bench/torch_bench.py"
+# The PyTorch reference: $TORCH_BENCH, else the project's shared copy next to the checkout.
+torch_bench="${TORCH_BENCH:-$here/../shared/reference/torch_bench.py}"
 have_torch=0
-if /usr/bin/python3 -c "import torch" 2>/dev/null; then have_torch=1; else
+if [ ! -f "$torch_bench" ]; then
+  echo "note: PyTorch reference $torch_bench not found (set TORCH_BENCH=path/to/torch_bench.py); printing trustgrad figures only"
+elif /usr/bin/python3 -c "import torch" 2>/dev/null; then have_torch=1; else
   echo "note: Debian's python3-torch is missing (bash scripts/setup.sh --with-torch); printing trustgrad figures only"
 fi
 
