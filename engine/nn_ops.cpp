@@ -203,6 +203,55 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, co
                    });
 }
 
+// ---- batch_norm2d_relu: relu(batch_norm2d(x)) in one pass each way on the CPU ----
+
+Tensor batch_norm2d_relu(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
+                         const Tensor& running_var, bool training, float momentum, float eps) {
+  const char* op = "batch_norm2d_relu";
+  check_4d(x, op);
+  const bool any_grad = grad_mode_enabled() && (x.requires_grad() || (gamma.defined() && gamma.requires_grad()) ||
+                                                (beta.defined() && beta.requires_grad()));
+  // The GPU, and eval mode with a gradient (rare: fine-tuning through frozen statistics), compose
+  // the two ops; the results are the same.
+  if (!x.device().is_cpu() || (!training && any_grad)) {
+    return relu(batch_norm2d(x, gamma, beta, running_mean, running_var, training, momentum, eps));
+  }
+  const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
+  check_channel_vec(gamma, C, x, op, "weight (gamma)");
+  check_channel_vec(beta, C, x, op, "bias (beta)");
+  check_channel_vec(running_mean, C, x, op, "running_mean");
+  check_channel_vec(running_var, C, x, op, "running_var");
+  TG_CHECK(eps > 0.f, op << ": eps must be positive, got " << eps);
+  Tensor out = Tensor::empty(x.shape(), x.device());
+  if (!training) {
+    TG_CHECK(running_mean.defined() && running_var.defined(),
+             op << ": eval mode (training=false) needs running_mean and running_var, for input " << shape_str(x.shape()));
+    cpu::batchnorm2d_relu_forward_eval(out.data(), x.data(), data_or_null(gamma), data_or_null(beta),
+                                       running_mean.data(), running_var.data(), N, C, HW, eps);
+    return out;  // no gradient needed (checked above)
+  }
+  TG_CHECK(N * HW > 1, op << ": expected more than 1 value per channel when training, got input " << shape_str(x.shape()));
+  Tensor mean = Tensor::empty({C}, x.device()), invstd = Tensor::empty({C}, x.device());  // (C)
+  cpu::batchnorm2d_relu_forward_train(out.data(), mean.data(), invstd.data(), x.data(), data_or_null(gamma),
+                                      data_or_null(beta), N, C, HW, eps);
+  cpu::batchnorm2d_update_running(data_or_null(running_mean), data_or_null(running_var), mean.data(), invstd.data(),
+                                  C, N * HW, momentum, eps);
+  const bool need_x = x.requires_grad();
+  const bool need_g = gamma.defined() && gamma.requires_grad(), need_b = beta.defined() && beta.requires_grad();
+  Tensor xd = x.detach(), gd = gamma.defined() ? gamma.detach() : Tensor(), od = out.detach();
+  return record_op(out, op, {&x, &gamma, &beta},
+                   [xd, gd, od, mean, invstd, N, C, HW, need_x, need_g, need_b](const Tensor& dout) {
+                     Tensor dx = need_x ? Tensor::empty(xd.shape(), dout.device()) : Tensor();
+                     Tensor dg = need_g ? Tensor::empty({C}, dout.device()) : Tensor();
+                     Tensor db = need_b ? Tensor::empty({C}, dout.device()) : Tensor();
+                     // dz = dout * (out > 0), then the batch-norm backward of dz (one fused pass).
+                     cpu::batchnorm2d_relu_backward(data_or_null(dx), data_or_null(dg), data_or_null(db), dout.data(),
+                                                    od.data(), xd.data(), data_or_null(gd), mean.data(), invstd.data(),
+                                                    N, C, HW);
+                     return std::vector<Tensor>{dx, dg, db};
+                   });
+}
+
 // ---- pooling ----
 
 Tensor max_pool2d(const Tensor& x, int kernel, int stride, int padding) {

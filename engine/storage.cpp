@@ -1,10 +1,9 @@
 // Storage allocation per device and byte copies between devices.
 #include "engine/storage.h"
 
-#include <cstdlib>
 #include <cstring>
-#include <new>
 
+#include "engine/cpu_allocator.h"
 #include "engine/error.h"
 #ifdef TRUSTGRAD_WITH_CUDA
 #include "cuda/runtime.h"
@@ -13,8 +12,6 @@
 namespace tg {
 
 namespace {
-constexpr size_t kCpuAlignment = 64;  // one cache line; also enough for AVX-512 loads
-
 [[noreturn]] void throw_no_cuda() {
   throw Error("this trustgrad build has no CUDA backend: rebuild with -DTRUSTGRAD_CUDA=ON (needs nvcc), or use device cpu");
 }
@@ -22,9 +19,9 @@ constexpr size_t kCpuAlignment = 64;  // one cache line; also enough for AVX-512
 
 Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
   if (device.is_cpu()) {
-    const size_t rounded = (bytes + kCpuAlignment - 1) / kCpuAlignment * kCpuAlignment;
-    data_ = std::aligned_alloc(kCpuAlignment, rounded == 0 ? kCpuAlignment : rounded);
-    if (!data_) throw Error("out of host memory allocating " + std::to_string(bytes) + " bytes");
+    const HostBlock block = host_alloc(bytes);  // 64-byte aligned; large blocks come from the cache
+    data_ = block.data;
+    capacity_ = block.capacity;
   } else {
 #ifdef TRUSTGRAD_WITH_CUDA
     data_ = cuda::device_malloc(bytes == 0 ? 4 : bytes, device.index);
@@ -37,7 +34,7 @@ Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
 Storage::~Storage() {
   if (!data_) return;
   if (device_.is_cpu()) {
-    std::free(data_);
+    host_free(HostBlock{data_, capacity_});
   } else {
 #ifdef TRUSTGRAD_WITH_CUDA
     try {

@@ -10,7 +10,8 @@ namespace tg {
 
 class Storage {
  public:
-  // Allocates `bytes` on `device` (64-byte aligned on the CPU). Contents are uninitialised.
+  // Allocates `bytes` on `device` (64-byte aligned on the CPU, through the host block cache of
+  // engine/cpu_allocator.h). Contents are uninitialised.
   Storage(size_t bytes, Device device);
   ~Storage();
   Storage(const Storage&) = delete;
@@ -23,6 +24,7 @@ class Storage {
  private:
   void* data_ = nullptr;
   size_t bytes_ = 0;
+  size_t capacity_ = 0;  // CPU: bytes reserved by host_alloc (>= bytes_)
   Device device_;
 };
 

@@ -21,7 +21,7 @@ BasicBlock::BasicBlock(int in_channels_, int out_channels_, int stride_, Generat
 }
 
 Tensor BasicBlock::forward(const Tensor& x) {
-  Tensor y = relu((*bn1)((*conv1)(x)));  // (N, out, H/s, W/s)
+  Tensor y = bn1->forward_relu((*conv1)(x));  // relu(bn1(conv1(x))), fused: (N, out, H/s, W/s)
   y = (*bn2)((*conv2)(y));
   return relu(add(y, (*shortcut)(x)));
 }

@@ -31,7 +31,8 @@ BatchNorm2d::BatchNorm2d(int num_features_, float eps_, float momentum_, bool af
   }
 }
 
-Tensor BatchNorm2d::forward(const Tensor& x) {
+// Shared by forward and forward_relu: checks x, counts the batch, says which statistics to use.
+bool BatchNorm2d::prepare(const Tensor& x) {
   TG_CHECK(x.defined() && x.dim() == 4 && x.size(1) == num_features,
            describe() << ": expected input (N, " << num_features << ", H, W), got "
                       << (x.defined() ? shape_str(x.shape()) : std::string("undefined")));
@@ -40,8 +41,19 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
     NoGradGuard no_grad;
     num_batches_tracked.copy_(add(num_batches_tracked, 1.f));
   }
+  return use_batch_stats;
+}
+
+Tensor BatchNorm2d::forward(const Tensor& x) {
+  const bool use_batch_stats = prepare(x);
   // Running buffers are undefined when not tracking; with batch statistics the op updates them.
   return batch_norm2d(x, weight, bias, running_mean, running_var, use_batch_stats, momentum, eps);
+}
+
+Tensor BatchNorm2d::forward_relu(const Tensor& x) {
+  if (recording_summary()) return relu((*this)(x));  // keeps this module's summary row
+  const bool use_batch_stats = prepare(x);
+  return batch_norm2d_relu(x, weight, bias, running_mean, running_var, use_batch_stats, momentum, eps);
 }
 
 std::string BatchNorm2d::describe() const {

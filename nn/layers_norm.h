@@ -14,6 +14,9 @@ class BatchNorm2d : public Module {
   explicit BatchNorm2d(int num_features, float eps = 1e-5f, float momentum = 0.1f, bool affine = true,
                        bool track_running_stats = true);
   Tensor forward(const Tensor& x) override;
+  // relu(forward(x)) as one fused op (tg::batch_norm2d_relu): what Sequential runs for a
+  // BatchNorm2d directly followed by a ReLU, and what BasicBlock uses. Same results.
+  Tensor forward_relu(const Tensor& x);
   std::string describe() const override;
 
   int num_features;
@@ -22,6 +25,9 @@ class BatchNorm2d : public Module {
   Tensor weight, bias;                 // (C) each, ones / zeros; undefined when !affine
   Tensor running_mean, running_var;    // (C) zeros / ones; undefined when !track_running_stats
   Tensor num_batches_tracked;          // () float32 count; undefined when !track_running_stats
+
+ private:
+  bool prepare(const Tensor& x);  // checks x, counts the batch; true = use batch statistics
 };
 
 }  // namespace tg::nn

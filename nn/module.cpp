@@ -29,6 +29,8 @@ Tensor Module::forward(const Tensor&) {
   throw Error(type_name_ + " has no single-input forward(); call its own methods or override forward()");
 }
 
+bool Module::recording_summary() { return g_summary_record != nullptr; }
+
 Tensor Module::operator()(const Tensor& x) {
   Tensor y = forward(x);
   if (g_summary_record) g_summary_record->emplace_back(this, y.defined() ? y.shape() : Shape{});

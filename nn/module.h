@@ -91,6 +91,9 @@ class Module {
   // Table of every module: name, description, output shape for `input_shape` (batch included),
   // parameter count; runs one forward in eval mode under NoGradGuard (state is restored).
   std::string summary(const Shape& input_shape);
+  // True while summary() runs its forward on this thread: fused forwards (BatchNorm2d::forward_relu)
+  // then run their parts as separate modules so that every module gets its row.
+  static bool recording_summary();
 
  protected:
   bool training_ = true;

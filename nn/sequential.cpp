@@ -1,9 +1,12 @@
-// Sequential container: index-named children, forward in order.
+// Sequential container: index-named children, forward in order (a BatchNorm2d directly followed by a
+// ReLU runs as one fused op, BatchNorm2d::forward_relu; same results).
 #include "nn/sequential.h"
 
 #include <string>
 
 #include "engine/error.h"
+#include "nn/layers_basic.h"
+#include "nn/layers_norm.h"
 
 namespace tg::nn {
 
@@ -17,8 +20,20 @@ Sequential& Sequential::add(std::shared_ptr<Module> module) {
 }
 
 Tensor Sequential::forward(const Tensor& x) {
+  const auto& children = named_children();
+  const bool fuse = !recording_summary();  // a summary needs every child's own output
   Tensor y = x;
-  for (const auto& [name, child] : named_children()) y = (*child)(y);
+  for (size_t i = 0; i < children.size(); ++i) {
+    Module& child = *children[i].second;
+    // BatchNorm2d directly followed by ReLU: one fused op (same results, one memory pass less each way).
+    auto* bn = dynamic_cast<BatchNorm2d*>(&child);
+    if (fuse && bn && i + 1 < children.size() && dynamic_cast<ReLU*>(children[i + 1].second.get())) {
+      y = bn->forward_relu(y);
+      ++i;
+      continue;
+    }
+    y = child(y);
+  }
   return y;
 }
 

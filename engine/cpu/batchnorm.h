@@ -31,6 +31,19 @@ void batchnorm2d_backward_eval(float* din, float* dgamma, float* dbeta, const fl
                                const float* gamma, const float* mean, const float* invstd, int64_t N, int64_t C,
                                int64_t HW);
 
+// Batch norm fused with the ReLU that follows it (the conv nets' BN -> ReLU), one pass less each way:
+//   out = max(z, 0),  z = the batch norm's output above (train: batch stats; eval: running stats)
+//   backward: dz = dout * (out > 0), then batchnorm2d_backward with dz (out is the fused output).
+// Same results as the two ops in sequence.
+void batchnorm2d_relu_forward_train(float* out, float* save_mean, float* save_invstd, const float* in,
+                                    const float* gamma, const float* beta, int64_t N, int64_t C, int64_t HW, float eps);
+void batchnorm2d_relu_forward_eval(float* out, const float* in, const float* gamma, const float* beta,
+                                   const float* running_mean, const float* running_var, int64_t N, int64_t C,
+                                   int64_t HW, float eps);
+void batchnorm2d_relu_backward(float* din, float* dgamma, float* dbeta, const float* dout, const float* out,
+                               const float* in, const float* gamma, const float* save_mean, const float* save_invstd,
+                               int64_t N, int64_t C, int64_t HW);
+
 // running = (1 - momentum) * running + momentum * batch, with the UNBIASED batch variance
 // var * M / (M - 1) for running_var (PyTorch's convention); var recovered from invstd and eps.
 // Either running pointer may be nullptr. count = M = N*HW (> 1).

@@ -25,7 +25,7 @@ ResNet18::ResNet18(int num_classes, int in_channels, Generator& gen) : Module("R
 }
 
 Tensor ResNet18::forward(const Tensor& x) {
-  Tensor y = relu((*bn1)((*conv1)(x)));                               // (N, 64, H, W)
+  Tensor y = bn1->forward_relu((*conv1)(x));                          // relu(bn1(conv1(x))): (N, 64, H, W)
   y = (*layer4)((*layer3)((*layer2)((*layer1)(y))));                  // (N, 512, H/8, W/8)
   return (*linear)(global_avg_pool2d(y));                             // (N, 512) -> (N, classes)
 }

@@ -264,11 +264,105 @@ TEST_CASE("max_pool2d ties go to the first maximum in the window, deterministica
   CHECK(z.grad().to_vector() == expected_z);
 }
 
+TEST_CASE("max_pool2d 2x2 stride 2 (the unrolled path) matches the row-major first-max rule, with ties and NaN") {
+  // Values in {0, 1, 2} make ties common; a few NaNs must take over their windows. Odd sizes leave
+  // the last row and column outside every window (floor mode).
+  Generator gen(5);
+  const int64_t N = 2, C = 3, H = 7, W = 9, P = 3, Q = 4;
+  std::vector<float> xv(static_cast<size_t>(N * C * H * W));
+  for (auto& v : xv) v = static_cast<float>(gen.below(3));
+  for (size_t i = 11; i < xv.size(); i += 97) xv[i] = std::nanf("");
+  Tensor x = Tensor::from_vector(xv, {N, C, H, W});
+  x.set_requires_grad(true);
+  Tensor y = max_pool2d(x, 2);
+  REQUIRE(y.shape() == Shape{N, C, P, Q});
+  std::vector<float> dyv(static_cast<size_t>(N * C * P * Q));
+  for (size_t i = 0; i < dyv.size(); ++i) dyv[i] = static_cast<float>(i + 1);
+  y.backward(Tensor::from_vector(dyv, y.shape()));
+  std::vector<float> expect_y(dyv.size()), expect_dx(xv.size(), 0.f);
+  for (int64_t pl = 0; pl < N * C; ++pl)
+    for (int64_t p = 0; p < P; ++p)
+      for (int64_t q = 0; q < Q; ++q) {
+        int64_t bi = pl * H * W + 2 * p * W + 2 * q;
+        for (int64_t h = 2 * p; h < 2 * p + 2; ++h)
+          for (int64_t w = 2 * q; w < 2 * q + 2; ++w) {
+            const int64_t i = pl * H * W + h * W + w;
+            if (i != bi && (xv[i] > xv[bi] || std::isnan(xv[i]))) bi = i;
+          }
+        const size_t o = static_cast<size_t>(pl * P * Q + p * Q + q);
+        expect_y[o] = xv[bi];
+        expect_dx[bi] += dyv[o];
+      }
+  const std::vector<float> got = y.to_vector();
+  for (size_t i = 0; i < got.size(); ++i) {
+    if (std::isnan(expect_y[i])) CHECK(std::isnan(got[i]));
+    else CHECK(got[i] == expect_y[i]);
+  }
+  CHECK(x.grad().to_vector() == expect_dx);
+}
+
 TEST_CASE("avg_pool2d counts padding in the divisor (count_include_pad)") {
   Tensor x = Tensor::ones({1, 1, 2, 2});
   const std::vector<float> y = avg_pool2d(x, 3, 1, 1).to_vector();
   // Each 3x3 window over the zero-padded 4x4 sees all four ones: 4/9 everywhere.
   for (float v : y) CHECK(v == doctest::Approx(4.0 / 9.0).epsilon(1e-6));
+}
+
+TEST_CASE("batch_norm2d_relu equals relu(batch_norm2d): forward, backward, running stats, eval") {
+  Generator gen(8);
+  const Tensor x0 = Tensor::randn({4, 3, 5, 6}, gen), g0 = Tensor::randn({3}, gen), b0 = Tensor::randn({3}, gen);
+  const Tensor dout = Tensor::randn({4, 3, 5, 6}, gen);
+  auto run = [&](bool fused, bool training) {
+    Tensor x = x0.clone().set_requires_grad(true), g = g0.clone().set_requires_grad(true);
+    Tensor b = b0.clone().set_requires_grad(true);
+    Tensor rm = Tensor::from_vector({0.1f, -0.2f, 0.3f}, {3}), rv = Tensor::from_vector({1.5f, 0.5f, 2.f}, {3});
+    Tensor y = fused ? batch_norm2d_relu(x, g, b, rm, rv, training, 0.2f)
+                     : relu(batch_norm2d(x, g, b, rm, rv, training, 0.2f));
+    y.backward(dout);
+    return std::vector<Tensor>{y, x.grad(), g.grad(), b.grad(), rm, rv};
+  };
+  for (bool training : {true, false}) {
+    CAPTURE(training);
+    const auto fused = run(true, training), plain = run(false, training);
+    const char* names[] = {"out", "dx", "dgamma", "dbeta", "running_mean", "running_var"};
+    for (size_t i = 0; i < fused.size(); ++i) {
+      CAPTURE(names[i]);
+      const auto a = fused[i].to_vector(), b = plain[i].to_vector();
+      REQUIRE(a.size() == b.size());
+      float worst = 0.f;
+      for (size_t k = 0; k < a.size(); ++k) worst = std::max(worst, std::abs(a[k] - b[k]));
+      CHECK(worst <= 1e-6f);  // the same float operations; only FMA contraction may differ
+    }
+    size_t zeros = 0;
+    for (float v : fused[0].to_vector()) zeros += v == 0.f;
+    CHECK(zeros > 20);  // the ReLU mask is exercised
+  }
+  SUBCASE("eval without gradient takes the fused kernel and matches") {
+    NoGradGuard no_grad;
+    Tensor rm = Tensor::from_vector({0.1f, -0.2f, 0.3f}, {3}), rv = Tensor::from_vector({1.5f, 0.5f, 2.f}, {3});
+    const auto a = batch_norm2d_relu(x0, g0, b0, rm, rv, false).to_vector();
+    const auto b = relu(batch_norm2d(x0, g0, b0, rm, rv, false)).to_vector();
+    for (size_t k = 0; k < a.size(); ++k) CHECK(std::abs(a[k] - b[k]) <= 1e-6f);
+  }
+}
+
+TEST_CASE("batch_norm2d_relu gradcheck (inputs whose normalised values stay away from the ReLU kink)") {
+  // Finite differences across the kink at 0 are meaningless: pick the first seed whose batch-norm
+  // outputs all have |z| >= 0.05, so each central difference (step 1e-3) stays on one side.
+  Tensor x, g, b;
+  for (uint64_t seed = 0;; ++seed) {
+    REQUIRE(seed < 200);
+    x = leaf({2, 2, 3, 3}, 60 + seed);
+    g = leaf({2}, 300 + seed, 0.5f, 1.5f);
+    b = leaf({2}, 500 + seed, -0.5f, 0.5f);
+    NoGradGuard no_grad;
+    const auto z = batch_norm2d(x, g, b, Tensor(), Tensor(), true).to_vector();
+    bool far = true;
+    for (float v : z) far = far && std::abs(v) >= 0.05f;
+    if (far) break;
+  }
+  check_grad([](const std::vector<Tensor>& v) { return batch_norm2d_relu(v[0], v[1], v[2], Tensor(), Tensor(), true); },
+             {x, g, b});
 }
 
 TEST_CASE("batch_norm2d training: zero mean, unit variance, running stats update") {
