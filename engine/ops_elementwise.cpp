@@ -71,14 +71,18 @@ Tensor unary(const Tensor& x, cpu::UnaryOp op, float param, const char* name) {
     case DeviceType::CPU: cpu::unary_forward(y.data(), x.data(), op, param, x.numel()); break;
     case DeviceType::CUDA: TG_CUDA_CALL(cuda::unary_forward(y.data(), x.data(), op, param, x.numel())); break;
   }
-  Tensor xd = x.detach(), yd = y.detach();
-  return record_op(y, name, {&x}, [op, param, xd, yd](const Tensor& g) {
-    Tensor dx = Tensor::empty(xd.shape(), xd.device());
-    switch (xd.device().type) {
-      case DeviceType::CPU: cpu::unary_backward(dx.data(), g.data(), xd.data(), yd.data(), op, param, xd.numel()); break;
-      case DeviceType::CUDA:
-        TG_CUDA_CALL(cuda::unary_backward(dx.data(), g.data(), xd.data(), yd.data(), op, param, xd.numel()));
-        break;
+  // Keep alive only the tensor the derivative reads: x for log, pow, gelu; y for exp, sqrt, sigmoid,
+  // tanh and relu (y = max(x, 0) > 0 exactly when x > 0). After a ReLU the input is then freed as
+  // soon as its other users are done (in a ResNet block: the residual sum). The kernel receives the
+  // kept tensor in both pointer slots and reads only the one its rule uses (cpu::unary_backward).
+  const bool keep_x = op == cpu::UnaryOp::Log || op == cpu::UnaryOp::Pow || op == cpu::UnaryOp::Gelu;
+  Tensor saved = keep_x ? x.detach() : y.detach();
+  return record_op(y, name, {&x}, [op, param, saved](const Tensor& g) {
+    Tensor dx = Tensor::empty(saved.shape(), saved.device());
+    const float* v = saved.data();  // x or y, see above
+    switch (saved.device().type) {
+      case DeviceType::CPU: cpu::unary_backward(dx.data(), g.data(), v, v, op, param, saved.numel()); break;
+      case DeviceType::CUDA: TG_CUDA_CALL(cuda::unary_backward(dx.data(), g.data(), v, v, op, param, saved.numel())); break;
     }
     return std::vector<Tensor>{dx};
   });

@@ -141,7 +141,7 @@ void unary_backward(float* dx, const float* dout, const float* x, const float* y
       case UnaryOp::Log: d = 1.f / v; break;
       case UnaryOp::Sqrt: d = 0.5f / y[i]; break;         // 1 / (2 sqrt x)
       case UnaryOp::Pow: d = param * std::pow(v, param - 1.f); break;
-      case UnaryOp::Relu: d = v > 0.f ? 1.f : 0.f; break;  // subgradient 0 at x = 0, as PyTorch
+      case UnaryOp::Relu: d = v > 0.f ? 1.f : 0.f; break;  // v = x or y: same mask; 0 at x = 0, as PyTorch
       case UnaryOp::Gelu:                                   // Phi(x) + x phi(x)
         d = 0.5f * (1.f + std::erf(v * kInvSqrt2)) + v * kInvSqrt2Pi * std::exp(-0.5f * v * v);
         break;

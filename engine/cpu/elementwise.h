@@ -33,7 +33,9 @@ void add_inplace(float* acc, const float* x, int64_t n);  // acc += x
 
 // y = f(x); `param` is the exponent for Pow.
 void unary_forward(float* y, const float* x, UnaryOp op, float param, int64_t n);
-// dx = dout * f'(x); uses x and/or y = f(x) (both always passed).
+// dx = dout * f'(x) from x (neg, log, pow, gelu) or y = f(x) (exp, sqrt, sigmoid, tanh, relu: the
+// ReLU rule v > 0 gives the same mask for v = x and v = y). Both pointers are always read, so a caller
+// that kept only one of x, y passes it in both slots (ops_elementwise.cpp does).
 void unary_backward(float* dx, const float* dout, const float* x, const float* y, UnaryOp op, float param, int64_t n);
 
 // out (shape `to`) = sum of `in` (shape `from`) over the dims that broadcasting stretched.
