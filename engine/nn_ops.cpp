@@ -38,6 +38,17 @@ void check_channel_vec(const Tensor& t, int64_t C, const Tensor& x, const char* 
 
 float* data_or_null(const Tensor& t) { return t.defined() ? t.data() : nullptr; }
 
+// The per-channel vectors of a batch norm over x (N, C, H, W): each (C) or undefined; eps > 0.
+void check_bn_args(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
+                   const Tensor& running_var, float eps, const char* op) {
+  const int64_t C = x.size(1);
+  check_channel_vec(gamma, C, x, op, "weight (gamma)");
+  check_channel_vec(beta, C, x, op, "bias (beta)");
+  check_channel_vec(running_mean, C, x, op, "running_mean");
+  check_channel_vec(running_var, C, x, op, "running_var");
+  TG_CHECK(eps > 0.f, op << ": eps must be positive, got " << eps);
+}
+
 // Pool window checks shared by max and average pooling; resolves stride = -1 to the kernel size.
 cpu::PoolShape pool_shape(const Tensor& x, int kernel, int& stride, int padding, const char* op) {
   check_4d(x, op);
@@ -114,11 +125,7 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, co
   const char* op = "batch_norm2d";
   check_4d(x, op);
   const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
-  check_channel_vec(gamma, C, x, op, "weight (gamma)");
-  check_channel_vec(beta, C, x, op, "bias (beta)");
-  check_channel_vec(running_mean, C, x, op, "running_mean");
-  check_channel_vec(running_var, C, x, op, "running_var");
-  TG_CHECK(eps > 0.f, op << ": eps must be positive, got " << eps);
+  check_bn_args(x, gamma, beta, running_mean, running_var, eps, op);
   Tensor out = Tensor::empty(x.shape(), x.device());
   const bool need_x = x.requires_grad();
   const bool need_g = gamma.defined() && gamma.requires_grad(), need_b = beta.defined() && beta.requires_grad();
@@ -217,11 +224,7 @@ Tensor batch_norm2d_relu(const Tensor& x, const Tensor& gamma, const Tensor& bet
     return relu(batch_norm2d(x, gamma, beta, running_mean, running_var, training, momentum, eps));
   }
   const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
-  check_channel_vec(gamma, C, x, op, "weight (gamma)");
-  check_channel_vec(beta, C, x, op, "bias (beta)");
-  check_channel_vec(running_mean, C, x, op, "running_mean");
-  check_channel_vec(running_var, C, x, op, "running_var");
-  TG_CHECK(eps > 0.f, op << ": eps must be positive, got " << eps);
+  check_bn_args(x, gamma, beta, running_mean, running_var, eps, op);
   Tensor out = Tensor::empty(x.shape(), x.device());
   if (!training) {
     TG_CHECK(running_mean.defined() && running_var.defined(),
