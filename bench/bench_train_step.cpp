@@ -1,8 +1,9 @@
 // Training-step and inference throughput of the reference networks, printed with the same JSON
 // fields as ../shared/reference/torch_bench.py so the two can be compared side by side.
-//   bench_train_step --model small|small28|resnet18 --batch 256 --threads 2 --steps 10 [--json]
+//   bench_train_step --model small|small28|resnet18 --batch 256 --threads 2 --steps 10 [--device cuda] [--json]
 // The optimizer step is SGD with momentum (as in torch_bench.py), so the figure is dominated by
-// forward + backward. Peak RSS is the whole process's, so run one model per process.
+// forward + backward. Peak RSS is the whole process's, so run one model per process. On a GPU
+// (--device cuda) the timed loop ends with a copy back to the host, so queued kernels are counted.
 #include <sys/resource.h>
 
 #include <chrono>
@@ -22,6 +23,7 @@ namespace {
 struct Args {
   std::string model = "small";
   int batch = 256, threads = 2, steps = 10;
+  std::string device = "cpu";
   bool json = false;
 };
 
@@ -37,17 +39,21 @@ Args parse(int argc, char** argv) {
     else if (k == "--batch") a.batch = std::stoi(value());
     else if (k == "--threads") a.threads = std::stoi(value());
     else if (k == "--steps") a.steps = std::stoi(value());
+    else if (k == "--device") a.device = value();
     else if (k == "--json") a.json = true;
-    else throw tg::Error("unknown flag " + k + " (known: --model --batch --threads --steps --json)");
+    else throw tg::Error("unknown flag " + k + " (known: --model --batch --threads --steps --device --json)");
   }
   return a;
 }
 
-template <class F>
-double seconds_per_call(F&& fn, int steps) {
+// sync() waits for the device (a no-op on the CPU) before the clock is read.
+template <class F, class S>
+double seconds_per_call(F&& fn, S&& sync, int steps) {
   for (int i = 0; i < 2; ++i) fn();  // warm-up: scratch buffers, caches
+  sync();
   const auto t0 = std::chrono::steady_clock::now();
   for (int i = 0; i < steps; ++i) fn();
+  sync();
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / steps;
 }
 
@@ -68,9 +74,19 @@ int main(int argc, char** argv) {
     }
     tg::Generator gen(0);
     auto net = tg::nn::make_model(name, channels, side, 10, gen);
+    const tg::Device device = tg::parse_device(a.device);
     tg::Tensor x = tg::Tensor::randn({a.batch, channels, side, side}, gen);
     tg::Tensor y = tg::Tensor::empty({a.batch});
     for (int i = 0; i < a.batch; ++i) y.data()[i] = static_cast<float>(gen.below(10));
+    if (device.is_cuda()) {
+      net->to(device);
+      x = x.to(device);
+      y = y.to(device);
+    }
+    const tg::Tensor probe = net->named_parameters().front().second;
+    auto sync = [&] {
+      if (device.is_cuda()) (void)probe.to_vector();  // a copy to the host waits for the queued kernels
+    };
     tg::optim::SgdOptions so;
     so.lr = 0.01;
     so.momentum = 0.9;
@@ -83,26 +99,26 @@ int main(int argc, char** argv) {
           tg::cross_entropy((*net)(x), y).backward();
           opt.step();
         },
-        a.steps);
+        sync, a.steps);
     net->eval();
     const double infer_s = seconds_per_call(
         [&] {
           tg::NoGradGuard no_grad;
           (*net)(x);
         },
-        a.steps);
+        sync, a.steps);
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
     const double rss_mib = static_cast<double>(ru.ru_maxrss) / 1024.0;
     const double train_ips = a.batch / train_s, infer_ips = a.batch / infer_s;
     if (a.json) {
       std::printf(
-          "{\"engine\": \"trustgrad\", \"model\": \"%s\", \"batch\": %d, \"threads\": %d, \"train_img_per_s\": %.2f, "
-          "\"infer_img_per_s\": %.2f, \"peak_rss_mib\": %.1f}\n",
-          a.model.c_str(), a.batch, a.threads, train_ips, infer_ips, rss_mib);
+          "{\"engine\": \"trustgrad\", \"device\": \"%s\", \"model\": \"%s\", \"batch\": %d, \"threads\": %d, "
+          "\"train_img_per_s\": %.2f, \"infer_img_per_s\": %.2f, \"peak_rss_mib\": %.1f}\n",
+          device.str().c_str(), a.model.c_str(), a.batch, a.threads, train_ips, infer_ips, rss_mib);
     } else {
-      std::printf("trustgrad %s batch=%d threads=%d: train %.0f img/s, inference %.0f img/s, peak RSS %.0f MiB\n",
-                  a.model.c_str(), a.batch, a.threads, train_ips, infer_ips, rss_mib);
+      std::printf("trustgrad %s %s batch=%d threads=%d: train %.0f img/s, inference %.0f img/s, peak RSS %.0f MiB\n",
+                  device.str().c_str(), a.model.c_str(), a.batch, a.threads, train_ips, infer_ips, rss_mib);
     }
     return 0;
   } catch (const std::exception& e) {

@@ -26,6 +26,7 @@ AdaBelief::AdaBelief(std::vector<ParamGroup> groups, const AdaBeliefOptions& opt
   TG_CHECK(o_.beta1 >= 0.0 && o_.beta1 < 1.0, "adabelief: beta1 must be in [0, 1), got " << o_.beta1);
   TG_CHECK(o_.beta2 >= 0.0 && o_.beta2 < 1.0, "adabelief: beta2 must be in [0, 1), got " << o_.beta2);
   TG_CHECK(o_.eps >= 0.0, "adabelief: eps must be >= 0, got " << o_.eps);
+  require_cpu("adabelief has no CUDA kernels yet");
 }
 AdaBelief::AdaBelief(const NamedParams& params, const AdaBeliefOptions& options)
     : AdaBelief(single_param_group(params), options) {}

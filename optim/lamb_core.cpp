@@ -20,6 +20,7 @@
 #include <cmath>
 
 #include "engine/error.h"
+#include "optim/device_kernels.h"
 #include "optim/tensor_loops.h"
 
 namespace tg::optim {
@@ -80,6 +81,21 @@ int64_t LambFamily::inspect(const std::vector<ActiveParam>& active) {
 
   std::vector<AdamCoeffs> c(active.size());
   for (size_t i = 0; i < active.size(); ++i) c[i] = coeffs(active[i]);
+  if (device().is_cuda()) {  // one norms launch per tensor, each returning its three sums
+    for (size_t i = 0; i < active.size(); ++i) {
+      const ActiveParam& a = active[i];
+      if (!adapted(a)) {
+        norms_[i].g_sq = o_.max_grad_norm > 0.0 ? 0.0 : device_sum_squares(device(), a.g, a.numel);
+        continue;
+      }
+      const ParamEntry& p = entry(a);
+      norms_[i] = device_adam_direction_norms(device(), a.w, a.g, p.state[0].data(), p.state[1].data(), a.numel, c[i]);
+    }
+    for (size_t i = 0; i < active.size(); ++i) {
+      if (!std::isfinite(norms_[i].g_sq)) return static_cast<int64_t>(i);
+    }
+    return -1;
+  }
   const auto sums = per_tensor_sums<3>(numels(active), [&](size_t i, int64_t b, int64_t e) {
     const ActiveParam& a = active[i];
     if (!adapted(a)) {  // only the NaN/Inf check, unless the global-norm pass already did it
@@ -116,6 +132,14 @@ void LambFamily::apply(const std::vector<ActiveParam>& active) {
   }
   std::vector<AdamCoeffs> c(active.size());
   for (size_t i = 0; i < active.size(); ++i) c[i] = coeffs(active[i]);
+  if (device().is_cuda()) {  // one update launch per tensor
+    for (size_t i = 0; i < active.size(); ++i) {
+      const ActiveParam& a = active[i];
+      ParamEntry& p = entry(a);
+      device_adam_update(device(), a.w, a.g, p.state[0].data(), p.state[1].data(), a.numel, c[i], decay[i], step[i]);
+    }
+    return;
+  }
   for_each_chunk(numels(active), [&](size_t i, int64_t b, int64_t e) {
     const ActiveParam& a = active[i];
     ParamEntry& p = entry(a);

@@ -16,6 +16,7 @@
 #include <cmath>
 
 #include "engine/error.h"
+#include "optim/device_kernels.h"
 #include "optim/momentum_kernels.h"
 #include "optim/tensor_loops.h"
 
@@ -43,6 +44,19 @@ bool Lars::adapted(const ActiveParam& a) const {
 }
 
 int64_t Lars::inspect(const std::vector<ActiveParam>& active) {
+  if (device().is_cuda()) {  // ||w||^2 and ||g||^2, one reduction launch each per tensor
+    w_sq_.assign(active.size(), 0.0);
+    grad_sq_.assign(active.size(), 0.0);
+    for (size_t i = 0; i < active.size(); ++i) {
+      const ActiveParam& a = active[i];
+      grad_sq_[i] = device_sum_squares(device(), a.g, a.numel);
+      if (adapted(a)) w_sq_[i] = device_sum_squares(device(), a.w, a.numel);
+    }
+    for (size_t i = 0; i < active.size(); ++i) {
+      if (!std::isfinite(grad_sq_[i])) return static_cast<int64_t>(i);
+    }
+    return -1;
+  }
   const auto sums = per_tensor_sums<2>(numels(active), [&](size_t i, int64_t b, int64_t e) {
     const ActiveParam& a = active[i];
     if (!adapted(a)) return std::array<double, 2>{0.0, sum_squares(a.g + b, e - b)};
@@ -95,6 +109,15 @@ void Lars::apply(const std::vector<ActiveParam>& active) {
     c.dampening = static_cast<float>(o_.dampening);
     c.nesterov = o_.nesterov;
     c.first = e.step == 0;
+  }
+  if (device().is_cuda()) {  // one update launch per tensor
+    for (size_t i = 0; i < active.size(); ++i) {
+      const ActiveParam& a = active[i];
+      ParamEntry& p = entry(a);
+      float* buf = p.state.empty() ? nullptr : p.state[0].data();
+      device_momentum_update(device(), a.w, a.g, buf, a.numel, coeffs[i]);
+    }
+    return;
   }
   for_each_chunk(numels(active), [&](size_t i, int64_t b, int64_t e) {
     const ActiveParam& a = active[i];

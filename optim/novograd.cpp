@@ -22,6 +22,7 @@ NovoGrad::NovoGrad(std::vector<ParamGroup> groups, const NovoGradOptions& option
   TG_CHECK(o_.beta1 >= 0.0 && o_.beta1 < 1.0, "novograd: beta1 must be in [0, 1), got " << o_.beta1);
   TG_CHECK(o_.beta2 >= 0.0 && o_.beta2 < 1.0, "novograd: beta2 must be in [0, 1), got " << o_.beta2);
   TG_CHECK(o_.eps >= 0.0, "novograd: eps must be >= 0, got " << o_.eps);
+  require_cpu("novograd has no CUDA kernels yet");
 }
 NovoGrad::NovoGrad(const NamedParams& params, const NovoGradOptions& options)
     : NovoGrad(single_param_group(params), options) {}

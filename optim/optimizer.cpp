@@ -7,6 +7,7 @@
 
 #include "engine/autograd.h"
 #include "engine/error.h"
+#include "optim/device_kernels.h"
 #include "optim/tensor_loops.h"
 
 namespace tg::optim {
@@ -27,8 +28,12 @@ Optimizer::Optimizer(std::vector<ParamGroup> groups, double default_lr, double d
              "optimizer: group '" << g.name << "' has invalid weight_decay " << g.weight_decay);
     for (auto& [name, tensor] : pg.params) {
       check_defined(tensor, "optimizer", name.c_str());
-      TG_CHECK(tensor.device().is_cpu(), "optimizer: parameter '" << name << "' is on " << tensor.device().str()
-                                                                   << "; the optimizers in optim/ update CPU tensors");
+      if (params_.empty()) device_ = tensor.device();
+      TG_CHECK(tensor.device() == device_,
+               "optimizer: parameter '" << name << "' is on " << tensor.device().str() << " but parameter '"
+                                        << params_.front().name << "' is on " << device_.str()
+                                        << "; one optimizer updates one device (move the whole model with "
+                                           "module.to(device) before building the optimizer)");
       TG_CHECK(tensor.dtype() == DType::Float32, "optimizer: parameter '" << name << "' is "
                                                                           << dtype_name(tensor.dtype()) << ", expected float32");
       TG_CHECK(names.insert(name).second, "optimizer: parameter name '" << name << "' appears twice");
@@ -80,9 +85,10 @@ std::vector<ActiveParam> Optimizer::collect_active() {
       TG_CHECK(grad.shape() == e.tensor.shape(), "optimizer step: gradient of '" << e.name << "' has shape "
                                                       << shape_str(grad.shape()) << ", the parameter has "
                                                       << shape_str(e.tensor.shape()));
-      TG_CHECK(grad.device().is_cpu() && grad.dtype() == DType::Float32,
-               "optimizer step: gradient of '" << e.name << "' must be a float32 CPU tensor, got "
-                                               << dtype_name(grad.dtype()) << " on " << grad.device().str());
+      TG_CHECK(grad.device() == device_ && grad.dtype() == DType::Float32,
+               "optimizer step: gradient of '" << e.name << "' must be a float32 tensor on " << device_.str()
+                                               << " (where the parameter is), got " << dtype_name(grad.dtype())
+                                               << " on " << grad.device().str());
       active.push_back(ActiveParam{idx, e.tensor.data(), grad.data(), e.tensor.numel(), g.lr * factor,
                                    g.weight_decay, g.adapt});
     }
@@ -93,10 +99,23 @@ std::vector<ActiveParam> Optimizer::collect_active() {
 void Optimizer::allocate_state(ParamEntry& e) {
   const size_t slots = state_names().size();
   e.state.clear();
-  for (size_t s = 0; s < slots; ++s) e.state.push_back(Tensor::zeros(state_shape(s, e.tensor.shape())));
+  for (size_t s = 0; s < slots; ++s) e.state.push_back(Tensor::zeros(state_shape(s, e.tensor.shape()), device_));
+}
+
+void Optimizer::require_cpu(const char* why) const {
+  TG_CHECK(device_.is_cpu(), name() << ": the parameters are on " << device_.str() << ", but " << why
+                                    << "; use sgd, lars, adam, adamw, lamb or lambc there, or train on the CPU");
 }
 
 int64_t Optimizer::inspect(const std::vector<ActiveParam>& active) {
+  if (device_.is_cuda()) {  // one launcher per tensor; each returns sum(g^2) to the host
+    grad_sq_.assign(active.size(), 0.0);
+    for (size_t i = 0; i < active.size(); ++i) grad_sq_[i] = device_sum_squares(device_, active[i].g, active[i].numel);
+    for (size_t i = 0; i < active.size(); ++i) {
+      if (!std::isfinite(grad_sq_[i])) return static_cast<int64_t>(i);
+    }
+    return -1;
+  }
   const auto sums = per_tensor_sums<1>(numels(active), [&](size_t i, int64_t b, int64_t e) {
     return std::array<double, 1>{sum_squares(active[i].g + b, e - b)};
   });

@@ -92,6 +92,10 @@ class Optimizer {
   double lr_factor() const;
   double scheduled_lr(size_t group) const;  // lr the next step() uses for that group
 
+  // The device every parameter (and so every gradient and state tensor) lives on. One optimizer
+  // updates one device: CPU kernels on the CPU, the CUDA launchers of the same math on a GPU.
+  Device device() const { return device_; }
+
   std::vector<Group>& groups() { return groups_; }
   const std::vector<Group>& groups() const { return groups_; }
   const std::vector<ParamEntry>& params() const { return params_; }
@@ -128,6 +132,8 @@ class Optimizer {
   const ParamEntry& entry(const ActiveParam& a) const { return params_[a.index]; }
   static std::vector<int64_t> numels(const std::vector<ActiveParam>& active);
   void record_trust_ratio(const ActiveParam& a, double w_norm, double u_norm, double raw, double applied);
+  // Throws tg::Error when the parameters are on a device this optimizer has no kernels for.
+  void require_cpu(const char* why) const;
   // The default inspect's result: sum of g^2 for each active parameter.
   std::vector<double> grad_sq_;
 
@@ -144,6 +150,7 @@ class Optimizer {
   bool last_skipped_ = false;
   bool telemetry_ = true;
   NonFinitePolicy policy_ = NonFinitePolicy::kThrow;
+  Device device_ = Device::cpu();
 };
 
 }  // namespace tg::optim

@@ -187,7 +187,8 @@ void Optimizer::load_state_dict(const StateDict& sd) {
                                                              << ", expected " << shape_str(want));
     if (state[i].empty()) state[i].resize(slots.size());
     TG_CHECK(!state[i][s].defined(), "load_state_dict: tensor '" << key << "' appears twice");
-    state[i][s] = tensor.to(Device::cpu()).clone();
+    const Device dev = params_[i].tensor.device();  // state lives where its parameter lives
+    state[i][s] = tensor.device() == dev ? tensor.clone() : tensor.to(dev);
   }
   for (size_t i = 0; i < params_.size(); ++i) {
     const bool has_state = !state[i].empty();
