@@ -6,7 +6,8 @@
 //   Weight grad: dW_g (Kg, CRSg) += dout_g (Kg, J) x col^T (J, CRSg)            (per-thread partials, reduced)
 //   Input grad:  dcol (CRSg, J) = W_g^T (CRSg, Kg) x dout_g (Kg, J), then col2im (scatter-add) into din
 // with col[(c*R + r)*S + sx][j] = in[n, g*Cg + c, p*sh - ph + r, q*sw - pw + sx] (0 outside the image).
-// A 1x1 stride-1 unpadded conv reads the input in place (it IS a GEMM): no im2col.
+// A 1x1 stride-1 unpadded conv reads the input in place (it IS a GEMM): no im2col. Every product
+// is our packed sgemm (sgemm.h), single-threaded inside: the threads split the chunks.
 #include "engine/cpu/conv2d.h"
 
 #include <omp.h>
@@ -16,20 +17,16 @@
 #include <cstring>
 #include <vector>
 
+#include "engine/cpu/sgemm.h"
+
 namespace tg::cpu {
 namespace {
 
-using MatRM = Eigen::Matrix<float, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-using CMapRM = Eigen::Map<const MatRM>;
-using MapRM = Eigen::Map<MatRM>;
-using Strided = Eigen::OuterStride<>;
-using CMapStrided = Eigen::Map<const MatRM, 0, Strided>;  // rows `stride` floats apart (a slice of an image)
-using MapStrided = Eigen::Map<MatRM, 0, Strided>;
 using Packet = Eigen::internal::packet_traits<float>::type;  // the widest SIMD register Eigen uses here
 constexpr int64_t kLanes = sizeof(Packet) / sizeof(float);
 
 constexpr int64_t kMinChunkCols = 256;          // GEMMs narrower than this lose speed
-constexpr int64_t kColBudgetFloats = 96 * 1024;  // ~384 KiB column buffer: fits the L2 next to Eigen's panels
+constexpr int64_t kColBudgetFloats = 96 * 1024;  // ~384 KiB column buffer: fits the L2 next to sgemm's packed A block
 
 // Per-thread scratch, grown on demand and reused across calls: no allocation in steady state.
 thread_local std::vector<float> t_col;   // (CRSg, J) im2col / dcol buffer of one chunk
@@ -203,23 +200,22 @@ void forward_chunk(float* out, const float* in, const float* w, const float* b, 
   float* col = direct ? nullptr : grow(t_col, static_cast<size_t>(crs * J));
   float* tmp = single ? nullptr : grow(t_tmp, static_cast<size_t>(Kg * J));
   for (int64_t g = 0; g < s.groups; ++g) {
-    CMapRM wg(w + g * Kg * crs, Kg, crs);  // (Kg, CRSg)
-    auto gemm_into = [&](auto&& y) {       // y (Kg, J) = W_g x col, bias first when writing in place
+    const float* wg = w + g * Kg * crs;  // (Kg, CRSg)
+    // y (Kg, J), rows ldy apart, = beta y + W_g x col  (col: the input itself for a pointwise conv)
+    auto gemm_into = [&](float* y, int64_t ldy, float beta) {
       if (direct) {
-        y.noalias() += wg * CMapStrided(in + n * CHW + g * Cg * HW + pq0, Cg, J, Strided(HW));
+        sgemm(false, false, Kg, J, crs, 1.f, wg, crs, in + n * CHW + g * Cg * HW + pq0, HW, beta, y, ldy);
       } else {
         im2col(col, J, *segs, in + g * Cg * HW, Cg, CHW, s);
-        y.noalias() += wg * CMapRM(col, crs, J);
+        sgemm(false, false, Kg, J, crs, 1.f, wg, crs, col, J, beta, y, ldy);
       }
     };
     if (single) {
-      MapStrided y(out + n * s.K * PQ + g * Kg * PQ + pq0, Kg, J, Strided(PQ));  // (Kg, J) slice of out[n]
-      for (int64_t k = 0; k < Kg; ++k) y.row(k).setConstant(b ? b[g * Kg + k] : 0.f);
-      gemm_into(y);
+      float* y = out + n * s.K * PQ + g * Kg * PQ + pq0;  // (Kg, J) slice of out[n], rows PQ apart
+      for (int64_t k = 0; k < Kg; ++k) std::fill(y + k * PQ, y + k * PQ + J, b ? b[g * Kg + k] : 0.f);  // bias first
+      gemm_into(y, PQ, 1.f);
     } else {
-      MapRM y(tmp, Kg, J);
-      y.setZero();
-      gemm_into(y);
+      gemm_into(tmp, J, 0.f);
       for (int64_t j = j0; j < j1; j += PQ) {  // whole images: (Kg, T, PQ) -> out[j/PQ, g*Kg + k, :] + bias
         for (int64_t k = 0; k < Kg; ++k) {
           float* dst = out + (j / PQ) * s.K * PQ + (g * Kg + k) * PQ;
@@ -256,25 +252,24 @@ void backward_chunk(float* din, float* dw_acc, const float* dout, const float* i
     ld = J;
   }
   for (int64_t g = 0; g < s.groups; ++g) {
-    CMapStrided dOg(dO + g * Kg * ld, Kg, J, Strided(ld));  // (Kg, J)
+    const float* dOg = dO + g * Kg * ld;  // (Kg, J), rows ld apart
     const float* in_g = in + g * Cg * HW;
     if (dw_acc) {
-      MapRM dwg(dw_acc + g * Kg * crs, Kg, crs);  // dW_g += dO_g x col^T
+      float* dwg = dw_acc + g * Kg * crs;  // dW_g (Kg, CRSg) += dO_g x col^T
       if (direct) {
-        dwg.noalias() += dOg * CMapStrided(in_g + n * CHW + pq0, Cg, J, Strided(HW)).transpose();
+        sgemm(false, true, Kg, crs, J, 1.f, dOg, ld, in_g + n * CHW + pq0, HW, 1.f, dwg, crs);
       } else {
         im2col(col, J, *segs, in_g, Cg, CHW, s);
-        dwg.noalias() += dOg * CMapRM(col, crs, J).transpose();
+        sgemm(false, true, Kg, crs, J, 1.f, dOg, ld, col, J, 1.f, dwg, crs);
       }
     }
     if (din) {
-      CMapRM wg(w + g * Kg * crs, Kg, crs);
+      const float* wg = w + g * Kg * crs;  // dcol (CRSg, J) = W_g^T x dO_g
       float* din_g = din + g * Cg * HW;
       if (direct) {
-        MapStrided(din_g + n * CHW + pq0, Cg, J, Strided(HW)).noalias() = wg.transpose() * dOg;
+        sgemm(true, false, crs, J, Kg, 1.f, wg, crs, dOg, ld, 0.f, din_g + n * CHW + pq0, HW);
       } else {
-        MapRM dcol(col, crs, J);
-        dcol.noalias() = wg.transpose() * dOg;
+        sgemm(true, false, crs, J, Kg, 1.f, wg, crs, dOg, ld, 0.f, col, J);
         col2im(din_g, col, J, *segs, Cg, CHW, s);
       }
     }

@@ -1,0 +1,24 @@
+// Our packed single-precision GEMM (BLIS-style blocking around one register-tile micro-kernel),
+// with strides and transposes, single-threaded per call: callers parallelise over independent
+// products (conv2d runs one per image chunk on each thread), so results never depend on the
+// thread count.
+//
+//   C (M, N) = alpha * op(A) op(B) + beta * C
+//   op(A) is (M, K): A[i * lda + k], or A[k * lda + i] when trans_a
+//   op(B) is (K, N): B[k * ldb + j], or B[j * ldb + k] when trans_b
+//   C[i * ldc + j]; beta = 0 never reads C (NaN in C is overwritten, as in BLAS)
+//
+// Loops (Goto / BLIS): for each NC-wide panel of B and KC-deep slice of K, pack B into NR-wide
+// slivers; for each MC-tall block of A, pack it into MR-tall slivers; the micro-kernel then
+// computes one MR x NR tile of C from a sliver pair, its accumulators in registers.
+// With AVX2 + FMA the micro-kernel is 6 x 16 (12 ymm accumulators); otherwise a portable loop.
+// gemm_reference (engine/cpu/matmul.h, Eigen) is what the tests compare it with.
+#pragma once
+#include <cstdint>
+
+namespace tg::cpu {
+
+void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+           const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+}  // namespace tg::cpu
