@@ -2,6 +2,7 @@
 # Runs trustgrad's benchmarks and the PyTorch reference (../shared/reference/torch_bench.py, or
 # bench/torch_bench.py when that is absent) one after the other, in the same invocation on the same
 # machine, and prints the ratio table. Usage: bash bench/run_bench.sh [build_dir] [batch] [steps]
+# MODELS="small small28" limits the models (default: small small28 resnet18).
 set -euo pipefail
 build=${1:-build}
 batch=${2:-256}
@@ -23,7 +24,7 @@ echo "== GEMM ceiling"
 
 printf "\n%-9s %4s %3s | %12s %12s %6s | %12s %12s %6s | %9s %9s\n" model batch thr "tg train/s" "torch train/s" ratio \
   "tg infer/s" "torch infer/s" ratio "tg MiB" "torch MiB"
-for model in small small28 resnet18; do
+for model in ${MODELS:-small small28 resnet18}; do
   for threads in 1 2; do
     b=$batch; s=$steps
     if [ "$model" = resnet18 ]; then s=$(( steps < 3 ? steps : 3 )); fi
