@@ -142,22 +142,30 @@ int main(int argc, char** argv) {
   }
 
   using namespace tg::optim;
-  // Bytes per parameter (reads + writes); the first pass is read-only (NaN/Inf check, norms):
-  //   SGD+momentum: g | w g buf -> w buf           = 4 + 12 + 8
-  //   AdamW:        g | w g m v -> w m v           = 4 + 16 + 12
-  //   LAMB (timm, global clip): g | w g m v | w g m v -> w m v = 4 + 16 + 28
-  //   LAMBC paper:  w g m v | w g m v -> w m v     = 16 + 28
-  //   LARS:         w g | w g buf -> w buf         = 8 + 12 + 8
+  // Bytes per parameter (reads + writes); the first pass writes no parameter or state (NaN/Inf
+  // check, norms; the LAMB family's staged moments go to scratch buffers):
+  //   SGD+momentum: g | w g buf -> w buf                          = 4 + 12 + 8
+  //   AdamW:        g | w g m v -> w m v                          = 4 + 16 + 12
+  //   LAMB (timm, global clip): g | w g m v -> m' v' | w m' v' -> w = 4 + 24 + 16
+  //   LAMBC paper:  w g m v -> m' v' | w m' v' -> w               = 24 + 16
+  //   LAMBC paper, unstaged: w g m v | w g m v -> w m v          = 16 + 28
+  //   LARS:         w g | w g buf -> w buf                        = 8 + 12 + 8
   const std::vector<Case> cases = {
       {"sgd_momentum", 24, "check | update",
        [](const NamedParams& p) { return std::make_unique<Sgd>(p, SgdOptions{.lr = 0.1, .momentum = 0.9}); }},
       {"adamw", 32, "check | update",
        [](const NamedParams& p) { return std::make_unique<AdamW>(p, AdamWOptions{.lr = 1e-3, .weight_decay = 0.01}); }},
-      {"lamb_timm", 48, "grad norm | norms | update",
+      {"lamb_timm", 44, "grad norm | norms + staged moments | update",
        [](const NamedParams& p) { return std::make_unique<Lamb>(default_param_groups(p, 0.01), LambOptions{.lr = 0.01}); }},
-      {"lambc_paper", 44, "norms | update",
+      {"lambc_paper", 40, "norms + staged moments | update",
        [](const NamedParams& p) { return std::make_unique<Lambc>(p, LambcPreset::kPaper, 0.01, 0.0); }},
-      {"lambc_timm", 48, "grad norm | norms | update",
+      {"lambc_paper_unstaged", 44, "norms | update (recomputes moments)",
+       [](const NamedParams& p) {
+         LambOptions o = lambc_options(LambcPreset::kPaper, 0.01, 0.0);
+         o.staged_moments = false;
+         return std::make_unique<Lambc>(lambc_param_groups(LambcPreset::kPaper, p, 0.0), o);
+       }},
+      {"lambc_timm", 44, "grad norm | norms + staged moments | update",
        [](const NamedParams& p) { return std::make_unique<Lambc>(p, LambcPreset::kTimm, 0.01, 0.01); }},
       {"lars", 28, "norms (w g) | update",
        [](const NamedParams& p) { return std::make_unique<Lars>(p, LarsOptions{.weight_decay = 5e-4, .always_adapt = true}); }},
@@ -201,7 +209,7 @@ int main(int argc, char** argv) {
                 warm ? "caches warm" : "caches flushed before every step");
     std::printf("bandwidth over 2 x %.0f MB: copy %.2f GB/s, in-place a += s b %.2f GB/s (the bound used)\n\n",
                 static_cast<double>(bound_n) * 4 / 1e6, copy, inplace);
-    std::printf("%-14s %10s %10s %9s %9s %10s  %s\n", "optimizer", "ms/step", "B/param", "GB/s", "of bound",
+    std::printf("%-20s %10s %10s %9s %9s %10s  %s\n", "optimizer", "ms/step", "B/param", "GB/s", "of bound",
                 "vs adamw", "passes");
   }
   double adamw_ms = 0.0;
@@ -219,7 +227,7 @@ int main(int argc, char** argv) {
     const double gbps = k.bytes_per_param * static_cast<double>(total) / (ms[c] * 1e-3) / 1e9;
     const double vs = ms[c] / adamw_ms;
     if (!json) {
-      std::printf("%-14s %10.2f %10.0f %9.2f %8.0f%% %9.2fx  %s\n", k.name.c_str(), ms[c], k.bytes_per_param, gbps,
+      std::printf("%-20s %10.2f %10.0f %9.2f %8.0f%% %9.2fx  %s\n", k.name.c_str(), ms[c], k.bytes_per_param, gbps,
                   100.0 * gbps / bound, vs, k.passes.c_str());
     }
     out_json += std::string(c ? "," : "") + "{\"name\":\"" + k.name + "\",\"ms\":" + std::to_string(ms[c]) +

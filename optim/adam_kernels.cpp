@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
 
 #include "optim/simd_sqrt.h"
 #include "optim/tensor_loops.h"
@@ -30,7 +31,62 @@ inline void moments_block(const float* w, const float* g, const float* m, const 
   sqrt_block(s, v_new, len);
 }
 
+// dst[0, len) = src[0, len), with non-temporal stores where dst is 32-byte aligned: the staged
+// moments are read again only in pass 2, after every other tensor's pass 1 has gone through the
+// caches, so writing around the caches saves the read-for-ownership of each line.
+inline void stream_block(float* dst, const float* src, int64_t len) {
+  int64_t i = 0;
+#if defined(__AVX__)
+  if ((reinterpret_cast<uintptr_t>(dst) & 31) == 0) {
+    for (; i + 8 <= len; i += 8) _mm256_stream_ps(dst + i, _mm256_load_ps(src + i));
+  }
+#endif
+  for (; i < len; ++i) dst[i] = src[i];
+}
+
 }  // namespace
+
+DirectionNorms adam_direction_norms_staged(const float* w, const float* g, const float* m, const float* v,
+                                           float* m_out, float* v_out, int64_t n, const AdamCoeffs& c) {
+  // Sequential over one range (the optimizer's chunk loops call it per chunk, in parallel).
+  alignas(64) float m_new[kBlock], v_new[kBlock], s[kBlock];
+  double ww = 0.0, uu = 0.0, gg = 0.0;
+  for (int64_t b = 0; b < n; b += kBlock) {
+    const int64_t len = std::min(kBlock, n - b);
+    moments_block(w + b, g + b, m + b, v + b, m_new, v_new, s, len, c);
+    stream_block(m_out + b, m_new, len);
+    stream_block(v_out + b, v_new, len);
+    const float* wb = w + b;
+    const float* gb = g + b;
+#pragma omp simd reduction(+ : ww, uu, gg)
+    for (int64_t i = 0; i < len; ++i) {
+      const float u = adam_direction_from(wb[i], m_new[i], s[i], c);
+      ww += static_cast<double>(wb[i]) * wb[i];  // ||w||^2
+      uu += static_cast<double>(u) * u;          // ||u||^2
+      gg += static_cast<double>(gb[i]) * gb[i];  // ||g||^2 (NaN/Inf check)
+    }
+  }
+#if defined(__AVX__)
+  _mm_sfence();  // the streamed lines are visible to every thread before pass 2 reads them
+#endif
+  return DirectionNorms{ww, uu, gg};
+}
+
+void adam_update_staged(float* w, const float* m_new, const float* v_new, int64_t n, const AdamCoeffs& c, float decay,
+                        float step) {
+  alignas(64) float s[kBlock];
+  for (int64_t b = 0; b < n; b += kBlock) {
+    const int64_t len = std::min(kBlock, n - b);
+    sqrt_block(s, v_new + b, len);
+    float* wb = w + b;
+    const float* mb = m_new + b;
+#pragma omp simd
+    for (int64_t i = 0; i < len; ++i) {
+      const float u = adam_direction_from(wb[i], mb[i], s[i], c);
+      wb[i] = decay * wb[i] - step * u;  // w = (1 - lr wd) w - lr r u
+    }
+  }
+}
 
 DirectionNorms adam_direction_norms(const float* w, const float* g, const float* m, const float* v, int64_t n,
                                     const AdamCoeffs& c, bool parallel) {

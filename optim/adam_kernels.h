@@ -51,4 +51,17 @@ DirectionNorms adam_direction_norms(const float* w, const float* g, const float*
 void adam_update(float* w, const float* g, float* m, float* v, int64_t n, const AdamCoeffs& c, float decay,
                  float step, bool parallel);
 
+// Staged variant (the CPU default for adapted tensors; see lamb_core.h): pass 1 also writes the
+// new moments to m_out, v_out (separate buffers, with streaming stores), so pass 2 reads them back
+// instead of recomputing them from g, m, v:
+//   pass 1: w g m v -> norms, m_out v_out      (16 bytes read + 8 written per element)
+//   pass 2: w m_out v_out -> w                 (12 read + 4 written)
+// 40 bytes per element instead of 44; the same u bit for bit. The old m, v are untouched, so a
+// refused step (NaN) still modifies no state: the caller swaps m_out, v_out in only after pass 2.
+DirectionNorms adam_direction_norms_staged(const float* w, const float* g, const float* m, const float* v,
+                                           float* m_out, float* v_out, int64_t n, const AdamCoeffs& c);
+// Pass 2 from the staged moments: w <- decay * w - step * u(w, m_new, v_new).
+void adam_update_staged(float* w, const float* m_new, const float* v_new, int64_t n, const AdamCoeffs& c, float decay,
+                        float step);
+
 }  // namespace tg::optim

@@ -27,6 +27,7 @@ LambFamilyOptions family_options(const LambOptions& o) {
   f.always_adapt = o.always_adapt;
   f.clip_min = o.clip_min;
   f.clip_max = o.clip_max;
+  f.staged_moments = o.staged_moments;
   return f;
 }
 

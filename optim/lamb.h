@@ -21,6 +21,7 @@ struct LambOptions {
   bool always_adapt = false;     // false: tensors in groups with weight_decay == 0 are not adapted
   double clip_min = 0.0;         // trust-ratio clipping r = clamp(r, clip_min, clip_max) (LAMBC)
   double clip_max = std::numeric_limits<double>::infinity();
+  bool staged_moments = true;    // CPU speed/memory knob, same results (see LambFamilyOptions)
 };
 
 LambFamilyOptions family_options(const LambOptions& o);

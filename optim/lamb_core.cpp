@@ -11,9 +11,12 @@
 //   r <- clamp(r, clip_min, clip_max)                                          (LAMBC: clip_max = 1)
 //   w <- w - lr r u
 //
-// Norms are per parameter tensor. Pass 1 (read-only, every tensor before any write) computes
-// ||w||^2, ||u||^2 and ||g||^2 -- the last doubles as the NaN/Inf check; pass 2 recomputes u
-// and writes m, v, w. With global gradient clipping one more read of g comes first.
+// Norms are per parameter tensor. Pass 1 (every tensor before any write to w or the state)
+// computes ||w||^2, ||u||^2 and ||g||^2 -- the last doubles as the NaN/Inf check -- and, for
+// adapted tensors on the CPU (staged_moments, the default), writes the new m, v to scratch
+// buffers; pass 2 computes u from them and writes w, then the scratch buffers become the state
+// (without staging, pass 2 recomputes m, v from g and writes m, v, w). A refused step never
+// reaches pass 2, so no state changes. With global gradient clipping one more read of g comes first.
 #include "optim/lamb_core.h"
 
 #include <algorithm>
@@ -66,6 +69,7 @@ AdamCoeffs LambFamily::coeffs(const ActiveParam& a) const {
 
 int64_t LambFamily::inspect(const std::vector<ActiveParam>& active) {
   grad_scale_ = 1.f;
+  staged_.assign(active.size(), 0);  // set below for the adapted tensors of a CPU step
   norms_.assign(active.size(), DirectionNorms{});
   if (o_.max_grad_norm > 0.0) {
     // Global clipping needs ||G|| before any u: one read of every gradient (also the NaN check).
@@ -96,14 +100,31 @@ int64_t LambFamily::inspect(const std::vector<ActiveParam>& active) {
     }
     return -1;
   }
+  // Staged moments: scratch buffers for every adapted tensor, allocated once and reused.
+  if (o_.staged_moments) {
+    scratch_.resize(params().size());
+    for (size_t i = 0; i < active.size(); ++i) {
+      if (!adapted(active[i])) continue;
+      std::array<Tensor, 2>& sc = scratch_[active[i].index];
+      const Shape& shape = entry(active[i]).tensor.shape();
+      for (Tensor& t : sc) {
+        if (!t.defined()) t = Tensor::empty(shape);
+      }
+      staged_[i] = 1;
+    }
+  }
   const auto sums = per_tensor_sums<3>(numels(active), [&](size_t i, int64_t b, int64_t e) {
     const ActiveParam& a = active[i];
     if (!adapted(a)) {  // only the NaN/Inf check, unless the global-norm pass already did it
       return std::array<double, 3>{0.0, 0.0, o_.max_grad_norm > 0.0 ? 0.0 : sum_squares(a.g + b, e - b)};
     }
     const ParamEntry& p = entry(a);
-    const DirectionNorms n = adam_direction_norms(a.w + b, a.g + b, p.state[0].data() + b, p.state[1].data() + b,
-                                                  e - b, c[i], /*parallel=*/false);
+    const float* m = p.state[0].data() + b;
+    const float* v = p.state[1].data() + b;
+    const DirectionNorms n =
+        staged_[i] ? adam_direction_norms_staged(a.w + b, a.g + b, m, v, scratch_[a.index][0].data() + b,
+                                                 scratch_[a.index][1].data() + b, e - b, c[i])
+                   : adam_direction_norms(a.w + b, a.g + b, m, v, e - b, c[i], /*parallel=*/false);
     return std::array<double, 3>{n.w_sq, n.u_sq, n.g_sq};
   });
   for (size_t i = 0; i < active.size(); ++i) norms_[i] = DirectionNorms{sums[i][0], sums[i][1], sums[i][2]};
@@ -140,12 +161,25 @@ void LambFamily::apply(const std::vector<ActiveParam>& active) {
     }
     return;
   }
+  const bool any_staged = std::find(staged_.begin(), staged_.end(), 1) != staged_.end();
   for_each_chunk(numels(active), [&](size_t i, int64_t b, int64_t e) {
     const ActiveParam& a = active[i];
     ParamEntry& p = entry(a);
+    if (any_staged && staged_[i]) {  // the new moments are in the scratch buffers already
+      adam_update_staged(a.w + b, scratch_[a.index][0].data() + b, scratch_[a.index][1].data() + b, e - b, c[i],
+                         decay[i], step[i]);
+      return;
+    }
     adam_update(a.w + b, a.g + b, p.state[0].data() + b, p.state[1].data() + b, e - b, c[i], decay[i], step[i],
                 /*parallel=*/false);
   });
+  // The staged moments become the state; the old state tensors are next step's scratch.
+  for (size_t i = 0; i < active.size(); ++i) {
+    if (!(any_staged && staged_[i])) continue;
+    ParamEntry& p = entry(active[i]);
+    std::swap(p.state[0], scratch_[active[i].index][0]);
+    std::swap(p.state[1], scratch_[active[i].index][1]);
+  }
 }
 
 void LambFamily::visit_options(OptionVisitor& v) {
