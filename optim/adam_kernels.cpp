@@ -31,6 +31,23 @@ inline void moments_block(const float* w, const float* g, const float* m, const 
   sqrt_block(s, v_new, len);
 }
 
+// Pass 1's sums over one block, from the block's new moments (m_new) and sqrt(v_new) (s):
+// ww += ||w||^2, uu += ||u||^2, gg += ||g||^2 (the NaN/Inf check).
+inline void norms_block(const float* w, const float* g, const float* m_new, const float* s, int64_t len,
+                        const AdamCoeffs& c, double& ww, double& uu, double& gg) {
+  double w2 = 0.0, u2 = 0.0, g2 = 0.0;
+#pragma omp simd reduction(+ : w2, u2, g2)
+  for (int64_t i = 0; i < len; ++i) {
+    const float u = adam_direction_from(w[i], m_new[i], s[i], c);
+    w2 += static_cast<double>(w[i]) * w[i];
+    u2 += static_cast<double>(u) * u;
+    g2 += static_cast<double>(g[i]) * g[i];
+  }
+  ww += w2;
+  uu += u2;
+  gg += g2;
+}
+
 // dst[0, len) = src[0, len), with non-temporal stores where dst is 32-byte aligned: the staged
 // moments are read again only in pass 2, after every other tensor's pass 1 has gone through the
 // caches, so writing around the caches saves the read-for-ownership of each line.
@@ -56,15 +73,7 @@ DirectionNorms adam_direction_norms_staged(const float* w, const float* g, const
     moments_block(w + b, g + b, m + b, v + b, m_new, v_new, s, len, c);
     stream_block(m_out + b, m_new, len);
     stream_block(v_out + b, v_new, len);
-    const float* wb = w + b;
-    const float* gb = g + b;
-#pragma omp simd reduction(+ : ww, uu, gg)
-    for (int64_t i = 0; i < len; ++i) {
-      const float u = adam_direction_from(wb[i], m_new[i], s[i], c);
-      ww += static_cast<double>(wb[i]) * wb[i];  // ||w||^2
-      uu += static_cast<double>(u) * u;          // ||u||^2
-      gg += static_cast<double>(gb[i]) * gb[i];  // ||g||^2 (NaN/Inf check)
-    }
+    norms_block(w + b, g + b, m_new, s, len, c, ww, uu, gg);
   }
 #if defined(__AVX__)
   _mm_sfence();  // the streamed lines are visible to every thread before pass 2 reads them
@@ -96,15 +105,7 @@ DirectionNorms adam_direction_norms(const float* w, const float* g, const float*
     for (int64_t b = begin; b < end; b += kBlock) {
       const int64_t len = std::min(kBlock, end - b);
       moments_block(w + b, g + b, m + b, v + b, m_new, v_new, s, len, c);
-      const float* wb = w + b;
-      const float* gb = g + b;
-#pragma omp simd reduction(+ : ww, uu, gg)
-      for (int64_t i = 0; i < len; ++i) {
-        const float u = adam_direction_from(wb[i], m_new[i], s[i], c);
-        ww += static_cast<double>(wb[i]) * wb[i];  // ||w||^2
-        uu += static_cast<double>(u) * u;          // ||u||^2
-        gg += static_cast<double>(gb[i]) * gb[i];  // ||g||^2 (NaN/Inf check)
-      }
+      norms_block(w + b, g + b, m_new, s, len, c, ww, uu, gg);
     }
     return std::array<double, 3>{ww, uu, gg};
   });
