@@ -67,6 +67,12 @@ AdamCoeffs LambFamily::coeffs(const ActiveParam& a) const {
   return c;
 }
 
+int64_t LambFamily::first_non_finite_norm() const {
+  std::vector<double> g_sq(norms_.size());
+  for (size_t i = 0; i < norms_.size(); ++i) g_sq[i] = norms_[i].g_sq;
+  return first_non_finite(g_sq);
+}
+
 int64_t LambFamily::inspect(const std::vector<ActiveParam>& active) {
   grad_scale_ = 1.f;
   staged_.assign(active.size(), 0);  // set below for the adapted tensors of a CPU step
@@ -95,10 +101,7 @@ int64_t LambFamily::inspect(const std::vector<ActiveParam>& active) {
       const ParamEntry& p = entry(a);
       norms_[i] = device_adam_direction_norms(device(), a.w, a.g, p.state[0].data(), p.state[1].data(), a.numel, c[i]);
     }
-    for (size_t i = 0; i < active.size(); ++i) {
-      if (!std::isfinite(norms_[i].g_sq)) return static_cast<int64_t>(i);
-    }
-    return -1;
+    return first_non_finite_norm();
   }
   // Staged moments: scratch buffers for every adapted tensor, allocated once and reused.
   if (o_.staged_moments) {
@@ -128,10 +131,7 @@ int64_t LambFamily::inspect(const std::vector<ActiveParam>& active) {
     return std::array<double, 3>{n.w_sq, n.u_sq, n.g_sq};
   });
   for (size_t i = 0; i < active.size(); ++i) norms_[i] = DirectionNorms{sums[i][0], sums[i][1], sums[i][2]};
-  for (size_t i = 0; i < active.size(); ++i) {
-    if (!std::isfinite(norms_[i].g_sq)) return static_cast<int64_t>(i);
-  }
-  return -1;
+  return first_non_finite_norm();
 }
 
 void LambFamily::apply(const std::vector<ActiveParam>& active) {
@@ -161,11 +161,10 @@ void LambFamily::apply(const std::vector<ActiveParam>& active) {
     }
     return;
   }
-  const bool any_staged = std::find(staged_.begin(), staged_.end(), 1) != staged_.end();
   for_each_chunk(numels(active), [&](size_t i, int64_t b, int64_t e) {
     const ActiveParam& a = active[i];
     ParamEntry& p = entry(a);
-    if (any_staged && staged_[i]) {  // the new moments are in the scratch buffers already
+    if (staged_[i]) {  // the new moments are in the scratch buffers already
       adam_update_staged(a.w + b, scratch_[a.index][0].data() + b, scratch_[a.index][1].data() + b, e - b, c[i],
                          decay[i], step[i]);
       return;
@@ -175,7 +174,7 @@ void LambFamily::apply(const std::vector<ActiveParam>& active) {
   });
   // The staged moments become the state; the old state tensors are next step's scratch.
   for (size_t i = 0; i < active.size(); ++i) {
-    if (!(any_staged && staged_[i])) continue;
+    if (!staged_[i]) continue;
     ParamEntry& p = entry(active[i]);
     std::swap(p.state[0], scratch_[active[i].index][0]);
     std::swap(p.state[1], scratch_[active[i].index][1]);

@@ -53,6 +53,7 @@ class LambFamily : public Optimizer {
  private:
   bool adapted(const ActiveParam& a) const;
   AdamCoeffs coeffs(const ActiveParam& a) const;
+  int64_t first_non_finite_norm() const;  // over norms_[i].g_sq
 
   LambFamilyOptions o_;
   std::string name_;

@@ -52,10 +52,7 @@ int64_t Lars::inspect(const std::vector<ActiveParam>& active) {
       grad_sq_[i] = device_sum_squares(device(), a.g, a.numel);
       if (adapted(a)) w_sq_[i] = device_sum_squares(device(), a.w, a.numel);
     }
-    for (size_t i = 0; i < active.size(); ++i) {
-      if (!std::isfinite(grad_sq_[i])) return static_cast<int64_t>(i);
-    }
-    return -1;
+    return first_non_finite(grad_sq_);
   }
   const auto sums = per_tensor_sums<2>(numels(active), [&](size_t i, int64_t b, int64_t e) {
     const ActiveParam& a = active[i];
@@ -76,10 +73,7 @@ int64_t Lars::inspect(const std::vector<ActiveParam>& active) {
     w_sq_[i] = sums[i][0];
     grad_sq_[i] = sums[i][1];
   }
-  for (size_t i = 0; i < active.size(); ++i) {
-    if (!std::isfinite(grad_sq_[i])) return static_cast<int64_t>(i);
-  }
-  return -1;
+  return first_non_finite(grad_sq_);
 }
 
 void Lars::apply(const std::vector<ActiveParam>& active) {

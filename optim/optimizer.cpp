@@ -107,24 +107,25 @@ void Optimizer::require_cpu(const char* why) const {
                                     << "; use sgd, lars, adam, adamw, lamb or lambc there, or train on the CPU");
 }
 
+int64_t Optimizer::first_non_finite(const std::vector<double>& grad_sq) {
+  for (size_t i = 0; i < grad_sq.size(); ++i) {
+    if (!std::isfinite(grad_sq[i])) return static_cast<int64_t>(i);
+  }
+  return -1;
+}
+
 int64_t Optimizer::inspect(const std::vector<ActiveParam>& active) {
   if (device_.is_cuda()) {  // one launcher per tensor; each returns sum(g^2) to the host
     grad_sq_.assign(active.size(), 0.0);
     for (size_t i = 0; i < active.size(); ++i) grad_sq_[i] = device_sum_squares(device_, active[i].g, active[i].numel);
-    for (size_t i = 0; i < active.size(); ++i) {
-      if (!std::isfinite(grad_sq_[i])) return static_cast<int64_t>(i);
-    }
-    return -1;
+    return first_non_finite(grad_sq_);
   }
   const auto sums = per_tensor_sums<1>(numels(active), [&](size_t i, int64_t b, int64_t e) {
     return std::array<double, 1>{sum_squares(active[i].g + b, e - b)};
   });
   grad_sq_.assign(active.size(), 0.0);
   for (size_t i = 0; i < active.size(); ++i) grad_sq_[i] = sums[i][0];
-  for (size_t i = 0; i < active.size(); ++i) {
-    if (!std::isfinite(grad_sq_[i])) return static_cast<int64_t>(i);
-  }
-  return -1;
+  return first_non_finite(grad_sq_);
 }
 
 void Optimizer::record_trust_ratio(const ActiveParam& a, double w_norm, double u_norm, double raw, double applied) {

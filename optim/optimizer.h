@@ -134,6 +134,8 @@ class Optimizer {
   void record_trust_ratio(const ActiveParam& a, double w_norm, double u_norm, double raw, double applied);
   // Throws tg::Error when the parameters are on a device this optimizer has no kernels for.
   void require_cpu(const char* why) const;
+  // Position of the first sum that is NaN or Inf (a sum of g^2 is finite iff every g is), or -1.
+  static int64_t first_non_finite(const std::vector<double>& grad_sq);
   // The default inspect's result: sum of g^2 for each active parameter.
   std::vector<double> grad_sq_;
 
