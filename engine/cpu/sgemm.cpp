@@ -78,35 +78,31 @@ void pack_b(float* pb, const float* B, int64_t ldb, bool trans, int64_t k0, int6
 
 // acc (MR x NR, row-major) = sum_k pa[k * MR + r] * pb[k * NR + c]
 #ifdef TG_SGEMM_AVX2
-// One k step: two B vectors (16 columns) times six broadcast A values into the 12 accumulators.
-#define TG_SGEMM_STEP(pa, pb)                                            \
-  {                                                                      \
-    const __m256 b0 = _mm256_loadu_ps(pb), b1 = _mm256_loadu_ps(pb + 8); \
-    __m256 a = _mm256_broadcast_ss(pa + 0);                              \
-    c00 = _mm256_fmadd_ps(a, b0, c00);                                   \
-    c01 = _mm256_fmadd_ps(a, b1, c01);                                   \
-    a = _mm256_broadcast_ss(pa + 1);                                     \
-    c10 = _mm256_fmadd_ps(a, b0, c10);                                   \
-    c11 = _mm256_fmadd_ps(a, b1, c11);                                   \
-    a = _mm256_broadcast_ss(pa + 2);                                     \
-    c20 = _mm256_fmadd_ps(a, b0, c20);                                   \
-    c21 = _mm256_fmadd_ps(a, b1, c21);                                   \
-    a = _mm256_broadcast_ss(pa + 3);                                     \
-    c30 = _mm256_fmadd_ps(a, b0, c30);                                   \
-    c31 = _mm256_fmadd_ps(a, b1, c31);                                   \
-    a = _mm256_broadcast_ss(pa + 4);                                     \
-    c40 = _mm256_fmadd_ps(a, b0, c40);                                   \
-    c41 = _mm256_fmadd_ps(a, b1, c41);                                   \
-    a = _mm256_broadcast_ss(pa + 5);                                     \
-    c50 = _mm256_fmadd_ps(a, b0, c50);                                   \
-    c51 = _mm256_fmadd_ps(a, b1, c51);                                   \
-  }
-
 inline void micro_kernel(int64_t kc, const float* pa, const float* pb, float* acc) {
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
   __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-  for (int64_t k = 0; k < kc; ++k) {  // (unrolling by 4 with prefetches measured ~25% slower here)
-    TG_SGEMM_STEP(pa, pb)
+  // Per k: two B vectors (16 columns) times six broadcast A values into the 12 accumulators.
+  // (Unrolling this loop by 4 with prefetches measured ~25% slower here.)
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m256 b0 = _mm256_loadu_ps(pb), b1 = _mm256_loadu_ps(pb + 8);
+    __m256 a = _mm256_broadcast_ss(pa + 0);
+    c00 = _mm256_fmadd_ps(a, b0, c00);
+    c01 = _mm256_fmadd_ps(a, b1, c01);
+    a = _mm256_broadcast_ss(pa + 1);
+    c10 = _mm256_fmadd_ps(a, b0, c10);
+    c11 = _mm256_fmadd_ps(a, b1, c11);
+    a = _mm256_broadcast_ss(pa + 2);
+    c20 = _mm256_fmadd_ps(a, b0, c20);
+    c21 = _mm256_fmadd_ps(a, b1, c21);
+    a = _mm256_broadcast_ss(pa + 3);
+    c30 = _mm256_fmadd_ps(a, b0, c30);
+    c31 = _mm256_fmadd_ps(a, b1, c31);
+    a = _mm256_broadcast_ss(pa + 4);
+    c40 = _mm256_fmadd_ps(a, b0, c40);
+    c41 = _mm256_fmadd_ps(a, b1, c41);
+    a = _mm256_broadcast_ss(pa + 5);
+    c50 = _mm256_fmadd_ps(a, b0, c50);
+    c51 = _mm256_fmadd_ps(a, b1, c51);
     pa += MR;
     pb += NR;
   }
@@ -123,7 +119,6 @@ inline void micro_kernel(int64_t kc, const float* pa, const float* pb, float* ac
   _mm256_storeu_ps(acc + 80, c50);
   _mm256_storeu_ps(acc + 88, c51);
 }
-#undef TG_SGEMM_STEP
 #else
 inline void micro_kernel(int64_t kc, const float* pa, const float* pb, float* acc) {
   float c[MR * NR] = {};
