@@ -1,6 +1,7 @@
 // Training-step and inference throughput of the reference networks, printed with the same JSON
 // fields as ../shared/reference/torch_bench.py so the two can be compared side by side.
-//   bench_train_step --model small|small28|resnet18 --batch 256 --threads 2 --steps 10 [--device cuda] [--json]
+//   bench_train_step --model small|small28|resnet18 --batch 256 --threads 2 --steps 10 [--device cuda]
+//                    [--conv-algorithm auto|gemm] [--json]
 // The optimizer step is SGD with momentum (as in torch_bench.py), so the figure is dominated by
 // forward + backward. Peak RSS is the whole process's, so run one model per process. On a GPU
 // (--device cuda) the timed loop ends with a copy back to the host, so queued kernels are counted.
@@ -15,6 +16,7 @@
 #include "engine/error.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
+#include "nn/layers_conv.h"
 #include "nn/models/factory.h"
 #include "optim/sgd.h"
 
@@ -24,6 +26,7 @@ struct Args {
   std::string model = "small";
   int batch = 256, threads = 2, steps = 10;
   std::string device = "cpu";
+  tg::ConvAlgorithm conv_algorithm = tg::ConvAlgorithm::Auto;  // gemm: no Winograd (an A/B in one binary)
   bool json = false;
 };
 
@@ -40,8 +43,14 @@ Args parse(int argc, char** argv) {
     else if (k == "--threads") a.threads = std::stoi(value());
     else if (k == "--steps") a.steps = std::stoi(value());
     else if (k == "--device") a.device = value();
-    else if (k == "--json") a.json = true;
-    else throw tg::Error("unknown flag " + k + " (known: --model --batch --threads --steps --device --json)");
+    else if (k == "--conv-algorithm") {
+      const std::string v = value();
+      if (v != "auto" && v != "gemm") throw tg::Error("--conv-algorithm must be auto or gemm, got '" + v + "'");
+      a.conv_algorithm = v == "gemm" ? tg::ConvAlgorithm::Gemm : tg::ConvAlgorithm::Auto;
+    } else if (k == "--json") a.json = true;
+    else
+      throw tg::Error("unknown flag " + k +
+                      " (known: --model --batch --threads --steps --device --conv-algorithm --json)");
   }
   return a;
 }
@@ -74,6 +83,7 @@ int main(int argc, char** argv) {
     }
     tg::Generator gen(0);
     auto net = tg::nn::make_model(name, channels, side, 10, gen);
+    tg::nn::set_conv_algorithm(*net, a.conv_algorithm);
     const tg::Device device = tg::parse_device(a.device);
     tg::Tensor x = tg::Tensor::randn({a.batch, channels, side, side}, gen);
     tg::Tensor y = tg::Tensor::empty({a.batch});

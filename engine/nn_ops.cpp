@@ -68,7 +68,8 @@ cpu::PoolShape pool_shape(const Tensor& x, int kernel, int& stride, int padding,
 
 // ---- conv2d ----
 
-Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding, int groups) {
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding, int groups,
+              ConvAlgorithm algorithm) {
   const char* op = "conv2d";
   check_4d(x, op);
   check_defined(w, op, "weight");
@@ -93,7 +94,7 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int
              op << ": bias must have shape " << shape_str({K}) << " for weight " << shape_str(w.shape()) << ", got "
                 << shape_str(b.shape()));
   }
-  const cpu::ConvShape s{N, C, H, W, K, R, S, stride, stride, padding, padding, groups};
+  const cpu::ConvShape s{N, C, H, W, K, R, S, stride, stride, padding, padding, groups, algorithm};
   Tensor out = Tensor::empty({N, K, s.P(), s.Q()}, x.device());
   switch (x.device().type) {
     case DeviceType::CPU: cpu::conv2d_forward(out.data(), x.data(), w.data(), data_or_null(b), s); break;

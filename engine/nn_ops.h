@@ -2,14 +2,16 @@
 // All images are NCHW, row-major, contiguous. Kernels live in engine/cpu/ (and cuda/).
 #pragma once
 #include "engine/autograd.h"
+#include "engine/cpu/conv2d.h"  // ConvAlgorithm
 #include "engine/random.h"
 #include "engine/tensor.h"
 
 namespace tg {
 
 // x (N, C, H, W), w (K, C/groups, R, S), b (K) or undefined -> (N, K, P, Q) with
-// P = (H + 2*pad_h - R) / stride_h + 1, Q likewise.
-Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride = 1, int padding = 0, int groups = 1);
+// P = (H + 2*pad_h - R) / stride_h + 1, Q likewise. `algorithm` picks the CPU kernel (conv2d.h).
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride = 1, int padding = 0, int groups = 1,
+              ConvAlgorithm algorithm = ConvAlgorithm::Auto);
 
 // Batch norm over (N, H, W) per channel. Training: normalise with batch statistics (biased var)
 // and update running stats in place: running = (1 - momentum) * running + momentum * batch

@@ -33,7 +33,7 @@ Tensor Conv2d::forward(const Tensor& x) {
   TG_CHECK(x.defined() && x.dim() == 4 && x.size(1) == in_channels,
            describe() << ": expected input (N, " << in_channels << ", H, W), got "
                       << (x.defined() ? shape_str(x.shape()) : std::string("undefined")));
-  return conv2d(x, weight, bias, stride, padding, groups);
+  return conv2d(x, weight, bias, stride, padding, groups, algorithm);
 }
 
 std::string Conv2d::describe() const {
@@ -42,8 +42,20 @@ std::string Conv2d::describe() const {
   if (stride != 1) os << ", stride=" << stride;
   if (padding != 0) os << ", padding=" << padding;
   if (groups != 1) os << ", groups=" << groups;
-  os << ", bias=" << (bias.defined() ? "true" : "false") << ")";
+  os << ", bias=" << (bias.defined() ? "true" : "false");
+  if (algorithm == ConvAlgorithm::Gemm) os << ", algorithm=gemm";
+  os << ")";
   return os.str();
+}
+
+int set_conv_algorithm(Module& model, ConvAlgorithm algorithm) {
+  int set = 0;
+  for (auto& [name, m] : model.named_modules())
+    if (auto* conv = dynamic_cast<Conv2d*>(m)) {
+      conv->algorithm = algorithm;
+      ++set;
+    }
+  return set;
 }
 
 Linear::Linear(int in_features_, int out_features_, bool bias_, Generator& gen)

@@ -1,6 +1,7 @@
 // Conv2d and Linear layers: learnable weights with PyTorch-default init and PyTorch's names
 // ("weight", "bias"). The math lives in the fused ops tg::conv2d and tg::linear.
 #pragma once
+#include "engine/cpu/conv2d.h"  // ConvAlgorithm
 #include "engine/random.h"
 #include "nn/module.h"
 
@@ -16,9 +17,15 @@ class Conv2d : public Module {
   std::string describe() const override;
 
   int in_channels, out_channels, kernel, stride, padding, groups;
+  // Auto lets 3x3 stride-1 layers use Winograd on the CPU; Gemm keeps every output one dot product
+  // (set_conv_algorithm below sets it for a whole model).
+  ConvAlgorithm algorithm = ConvAlgorithm::Auto;
   Tensor weight;  // (K, C/groups, k, k)
   Tensor bias;    // (K) or undefined
 };
+
+// Sets `algorithm` on every Conv2d in `model` (itself included); returns how many it set.
+int set_conv_algorithm(Module& model, ConvAlgorithm algorithm);
 
 // y = x W^T + b: x (N, in), W (out, in), b (out).
 class Linear : public Module {

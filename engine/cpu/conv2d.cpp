@@ -8,6 +8,7 @@
 // with col[(c*R + r)*S + sx][j] = in[n, g*Cg + c, p*sh - ph + r, q*sw - pw + sx] (0 outside the image).
 // A 1x1 stride-1 unpadded conv reads the input in place (it IS a GEMM): no im2col. Every product
 // is our packed sgemm (sgemm.h), single-threaded inside: the threads split the chunks.
+// 3x3 stride-1 convs with enough channels take the Winograd F(4x4, 3x3) path instead (winograd.h).
 #include "engine/cpu/conv2d.h"
 
 #include <omp.h>
@@ -18,6 +19,7 @@
 #include <vector>
 
 #include "engine/cpu/sgemm.h"
+#include "engine/cpu/winograd.h"
 
 namespace tg::cpu {
 namespace {
@@ -279,6 +281,7 @@ void backward_chunk(float* din, float* dw_acc, const float* dout, const float* i
 }  // namespace
 
 void conv2d_forward(float* out, const float* in, const float* w, const float* b, const ConvShape& s) {
+  if (winograd_applies(s)) return winograd_forward(out, in, w, b, s);
   const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
   const Plan pl = make_plan(s, threads);
   // Chunks write disjoint outputs: run them in parallel (Eigen then stays single-threaded inside,
@@ -313,6 +316,7 @@ void conv2d_backward(float* din, float* dw, float* db, const float* dout, const 
     }
   }
   if (!din && !dw) return;
+  if (winograd_applies(s)) return winograd_backward(din, dw, dout, in, w, s);
   const int64_t wsize = s.K * (s.C / s.groups) * s.R * s.S;
   const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
   const Plan pl = make_plan(s, threads);

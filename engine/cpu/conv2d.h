@@ -1,7 +1,19 @@
-// CPU 2-D convolution kernels (NCHW): a fast im2col + Eigen GEMM path and a plain-loop reference.
+// CPU 2-D convolution kernels (NCHW): a fast path (im2col + our sgemm, or Winograd F(4x4, 3x3) for
+// 3x3 stride-1 convs, see winograd.h) and a plain-loop reference.
 // Raw pointers and named sizes only; argument checking lives in the op layer (engine/nn_ops.cpp).
 #pragma once
 #include <cstdint>
+
+namespace tg {
+
+// Which CPU algorithm a conv2d may use (the CUDA kernels ignore it: they are always im2col + GEMM).
+//   Auto  Winograd F(4x4, 3x3) for the 3x3 stride-1 convs it applies to (winograd.h: 4x fewer
+//         multiplications; its rounding error is ~10x the direct sum's, still ~1e-6 of the output
+//         scale), im2col + GEMM for the others.
+//   Gemm  always im2col + GEMM: every output is one dot product, rounded like the reference loops.
+enum class ConvAlgorithm { Auto, Gemm };
+
+}  // namespace tg
 
 namespace tg::cpu {
 
@@ -10,6 +22,7 @@ struct ConvShape {
   int64_t N, C, H, W;  // input
   int64_t K, R, S;     // output channels, kernel height, kernel width
   int64_t stride_h, stride_w, pad_h, pad_w, groups;
+  ConvAlgorithm algorithm = ConvAlgorithm::Auto;
   int64_t P() const { return (H + 2 * pad_h - R) / stride_h + 1; }  // output height
   int64_t Q() const { return (W + 2 * pad_w - S) / stride_w + 1; }  // output width
 };

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine/cpu/conv2d.h"
+#include "engine/cpu/winograd.h"
 #include "engine/error.h"
 #include "engine/nn_ops.h"
 #include "engine/ops.h"
@@ -79,15 +80,23 @@ double max_scaled_diff(const std::vector<float>& a, const std::vector<float>& b)
 // Runs the fast and the reference conv kernels on random data; returns the worst scaled difference
 // over out, din, dw, db, divided by sqrt(longest sum): float32 rounding grows like sqrt(terms), so
 // the result is ~1e-7 when both agree up to rounding, whatever the shape.
-double fast_vs_reference(const cpu::ConvShape& s, bool bias, Generator& gen) {
+// With winograd = true the Winograd kernels are called directly (whatever winograd_applies says) and
+// the bias gradient, which they leave to their caller, is not compared.
+double fast_vs_reference(const cpu::ConvShape& s, bool bias, Generator& gen, bool winograd = false) {
   const size_t nin = s.N * s.C * s.H * s.W, nw = s.K * (s.C / s.groups) * s.R * s.S, nout = s.N * s.K * s.P() * s.Q();
   const auto in = random_values(nin, gen), w = random_values(nw, gen), b = random_values(s.K, gen);
   const auto dout = random_values(nout, gen);
-  std::vector<float> o1(nout), o2(nout), di1(nin), di2(nin), dw1(nw), dw2(nw), db1(s.K), db2(s.K);
-  cpu::conv2d_forward(o1.data(), in.data(), w.data(), bias ? b.data() : nullptr, s);
+  std::vector<float> o1(nout), o2(nout), di1(nin, 7.f), di2(nin), dw1(nw, 7.f), dw2(nw), db1(s.K), db2(s.K);
+  if (winograd) {
+    cpu::winograd_forward(o1.data(), in.data(), w.data(), bias ? b.data() : nullptr, s);
+    cpu::winograd_backward(di1.data(), dw1.data(), dout.data(), in.data(), w.data(), s);
+  } else {
+    cpu::conv2d_forward(o1.data(), in.data(), w.data(), bias ? b.data() : nullptr, s);
+    cpu::conv2d_backward(di1.data(), dw1.data(), db1.data(), dout.data(), in.data(), w.data(), s);
+  }
   cpu::conv2d_forward_reference(o2.data(), in.data(), w.data(), bias ? b.data() : nullptr, s);
-  cpu::conv2d_backward(di1.data(), dw1.data(), db1.data(), dout.data(), in.data(), w.data(), s);
   cpu::conv2d_backward_reference(di2.data(), dw2.data(), db2.data(), dout.data(), in.data(), w.data(), s);
+  if (winograd) db1 = db2;
   const double terms = std::max({s.C / s.groups * s.R * s.S, s.N * s.P() * s.Q(), s.K / s.groups * s.R * s.S});
   return std::max({max_scaled_diff(o1, o2), max_scaled_diff(di1, di2), max_scaled_diff(dw1, dw2),
                    max_scaled_diff(db1, db2)}) /
@@ -166,6 +175,85 @@ TEST_CASE("conv2d fast kernels agree with 1 and 2 threads, and only write what i
   CHECK(max_scaled_diff(outs[0], outs[1]) < 1e-6);
   CHECK(max_scaled_diff(dws[0], dw_ref) < 1e-5);
   CHECK(max_scaled_diff(dws[1], dw_ref) < 1e-5);
+}
+
+// ---------------- Winograd F(4x4, 3x3) ----------------
+// Its transforms scale values by up to ~10 before the channel sums (winograd.h), so its rounding
+// error is larger than the im2col path's: measured up to 1.5e-6 on this scale, bounded at 1e-5; a wrong
+// transform coefficient gives errors of order 1e-1.
+
+TEST_CASE("winograd: which convs take the Winograd path") {
+  CHECK(cpu::winograd_applies({8, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1}));
+  CHECK(cpu::winograd_applies({8, 64, 32, 32, 128, 3, 3, 1, 1, 0, 0, 1}));
+  CHECK_FALSE(cpu::winograd_applies({8, 16, 8, 8, 16, 3, 3, 2, 2, 1, 1, 1}));  // strided
+  CHECK_FALSE(cpu::winograd_applies({8, 16, 8, 8, 16, 5, 5, 1, 1, 2, 2, 1}));  // 5x5
+  CHECK_FALSE(cpu::winograd_applies({8, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1, 2}));  // grouped
+  CHECK_FALSE(cpu::winograd_applies({8, 3, 32, 32, 32, 3, 3, 1, 1, 1, 1, 1}));  // too few input channels
+  CHECK_FALSE(cpu::winograd_applies({8, 32, 32, 32, 8, 3, 3, 1, 1, 1, 1, 1}));  // too few output channels
+  CHECK_FALSE(cpu::winograd_applies({8, 32, 2, 2, 32, 3, 3, 1, 1, 1, 1, 1}));   // 2x2 output: mostly padding tiles
+  CHECK_FALSE(cpu::winograd_applies({8, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1, ConvAlgorithm::Gemm}));  // asked not to
+}
+
+TEST_CASE("winograd kernels match the direct reference on random shapes") {
+  Generator gen(17);
+  for (int trial = 0; trial < 60; ++trial) {
+    cpu::ConvShape s{};
+    s.groups = 1;
+    s.R = s.S = 3;
+    s.stride_h = s.stride_w = 1;
+    s.N = 1 + static_cast<int64_t>(gen.below(trial % 5 == 0 ? 12 : 3));
+    s.C = 1 + static_cast<int64_t>(gen.below(6));
+    s.K = 1 + static_cast<int64_t>(gen.below(6));
+    s.pad_h = static_cast<int64_t>(gen.below(3));
+    s.pad_w = static_cast<int64_t>(gen.below(3));
+    s.H = std::max<int64_t>(1, 3 - 2 * s.pad_h) + static_cast<int64_t>(gen.below(12));  // ragged last tiles
+    s.W = std::max<int64_t>(1, 3 - 2 * s.pad_w) + static_cast<int64_t>(gen.below(12));
+    const double err = fast_vs_reference(s, trial % 2 == 0, gen, /*winograd=*/true);
+    CAPTURE(trial);
+    CHECK_MESSAGE(err < 1e-5, "N" << s.N << " C" << s.C << " H" << s.H << " W" << s.W << " K" << s.K << " pad "
+                                  << s.pad_h << "," << s.pad_w << ": err " << err);
+  }
+}
+
+TEST_CASE("winograd kernels: chunks spanning images, many channels, both thread counts") {
+  Generator gen(19);
+  const int saved = get_num_threads();
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    CAPTURE(threads);
+    // 25 tiles per image: 64-tile chunks span images; 2 threads split the 7 images 3 + 4.
+    CHECK(fast_vs_reference({7, 5, 20, 18, 6, 3, 3, 1, 1, 1, 1, 1}, true, gen, true) < 1e-5);
+    // Deep enough for conv2d to route it to Winograd, one tile per image.
+    CHECK(fast_vs_reference({9, 20, 4, 4, 17, 3, 3, 1, 1, 1, 1, 1}, false, gen, true) < 1e-5);
+    CHECK(fast_vs_reference({3, 16, 9, 11, 24, 3, 3, 1, 1, 1, 1, 1}, true, gen, false) < 1e-5);
+  }
+  set_num_threads(saved);
+}
+
+TEST_CASE("winograd: conv2d routes eligible convs there, and the result does not depend on the threads") {
+  Generator gen(23);
+  const cpu::ConvShape s{6, 16, 10, 10, 16, 3, 3, 1, 1, 1, 1, 1};
+  REQUIRE(cpu::winograd_applies(s));
+  const size_t nin = 6 * 16 * 100, nw = 16 * 16 * 9, nout = 6 * 16 * 100;
+  const auto in = random_values(nin, gen), w = random_values(nw, gen), b = random_values(16, gen);
+  const auto dout = random_values(nout, gen);
+  std::vector<float> via_conv(nout), direct(nout);
+  cpu::conv2d_forward(via_conv.data(), in.data(), w.data(), b.data(), s);
+  cpu::winograd_forward(direct.data(), in.data(), w.data(), b.data(), s);
+  CHECK(via_conv == direct);
+  const int saved = get_num_threads();
+  std::vector<std::vector<float>> outs, dins;
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    std::vector<float> out(nout), din(nin), dw(nw);
+    cpu::conv2d_forward(out.data(), in.data(), w.data(), b.data(), s);
+    cpu::conv2d_backward(din.data(), dw.data(), nullptr, dout.data(), in.data(), w.data(), s);
+    outs.push_back(out);
+    dins.push_back(din);
+  }
+  set_num_threads(saved);
+  CHECK(outs[0] == outs[1]);  // each tile is computed the same way whichever thread takes it
+  CHECK(dins[0] == dins[1]);  // each image's input grad likewise (dw sums per-thread partials)
 }
 
 // ---------------- gradient checks ----------------
