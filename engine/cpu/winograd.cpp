@@ -17,6 +17,11 @@
 
 #include "engine/cpu/sgemm.h"
 
+#if defined(__AVX2__)
+#include <immintrin.h>
+#define TG_WINOGRAD_AVX2 1  // tiles moved between images and lanes with 8x8 register transposes
+#endif
+
 namespace tg::cpu {
 namespace {
 
@@ -169,37 +174,110 @@ void weight_transform_adjoint(float* dw, const float* dU, const ConvShape& s) {
   }
 }
 
+#ifdef TG_WINOGRAD_AVX2
+// r[j][l] <- r[l][j]: transpose of the 8x8 matrix held in eight registers.
+inline void transpose8(__m256 r[8]) {
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 s0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 s1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
+  const __m256 s2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 s3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
+  const __m256 s4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 s5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
+  const __m256 s6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
+  const __m256 s7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
+  r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
+  r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
+  r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
+  r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
+  r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
+  r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
+  r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
+  r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
+}
+
+// q[l] = (y0[l], y1[l], y2[l], y3[l]) for the 8 lanes l: four 8-lane registers to eight 4-float rows.
+inline void transpose4x8(__m256 y0, __m256 y1, __m256 y2, __m256 y3, __m128 q[8]) {
+  const __m256 t0 = _mm256_unpacklo_ps(y0, y1), t1 = _mm256_unpackhi_ps(y0, y1);
+  const __m256 t2 = _mm256_unpacklo_ps(y2, y3), t3 = _mm256_unpackhi_ps(y2, y3);
+  const __m256 s[4] = {_mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0)),   // lanes 0 and 4
+                       _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2)),   // lanes 1 and 5
+                       _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)),   // lanes 2 and 6
+                       _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2))};  // lanes 3 and 7
+  for (int l = 0; l < 4; ++l) {
+    q[l] = _mm256_castps256_ps128(s[l]);
+    q[l + 4] = _mm256_extractf128_ps(s[l], 1);
+  }
+}
+#endif
+
+// d[(i*6 + j)*kL + l] = in[n, c, h0 + i, w0 + j] of lane l's tile (0 outside the image and for lanes
+// without a tile), h0 = p0 - pad_h, w0 = q0 - pad_w.
+void gather_input_tiles(float* d, const Lanes& ln, const float* in, int64_t c, const ConvShape& s) {
+  const int64_t HW = s.H * s.W;
+#ifdef TG_WINOGRAD_AVX2
+  // Lane l's row i is read as 8 floats (6 used): a plain load where they lie inside the image row,
+  // else a masked load of the columns inside it (masked-off columns are not read and come back 0);
+  // one 8x8 transpose turns 8 lanes' rows into the row's 6 columns.
+  const __m256i column = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  for (int64_t half = 0; half < kL; half += 8) {
+    const float* plane[8];
+    int64_t h0[8], w0[8];
+    bool whole_row[8];
+    __m256i mask[8];  // column j of the tile lies inside the image (and j < 6)
+    for (int64_t l = 0; l < 8; ++l) {
+      const int64_t L = half + l;
+      plane[l] = ln.n[L] < 0 ? nullptr : in + (ln.n[L] * s.C + c) * HW;
+      h0[l] = ln.p0[L] - s.pad_h;
+      w0[l] = ln.q0[L] - s.pad_w;
+      whole_row[l] = plane[l] && w0[l] >= 0 && w0[l] + 8 <= s.W;
+      const int32_t lo = static_cast<int32_t>(std::max<int64_t>(0, -w0[l]));
+      const int32_t hi = static_cast<int32_t>(std::min<int64_t>(kA, s.W - w0[l]));
+      mask[l] = _mm256_and_si256(_mm256_cmpgt_epi32(column, _mm256_set1_epi32(lo - 1)),
+                                 _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), column));
+    }
+    for (int64_t i = 0; i < kA; ++i) {
+      __m256 r[8];
+      for (int64_t l = 0; l < 8; ++l) {
+        const int64_t h = h0[l] + i;
+        if (!plane[l] || h < 0 || h >= s.H) {
+          r[l] = _mm256_setzero_ps();
+        } else if (whole_row[l]) {
+          r[l] = _mm256_loadu_ps(plane[l] + h * s.W + w0[l]);
+        } else {
+          r[l] = _mm256_maskload_ps(plane[l] + h * s.W + w0[l], mask[l]);
+        }
+      }
+      transpose8(r);
+      for (int64_t j = 0; j < kA; ++j) _mm256_store_ps(d + (i * kA + j) * kL + half, r[j]);
+    }
+  }
+#else
+  for (int64_t l = 0; l < kL; ++l) {
+    const float* plane = ln.n[l] < 0 ? nullptr : in + (ln.n[l] * s.C + c) * HW;
+    const int64_t h0 = ln.p0[l] - s.pad_h, w0 = ln.q0[l] - s.pad_w;
+    for (int64_t i = 0; i < kA; ++i)
+      for (int64_t j = 0; j < kA; ++j) {
+        const int64_t h = h0 + i, x = w0 + j;
+        d[(i * kA + j) * kL + l] = (plane && h >= 0 && h < s.H && x >= 0 && x < s.W) ? plane[h * s.W + x] : 0.f;
+      }
+  }
+#endif
+}
+
 // V (36, C, T) for tiles [t0, t1) (lanes past t1 are zero): V[xi][c][j] = (B^T d B)[xi] of tile t0 + j.
 void input_transform(float* V, int64_t T, const float* in, const ConvShape& s, const Grid& gr, int64_t t0,
                      int64_t t1) {
-  const int64_t HW = s.H * s.W, CT = s.C * T;
+  const int64_t CT = s.C * T;
   alignas(64) float d[kXi * kL], tmp[kXi * kL];
   Lanes ln;
   for (int64_t j0 = 0; j0 < T; j0 += kL) {
     locate(ln, gr, t0 + j0, t1);
     for (int64_t c = 0; c < s.C; ++c) {
-      for (int64_t l = 0; l < kL; ++l) {  // d[(i*6 + j)*kL + l] = in[n, c, h0 + i, w0 + j], 0 outside
-        if (ln.n[l] < 0) {
-          for (int64_t x = 0; x < kXi; ++x) d[x * kL + l] = 0.f;
-          continue;
-        }
-        const int64_t h0 = ln.p0[l] - s.pad_h, w0 = ln.q0[l] - s.pad_w;
-        const float* plane = in + (ln.n[l] * s.C + c) * HW;
-        if (h0 >= 0 && w0 >= 0 && h0 + kA <= s.H && w0 + kA <= s.W) {
-          for (int64_t i = 0; i < kA; ++i) {
-            const float* row = plane + (h0 + i) * s.W + w0;
-            for (int64_t j = 0; j < kA; ++j) d[(i * kA + j) * kL + l] = row[j];
-          }
-        } else {
-          for (int64_t i = 0; i < kA; ++i) {
-            const int64_t h = h0 + i;
-            for (int64_t j = 0; j < kA; ++j) {
-              const int64_t x = w0 + j;
-              d[(i * kA + j) * kL + l] = (h >= 0 && h < s.H && x >= 0 && x < s.W) ? plane[h * s.W + x] : 0.f;
-            }
-          }
-        }
-      }
+      gather_input_tiles(d, ln, in, c, s);
       for (int64_t j = 0; j < kA; ++j) apply_bt(d + j * kL, kA * kL, tmp + j * kL, kA * kL);  // columns
       for (int64_t i = 0; i < kA; ++i)                                                        // rows, into V
         apply_bt(tmp + i * kA * kL, kL, V + (i * kA * s.C + c) * T + j0, CT);
@@ -207,10 +285,49 @@ void input_transform(float* V, int64_t T, const float* in, const ConvShape& s, c
   }
 }
 
+// out[n, k, p0 + i, q0 + j] = y[(i*4 + j)*kL + l] + bias for lane l's tile, inside the map.
+void scatter_output_tiles(float* out, const float* y, float bias, const Lanes& ln, int64_t k, const ConvShape& s) {
+  const int64_t P = s.P(), Q = s.Q();
+#ifdef TG_WINOGRAD_AVX2
+  // Row i of 8 lanes' tiles: a 4x8 transpose gives each lane its 4 outputs, one 4-float store.
+  const __m256 vb = _mm256_set1_ps(bias);
+  for (int64_t half = 0; half < kL; half += 8) {
+    if (ln.n[half] < 0) break;
+    for (int64_t i = 0; i < kM; ++i) {
+      const float* yi = y + i * kM * kL + half;
+      __m128 q[8];
+      transpose4x8(_mm256_add_ps(_mm256_load_ps(yi), vb), _mm256_add_ps(_mm256_load_ps(yi + kL), vb),
+                   _mm256_add_ps(_mm256_load_ps(yi + 2 * kL), vb), _mm256_add_ps(_mm256_load_ps(yi + 3 * kL), vb), q);
+      for (int64_t l = 0; l < 8; ++l) {
+        const int64_t L = half + l, p = ln.p0[L] + i;
+        if (ln.n[L] < 0) break;
+        if (p >= P) continue;
+        float* row = out + ((ln.n[L] * s.K + k) * P + p) * Q + ln.q0[L];
+        if (ln.q0[L] + kM <= Q) {
+          _mm_storeu_ps(row, q[l]);
+        } else {
+          alignas(16) float v[4];
+          _mm_store_ps(v, q[l]);
+          for (int64_t j = 0; j < Q - ln.q0[L]; ++j) row[j] = v[j];
+        }
+      }
+    }
+  }
+#else
+  for (int64_t l = 0; l < kL; ++l) {
+    if (ln.n[l] < 0) break;
+    float* plane = out + (ln.n[l] * s.K + k) * P * Q;
+    const int64_t rows = std::min(kM, P - ln.p0[l]), cols = std::min(kM, Q - ln.q0[l]);
+    for (int64_t i = 0; i < rows; ++i)
+      for (int64_t j = 0; j < cols; ++j) plane[(ln.p0[l] + i) * Q + ln.q0[l] + j] = y[(i * kM + j) * kL + l] + bias;
+  }
+#endif
+}
+
 // out[n, k, 4ty + i, 4tx + j] = bias[k] + (A^T M A)[i][j] of each tile in [t0, t1), inside the map.
 void output_transform(float* out, const float* M, int64_t T, const float* b, const ConvShape& s, const Grid& gr,
                       int64_t t0, int64_t t1) {
-  const int64_t P = s.P(), Q = s.Q(), KT = s.K * T;
+  const int64_t KT = s.K * T;
   alignas(64) float tmp[4 * kA * kL], y[kM * kM * kL];
   Lanes ln;
   for (int64_t j0 = 0; j0 < T && t0 + j0 < t1; j0 += kL) {
@@ -219,46 +336,121 @@ void output_transform(float* out, const float* M, int64_t T, const float* b, con
       const float* m = M + k * T + j0;  // M[xi][k][j0 + l] at m[xi * KT + l]
       for (int64_t j = 0; j < kA; ++j) apply_at(m + j * KT, kA * KT, tmp + j * kL, kA * kL);  // columns: 4x6
       for (int64_t i = 0; i < kM; ++i) apply_at(tmp + i * kA * kL, kL, y + i * kM * kL, kL);   // rows: 4x4
-      const float bias = b ? b[k] : 0.f;
-      for (int64_t l = 0; l < kL; ++l) {
-        if (ln.n[l] < 0) break;
-        float* plane = out + (ln.n[l] * s.K + k) * P * Q;
-        const int64_t rows = std::min(kM, P - ln.p0[l]), cols = std::min(kM, Q - ln.q0[l]);
-        for (int64_t i = 0; i < rows; ++i)
-          for (int64_t j = 0; j < cols; ++j) plane[(ln.p0[l] + i) * Q + ln.q0[l] + j] = y[(i * kM + j) * kL + l] + bias;
-      }
+      scatter_output_tiles(out, y, b ? b[k] : 0.f, ln, k, s);
     }
   }
+}
+
+// dy[(i*4 + j)*kL + l] = dout[n, k, p0 + i, q0 + j] of lane l's tile (0 outside the map and for
+// lanes without a tile).
+void gather_dout_tiles(float* dy, const Lanes& ln, const float* dout, int64_t k, const ConvShape& s) {
+  const int64_t P = s.P(), Q = s.Q();
+#ifdef TG_WINOGRAD_AVX2
+  // Row i of 8 lanes' tiles: one 4-float load per lane (masked to the columns inside the map at
+  // its right edge), then the inverse of transpose4x8 gives the row's 4 columns across the 8 lanes.
+  const __m128i column = _mm_setr_epi32(0, 1, 2, 3);
+  for (int64_t half = 0; half < kL; half += 8) {
+    for (int64_t i = 0; i < kM; ++i) {
+      __m128 q[8];
+      for (int64_t l = 0; l < 8; ++l) {
+        const int64_t L = half + l, p = ln.p0[L] + i, q0 = ln.q0[L];
+        if (ln.n[L] < 0 || p >= P) {
+          q[l] = _mm_setzero_ps();
+          continue;
+        }
+        const float* row = dout + ((ln.n[L] * s.K + k) * P + p) * Q + q0;
+        q[l] = q0 + kM <= Q ? _mm_loadu_ps(row)
+                            : _mm_maskload_ps(row, _mm_cmpgt_epi32(_mm_set1_epi32(static_cast<int32_t>(Q - q0)), column));
+      }
+      __m256 r[4];
+      for (int l = 0; l < 4; ++l) r[l] = _mm256_set_m128(q[l + 4], q[l]);
+      const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+      const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+      float* d = dy + i * kM * kL + half;
+      _mm256_store_ps(d, _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0)));
+      _mm256_store_ps(d + kL, _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2)));
+      _mm256_store_ps(d + 2 * kL, _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)));
+      _mm256_store_ps(d + 3 * kL, _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2)));
+    }
+  }
+#else
+  for (int64_t l = 0; l < kL; ++l) {
+    const float* plane = ln.n[l] < 0 ? nullptr : dout + (ln.n[l] * s.K + k) * P * Q;
+    for (int64_t i = 0; i < kM; ++i)
+      for (int64_t j = 0; j < kM; ++j) {
+        const int64_t p = ln.p0[l] + i, q = ln.q0[l] + j;
+        dy[(i * kM + j) * kL + l] = (plane && p < P && q < Q) ? plane[p * Q + q] : 0.f;
+      }
+  }
+#endif
 }
 
 // E (36, K, T): E[xi][k][j] = (A dY A^T)[xi] of the 4x4 dout tile t0 + j (0 outside the map / past t1).
 void dout_transform(float* E, int64_t T, const float* dout, const ConvShape& s, const Grid& gr, int64_t t0,
                     int64_t t1) {
-  const int64_t P = s.P(), Q = s.Q(), KT = s.K * T;
+  const int64_t KT = s.K * T;
   alignas(64) float dy[kM * kM * kL], tmp[kA * kM * kL];
   Lanes ln;
   for (int64_t j0 = 0; j0 < T; j0 += kL) {
     locate(ln, gr, t0 + j0, t1);
     for (int64_t k = 0; k < s.K; ++k) {
-      for (int64_t l = 0; l < kL; ++l) {  // dy[(i*4 + j)*kL + l]
-        const bool tile = ln.n[l] >= 0;
-        const float* plane = tile ? dout + (ln.n[l] * s.K + k) * P * Q : nullptr;
-        for (int64_t i = 0; i < kM; ++i)
-          for (int64_t j = 0; j < kM; ++j) {
-            const int64_t p = tile ? ln.p0[l] + i : P, q = tile ? ln.q0[l] + j : Q;
-            dy[(i * kM + j) * kL + l] = (p < P && q < Q) ? plane[p * Q + q] : 0.f;
-          }
-      }
+      gather_dout_tiles(dy, ln, dout, k, s);
       for (int64_t j = 0; j < kM; ++j) apply_a(dy + j * kL, kM * kL, tmp + j * kL, kM * kL);  // columns: 6x4
       for (int64_t i = 0; i < kA; ++i) apply_a(tmp + i * kM * kL, kL, E + i * kA * KT + k * T + j0, KT);  // rows
     }
   }
 }
 
+// din[n, c, h0 + i, w0 + j] += dd[(i*6 + j)*kL + l] for lane l's tile, inside the image; lanes in
+// order, so a pixel shared by overlapping tiles sums their parts in tile order.
+void scatter_add_input_tiles(float* din, const float* dd, const Lanes& ln, int64_t c, const ConvShape& s) {
+  const int64_t HW = s.H * s.W;
+#ifdef TG_WINOGRAD_AVX2
+  // Row i of 8 lanes' tiles: the 8x8 transpose (columns 6, 7 zero) gives each lane its 6 values.
+  // Then lane by lane (the order the sums must keep), row by row: where the 8 floats from w0 lie
+  // inside the image row they are added with one load and store (the last two add 0), else one by one.
+  alignas(32) float rows[kA][8][8];  // rows[i][l] = lane l's row i, padded to 8
+  for (int64_t half = 0; half < kL; half += 8) {
+    if (ln.n[half] < 0) break;
+    for (int64_t i = 0; i < kA; ++i) {
+      __m256 r[8];
+      for (int64_t j = 0; j < kA; ++j) r[j] = _mm256_load_ps(dd + (i * kA + j) * kL + half);
+      r[6] = r[7] = _mm256_setzero_ps();
+      transpose8(r);
+      for (int64_t l = 0; l < 8; ++l) _mm256_store_ps(rows[i][l], r[l]);
+    }
+    for (int64_t l = 0; l < 8; ++l) {
+      const int64_t L = half + l;
+      if (ln.n[L] < 0) break;
+      const int64_t h0 = ln.p0[L] - s.pad_h, w0 = ln.q0[L] - s.pad_w;
+      float* plane = din + (ln.n[L] * s.C + c) * HW;
+      for (int64_t i = std::max<int64_t>(0, -h0); i < std::min(kA, s.H - h0); ++i) {
+        float* row = plane + (h0 + i) * s.W;
+        if (w0 >= 0 && w0 + 8 <= s.W) {
+          _mm256_storeu_ps(row + w0, _mm256_add_ps(_mm256_loadu_ps(row + w0), _mm256_load_ps(rows[i][l])));
+        } else {
+          for (int64_t j = std::max<int64_t>(0, -w0); j < std::min(kA, s.W - w0); ++j) row[w0 + j] += rows[i][l][j];
+        }
+      }
+    }
+  }
+#else
+  for (int64_t l = 0; l < kL; ++l) {
+    if (ln.n[l] < 0) break;
+    const int64_t h0 = ln.p0[l] - s.pad_h, w0 = ln.q0[l] - s.pad_w;
+    float* plane = din + (ln.n[l] * s.C + c) * HW;
+    const int64_t i0 = std::max<int64_t>(0, -h0), i1 = std::min(kA, s.H - h0);
+    const int64_t j_lo = std::max<int64_t>(0, -w0), j_hi = std::min(kA, s.W - w0);
+    for (int64_t i = i0; i < i1; ++i)
+      for (int64_t j = j_lo; j < j_hi; ++j) plane[(h0 + i) * s.W + w0 + j] += dd[(i * kA + j) * kL + l];
+  }
+#endif
+}
+
 // din[n, c, h0 + i, w0 + j] += (B dV B^T)[i][j] of each tile in [t0, t1), inside the image.
 void input_transform_adjoint(float* din, const float* dV, int64_t T, const ConvShape& s, const Grid& gr, int64_t t0,
                              int64_t t1) {
-  const int64_t HW = s.H * s.W, CT = s.C * T;
+  const int64_t CT = s.C * T;
   alignas(64) float tmp[kXi * kL], dd[kXi * kL];
   Lanes ln;
   for (int64_t j0 = 0; j0 < T && t0 + j0 < t1; j0 += kL) {
@@ -267,15 +459,7 @@ void input_transform_adjoint(float* din, const float* dV, int64_t T, const ConvS
       const float* v = dV + c * T + j0;  // dV[xi][c][j0 + l] at v[xi * CT + l]
       for (int64_t j = 0; j < kA; ++j) apply_b(v + j * CT, kA * CT, tmp + j * kL, kA * kL);   // columns
       for (int64_t i = 0; i < kA; ++i) apply_b(tmp + i * kA * kL, kL, dd + i * kA * kL, kL);  // rows
-      for (int64_t l = 0; l < kL; ++l) {
-        if (ln.n[l] < 0) break;
-        const int64_t h0 = ln.p0[l] - s.pad_h, w0 = ln.q0[l] - s.pad_w;
-        float* plane = din + (ln.n[l] * s.C + c) * HW;
-        const int64_t i0 = std::max<int64_t>(0, -h0), i1 = std::min(kA, s.H - h0);
-        const int64_t j_lo = std::max<int64_t>(0, -w0), j_hi = std::min(kA, s.W - w0);
-        for (int64_t i = i0; i < i1; ++i)
-          for (int64_t j = j_lo; j < j_hi; ++j) plane[(h0 + i) * s.W + w0 + j] += dd[(i * kA + j) * kL + l];
-      }
+      scatter_add_input_tiles(din, dd, ln, c, s);
     }
   }
 }
