@@ -7,6 +7,10 @@
 //   M (36, K, T)  transformed output tiles     U (36, K, C)  transformed weights (once per call)
 // Transforms run on 16 tiles side by side (lane l = tile t0 + l), so each line of a transform is
 // two SIMD instructions; the 36 products per chunk are our sgemm.
+// Threads: the forward hands whole chunks to threads (their output tiles are disjoint). The
+// backward either gives each thread whole images and its own dU (few channels), or runs the team on
+// one chunk at a time, the transforms split by channel and the products by xi, with one shared dU
+// (many channels, where per-thread dU copies would cost 36 K C floats each).
 #include "engine/cpu/winograd.h"
 
 #include <omp.h>
@@ -32,6 +36,7 @@ constexpr int64_t kL = 16;       // tiles transformed side by side
 constexpr int64_t kChunkBudgetFloats = 192 * 1024;  // V + M (or V + E) of one chunk: 768 KiB ...
 constexpr int64_t kMinChunkTiles = 64;  // ... but at least 64 tiles: with many channels, narrower chunks
                                         // re-pack U and re-write dU (36 K C floats) too often
+constexpr int64_t kTeamMinKC = 128 * 128;  // K * C from which the backward shares chunks (winograd_backward)
 
 // Per-thread buffers, grown on demand and kept: a steady state allocates nothing.
 thread_local std::vector<float> t_v, t_m, t_u, t_du;
@@ -268,15 +273,16 @@ void gather_input_tiles(float* d, const Lanes& ln, const float* in, int64_t c, c
 #endif
 }
 
-// V (36, C, T) for tiles [t0, t1) (lanes past t1 are zero): V[xi][c][j] = (B^T d B)[xi] of tile t0 + j.
-void input_transform(float* V, int64_t T, const float* in, const ConvShape& s, const Grid& gr, int64_t t0,
-                     int64_t t1) {
+// V (36, C, T) for tiles [t0, t1) (lanes past t1 are zero) and channels [c0, c1):
+// V[xi][c][j] = (B^T d B)[xi] of tile t0 + j.
+void input_transform(float* V, int64_t T, const float* in, const ConvShape& s, const Grid& gr, int64_t t0, int64_t t1,
+                     int64_t c0, int64_t c1) {
   const int64_t CT = s.C * T;
   alignas(64) float d[kXi * kL], tmp[kXi * kL];
   Lanes ln;
   for (int64_t j0 = 0; j0 < T; j0 += kL) {
     locate(ln, gr, t0 + j0, t1);
-    for (int64_t c = 0; c < s.C; ++c) {
+    for (int64_t c = c0; c < c1; ++c) {
       gather_input_tiles(d, ln, in, c, s);
       for (int64_t j = 0; j < kA; ++j) apply_bt(d + j * kL, kA * kL, tmp + j * kL, kA * kL);  // columns
       for (int64_t i = 0; i < kA; ++i)                                                        // rows, into V
@@ -385,15 +391,16 @@ void gather_dout_tiles(float* dy, const Lanes& ln, const float* dout, int64_t k,
 #endif
 }
 
-// E (36, K, T): E[xi][k][j] = (A dY A^T)[xi] of the 4x4 dout tile t0 + j (0 outside the map / past t1).
-void dout_transform(float* E, int64_t T, const float* dout, const ConvShape& s, const Grid& gr, int64_t t0,
-                    int64_t t1) {
+// E (36, K, T) for channels [k0, k1): E[xi][k][j] = (A dY A^T)[xi] of the 4x4 dout tile t0 + j (0 outside
+// the map / past t1).
+void dout_transform(float* E, int64_t T, const float* dout, const ConvShape& s, const Grid& gr, int64_t t0, int64_t t1,
+                    int64_t k0, int64_t k1) {
   const int64_t KT = s.K * T;
   alignas(64) float dy[kM * kM * kL], tmp[kA * kM * kL];
   Lanes ln;
   for (int64_t j0 = 0; j0 < T; j0 += kL) {
     locate(ln, gr, t0 + j0, t1);
-    for (int64_t k = 0; k < s.K; ++k) {
+    for (int64_t k = k0; k < k1; ++k) {
       gather_dout_tiles(dy, ln, dout, k, s);
       for (int64_t j = 0; j < kM; ++j) apply_a(dy + j * kL, kM * kL, tmp + j * kL, kM * kL);  // columns: 6x4
       for (int64_t i = 0; i < kA; ++i) apply_a(tmp + i * kM * kL, kL, E + i * kA * KT + k * T + j0, KT);  // rows
@@ -447,15 +454,15 @@ void scatter_add_input_tiles(float* din, const float* dd, const Lanes& ln, int64
 #endif
 }
 
-// din[n, c, h0 + i, w0 + j] += (B dV B^T)[i][j] of each tile in [t0, t1), inside the image.
+// din[n, c, h0 + i, w0 + j] += (B dV B^T)[i][j] of each tile in [t0, t1), channels [c0, c1), inside the image.
 void input_transform_adjoint(float* din, const float* dV, int64_t T, const ConvShape& s, const Grid& gr, int64_t t0,
-                             int64_t t1) {
+                             int64_t t1, int64_t c0, int64_t c1) {
   const int64_t CT = s.C * T;
   alignas(64) float tmp[kXi * kL], dd[kXi * kL];
   Lanes ln;
   for (int64_t j0 = 0; j0 < T && t0 + j0 < t1; j0 += kL) {
     locate(ln, gr, t0 + j0, t1);
-    for (int64_t c = 0; c < s.C; ++c) {
+    for (int64_t c = c0; c < c1; ++c) {
       const float* v = dV + c * T + j0;  // dV[xi][c][j0 + l] at v[xi * CT + l]
       for (int64_t j = 0; j < kA; ++j) apply_b(v + j * CT, kA * CT, tmp + j * kL, kA * kL);   // columns
       for (int64_t i = 0; i < kA; ++i) apply_b(tmp + i * kA * kL, kL, dd + i * kA * kL, kL);  // rows
@@ -465,11 +472,106 @@ void input_transform_adjoint(float* din, const float* dV, int64_t T, const ConvS
 }
 
 // Tiles per chunk: a multiple of kL whose V and M/E fit the budget (at least kMinChunkTiles), and
-// no more than `per_thread` tiles (rounded up to kL) so every thread gets work.
-int64_t chunk_tiles(const ConvShape& s, int64_t per_thread) {
+// no more than `cap` tiles rounded up to kL (the forward passes each thread's share, so all get work).
+int64_t chunk_tiles(const ConvShape& s, int64_t cap) {
   const int64_t fit = std::max(kMinChunkTiles, kChunkBudgetFloats / (kXi * (s.C + s.K)) / kL * kL);
-  const int64_t share = (per_thread + kL - 1) / kL * kL;
+  const int64_t share = (cap + kL - 1) / kL * kL;
   return std::max(kL, std::min(fit, share));
+}
+
+// Backward with each thread on its own images (tiles of one image overlap in din, so din needs no
+// locks), accumulating its own dU, summed after: the least traffic between cores.
+void backward_by_images(float* din, float* dw, const float* dout, const float* in, const float* w, const ConvShape& s,
+                        int threads) {
+  const Grid gr = grid(s);
+  const int64_t KC = s.K * s.C, CHW = s.C * s.H * s.W;
+  float* U = din ? grow(t_u, static_cast<size_t>(kXi * KC)) : nullptr;
+  if (din) weight_transform(U, w, s);
+  float* dU = dw ? grow(t_du, static_cast<size_t>(threads * kXi * KC)) : nullptr;  // one block per thread
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    const int tid = omp_get_thread_num(), team = omp_get_num_threads();
+    const int64_t n0 = s.N * tid / team, n1 = s.N * (tid + 1) / team;
+    const int64_t first = n0 * gr.per_image, last = n1 * gr.per_image;
+    const int64_t T = chunk_tiles(s, last - first);
+    float* V = grow(t_v, static_cast<size_t>(kXi * s.C * T));
+    float* E = grow(t_m, static_cast<size_t>(kXi * s.K * T));
+    float* dU_mine = dU ? dU + tid * kXi * KC : nullptr;
+    if (dU_mine) std::memset(dU_mine, 0, sizeof(float) * kXi * KC);
+    if (din) std::memset(din + n0 * CHW, 0, sizeof(float) * (n1 - n0) * CHW);
+    for (int64_t t0 = first; t0 < last; t0 += T) {
+      const int64_t t1 = std::min(last, t0 + T);
+      dout_transform(E, T, dout, s, gr, t0, t1, 0, s.K);
+      if (dU_mine) input_transform(V, T, in, s, gr, t0, t1, 0, s.C);
+      for (int64_t xi = 0; xi < kXi; ++xi) {
+        float* Vx = V + xi * s.C * T;
+        const float* Ex = E + xi * s.K * T;
+        if (dU_mine)  // dU[xi] (K, C) += E[xi] (K, T) x V[xi]^T
+          sgemm(false, true, s.K, s.C, T, 1.f, Ex, T, Vx, T, 1.f, dU_mine + xi * KC, s.C);
+        if (din)  // dV[xi] (C, T) = U[xi]^T (C, K) x E[xi] (K, T), into V's place (V[xi] is used up)
+          sgemm(true, false, s.C, T, s.K, 1.f, U + xi * KC, s.C, Ex, T, 0.f, Vx, T);
+      }
+      if (din) input_transform_adjoint(din, V, T, s, gr, t0, t1, 0, s.C);
+    }
+  }
+  if (dw) {
+    for (int t = 1; t < threads; ++t) {
+      const float* part = dU + t * kXi * KC;
+#pragma omp parallel for schedule(static) if (kXi * KC > 65536)
+      for (int64_t i = 0; i < kXi * KC; ++i) dU[i] += part[i];
+    }
+    weight_transform_adjoint(dw, dU, s);
+  }
+}
+
+// Backward with the team on one chunk at a time: the transforms split by channel, the products by
+// xi. One shared dU, summed chunk by chunk in the same order for any thread count.
+void backward_by_chunks(float* din, float* dw, const float* dout, const float* in, const float* w, const ConvShape& s,
+                        int threads) {
+  const Grid gr = grid(s);
+  const int64_t tiles = s.N * gr.per_image, KC = s.K * s.C;
+  const int64_t T = chunk_tiles(s, tiles);
+  float* U = din ? grow(t_u, static_cast<size_t>(kXi * KC)) : nullptr;
+  float* dU = dw ? grow(t_du, static_cast<size_t>(kXi * KC)) : nullptr;
+  float* V = grow(t_v, static_cast<size_t>(kXi * s.C * T));
+  float* E = grow(t_m, static_cast<size_t>(kXi * s.K * T));
+  if (din) weight_transform(U, w, s);
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    const int tid = omp_get_thread_num(), team = omp_get_num_threads();
+    // This thread's share of the input and output channels in the transform phases.
+    const int64_t c0 = s.C * tid / team, c1 = s.C * (tid + 1) / team;
+    const int64_t k0 = s.K * tid / team, k1 = s.K * (tid + 1) / team;
+    if (din) {
+#pragma omp for schedule(static)
+      for (int64_t n = 0; n < s.N; ++n) std::memset(din + n * s.C * s.H * s.W, 0, sizeof(float) * s.C * s.H * s.W);
+    }
+    if (dU) {
+#pragma omp for schedule(static)
+      for (int64_t i = 0; i < kXi * KC; ++i) dU[i] = 0.f;
+    }
+    for (int64_t t0 = 0; t0 < tiles; t0 += T) {
+      const int64_t t1 = std::min(tiles, t0 + T);
+      // 1. transforms of this chunk's dout (E) and input (V) tiles, split by channel
+      dout_transform(E, T, dout, s, gr, t0, t1, k0, k1);
+      if (dU) input_transform(V, T, in, s, gr, t0, t1, c0, c1);
+#pragma omp barrier
+      // 2. the products, one thread per transformed point xi
+#pragma omp for schedule(static)
+      for (int64_t xi = 0; xi < kXi; ++xi) {
+        float* Vx = V + xi * s.C * T;
+        const float* Ex = E + xi * s.K * T;
+        if (dU)  // dU[xi] (K, C) += E[xi] (K, T) x V[xi]^T
+          sgemm(false, true, s.K, s.C, T, 1.f, Ex, T, Vx, T, 1.f, dU + xi * KC, s.C);
+        if (din)  // dV[xi] (C, T) = U[xi]^T (C, K) x E[xi] (K, T), into V's place (V[xi] is used up)
+          sgemm(true, false, s.C, T, s.K, 1.f, U + xi * KC, s.C, Ex, T, 0.f, Vx, T);
+      }  // implicit barrier: dV complete
+      // 3. din += B dV B^T, split by channel (each channel's planes belong to one thread)
+      if (din) input_transform_adjoint(din, V, T, s, gr, t0, t1, c0, c1);
+#pragma omp barrier
+    }
+  }
+  if (dw) weight_transform_adjoint(dw, dU, s);
 }
 
 }  // namespace
@@ -493,7 +595,7 @@ void winograd_forward(float* out, const float* in, const float* w, const float* 
     const int64_t t0 = i * T, t1 = std::min(tiles, t0 + T);
     float* V = grow(t_v, static_cast<size_t>(kXi * s.C * T));
     float* M = grow(t_m, static_cast<size_t>(kXi * s.K * T));
-    input_transform(V, T, in, s, gr, t0, t1);
+    input_transform(V, T, in, s, gr, t0, t1, 0, s.C);
     for (int64_t xi = 0; xi < kXi; ++xi)  // M[xi] (K, T) = U[xi] (K, C) x V[xi] (C, T)
       sgemm(false, false, s.K, T, s.C, 1.f, U + xi * s.K * s.C, s.C, V + xi * s.C * T, T, 0.f, M + xi * s.K * T, T);
     output_transform(out, M, T, b, s, gr, t0, t1);
@@ -502,47 +604,14 @@ void winograd_forward(float* out, const float* in, const float* w, const float* 
 
 void winograd_backward(float* din, float* dw, const float* dout, const float* in, const float* w, const ConvShape& s) {
   if (!din && !dw) return;
-  const Grid gr = grid(s);
-  const int threads = omp_in_parallel() ? 1 : static_cast<int>(std::min<int64_t>(omp_get_max_threads(), s.N));
-  const int64_t KC = s.K * s.C, CHW = s.C * s.H * s.W;
-  float* U = grow(t_u, static_cast<size_t>(kXi * KC));
-  if (din) weight_transform(U, w, s);
-  // dU partials, one (36, K, C) block per thread, summed after the parallel region.
-  float* dU = dw ? grow(t_du, static_cast<size_t>(threads * kXi * KC)) : nullptr;
-  // Each thread owns whole images (tiles of one image overlap in din), so din needs no locks.
-#pragma omp parallel num_threads(threads) if (threads > 1)
-  {
-    const int tid = omp_get_thread_num(), team = omp_get_num_threads();
-    const int64_t n0 = s.N * tid / team, n1 = s.N * (tid + 1) / team;
-    const int64_t first = n0 * gr.per_image, last = n1 * gr.per_image;
-    const int64_t T = chunk_tiles(s, last - first);
-    float* V = grow(t_v, static_cast<size_t>(kXi * s.C * T));
-    float* E = grow(t_m, static_cast<size_t>(kXi * s.K * T));
-    float* dU_mine = dU ? dU + tid * kXi * KC : nullptr;
-    if (dU_mine) std::memset(dU_mine, 0, sizeof(float) * kXi * KC);
-    if (din) std::memset(din + n0 * CHW, 0, sizeof(float) * (n1 - n0) * CHW);
-    for (int64_t t0 = first; t0 < last; t0 += T) {
-      const int64_t t1 = std::min(last, t0 + T);
-      dout_transform(E, T, dout, s, gr, t0, t1);
-      if (dU_mine) input_transform(V, T, in, s, gr, t0, t1);
-      for (int64_t xi = 0; xi < kXi; ++xi) {
-        float* Vx = V + xi * s.C * T;
-        const float* Ex = E + xi * s.K * T;
-        if (dU_mine)  // dU[xi] (K, C) += E[xi] (K, T) x V[xi]^T
-          sgemm(false, true, s.K, s.C, T, 1.f, Ex, T, Vx, T, 1.f, dU_mine + xi * KC, s.C);
-        if (din)  // dV[xi] (C, T) = U[xi]^T (C, K) x E[xi] (K, T), into V's place (V[xi] is used up)
-          sgemm(true, false, s.C, T, s.K, 1.f, U + xi * KC, s.C, Ex, T, 0.f, Vx, T);
-      }
-      if (din) input_transform_adjoint(din, V, T, s, gr, t0, t1);
-    }
-  }
-  if (dw) {
-    for (int t = 1; t < threads; ++t) {
-      const float* part = dU + t * kXi * KC;
-#pragma omp parallel for schedule(static) if (kXi * KC > 65536)
-      for (int64_t i = 0; i < kXi * KC; ++i) dU[i] += part[i];
-    }
-    weight_transform_adjoint(dw, dU, s);
+  const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
+  // By images moves less data between cores (measured faster for 32 -> 32 channels), but keeps one
+  // 36 K C dU per thread: 38 MB each for 512 -> 512. From 128 x 128 channels on, where chunks of the
+  // whole team measured as fast, the team shares one.
+  if (threads > 1 && s.K * s.C >= kTeamMinKC) {
+    backward_by_chunks(din, dw, dout, in, w, s, threads);
+  } else {
+    backward_by_images(din, dw, dout, in, w, s, static_cast<int>(std::min<int64_t>(threads, s.N)));
   }
 }
 
