@@ -34,16 +34,15 @@ void pack_a(float* pa, const float* A, int64_t lda, bool trans, int64_t i0, int6
   for (int64_t s = 0; s < mc; s += MR) {
     const int64_t rows = std::min(MR, mc - s);
     float* dst = pa + s * kc;
+    // A short last sliver is zeroed whole first (one fill, not a tiny memset per k).
+    if (rows < MR) std::memset(dst, 0, sizeof(float) * MR * kc);
     if (!trans) {
-      for (int64_t k = 0; k < kc; ++k) {
+      for (int64_t k = 0; k < kc; ++k)
         for (int64_t r = 0; r < rows; ++r) dst[k * MR + r] = A[(i0 + s + r) * lda + k0 + k];
-        for (int64_t r = rows; r < MR; ++r) dst[k * MR + r] = 0.f;
-      }
     } else {  // op(A)[i, k] = A[k * lda + i]: each k reads MR consecutive floats
       for (int64_t k = 0; k < kc; ++k) {
         const float* src = A + (k0 + k) * lda + i0 + s;
         for (int64_t r = 0; r < rows; ++r) dst[k * MR + r] = src[r];
-        for (int64_t r = rows; r < MR; ++r) dst[k * MR + r] = 0.f;
       }
     }
   }
