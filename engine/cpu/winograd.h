@@ -12,7 +12,9 @@
 // with B^T, G, A^T the 6x6, 6x3 and 4x6 matrices for the points 0, +-1, +-2, +-1/2 (winograd.cpp).
 //
 // Rounding differs from the direct sum (the transforms scale values by up to ~10 before the sums);
-// the tests bound the difference against the direct reference. conv2d.cpp routes a conv here when
+// the tests bound the difference against the direct reference. An infinite input becomes NaN in
+// the outputs of its tiles (the transforms subtract it from itself) where the direct sum may give
+// +-inf; NaN propagates in both. conv2d.cpp routes a conv here when
 // winograd_applies(); everything else takes the im2col path.
 #pragma once
 #include "engine/cpu/conv2d.h"
