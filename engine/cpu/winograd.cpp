@@ -204,6 +204,26 @@ inline void transpose8(__m256 r[8]) {
   r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
 }
 
+// y = B^T x and y = A^T x on 8 lanes held in registers (apply_bt / apply_at, register for register).
+inline void bt_registers(const __m256 x[6], __m256 y[6]) {
+  const __m256 two = _mm256_set1_ps(2.f), four = _mm256_set1_ps(4.f), five = _mm256_set1_ps(5.f);
+  y[0] = _mm256_add_ps(_mm256_fnmadd_ps(five, x[2], _mm256_mul_ps(four, x[0])), x[4]);
+  y[1] = _mm256_add_ps(_mm256_fnmadd_ps(four, _mm256_add_ps(x[1], x[2]), x[3]), x[4]);
+  y[2] = _mm256_fmadd_ps(four, _mm256_sub_ps(x[1], x[2]), _mm256_sub_ps(x[4], x[3]));
+  y[3] = _mm256_fmadd_ps(two, _mm256_sub_ps(x[3], x[1]), _mm256_sub_ps(x[4], x[2]));
+  y[4] = _mm256_fmadd_ps(two, _mm256_sub_ps(x[1], x[3]), _mm256_sub_ps(x[4], x[2]));
+  y[5] = _mm256_add_ps(_mm256_fnmadd_ps(five, x[3], _mm256_mul_ps(four, x[1])), x[5]);
+}
+
+inline void at_registers(const __m256 x[6], __m256 y[4]) {
+  const __m256 p12 = _mm256_add_ps(x[1], x[2]), m12 = _mm256_sub_ps(x[1], x[2]);
+  const __m256 p34 = _mm256_add_ps(x[3], x[4]), m34 = _mm256_sub_ps(x[3], x[4]);
+  y[0] = _mm256_add_ps(_mm256_add_ps(x[0], p12), p34);
+  y[1] = _mm256_fmadd_ps(_mm256_set1_ps(2.f), m34, m12);
+  y[2] = _mm256_fmadd_ps(_mm256_set1_ps(4.f), p34, p12);
+  y[3] = _mm256_add_ps(_mm256_fmadd_ps(_mm256_set1_ps(8.f), m34, m12), x[5]);
+}
+
 // q[l] = (y0[l], y1[l], y2[l], y3[l]) for the 8 lanes l: four 8-lane registers to eight 4-float rows.
 inline void transpose4x8(__m256 y0, __m256 y1, __m256 y2, __m256 y3, __m128 q[8]) {
   const __m256 t0 = _mm256_unpacklo_ps(y0, y1), t1 = _mm256_unpackhi_ps(y0, y1);
@@ -219,14 +239,15 @@ inline void transpose4x8(__m256 y0, __m256 y1, __m256 y2, __m256 y3, __m128 q[8]
 }
 #endif
 
-// d[(i*6 + j)*kL + l] = in[n, c, h0 + i, w0 + j] of lane l's tile (0 outside the image and for lanes
-// without a tile), h0 = p0 - pad_h, w0 = q0 - pad_w.
-void gather_input_tiles(float* d, const Lanes& ln, const float* in, int64_t c, const ConvShape& s) {
+// t[(i*6 + j)*kL + l] = (d B)[i][j] for lane l's input tile d[i][j] = in[n, c, h0 + i, w0 + j] (0 outside
+// the image and for lanes without a tile), h0 = p0 - pad_h, w0 = q0 - pad_w: the tiles gathered and
+// their rows transformed (the first half of B^T d B).
+void gather_input_tiles_dB(float* t, const Lanes& ln, const float* in, int64_t c, const ConvShape& s) {
   const int64_t HW = s.H * s.W;
 #ifdef TG_WINOGRAD_AVX2
   // Lane l's row i is read as 8 floats (6 used): a plain load where they lie inside the image row,
   // else a masked load of the columns inside it (masked-off columns are not read and come back 0);
-  // one 8x8 transpose turns 8 lanes' rows into the row's 6 columns.
+  // one 8x8 transpose turns 8 lanes' rows into the row's 6 columns, transformed in registers.
   const __m256i column = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
   for (int64_t half = 0; half < kL; half += 8) {
     const float* plane[8];
@@ -257,10 +278,13 @@ void gather_input_tiles(float* d, const Lanes& ln, const float* in, int64_t c, c
         }
       }
       transpose8(r);
-      for (int64_t j = 0; j < kA; ++j) _mm256_store_ps(d + (i * kA + j) * kL + half, r[j]);
+      __m256 y[kA];
+      bt_registers(r, y);
+      for (int64_t j = 0; j < kA; ++j) _mm256_store_ps(t + (i * kA + j) * kL + half, y[j]);
     }
   }
 #else
+  alignas(64) float d[kXi * kL];
   for (int64_t l = 0; l < kL; ++l) {
     const float* plane = ln.n[l] < 0 ? nullptr : in + (ln.n[l] * s.C + c) * HW;
     const int64_t h0 = ln.p0[l] - s.pad_h, w0 = ln.q0[l] - s.pad_w;
@@ -270,6 +294,7 @@ void gather_input_tiles(float* d, const Lanes& ln, const float* in, int64_t c, c
         d[(i * kA + j) * kL + l] = (plane && h >= 0 && h < s.H && x >= 0 && x < s.W) ? plane[h * s.W + x] : 0.f;
       }
   }
+  for (int64_t i = 0; i < kA; ++i) apply_bt(d + i * kA * kL, kL, t + i * kA * kL, kL);  // rows
 #endif
 }
 
@@ -278,32 +303,35 @@ void gather_input_tiles(float* d, const Lanes& ln, const float* in, int64_t c, c
 void input_transform(float* V, int64_t T, const float* in, const ConvShape& s, const Grid& gr, int64_t t0, int64_t t1,
                      int64_t c0, int64_t c1) {
   const int64_t CT = s.C * T;
-  alignas(64) float d[kXi * kL], tmp[kXi * kL];
+  alignas(64) float t[kXi * kL];
   Lanes ln;
   for (int64_t j0 = 0; j0 < T; j0 += kL) {
     locate(ln, gr, t0 + j0, t1);
     for (int64_t c = c0; c < c1; ++c) {
-      gather_input_tiles(d, ln, in, c, s);
-      for (int64_t j = 0; j < kA; ++j) apply_bt(d + j * kL, kA * kL, tmp + j * kL, kA * kL);  // columns
-      for (int64_t i = 0; i < kA; ++i)                                                        // rows, into V
-        apply_bt(tmp + i * kA * kL, kL, V + (i * kA * s.C + c) * T + j0, CT);
+      gather_input_tiles_dB(t, ln, in, c, s);  // t = d B
+      for (int64_t j = 0; j < kA; ++j)         // columns: V[i*6 + j] = (B^T t)[i][j]
+        apply_bt(t + j * kL, kA * kL, V + (j * s.C + c) * T + j0, kA * CT);
     }
   }
 }
 
-// out[n, k, p0 + i, q0 + j] = y[(i*4 + j)*kL + l] + bias for lane l's tile, inside the map.
-void scatter_output_tiles(float* out, const float* y, float bias, const Lanes& ln, int64_t k, const ConvShape& s) {
+// out[n, k, p0 + i, q0 + j] = (u A)[i][j] + bias for lane l's tile, inside the map, from the column-
+// transformed tiles u[(i*6 + j)*kL + l] = (A^T M)[i][j] (4x6): the second half of A^T M A, then stored.
+void scatter_output_tiles(float* out, const float* u, float bias, const Lanes& ln, int64_t k, const ConvShape& s) {
   const int64_t P = s.P(), Q = s.Q();
 #ifdef TG_WINOGRAD_AVX2
-  // Row i of 8 lanes' tiles: a 4x8 transpose gives each lane its 4 outputs, one 4-float store.
+  // Row i of 8 lanes' tiles: transformed in registers, then a 4x8 transpose gives each lane its 4
+  // outputs, one 4-float store.
   const __m256 vb = _mm256_set1_ps(bias);
   for (int64_t half = 0; half < kL; half += 8) {
     if (ln.n[half] < 0) break;
     for (int64_t i = 0; i < kM; ++i) {
-      const float* yi = y + i * kM * kL + half;
+      __m256 x[kA], y[kM];
+      for (int64_t j = 0; j < kA; ++j) x[j] = _mm256_load_ps(u + (i * kA + j) * kL + half);
+      at_registers(x, y);
       __m128 q[8];
-      transpose4x8(_mm256_add_ps(_mm256_load_ps(yi), vb), _mm256_add_ps(_mm256_load_ps(yi + kL), vb),
-                   _mm256_add_ps(_mm256_load_ps(yi + 2 * kL), vb), _mm256_add_ps(_mm256_load_ps(yi + 3 * kL), vb), q);
+      transpose4x8(_mm256_add_ps(y[0], vb), _mm256_add_ps(y[1], vb), _mm256_add_ps(y[2], vb), _mm256_add_ps(y[3], vb),
+                   q);
       for (int64_t l = 0; l < 8; ++l) {
         const int64_t L = half + l, p = ln.p0[L] + i;
         if (ln.n[L] < 0) break;
@@ -320,6 +348,8 @@ void scatter_output_tiles(float* out, const float* y, float bias, const Lanes& l
     }
   }
 #else
+  alignas(64) float y[kM * kM * kL];
+  for (int64_t i = 0; i < kM; ++i) apply_at(u + i * kA * kL, kL, y + i * kM * kL, kL);  // rows: 4x4
   for (int64_t l = 0; l < kL; ++l) {
     if (ln.n[l] < 0) break;
     float* plane = out + (ln.n[l] * s.K + k) * P * Q;
@@ -334,15 +364,14 @@ void scatter_output_tiles(float* out, const float* y, float bias, const Lanes& l
 void output_transform(float* out, const float* M, int64_t T, const float* b, const ConvShape& s, const Grid& gr,
                       int64_t t0, int64_t t1) {
   const int64_t KT = s.K * T;
-  alignas(64) float tmp[4 * kA * kL], y[kM * kM * kL];
+  alignas(64) float u[kM * kA * kL];
   Lanes ln;
   for (int64_t j0 = 0; j0 < T && t0 + j0 < t1; j0 += kL) {
     locate(ln, gr, t0 + j0, t1);
     for (int64_t k = 0; k < s.K; ++k) {
       const float* m = M + k * T + j0;  // M[xi][k][j0 + l] at m[xi * KT + l]
-      for (int64_t j = 0; j < kA; ++j) apply_at(m + j * KT, kA * KT, tmp + j * kL, kA * kL);  // columns: 4x6
-      for (int64_t i = 0; i < kM; ++i) apply_at(tmp + i * kA * kL, kL, y + i * kM * kL, kL);   // rows: 4x4
-      scatter_output_tiles(out, y, b ? b[k] : 0.f, ln, k, s);
+      for (int64_t j = 0; j < kA; ++j) apply_at(m + j * KT, kA * KT, u + j * kL, kA * kL);  // columns: 4x6
+      scatter_output_tiles(out, u, b ? b[k] : 0.f, ln, k, s);  // rows, bias, store
     }
   }
 }
