@@ -508,6 +508,18 @@ int64_t chunk_tiles(const ConvShape& s, int64_t cap) {
   return std::max(kL, std::min(fit, share));
 }
 
+// The backward's two products for transformed point xi of a chunk of T tiles; U or dU is null when
+// that gradient is not wanted:
+//   dU[xi] (K, C) += E[xi] (K, T) x V[xi]^T
+//   dV[xi] (C, T)  = U[xi]^T (C, K) x E[xi] (K, T), into V[xi]'s place (V[xi] is used up by then)
+void backward_products(float* V, const float* E, const float* U, float* dU, int64_t T, const ConvShape& s, int64_t xi) {
+  const int64_t KC = s.K * s.C;
+  float* Vx = V + xi * s.C * T;
+  const float* Ex = E + xi * s.K * T;
+  if (dU) sgemm(false, true, s.K, s.C, T, 1.f, Ex, T, Vx, T, 1.f, dU + xi * KC, s.C);
+  if (U) sgemm(true, false, s.C, T, s.K, 1.f, U + xi * KC, s.C, Ex, T, 0.f, Vx, T);
+}
+
 // Backward with each thread on its own images (tiles of one image overlap in din, so din needs no
 // locks), accumulating its own dU, summed after: the least traffic between cores.
 void backward_by_images(float* din, float* dw, const float* dout, const float* in, const float* w, const ConvShape& s,
@@ -532,14 +544,7 @@ void backward_by_images(float* din, float* dw, const float* dout, const float* i
       const int64_t t1 = std::min(last, t0 + T);
       dout_transform(E, T, dout, s, gr, t0, t1, 0, s.K);
       if (dU_mine) input_transform(V, T, in, s, gr, t0, t1, 0, s.C);
-      for (int64_t xi = 0; xi < kXi; ++xi) {
-        float* Vx = V + xi * s.C * T;
-        const float* Ex = E + xi * s.K * T;
-        if (dU_mine)  // dU[xi] (K, C) += E[xi] (K, T) x V[xi]^T
-          sgemm(false, true, s.K, s.C, T, 1.f, Ex, T, Vx, T, 1.f, dU_mine + xi * KC, s.C);
-        if (din)  // dV[xi] (C, T) = U[xi]^T (C, K) x E[xi] (K, T), into V's place (V[xi] is used up)
-          sgemm(true, false, s.C, T, s.K, 1.f, U + xi * KC, s.C, Ex, T, 0.f, Vx, T);
-      }
+      for (int64_t xi = 0; xi < kXi; ++xi) backward_products(V, E, U, dU_mine, T, s, xi);
       if (din) input_transform_adjoint(din, V, T, s, gr, t0, t1, 0, s.C);
     }
   }
@@ -587,14 +592,8 @@ void backward_by_chunks(float* din, float* dw, const float* dout, const float* i
 #pragma omp barrier
       // 2. the products, one thread per transformed point xi
 #pragma omp for schedule(static)
-      for (int64_t xi = 0; xi < kXi; ++xi) {
-        float* Vx = V + xi * s.C * T;
-        const float* Ex = E + xi * s.K * T;
-        if (dU)  // dU[xi] (K, C) += E[xi] (K, T) x V[xi]^T
-          sgemm(false, true, s.K, s.C, T, 1.f, Ex, T, Vx, T, 1.f, dU + xi * KC, s.C);
-        if (din)  // dV[xi] (C, T) = U[xi]^T (C, K) x E[xi] (K, T), into V's place (V[xi] is used up)
-          sgemm(true, false, s.C, T, s.K, 1.f, U + xi * KC, s.C, Ex, T, 0.f, Vx, T);
-      }  // implicit barrier: dV complete
+      for (int64_t xi = 0; xi < kXi; ++xi) backward_products(V, E, U, dU, T, s, xi);
+      // (implicit barrier: dV complete)
       // 3. din += B dV B^T, split by channel (each channel's planes belong to one thread)
       if (din) input_transform_adjoint(din, V, T, s, gr, t0, t1, c0, c1);
 #pragma omp barrier
