@@ -145,6 +145,7 @@ void locate(Lanes& ln, const Grid& gr, int64_t t, int64_t t_end) {
   for (int64_t l = 0; l < kL; ++l, ++t) {
     if (t >= t_end) {
       ln.n[l] = -1;
+      ln.p0[l] = ln.q0[l] = 0;
       continue;
     }
     const int64_t n = t / gr.per_image, r = t % gr.per_image;
@@ -260,8 +261,8 @@ void gather_input_tiles_dB(float* t, const Lanes& ln, const float* in, int64_t c
       h0[l] = ln.p0[L] - s.pad_h;
       w0[l] = ln.q0[L] - s.pad_w;
       whole_row[l] = plane[l] && w0[l] >= 0 && w0[l] + 8 <= s.W;
-      const int32_t lo = static_cast<int32_t>(std::max<int64_t>(0, -w0[l]));
-      const int32_t hi = static_cast<int32_t>(std::min<int64_t>(kA, s.W - w0[l]));
+      const int32_t lo = static_cast<int32_t>(std::clamp<int64_t>(-w0[l], 0, kA));
+      const int32_t hi = static_cast<int32_t>(std::clamp<int64_t>(s.W - w0[l], 0, kA));
       mask[l] = _mm256_and_si256(_mm256_cmpgt_epi32(column, _mm256_set1_epi32(lo - 1)),
                                  _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), column));
     }
