@@ -8,7 +8,7 @@ namespace tg {
 
 // Which CPU algorithm a conv2d may use (the CUDA kernels ignore it: they are always im2col + GEMM).
 //   Auto  Winograd F(4x4, 3x3) for the 3x3 stride-1 convs it applies to (winograd.h: 4x fewer
-//         multiplications; its rounding error is ~10x the direct sum's, still ~1e-6 of the output
+//         multiplications; its rounding error is ~6x the direct sum's, a few 1e-6 of the output
 //         scale), im2col + GEMM for the others.
 //   Gemm  always im2col + GEMM: every output is one dot product, rounded like the reference loops.
 enum class ConvAlgorithm { Auto, Gemm };

@@ -138,3 +138,30 @@ TEST_CASE("models: output shapes, layer-level errors, make_model") {
     CHECK(std::string(e.what()).find("Flatten") != std::string::npos);
   }
 }
+
+TEST_CASE("set_conv_algorithm: reaches every Conv2d of a model, the layer forward honours it") {
+  Generator gen(5);
+  auto net = make_model("small", 3, 32, 10, gen);
+  CHECK(set_conv_algorithm(*net, ConvAlgorithm::Gemm) == 5);  // the small CNN's five convs
+  int gemm = 0;
+  for (auto& [name, m] : net->named_modules())
+    if (auto* conv = dynamic_cast<Conv2d*>(m)) {
+      CHECK(conv->algorithm == ConvAlgorithm::Gemm);
+      CHECK(conv->describe().find("algorithm=gemm") != std::string::npos);
+      ++gemm;
+    }
+  CHECK(gemm == 5);
+  // A Winograd-eligible layer: the two algorithms round differently but agree closely.
+  Generator g1(9), g2(9);
+  Conv2d auto_conv(16, 16, 3, 1, 1, false, 1, g1), gemm_conv(16, 16, 3, 1, 1, false, 1, g2);
+  CHECK(set_conv_algorithm(gemm_conv, ConvAlgorithm::Gemm) == 1);
+  const Tensor x = Tensor::randn({2, 16, 8, 8}, gen);
+  const auto a = auto_conv(x).to_vector(), b = gemm_conv(x).to_vector();
+  double diff = 0, scale = 0;
+  for (size_t i = 0; i < a.size(); ++i) {
+    diff = std::max(diff, std::abs(double(a[i]) - b[i]));
+    scale = std::max(scale, std::abs(double(b[i])));
+  }
+  CHECK(a != b);  // different kernels ran
+  CHECK(diff <= 1e-5 * scale);
+}
