@@ -9,6 +9,7 @@
 
 #include "engine/cpu/batchnorm.h"
 #include "engine/cpu/conv2d.h"
+#include "engine/cpu/elementwise.h"
 #include "engine/cpu/pool.h"
 #include "engine/dispatch.h"
 #include "engine/error.h"
@@ -17,6 +18,7 @@
 #ifdef TRUSTGRAD_WITH_CUDA
 #include "cuda/batchnorm.h"
 #include "cuda/conv2d.h"
+#include "cuda/elementwise.h"
 #include "cuda/pool.h"
 #endif
 
@@ -64,13 +66,11 @@ cpu::PoolShape pool_shape(const Tensor& x, int kernel, int& stride, int padding,
   return {x.size(0), x.size(1), H, W, kernel, kernel, stride, stride, padding, padding};
 }
 
-}  // namespace
-
 // ---- conv2d ----
 
-Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding, int groups,
-              ConvAlgorithm algorithm) {
-  const char* op = "conv2d";
+// Checks a conv2d's arguments (messages name `op`) and returns its shape.
+cpu::ConvShape conv_shape(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding, int groups,
+                          ConvAlgorithm algorithm, const char* op) {
   check_4d(x, op);
   check_defined(w, op, "weight");
   check_same_device(x, w, op);
@@ -94,15 +94,39 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int
              op << ": bias must have shape " << shape_str({K}) << " for weight " << shape_str(w.shape()) << ", got "
                 << shape_str(b.shape()));
   }
-  const cpu::ConvShape s{N, C, H, W, K, R, S, stride, stride, padding, padding, groups, algorithm};
-  Tensor out = Tensor::empty({N, K, s.P(), s.Q()}, x.device());
+  return {N, C, H, W, K, R, S, stride, stride, padding, padding, groups, algorithm};
+}
+
+// conv2d and conv2d_relu: the forward with its activation, and the backward (through the ReLU's mask
+// when there is one: dconv = dout where out > 0, else 0).
+Tensor conv2d_with(const Tensor& x, const Tensor& w, const Tensor& b, const cpu::ConvShape& s, ConvEpilogue epi,
+                   const char* op) {
+  const bool relu = epi == ConvEpilogue::Relu;
+  Tensor out = Tensor::empty({s.N, s.K, s.P(), s.Q()}, x.device());
   switch (x.device().type) {
-    case DeviceType::CPU: cpu::conv2d_forward(out.data(), x.data(), w.data(), data_or_null(b), s); break;
-    case DeviceType::CUDA: TG_CUDA_CALL(cuda::conv2d_forward(out.data(), x.data(), w.data(), data_or_null(b), s)); break;
+    case DeviceType::CPU: cpu::conv2d_forward(out.data(), x.data(), w.data(), data_or_null(b), s, epi); break;
+    case DeviceType::CUDA:  // the CUDA conv has no epilogue: the ReLU is a second kernel, in place
+      TG_CUDA_CALL(cuda::conv2d_forward(out.data(), x.data(), w.data(), data_or_null(b), s));
+      if (relu) TG_CUDA_CALL(cuda::unary_forward(out.data(), out.data(), cpu::UnaryOp::Relu, 0.f, out.numel()));
+      break;
   }
   const bool need_x = x.requires_grad(), need_w = w.requires_grad(), need_b = b.defined() && b.requires_grad();
   Tensor xd = x.detach(), wd = w.detach();
-  return record_op(out, op, {&x, &w, &b}, [xd, wd, s, need_x, need_w, need_b](const Tensor& dout) {
+  Tensor yd = relu ? out.detach() : Tensor();  // the ReLU's mask: out > 0
+  return record_op(out, op, {&x, &w, &b}, [xd, wd, yd, s, need_x, need_w, need_b](const Tensor& dout_in) {
+    Tensor dout = dout_in;
+    if (yd.defined()) {
+      dout = Tensor::empty(yd.shape(), yd.device());
+      const float* y = yd.data();
+      switch (yd.device().type) {
+        case DeviceType::CPU:
+          cpu::unary_backward(dout.data(), dout_in.data(), y, y, cpu::UnaryOp::Relu, 0.f, yd.numel());
+          break;
+        case DeviceType::CUDA:
+          TG_CUDA_CALL(cuda::unary_backward(dout.data(), dout_in.data(), y, y, cpu::UnaryOp::Relu, 0.f, yd.numel()));
+          break;
+      }
+    }
     Tensor dx = need_x ? Tensor::empty(xd.shape(), dout.device()) : Tensor();
     Tensor dw = need_w ? Tensor::empty(wd.shape(), dout.device()) : Tensor();
     Tensor db = need_b ? Tensor::empty({s.K}, dout.device()) : Tensor();
@@ -117,6 +141,35 @@ Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int
     }
     return std::vector<Tensor>{dx, dw, db};
   });
+}
+
+}  // namespace
+
+Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding, int groups,
+              ConvAlgorithm algorithm) {
+  const char* op = "conv2d";
+  return conv2d_with(x, w, b, conv_shape(x, w, b, stride, padding, groups, algorithm, op), ConvEpilogue::None, op);
+}
+
+Tensor conv2d_relu(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding, int groups,
+                   ConvAlgorithm algorithm) {
+  const char* op = "conv2d_relu";
+  return conv2d_with(x, w, b, conv_shape(x, w, b, stride, padding, groups, algorithm, op), ConvEpilogue::Relu, op);
+}
+
+Tensor conv2d_relu_maxpool2x2(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding, int groups,
+                              ConvAlgorithm algorithm) {
+  const char* op = "conv2d_relu_maxpool2x2";
+  const cpu::ConvShape s = conv_shape(x, w, b, stride, padding, groups, algorithm, op);
+  TG_CHECK(!any_requires_grad({&x, &w, &b}),
+           op << ": inference only (it keeps no pooling indices for a backward); with grad mode on and an input that "
+                 "requires grad, use max_pool2d(conv2d_relu(...), 2)");
+  TG_CHECK(s.P() >= 2 && s.Q() >= 2, op << ": the conv output " << s.P() << "x" << s.Q() << " of input "
+                                        << shape_str(x.shape()) << " is smaller than the 2x2 pooling window");
+  if (x.device().is_cuda()) return max_pool2d(conv2d_relu(x, w, b, stride, padding, groups, algorithm), 2);
+  Tensor out = Tensor::empty({s.N, s.K, s.P() / 2, s.Q() / 2}, x.device());
+  cpu::conv2d_forward(out.data(), x.data(), w.data(), data_or_null(b), s, ConvEpilogue::ReluMaxPool2x2);
+  return out;
 }
 
 // ---- batch_norm2d ----
@@ -262,11 +315,15 @@ Tensor max_pool2d(const Tensor& x, int kernel, int stride, int padding) {
   const char* op = "max_pool2d";
   const cpu::PoolShape s = pool_shape(x, kernel, stride, padding, op);
   Tensor out = Tensor::empty({s.N, s.C, s.P(), s.Q()}, x.device());
-  // argmax per output element (flat h*W + w within its plane), int32, on the tensor's device.
-  auto indices = std::make_shared<Storage>(static_cast<size_t>(out.numel()) * sizeof(int32_t), x.device());
+  // argmax per output element (flat h*W + w within its plane), int32, on the tensor's device; on the
+  // CPU only when a backward may read it.
+  const bool need_indices = x.device().is_cuda() || any_requires_grad({&x});
+  auto indices = need_indices
+                     ? std::make_shared<Storage>(static_cast<size_t>(out.numel()) * sizeof(int32_t), x.device())
+                     : nullptr;
   switch (x.device().type) {
     case DeviceType::CPU:
-      cpu::max_pool2d_forward(out.data(), static_cast<int32_t*>(indices->data()), x.data(), s);
+      cpu::max_pool2d_forward(out.data(), indices ? static_cast<int32_t*>(indices->data()) : nullptr, x.data(), s);
       break;
     case DeviceType::CUDA:
       TG_CUDA_CALL(cuda::max_pool2d_forward(out.data(), static_cast<int32_t*>(indices->data()), x.data(), s));

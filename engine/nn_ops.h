@@ -12,6 +12,16 @@ namespace tg {
 // P = (H + 2*pad_h - R) / stride_h + 1, Q likewise. `algorithm` picks the CPU kernel (conv2d.h).
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride = 1, int padding = 0, int groups = 1,
               ConvAlgorithm algorithm = ConvAlgorithm::Auto);
+// relu(conv2d(...)) with the ReLU applied as the outputs are stored (CPU; on CUDA a second kernel).
+// Same values and gradients as the two ops (the backward masks dout with out > 0); saves the output,
+// not the pre-activation. What nn::Sequential runs in inference for Conv2d, BatchNorm2d, ReLU (fold_bn.h).
+Tensor conv2d_relu(const Tensor& x, const Tensor& w, const Tensor& b, int stride = 1, int padding = 0, int groups = 1,
+                   ConvAlgorithm algorithm = ConvAlgorithm::Auto);
+// max_pool2d(relu(conv2d(...)), 2): (N, K, P/2, Q/2), same values. Inference only: throws when autograd
+// would record (grad mode on and an input requiring grad). On the CPU's Winograd path the pooling
+// happens in the output transform, so the full (N, K, P, Q) map is never written (fold_bn.h).
+Tensor conv2d_relu_maxpool2x2(const Tensor& x, const Tensor& w, const Tensor& b, int stride = 1, int padding = 0,
+                              int groups = 1, ConvAlgorithm algorithm = ConvAlgorithm::Auto);
 
 // Batch norm over (N, H, W) per channel. Training: normalise with batch statistics (biased var)
 // and update running stats in place: running = (1 - momentum) * running + momentum * batch

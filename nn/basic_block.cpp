@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "engine/ops.h"
+#include "nn/fold_bn.h"
 
 namespace tg::nn {
 
@@ -21,6 +22,11 @@ BasicBlock::BasicBlock(int in_channels_, int out_channels_, int stride_, Generat
 }
 
 Tensor BasicBlock::forward(const Tensor& x) {
+  if (can_fold_batch_norm(*conv1, *bn1) && can_fold_batch_norm(*conv2, *bn2)) {  // inference (fold_bn.h)
+    Tensor y = conv_bn_forward(*conv1, *bn1, x, ConvEpilogue::Relu);  // (N, out, H/s, W/s)
+    y = conv_bn_forward(*conv2, *bn2, y, ConvEpilogue::None);
+    return relu(add(y, (*shortcut)(x)));  // the shortcut Sequential folds its own pair
+  }
   Tensor y = bn1->forward_relu((*conv1)(x));  // relu(bn1(conv1(x))), fused: (N, out, H/s, W/s)
   y = (*bn2)((*conv2)(y));
   return relu(add(y, (*shortcut)(x)));

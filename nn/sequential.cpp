@@ -1,10 +1,16 @@
-// Sequential container: index-named children, forward in order (a BatchNorm2d directly followed by a
-// ReLU runs as one fused op, BatchNorm2d::forward_relu; same results).
+// Sequential container: index-named children, forward in order. Fusions of adjacent children:
+//   BatchNorm2d, ReLU                 one op, BatchNorm2d::forward_relu (same results)
+//   Conv2d, BatchNorm2d[, ReLU[, MaxPool2d(2)]]
+//                                     in inference (no grad, eval batch norm): one convolution with the
+//                                     batch norm folded into its weights, the ReLU and a 2x2 stride-2
+//                                     pool in its output stores (fold_bn.h; equal to rounding)
 #include "nn/sequential.h"
 
 #include <string>
 
 #include "engine/error.h"
+#include "nn/fold_bn.h"
+#include "nn/layers_conv.h"
 #include "nn/layers_basic.h"
 #include "nn/layers_norm.h"
 
@@ -25,9 +31,23 @@ Tensor Sequential::forward(const Tensor& x) {
   Tensor y = x;
   for (size_t i = 0; i < children.size(); ++i) {
     Module& child = *children[i].second;
+    auto next = [&](size_t j) { return i + j < children.size() ? children[i + j].second.get() : nullptr; };
+    // Conv2d, BatchNorm2d (eval), optional ReLU: one folded convolution in inference.
+    auto* conv = dynamic_cast<Conv2d*>(&child);
+    auto* conv_bn = conv ? dynamic_cast<BatchNorm2d*>(next(1)) : nullptr;
+    if (fuse && conv_bn && can_fold_batch_norm(*conv, *conv_bn)) {
+      const bool with_relu = dynamic_cast<ReLU*>(next(2)) != nullptr;
+      auto* pool = with_relu ? dynamic_cast<MaxPool2d*>(next(3)) : nullptr;
+      const bool with_pool = pool && pool->kernel == 2 && pool->stride == 2 && pool->padding == 0;
+      const ConvEpilogue epi =
+          with_pool ? ConvEpilogue::ReluMaxPool2x2 : with_relu ? ConvEpilogue::Relu : ConvEpilogue::None;
+      y = conv_bn_forward(*conv, *conv_bn, y, epi);
+      i += with_pool ? 3 : with_relu ? 2 : 1;
+      continue;
+    }
     // BatchNorm2d directly followed by ReLU: one fused op (same results, one memory pass less each way).
     auto* bn = dynamic_cast<BatchNorm2d*>(&child);
-    if (fuse && bn && i + 1 < children.size() && dynamic_cast<ReLU*>(children[i + 1].second.get())) {
+    if (fuse && bn && dynamic_cast<ReLU*>(next(1))) {
       y = bn->forward_relu(y);
       ++i;
       continue;

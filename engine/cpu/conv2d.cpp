@@ -18,6 +18,7 @@
 #include <cstring>
 #include <vector>
 
+#include "engine/cpu/pool.h"
 #include "engine/cpu/sgemm.h"
 #include "engine/cpu/winograd.h"
 
@@ -191,8 +192,9 @@ void col2im(float* din_g, const float* dcol, int64_t J, const std::vector<Segmen
 }
 
 // Forward of chunk [j0, j1).
-void forward_chunk(float* out, const float* in, const float* w, const float* b, const ConvShape& s, int64_t j0,
-                   int64_t j1) {
+void forward_chunk(float* out, const float* in, const float* w, const float* b, const ConvShape& s,
+                   ConvEpilogue epi, int64_t j0, int64_t j1) {
+  const bool relu = epi == ConvEpilogue::Relu;
   const int64_t Cg = s.C / s.groups, Kg = s.K / s.groups, crs = Cg * s.R * s.S;
   const int64_t PQ = s.P() * s.Q(), HW = s.H * s.W, CHW = s.C * HW, J = j1 - j0;
   const int64_t n = j0 / PQ, pq0 = j0 - n * PQ;
@@ -216,6 +218,13 @@ void forward_chunk(float* out, const float* in, const float* w, const float* b, 
       float* y = out + n * s.K * PQ + g * Kg * PQ + pq0;  // (Kg, J) slice of out[n], rows PQ apart
       for (int64_t k = 0; k < Kg; ++k) std::fill(y + k * PQ, y + k * PQ + J, b ? b[g * Kg + k] : 0.f);  // bias first
       gemm_into(y, PQ, 1.f);
+      if (relu) {
+        for (int64_t k = 0; k < Kg; ++k) {  // the chunk's outputs are still in cache
+          float* row = y + k * PQ;
+#pragma omp simd
+          for (int64_t i = 0; i < J; ++i) row[i] = row[i] > 0.f ? row[i] : 0.f;
+        }
+      }
     } else {
       gemm_into(tmp, J, 0.f);
       for (int64_t j = j0; j < j1; j += PQ) {  // whole images: (Kg, T, PQ) -> out[j/PQ, g*Kg + k, :] + bias
@@ -224,7 +233,10 @@ void forward_chunk(float* out, const float* in, const float* w, const float* b, 
           const float* src = tmp + k * J + (j - j0);
           const float bias = b ? b[g * Kg + k] : 0.f;
 #pragma omp simd
-          for (int64_t i = 0; i < PQ; ++i) dst[i] = src[i] + bias;
+          for (int64_t i = 0; i < PQ; ++i) {
+            const float v = src[i] + bias;
+            dst[i] = relu && !(v > 0.f) ? 0.f : v;
+          }
         }
       }
     }
@@ -280,8 +292,15 @@ void backward_chunk(float* din, float* dw_acc, const float* dout, const float* i
 
 }  // namespace
 
-void conv2d_forward(float* out, const float* in, const float* w, const float* b, const ConvShape& s) {
-  if (winograd_applies(s)) return winograd_forward(out, in, w, b, s);
+void conv2d_forward(float* out, const float* in, const float* w, const float* b, const ConvShape& s,
+                    ConvEpilogue epi) {
+  if (winograd_applies(s)) return winograd_forward(out, in, w, b, s, epi);
+  if (epi == ConvEpilogue::ReluMaxPool2x2) {  // relu(conv) into scratch, then the values-only pool
+    std::vector<float> full(static_cast<size_t>(s.N * s.K * s.P() * s.Q()));
+    conv2d_forward(full.data(), in, w, b, s, ConvEpilogue::Relu);
+    max_pool2d_forward(out, nullptr, full.data(), PoolShape{s.N, s.K, s.P(), s.Q(), 2, 2, 2, 2, 0, 0});
+    return;
+  }
   const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
   const Plan pl = make_plan(s, threads);
   // Chunks write disjoint outputs: run them in parallel (Eigen then stays single-threaded inside,
@@ -293,7 +312,7 @@ void conv2d_forward(float* out, const float* in, const float* w, const float* b,
   for (int64_t i = 0; i < chunks; ++i) {
     int64_t j0, j1;
     pl.range(i, s.N, j0, j1);
-    forward_chunk(out, in, w, b, s, j0, j1);
+    forward_chunk(out, in, w, b, s, epi, j0, j1);
   }
 }
 

@@ -13,6 +13,15 @@ namespace tg {
 //   Gemm  always im2col + GEMM: every output is one dot product, rounded like the reference loops.
 enum class ConvAlgorithm { Auto, Gemm };
 
+// What the forward applies to the outputs as it stores them (fusions: no extra pass over the output).
+//   None            out = conv + b                                     (N, K, P, Q)
+//   Relu            out = relu(conv + b)                               (N, K, P, Q)   tg::conv2d_relu
+//   ReluMaxPool2x2  out = maxpool_2x2_stride2(relu(conv + b))          (N, K, P/2, Q/2)
+//                                                                      tg::conv2d_relu_maxpool2x2
+// Same values as the separate ops (relu is v > 0 ? v : 0, so NaN becomes 0 as in tg::relu; after it
+// every value is >= +0 and the pool's maximum does not depend on the window's order).
+enum class ConvEpilogue { None, Relu, ReluMaxPool2x2 };
+
 }  // namespace tg
 
 namespace tg::cpu {
@@ -28,8 +37,11 @@ struct ConvShape {
 };
 
 // out[n,k,p,q] = b[k] + sum_{c,r,s} w[k,c,r,s] * in[n, g*C/groups + c, p*sh - ph + r, q*sw - pw + s]
-// (zero outside the image), g = k / (K/groups). b may be nullptr (no bias).
-void conv2d_forward(float* out, const float* in, const float* w, const float* b, const ConvShape& s);
+// (zero outside the image), g = k / (K/groups). b may be nullptr (no bias). `epi` is applied to the
+// outputs as they are stored; with ReluMaxPool2x2, out is (N, K, P/2, Q/2) (Winograd pools inside its
+// output transform; the im2col path writes relu(conv) to a scratch map and pools that).
+void conv2d_forward(float* out, const float* in, const float* w, const float* b, const ConvShape& s,
+                    ConvEpilogue epi = ConvEpilogue::None);
 
 // Gradients of conv2d_forward given dout (N, K, P, Q). din (N, C, H, W), dw (K, C/groups, R, S),
 // db (K); each may be nullptr when not needed. All three are OVERWRITTEN (not accumulated).

@@ -19,6 +19,24 @@ bool worth_parallel(int64_t work) { return work >= 16384; }
 // the window unrolled: 4 loads and compares per output instead of a bounds-checked double loop.
 void max_pool2x2_forward(float* out, int32_t* indices, const float* in, const PoolShape& s) {
   const int64_t P = s.P(), Q = s.Q(), W = s.W, HW = s.H * s.W, PQ = P * Q, planes = s.N * s.C;
+  if (!indices) {  // values only (inference): branch-free, vectorised; the same value the loop below keeps
+    // b replaces a when b > a or b is NaN: the first maximum of the window, a NaN taking over.
+    auto later_wins = [](float a, float b) { return (b > a || b != b) ? b : a; };
+#pragma omp parallel for schedule(static) if (worth_parallel(planes * HW))
+    for (int64_t pl = 0; pl < planes; ++pl) {
+      const float* x = in + pl * HW;
+      float* y = out + pl * PQ;
+      for (int64_t p = 0; p < P; ++p) {
+        const float* r0 = x + 2 * p * W;
+        const float* r1 = r0 + W;
+        float* yp = y + p * Q;
+#pragma omp simd
+        for (int64_t q = 0; q < Q; ++q)
+          yp[q] = later_wins(later_wins(later_wins(r0[2 * q], r0[2 * q + 1]), r1[2 * q]), r1[2 * q + 1]);
+      }
+    }
+    return;
+  }
 #pragma omp parallel for schedule(static) if (worth_parallel(planes * HW))
   for (int64_t pl = 0; pl < planes; ++pl) {
     const float* x = in + pl * HW;  // (H, W)
@@ -56,7 +74,7 @@ void max_pool2d_forward(float* out, int32_t* indices, const float* in, const Poo
   for (int64_t pl = 0; pl < planes; ++pl) {
     const float* x = in + pl * HW;  // (H, W)
     float* y = out + pl * PQ;       // (P, Q)
-    int32_t* idx = indices + pl * PQ;
+    int32_t* idx = indices ? indices + pl * PQ : nullptr;
     for (int64_t p = 0; p < P; ++p) {
       const int64_t h0 = std::max<int64_t>(p * s.stride_h - s.pad_h, 0);
       const int64_t h1 = std::min<int64_t>(p * s.stride_h - s.pad_h + s.kernel_h, s.H);
@@ -75,7 +93,7 @@ void max_pool2d_forward(float* out, int32_t* indices, const float* in, const Poo
             }
           }
         y[p * Q + q] = best;
-        idx[p * Q + q] = static_cast<int32_t>(best_i);
+        if (idx) idx[p * Q + q] = static_cast<int32_t>(best_i);
       }
     }
   }

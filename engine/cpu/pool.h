@@ -15,6 +15,7 @@ struct PoolShape {
 
 // out[n,c,p,q] = max over the window of in[n,c,...] (padding never wins); indices[n,c,p,q] = h*W + w of
 // the FIRST maximum in row-major window order (a NaN counts as the maximum, as in PyTorch).
+// indices may be nullptr (inference: no backward will read them; the 2x2 case then vectorises).
 void max_pool2d_forward(float* out, int32_t* indices, const float* in, const PoolShape& s);
 // din[n,c,indices[n,c,p,q]] += dout[n,c,p,q]; din (N, C, H, W) is overwritten.
 void max_pool2d_backward(float* din, const float* dout, const int32_t* indices, const PoolShape& s);

@@ -316,23 +316,65 @@ void input_transform(float* V, int64_t T, const float* in, const ConvShape& s, c
   }
 }
 
-// out[n, k, p0 + i, q0 + j] = (u A)[i][j] + bias for lane l's tile, inside the map, from the column-
-// transformed tiles u[(i*6 + j)*kL + l] = (A^T M)[i][j] (4x6): the second half of A^T M A, then stored.
-void scatter_output_tiles(float* out, const float* u, float bias, const Lanes& ln, int64_t k, const ConvShape& s) {
+// out[n, k, p0 + i, q0 + j] = epi((u A)[i][j] + bias) for lane l's tile, inside the map, from the
+// column-transformed tiles u[(i*6 + j)*kL + l] = (A^T M)[i][j] (4x6): the second half of A^T M A, then
+// stored. With ReluMaxPool2x2 the tile's 4x4 outputs become its 2x2 pooled ones (tiles start at even
+// rows and columns, so every 2x2 window lies inside one tile): out[n, k, p0/2 + i, q0/2 + j], inside
+// the pooled map (P/2, Q/2).
+void scatter_output_tiles(float* out, const float* u, float bias, ConvEpilogue epi, const Lanes& ln, int64_t k,
+                          const ConvShape& s) {
   const int64_t P = s.P(), Q = s.Q();
+  const bool relu = epi != ConvEpilogue::None, pool = epi == ConvEpilogue::ReluMaxPool2x2;
 #ifdef TG_WINOGRAD_AVX2
-  // Row i of 8 lanes' tiles: transformed in registers, then a 4x8 transpose gives each lane its 4
-  // outputs, one 4-float store.
+  // Row i of 8 lanes' tiles, transformed in registers: y[j] = output column j of the 8 lanes.
   const __m256 vb = _mm256_set1_ps(bias);
+  auto output_row = [&](const float* ui, __m256 y[kM]) {
+    __m256 x[kA];
+    for (int64_t j = 0; j < kA; ++j) x[j] = _mm256_load_ps(ui + j * kL);
+    at_registers(x, y);
+    for (int64_t j = 0; j < kM; ++j) {
+      y[j] = _mm256_add_ps(y[j], vb);
+      if (relu) y[j] = _mm256_and_ps(y[j], _mm256_cmp_ps(y[j], _mm256_setzero_ps(), _CMP_GT_OQ));  // v > 0 ? v : 0
+    }
+  };
   for (int64_t half = 0; half < kL; half += 8) {
     if (ln.n[half] < 0) break;
+    if (pool) {
+      // Pooled row i from output rows 2i, 2i + 1: column maxima, then pairs of columns; lane l's two
+      // values end up side by side in pair[] (unpacklo/hi keep lanes 0,1,4,5 / 2,3,6,7).
+      const int64_t PP = P / 2, QQ = Q / 2;
+      constexpr int kPairAt[8] = {0, 2, 8, 10, 4, 6, 12, 14};
+      for (int64_t i = 0; i < kM / 2; ++i) {
+        __m256 y0[kM], y1[kM];
+        output_row(u + 2 * i * kA * kL + half, y0);
+        output_row(u + (2 * i + 1) * kA * kL + half, y1);
+        const __m256 c0 = _mm256_max_ps(_mm256_max_ps(y0[0], y1[0]), _mm256_max_ps(y0[1], y1[1]));
+        const __m256 c1 = _mm256_max_ps(_mm256_max_ps(y0[2], y1[2]), _mm256_max_ps(y0[3], y1[3]));
+        alignas(32) float pair[16];
+        _mm256_store_ps(pair, _mm256_unpacklo_ps(c0, c1));
+        _mm256_store_ps(pair + 8, _mm256_unpackhi_ps(c0, c1));
+        for (int64_t l = 0; l < 8; ++l) {
+          const int64_t L = half + l, pp = ln.p0[L] / 2 + i, qq = ln.q0[L] / 2;
+          if (ln.n[L] < 0) break;
+          if (pp >= PP) continue;
+          float* row = out + ((ln.n[L] * s.K + k) * PP + pp) * QQ + qq;
+          const float* v = pair + kPairAt[l];
+          if (qq + 1 < QQ) {
+            row[0] = v[0];
+            row[1] = v[1];
+          } else if (qq < QQ) {
+            row[0] = v[0];
+          }
+        }
+      }
+      continue;
+    }
+    // A 4x8 transpose gives each lane its 4 outputs of the row, one 4-float store.
     for (int64_t i = 0; i < kM; ++i) {
-      __m256 x[kA], y[kM];
-      for (int64_t j = 0; j < kA; ++j) x[j] = _mm256_load_ps(u + (i * kA + j) * kL + half);
-      at_registers(x, y);
+      __m256 y[kM];
+      output_row(u + i * kA * kL + half, y);
       __m128 q[8];
-      transpose4x8(_mm256_add_ps(y[0], vb), _mm256_add_ps(y[1], vb), _mm256_add_ps(y[2], vb), _mm256_add_ps(y[3], vb),
-                   q);
+      transpose4x8(y[0], y[1], y[2], y[3], q);
       for (int64_t l = 0; l < 8; ++l) {
         const int64_t L = half + l, p = ln.p0[L] + i;
         if (ln.n[L] < 0) break;
@@ -351,19 +393,36 @@ void scatter_output_tiles(float* out, const float* u, float bias, const Lanes& l
 #else
   alignas(64) float y[kM * kM * kL];
   for (int64_t i = 0; i < kM; ++i) apply_at(u + i * kA * kL, kL, y + i * kM * kL, kL);  // rows: 4x4
+  for (int64_t e = 0; e < kM * kM * kL; ++e) {
+    const float v = y[e] + bias;
+    y[e] = relu && !(v > 0.f) ? 0.f : v;
+  }
   for (int64_t l = 0; l < kL; ++l) {
     if (ln.n[l] < 0) break;
+    if (pool) {
+      const int64_t PP = P / 2, QQ = Q / 2;
+      float* plane = out + (ln.n[l] * s.K + k) * PP * QQ;
+      const int64_t rows = std::min<int64_t>(2, PP - ln.p0[l] / 2), cols = std::min<int64_t>(2, QQ - ln.q0[l] / 2);
+      for (int64_t i = 0; i < rows; ++i)
+        for (int64_t j = 0; j < cols; ++j) {
+          auto at = [&](int64_t r, int64_t c) { return y[(r * kM + c) * kL + l]; };
+          const float m = std::max(std::max(at(2 * i, 2 * j), at(2 * i, 2 * j + 1)),
+                                   std::max(at(2 * i + 1, 2 * j), at(2 * i + 1, 2 * j + 1)));
+          plane[(ln.p0[l] / 2 + i) * QQ + ln.q0[l] / 2 + j] = m;
+        }
+      continue;
+    }
     float* plane = out + (ln.n[l] * s.K + k) * P * Q;
     const int64_t rows = std::min(kM, P - ln.p0[l]), cols = std::min(kM, Q - ln.q0[l]);
     for (int64_t i = 0; i < rows; ++i)
-      for (int64_t j = 0; j < cols; ++j) plane[(ln.p0[l] + i) * Q + ln.q0[l] + j] = y[(i * kM + j) * kL + l] + bias;
+      for (int64_t j = 0; j < cols; ++j) plane[(ln.p0[l] + i) * Q + ln.q0[l] + j] = y[(i * kM + j) * kL + l];
   }
 #endif
 }
 
-// out[n, k, 4ty + i, 4tx + j] = bias[k] + (A^T M A)[i][j] of each tile in [t0, t1), inside the map.
-void output_transform(float* out, const float* M, int64_t T, const float* b, const ConvShape& s, const Grid& gr,
-                      int64_t t0, int64_t t1) {
+// out = epi(bias[k] + (A^T M A)[i][j]) of each tile in [t0, t1), inside the (pooled) map.
+void output_transform(float* out, const float* M, int64_t T, const float* b, ConvEpilogue epi, const ConvShape& s,
+                      const Grid& gr, int64_t t0, int64_t t1) {
   const int64_t KT = s.K * T;
   alignas(64) float u[kM * kA * kL];
   Lanes ln;
@@ -372,7 +431,7 @@ void output_transform(float* out, const float* M, int64_t T, const float* b, con
     for (int64_t k = 0; k < s.K; ++k) {
       const float* m = M + k * T + j0;  // M[xi][k][j0 + l] at m[xi * KT + l]
       for (int64_t j = 0; j < kA; ++j) apply_at(m + j * KT, kA * KT, u + j * kL, kA * kL);  // columns: 4x6
-      scatter_output_tiles(out, u, b ? b[k] : 0.f, ln, k, s);  // rows, bias, store
+      scatter_output_tiles(out, u, b ? b[k] : 0.f, epi, ln, k, s);  // rows, bias, epilogue, store
     }
   }
 }
@@ -610,7 +669,8 @@ bool winograd_applies(const ConvShape& s) {
          s.groups == 1 && s.pad_h <= 2 && s.pad_w <= 2 && s.C >= 16 && s.K >= 16 && s.P() >= 4 && s.Q() >= 4;
 }
 
-void winograd_forward(float* out, const float* in, const float* w, const float* b, const ConvShape& s) {
+void winograd_forward(float* out, const float* in, const float* w, const float* b, const ConvShape& s,
+                      ConvEpilogue epi) {
   const Grid gr = grid(s);
   const int64_t tiles = s.N * gr.per_image;
   const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
@@ -627,7 +687,7 @@ void winograd_forward(float* out, const float* in, const float* w, const float* 
     input_transform(V, T, in, s, gr, t0, t1, 0, s.C);
     for (int64_t xi = 0; xi < kXi; ++xi)  // M[xi] (K, T) = U[xi] (K, C) x V[xi] (C, T)
       sgemm(false, false, s.K, T, s.C, 1.f, U + xi * s.K * s.C, s.C, V + xi * s.C * T, T, 0.f, M + xi * s.K * T, T);
-    output_transform(out, M, T, b, s, gr, t0, t1);
+    output_transform(out, M, T, b, epi, s, gr, t0, t1);
   }
 }
 

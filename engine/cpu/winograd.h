@@ -26,7 +26,8 @@ namespace tg::cpu {
 bool winograd_applies(const ConvShape& s);
 
 // Same contracts as conv2d_forward / conv2d_backward (conv2d.h); the bias gradient is the caller's.
-void winograd_forward(float* out, const float* in, const float* w, const float* b, const ConvShape& s);
+void winograd_forward(float* out, const float* in, const float* w, const float* b, const ConvShape& s,
+                      ConvEpilogue epi = ConvEpilogue::None);
 void winograd_backward(float* din, float* dw, const float* dout, const float* in, const float* w, const ConvShape& s);
 
 }  // namespace tg::cpu

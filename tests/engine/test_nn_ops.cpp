@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
@@ -269,6 +270,142 @@ TEST_CASE("winograd: conv2d routes eligible convs there, and the result does not
     CHECK(max_scaled_diff(dws[1], dw_ref) < 1e-4);
     if (s.C * s.K >= 128 * 128) CHECK(dws[0] == dws[1]);
   }
+}
+
+// ---------------- conv2d epilogues: relu, relu + 2x2 max pool ----------------
+
+// relu then the 2x2 stride-2 max pool (floor), the way the separate ops compute them.
+std::vector<float> relu_pool_reference(const std::vector<float>& y, const cpu::ConvShape& s, bool pool) {
+  std::vector<float> r(y.size());
+  for (size_t i = 0; i < y.size(); ++i) r[i] = y[i] > 0.f ? y[i] : 0.f;
+  if (!pool) return r;
+  const int64_t P = s.P(), Q = s.Q(), PP = P / 2, QQ = Q / 2;
+  std::vector<float> out(static_cast<size_t>(s.N * s.K * PP * QQ));
+  for (int64_t pl = 0; pl < s.N * s.K; ++pl)
+    for (int64_t p = 0; p < PP; ++p)
+      for (int64_t q = 0; q < QQ; ++q) {
+        const float* a = r.data() + pl * P * Q + 2 * p * Q + 2 * q;
+        out[static_cast<size_t>((pl * PP + p) * QQ + q)] = std::max(std::max(a[0], a[1]), std::max(a[Q], a[Q + 1]));
+      }
+  return out;
+}
+
+TEST_CASE("conv2d epilogues: relu and relu + 2x2 max pool give exactly the separate ops' values") {
+  Generator gen(41);
+  const int saved = get_num_threads();
+  // Winograd shapes with ragged tiles and odd maps (7x7 pools to 3x3, 9x13 to 4x6), im2col shapes
+  // (few channels, strided, 1x1, grouped): the pooled variant falls back to conv + pool there.
+  const std::vector<cpu::ConvShape> shapes = {
+      {3, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1},   {2, 20, 7, 7, 24, 3, 3, 1, 1, 1, 1, 1},
+      {2, 16, 9, 13, 17, 3, 3, 1, 1, 1, 1, 1},  {5, 32, 14, 14, 32, 3, 3, 1, 1, 1, 1, 1},
+      {3, 16, 10, 11, 16, 3, 3, 1, 1, 0, 0, 1}, {2, 1, 12, 12, 8, 3, 3, 1, 1, 1, 1, 1},
+      {2, 4, 9, 9, 6, 3, 3, 2, 2, 1, 1, 1},     {3, 6, 6, 5, 5, 1, 1, 1, 1, 0, 0, 1},
+      {2, 4, 8, 8, 6, 3, 3, 1, 1, 1, 1, 2}};
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    for (const cpu::ConvShape& s : shapes) {
+      CAPTURE(threads);
+      INFO("N" << s.N << " C" << s.C << " H" << s.H << " W" << s.W << " K" << s.K << " stride " << s.stride_h
+               << " groups " << s.groups);
+      const size_t nin = s.N * s.C * s.H * s.W, nw = s.K * (s.C / s.groups) * s.R * s.S;
+      const size_t nout = s.N * s.K * s.P() * s.Q(), npool = s.N * s.K * (s.P() / 2) * (s.Q() / 2);
+      const auto in = random_values(nin, gen), w = random_values(nw, gen), b = random_values(s.K, gen);
+      std::vector<float> plain(nout), relu(nout, 7.f), pooled(npool, 7.f);
+      cpu::conv2d_forward(plain.data(), in.data(), w.data(), b.data(), s);
+      cpu::conv2d_forward(relu.data(), in.data(), w.data(), b.data(), s, ConvEpilogue::Relu);
+      cpu::conv2d_forward(pooled.data(), in.data(), w.data(), b.data(), s, ConvEpilogue::ReluMaxPool2x2);
+      CHECK(relu == relu_pool_reference(plain, s, false));
+      CHECK(pooled == relu_pool_reference(plain, s, true));
+      size_t zeros = 0;
+      for (float v : relu) zeros += v == 0.f;
+      CHECK(zeros > 0);  // the mask is exercised
+      CHECK(zeros < nout);
+    }
+  }
+  set_num_threads(saved);
+}
+
+TEST_CASE("conv2d_relu: same values and gradients as relu(conv2d), on both algorithms") {
+  Generator gen(43);
+  for (ConvAlgorithm algo : {ConvAlgorithm::Auto, ConvAlgorithm::Gemm}) {
+    CAPTURE(static_cast<int>(algo));
+    const Tensor x0 = Tensor::randn({3, 16, 9, 10}, gen), w0 = Tensor::randn({16, 16, 3, 3}, gen);
+    const Tensor b0 = Tensor::randn({16}, gen), dout = Tensor::randn({3, 16, 9, 10}, gen);
+    auto run = [&](bool fused) {
+      Tensor x = x0.clone().set_requires_grad(true), w = w0.clone().set_requires_grad(true);
+      Tensor b = b0.clone().set_requires_grad(true);
+      Tensor y = fused ? conv2d_relu(x, w, b, 1, 1, 1, algo) : relu(conv2d(x, w, b, 1, 1, 1, algo));
+      y.backward(dout);
+      return std::vector<Tensor>{y, x.grad(), w.grad(), b.grad()};
+    };
+    const auto fused = run(true), plain = run(false);
+    for (size_t i = 0; i < fused.size(); ++i) {
+      CAPTURE(i);
+      CHECK(fused[i].to_vector() == plain[i].to_vector());  // the same kernels, the same mask
+    }
+  }
+}
+
+TEST_CASE("conv2d_relu gradcheck (outputs kept away from the ReLU kink)") {
+  // As for batch_norm2d_relu: the first seed whose conv outputs all have |y| >= 0.05.
+  Tensor x, w, b;
+  for (uint64_t seed = 0;; ++seed) {
+    REQUIRE(seed < 400);
+    x = leaf({2, 2, 4, 5}, 700 + seed);
+    w = leaf({3, 2, 3, 3}, 900 + seed);
+    b = leaf({3}, 1100 + seed);
+    NoGradGuard no_grad;
+    bool far = true;
+    for (float v : conv2d(x, w, b, 1, 1).to_vector()) far = far && std::abs(v) >= 0.05f;
+    if (far) break;
+  }
+  check_grad([](const std::vector<Tensor>& v) { return conv2d_relu(v[0], v[1], v[2], 1, 1); }, {x, w, b});
+}
+
+TEST_CASE("conv2d_relu_maxpool2x2: the separate ops' values; inference only") {
+  Generator gen(47);
+  const Tensor x = Tensor::randn({2, 16, 7, 11}, gen), w = Tensor::randn({24, 16, 3, 3}, gen);
+  const Tensor b = Tensor::randn({24}, gen);
+  for (ConvAlgorithm algo : {ConvAlgorithm::Auto, ConvAlgorithm::Gemm}) {
+    const Tensor fused = conv2d_relu_maxpool2x2(x, w, b, 1, 1, 1, algo);
+    CHECK(fused.shape() == Shape{2, 24, 3, 5});
+    CHECK(fused.to_vector() == max_pool2d(relu(conv2d(x, w, b, 1, 1, 1, algo)), 2).to_vector());
+  }
+  Tensor wg = w.clone().set_requires_grad(true);
+  CHECK(error_of([&] { conv2d_relu_maxpool2x2(x, wg, b, 1, 1); }).find("inference only") != std::string::npos);
+  {
+    NoGradGuard no_grad;  // no graph is recorded: allowed
+    CHECK(conv2d_relu_maxpool2x2(x, wg, b, 1, 1).to_vector() == conv2d_relu_maxpool2x2(x, w, b, 1, 1).to_vector());
+  }
+  CHECK(error_of([&] { conv2d_relu_maxpool2x2(Tensor::randn({1, 16, 3, 3}, gen), w, b, 1, 0); })
+            .find("smaller than the 2x2 pooling window") != std::string::npos);
+}
+
+TEST_CASE("max_pool2d without a backward (no indices kept) returns the same values, NaN and ties included") {
+  Generator gen(53);
+  for (const Shape& shape : {Shape{2, 3, 7, 9}, Shape{1, 2, 28, 28}, Shape{3, 2, 6, 6}, Shape{1, 1, 5, 3}}) {
+    std::vector<float> xv(static_cast<size_t>(numel_of(shape)));
+    for (auto& v : xv) v = static_cast<float>(gen.below(3)) - 1.f;
+    for (size_t i = 5; i < xv.size(); i += 41) xv[i] = std::nanf("");
+    xv[1] = -0.f;
+    Tensor x = Tensor::from_vector(xv, shape);
+    Tensor xg = x.clone().set_requires_grad(true);
+    for (int kernel : {2, 3}) {
+      const auto with_indices = max_pool2d(xg, kernel).to_vector();  // records a node: keeps indices
+      const auto values_only = max_pool2d(x, kernel).to_vector();
+      REQUIRE(with_indices.size() == values_only.size());
+      for (size_t i = 0; i < values_only.size(); ++i) {
+        if (std::isnan(with_indices[i])) CHECK(std::isnan(values_only[i]));
+        else CHECK(std::memcmp(&with_indices[i], &values_only[i], sizeof(float)) == 0);  // bits: -0 vs +0 too
+      }
+    }
+  }
+}
+
+TEST_CASE("relu backward is 0 where x <= 0 even for an infinite or NaN upstream gradient (as PyTorch)") {
+  Tensor x = Tensor::from_vector({-1.f, 0.f, 2.f, -3.f}, {4}).set_requires_grad(true);
+  relu(x).backward(Tensor::from_vector({INFINITY, std::nanf(""), 5.f, -INFINITY}, {4}));
+  CHECK(x.grad().to_vector() == std::vector<float>{0.f, 0.f, 5.f, 0.f});
 }
 
 // ---------------- gradient checks ----------------

@@ -1,0 +1,52 @@
+// Conv2d + eval-mode BatchNorm2d (+ ReLU) as one convolution with folded weights (see fold_bn.h).
+#include "nn/fold_bn.h"
+
+#include <string>
+
+#include "engine/autograd.h"
+#include "engine/error.h"
+#include "engine/nn_ops.h"
+#include "engine/ops.h"
+
+namespace tg::nn {
+
+bool can_fold_batch_norm(const Conv2d& conv, const BatchNorm2d& bn) {
+  return !grad_mode_enabled() && !bn.is_training() && bn.track_running_stats && !Module::recording_summary() &&
+         bn.num_features == conv.out_channels && conv.weight.device() == bn.running_mean.device();
+}
+
+FoldedConv fold_batch_norm(const Conv2d& conv, const BatchNorm2d& bn) {
+  TG_CHECK(bn.num_features == conv.out_channels,
+           "fold_batch_norm: " << bn.describe() << " cannot follow " << conv.describe() << " (channel counts differ)");
+  TG_CHECK(bn.track_running_stats, "fold_batch_norm: " << bn.describe() << " has no running statistics to fold");
+  NoGradGuard no_grad;
+  const int64_t K = conv.out_channels;
+  Tensor s = rdiv(1.f, sqrt(add(bn.running_var, bn.eps)));  // s_k = gamma_k / sqrt(var_k + eps)
+  if (bn.affine) s = mul(s, bn.weight);
+  // b'_k = beta_k + s_k (b_k - mean_k)
+  Tensor b = conv.bias.defined() ? sub(conv.bias, bn.running_mean) : neg(bn.running_mean);
+  b = mul(s, b);
+  if (bn.affine) b = add(b, bn.bias);
+  return {mul(conv.weight, s.reshape({K, 1, 1, 1})), b};  // w'_k = s_k w_k
+}
+
+Tensor conv_bn_forward(Conv2d& conv, BatchNorm2d& bn, const Tensor& x, ConvEpilogue epi) {
+  TG_CHECK(can_fold_batch_norm(conv, bn),
+           "conv_bn_forward: " << conv.describe() << " + " << bn.describe()
+                               << " can be folded only in inference: grad mode off, the batch norm in eval mode with "
+                                  "running statistics, on the conv's device");
+  TG_CHECK(x.defined() && x.dim() == 4 && x.size(1) == conv.in_channels,
+           conv.describe() << ": expected input (N, " << conv.in_channels << ", H, W), got "
+                           << (x.defined() ? shape_str(x.shape()) : std::string("undefined")));
+  const FoldedConv f = fold_batch_norm(conv, bn);
+  switch (epi) {
+    case ConvEpilogue::Relu:
+      return conv2d_relu(x, f.weight, f.bias, conv.stride, conv.padding, conv.groups, conv.algorithm);
+    case ConvEpilogue::ReluMaxPool2x2:
+      return conv2d_relu_maxpool2x2(x, f.weight, f.bias, conv.stride, conv.padding, conv.groups, conv.algorithm);
+    case ConvEpilogue::None: break;
+  }
+  return conv2d(x, f.weight, f.bias, conv.stride, conv.padding, conv.groups, conv.algorithm);
+}
+
+}  // namespace tg::nn
