@@ -811,6 +811,8 @@ TEST_CASE("nn ops on CUDA match the CPU, forward, backward and running stats") {
        [](const V& v) { return conv2d(v[0], v[1], v[2], 2, 1, 2); }},
       {"conv2d 1x1", {Tensor::randn({2, 8, 5, 5}, gen), Tensor::randn({4, 8, 1, 1}, gen)},
        [](const V& v) { return conv2d(v[0], v[1], Tensor()); }},
+      {"conv2d_relu", {Tensor::randn({2, 16, 7, 6}, gen), Tensor::randn({16, 16, 3, 3}, gen), Tensor::randn({16}, gen)},
+       [](const V& v) { return conv2d_relu(v[0], v[1], v[2], 1, 1); }},
       {"batch_norm2d train", {Tensor::randn({3, 4, 5, 5}, gen), Tensor::randn({4}, gen), Tensor::randn({4}, gen)},
        [&](const V& v) {
          const bool gpu = v[0].device().is_cuda();
@@ -830,6 +832,12 @@ TEST_CASE("nn ops on CUDA match the CPU, forward, backward and running stats") {
     CAPTURE(c.name);
     const V a = run_on(Device::cpu(), c.inputs, c.fn), b = run_on(dev, c.inputs, c.fn);
     for (size_t i = 0; i < a.size(); ++i) test::expect_close(b[i], a[i], 1e-4, 1e-5, c.name + " #" + std::to_string(i));
+  }
+  {  // inference only: no backward to compare
+    NoGradGuard no_grad;
+    const Tensor x = Tensor::randn({2, 16, 9, 7}, gen), w = Tensor::randn({16, 16, 3, 3}, gen), b = Tensor::randn({16}, gen);
+    test::expect_close(conv2d_relu_maxpool2x2(x.to(dev), w.to(dev), b.to(dev), 1, 1).to(Device::cpu()),
+                       conv2d_relu_maxpool2x2(x, w, b, 1, 1), 1e-4, 1e-5, "conv2d_relu_maxpool2x2");
   }
   test::expect_close(rm_gpu.to(Device::cpu()), rm_cpu, 1e-5, 1e-6, "running_mean");
   test::expect_close(rv_gpu.to(Device::cpu()), rv_cpu, 1e-5, 1e-6, "running_var");

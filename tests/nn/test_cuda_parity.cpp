@@ -1,5 +1,6 @@
 // Models moved with Module::to(cuda) compute what they compute on the CPU: logits, every parameter
-// gradient and the BN running statistics after one training step. Skips where no GPU is present.
+// gradient and the BN running statistics after one training step, then the eval (folded) logits.
+// Skips where no GPU is present.
 #include <doctest/doctest.h>
 
 #include "nn_test_util.h"
@@ -43,6 +44,13 @@ void check_parity(const std::string& name) {
     const double err = normalized_max_error(bg[i].second.to(Device::cpu()), bc[i].second);
     CHECK_MESSAGE(err <= 1e-5, name << " " << bc[i].first << " cuda vs cpu: " << err);
   }
+  // Inference: eval mode under NoGradGuard folds the batch norms into the convs (nn/fold_bn.h) on
+  // both devices; the folded CUDA model must match the folded CPU one.
+  cpu->eval();
+  gpu->eval();
+  NoGradGuard no_grad;
+  const double infer_err = normalized_max_error((*gpu)(x.to(Device::cuda(0))).to(Device::cpu()), (*cpu)(x));
+  CHECK_MESSAGE(infer_err <= 1e-4, name << " eval logits cuda vs cpu: " << infer_err);
 }
 
 }  // namespace
