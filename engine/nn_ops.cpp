@@ -99,10 +99,10 @@ cpu::ConvShape conv_shape(const Tensor& x, const Tensor& w, const Tensor& b, int
 
 // conv2d and conv2d_relu: the forward with its activation, and the backward (through the ReLU's mask
 // when there is one: dconv = dout where out > 0, else 0).
-Tensor conv2d_with(const Tensor& x, const Tensor& w, const Tensor& b, const cpu::ConvShape& s, ConvEpilogue epi,
+Tensor conv2d_with(const Tensor& x, const Tensor& w, const Tensor& b, const cpu::ConvShape& s, bool relu,
                    const char* op) {
-  const bool relu = epi == ConvEpilogue::Relu;
   Tensor out = Tensor::empty({s.N, s.K, s.P(), s.Q()}, x.device());
+  const ConvEpilogue epi = relu ? ConvEpilogue::Relu : ConvEpilogue::None;
   switch (x.device().type) {
     case DeviceType::CPU: cpu::conv2d_forward(out.data(), x.data(), w.data(), data_or_null(b), s, epi); break;
     case DeviceType::CUDA:  // the CUDA conv has no epilogue: the ReLU is a second kernel, in place
@@ -148,13 +148,13 @@ Tensor conv2d_with(const Tensor& x, const Tensor& w, const Tensor& b, const cpu:
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding, int groups,
               ConvAlgorithm algorithm) {
   const char* op = "conv2d";
-  return conv2d_with(x, w, b, conv_shape(x, w, b, stride, padding, groups, algorithm, op), ConvEpilogue::None, op);
+  return conv2d_with(x, w, b, conv_shape(x, w, b, stride, padding, groups, algorithm, op), /*relu=*/false, op);
 }
 
 Tensor conv2d_relu(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding, int groups,
                    ConvAlgorithm algorithm) {
   const char* op = "conv2d_relu";
-  return conv2d_with(x, w, b, conv_shape(x, w, b, stride, padding, groups, algorithm, op), ConvEpilogue::Relu, op);
+  return conv2d_with(x, w, b, conv_shape(x, w, b, stride, padding, groups, algorithm, op), /*relu=*/true, op);
 }
 
 Tensor conv2d_relu_maxpool2x2(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding, int groups,

@@ -1,8 +1,6 @@
 // Conv2d + eval-mode BatchNorm2d (+ ReLU) as one convolution with folded weights (see fold_bn.h).
 #include "nn/fold_bn.h"
 
-#include <string>
-
 #include "engine/autograd.h"
 #include "engine/error.h"
 #include "engine/nn_ops.h"
@@ -35,9 +33,7 @@ Tensor conv_bn_forward(Conv2d& conv, BatchNorm2d& bn, const Tensor& x, ConvEpilo
            "conv_bn_forward: " << conv.describe() << " + " << bn.describe()
                                << " can be folded only in inference: grad mode off, the batch norm in eval mode with "
                                   "running statistics, on the conv's device");
-  TG_CHECK(x.defined() && x.dim() == 4 && x.size(1) == conv.in_channels,
-           conv.describe() << ": expected input (N, " << conv.in_channels << ", H, W), got "
-                           << (x.defined() ? shape_str(x.shape()) : std::string("undefined")));
+  conv.check_input(x);
   const FoldedConv f = fold_batch_norm(conv, bn);
   switch (epi) {
     case ConvEpilogue::Relu:

@@ -29,10 +29,14 @@ Conv2d::Conv2d(int in_channels_, int out_channels_, int kernel_, int stride_, in
   init_default_weight_and_bias(weight, bias, static_cast<int64_t>(in_channels / groups) * kernel * kernel, gen);
 }
 
-Tensor Conv2d::forward(const Tensor& x) {
+void Conv2d::check_input(const Tensor& x) const {
   TG_CHECK(x.defined() && x.dim() == 4 && x.size(1) == in_channels,
            describe() << ": expected input (N, " << in_channels << ", H, W), got "
                       << (x.defined() ? shape_str(x.shape()) : std::string("undefined")));
+}
+
+Tensor Conv2d::forward(const Tensor& x) {
+  check_input(x);
   return conv2d(x, weight, bias, stride, padding, groups, algorithm);
 }
 

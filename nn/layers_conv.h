@@ -15,6 +15,9 @@ class Conv2d : public Module {
          int groups = 1, Generator& gen = default_generator());
   Tensor forward(const Tensor& x) override;
   std::string describe() const override;
+  // Throws, naming the layer, unless x is (N, in_channels, H, W). forward() and the folded
+  // inference path (fold_bn.h) both call it.
+  void check_input(const Tensor& x) const;
 
   int in_channels, out_channels, kernel, stride, padding, groups;
   // Auto lets 3x3 stride-1 layers use Winograd on the CPU; Gemm keeps every output one dot product

@@ -21,6 +21,7 @@
 #include "engine/cpu/pool.h"
 #include "engine/cpu/sgemm.h"
 #include "engine/cpu/winograd.h"
+#include "engine/storage.h"
 
 namespace tg::cpu {
 namespace {
@@ -296,9 +297,10 @@ void conv2d_forward(float* out, const float* in, const float* w, const float* b,
                     ConvEpilogue epi) {
   if (winograd_applies(s)) return winograd_forward(out, in, w, b, s, epi);
   if (epi == ConvEpilogue::ReluMaxPool2x2) {  // relu(conv) into scratch, then the values-only pool
-    std::vector<float> full(static_cast<size_t>(s.N * s.K * s.P() * s.Q()));
-    conv2d_forward(full.data(), in, w, b, s, ConvEpilogue::Relu);
-    max_pool2d_forward(out, nullptr, full.data(), PoolShape{s.N, s.K, s.P(), s.Q(), 2, 2, 2, 2, 0, 0});
+    const Storage full(static_cast<size_t>(s.N * s.K * s.P() * s.Q()) * sizeof(float), Device::cpu());
+    float* map = static_cast<float*>(full.data());  // uninitialised, from the host block cache
+    conv2d_forward(map, in, w, b, s, ConvEpilogue::Relu);
+    max_pool2d_forward(out, nullptr, map, PoolShape{s.N, s.K, s.P(), s.Q(), 2, 2, 2, 2, 0, 0});
     return;
   }
   const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();

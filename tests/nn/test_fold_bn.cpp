@@ -14,6 +14,7 @@
 
 using namespace tg;
 using namespace tg::nn;
+using tg::nn::testing::normalized_max_error;
 
 namespace {
 
@@ -35,18 +36,6 @@ void randomise_batch_norms(Module& model, Generator& gen) {
     }
   }
   model.eval();
-}
-
-// max |a - b| / max |b|
-double rel_diff(const Tensor& a, const Tensor& b) {
-  const auto av = a.to_vector(), bv = b.to_vector();
-  REQUIRE(av.size() == bv.size());
-  double m = 0, scale = 0;
-  for (size_t i = 0; i < av.size(); ++i) {
-    m = std::max(m, std::abs(double(av[i]) - bv[i]));
-    scale = std::max(scale, std::abs(double(bv[i])));
-  }
-  return m / scale;
 }
 
 // The model's inference output folded (grad mode off) and unfused (grad mode on: nothing folds;
@@ -105,7 +94,7 @@ TEST_CASE("folded inference matches the unfused layers: small CNN (both input sh
     // Folding rounds w' once more and moves the batch norm's rounding into the conv sums: measured
     // 2e-7 to 7e-7 of the output scale. A wrong fold is far above the bound (the mean left unscaled
     // by s: 0.19 to 0.37; checked by breaking fold_batch_norm).
-    const double d = rel_diff(folded, unfused);
+    const double d = normalized_max_error(folded, unfused);
     MESSAGE(c.name << " " << c.channels << "x" << c.side << ": folded vs unfused " << d);
     CHECK(d < 2e-5);
     CHECK(d > 0);  // it did fold: not the unfused path bit for bit
@@ -115,7 +104,7 @@ TEST_CASE("folded inference matches the unfused layers: small CNN (both input sh
   randomise_batch_norms(block, gen);
   const auto [folded, unfused] = folded_and_unfused(block, Tensor::randn({3, 16, 9, 9}, gen));
   CHECK(folded.shape() == Shape{3, 32, 5, 5});
-  CHECK(rel_diff(folded, unfused) < 2e-5);
+  CHECK(normalized_max_error(folded, unfused) < 2e-5);
 }
 
 TEST_CASE("folding: the sequences it takes, and nothing when training, recording gradients or summarising") {
@@ -130,7 +119,7 @@ TEST_CASE("folding: the sequences it takes, and nothing when training, recording
   const Tensor x = Tensor::randn({2, 16, 13, 12}, gen);
   const auto [folded, unfused] = folded_and_unfused(*net, x);
   CHECK(folded.shape() == Shape{2, 16, 2, 2});
-  CHECK(rel_diff(folded, unfused) < 2e-5);
+  CHECK(normalized_max_error(folded, unfused) < 2e-5);
 
   Conv2d& conv = *std::dynamic_pointer_cast<Conv2d>((*net)[0]);
   BatchNorm2d& bn = *std::dynamic_pointer_cast<BatchNorm2d>((*net)[1]);
