@@ -64,7 +64,8 @@ inline void stream_block(float* dst, const float* src, int64_t len) {
 }  // namespace
 
 DirectionNorms adam_direction_norms_staged(const float* w, const float* g, const float* m, const float* v,
-                                           float* m_out, float* v_out, int64_t n, const AdamCoeffs& c) {
+                                           float* m_out, float* v_out, int64_t n, const AdamCoeffs& coeffs) {
+  const AdamCoeffs c = coeffs;  // a local copy: stores to w, m, v cannot alias it, it stays in registers
   // Sequential over one range (the optimizer's chunk loops call it per chunk, in parallel).
   alignas(64) float m_new[kBlock], v_new[kBlock], s[kBlock];
   double ww = 0.0, uu = 0.0, gg = 0.0;
@@ -81,8 +82,9 @@ DirectionNorms adam_direction_norms_staged(const float* w, const float* g, const
   return DirectionNorms{ww, uu, gg};
 }
 
-void adam_update_staged(float* w, const float* m_new, const float* v_new, int64_t n, const AdamCoeffs& c, float decay,
+void adam_update_staged(float* w, const float* m_new, const float* v_new, int64_t n, const AdamCoeffs& coeffs, float decay,
                         float step) {
+  const AdamCoeffs c = coeffs;  // a local copy: stores to w, m, v cannot alias it, it stays in registers
   alignas(64) float s[kBlock];
   for (int64_t b = 0; b < n; b += kBlock) {
     const int64_t len = std::min(kBlock, n - b);
@@ -97,8 +99,39 @@ void adam_update_staged(float* w, const float* m_new, const float* v_new, int64_
   }
 }
 
+DirectionNorms adam_moments_and_direction(const float* w, const float* g, float* m, float* v, float* u_out, int64_t n,
+                                          const AdamCoeffs& coeffs) {
+  const AdamCoeffs c = coeffs;  // a local copy: stores to w, m, v cannot alias it, it stays in registers
+  alignas(64) float s[kBlock];
+  double ww = 0.0, uu = 0.0;
+  for (int64_t b = 0; b < n; b += kBlock) {
+    const int64_t len = std::min(kBlock, n - b);
+    const float* wb = w + b;
+    float* mb = m + b;
+    float* ub = u_out + b;
+    moments_block(wb, g + b, mb, v + b, mb, v + b, s, len, c);  // in place: the step can no longer be refused
+    double w2 = 0.0, u2 = 0.0;
+#pragma omp simd reduction(+ : w2, u2)
+    for (int64_t i = 0; i < len; ++i) {
+      const float u = adam_direction_from(wb[i], mb[i], s[i], c);
+      ub[i] = u;
+      w2 += static_cast<double>(wb[i]) * wb[i];
+      u2 += static_cast<double>(u) * u;
+    }
+    ww += w2;
+    uu += u2;
+  }
+  return DirectionNorms{ww, uu, 0.0};
+}
+
+void apply_direction(float* w, const float* u, int64_t n, float decay, float step) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) w[i] = decay * w[i] - step * u[i];  // w = (1 - lr wd) w - lr r u
+}
+
 DirectionNorms adam_direction_norms(const float* w, const float* g, const float* m, const float* v, int64_t n,
-                                    const AdamCoeffs& c, bool parallel) {
+                                    const AdamCoeffs& coeffs, bool parallel) {
+  const AdamCoeffs c = coeffs;  // a local copy: stores to w, m, v cannot alias it, it stays in registers
   const auto sums = chunked_sum<3>(n, parallel, [&](int64_t begin, int64_t end) {
     alignas(64) float m_new[kBlock], v_new[kBlock], s[kBlock];
     double ww = 0.0, uu = 0.0, gg = 0.0;
@@ -112,8 +145,9 @@ DirectionNorms adam_direction_norms(const float* w, const float* g, const float*
   return DirectionNorms{sums[0], sums[1], sums[2]};
 }
 
-void adam_update(float* w, const float* g, float* m, float* v, int64_t n, const AdamCoeffs& c, float decay,
+void adam_update(float* w, const float* g, float* m, float* v, int64_t n, const AdamCoeffs& coeffs, float decay,
                  float step, bool parallel) {
+  const AdamCoeffs c = coeffs;  // a local copy: stores to w, m, v cannot alias it, it stays in registers
   const int64_t blocks = (n + kBlock - 1) / kBlock;
 #pragma omp parallel for schedule(static) if (parallel)
   for (int64_t k = 0; k < blocks; ++k) {

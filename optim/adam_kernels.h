@@ -64,4 +64,15 @@ DirectionNorms adam_direction_norms_staged(const float* w, const float* g, const
 void adam_update_staged(float* w, const float* m_new, const float* v_new, int64_t n, const AdamCoeffs& c, float decay,
                         float step);
 
+// Cache-blocked variant (the CPU default; see lamb_core.h). It runs only after every gradient of
+// the step was found finite, so pass 1 may already write the state:
+//   pass 1: w g m v -> m v (new moments, in place), u_out; returns ||w||^2, ||u||^2 (g_sq = 0)
+//   pass 2: w u -> w   (w <- decay * w - step * u)
+// u_out is a group-sized scratch buffer that stays in the cache between the two passes, so DRAM
+// sees about 16 + 8 bytes per element in pass 1 and 4 (the write of w) in pass 2. The same u, bit
+// for bit, as the other variants.
+DirectionNorms adam_moments_and_direction(const float* w, const float* g, float* m, float* v, float* u_out, int64_t n,
+                                          const AdamCoeffs& c);
+void apply_direction(float* w, const float* u, int64_t n, float decay, float step);
+
 }  // namespace tg::optim

@@ -28,6 +28,7 @@ LambFamilyOptions family_options(const LambOptions& o) {
   f.clip_min = o.clip_min;
   f.clip_max = o.clip_max;
   f.staged_moments = o.staged_moments;
+  f.cache_block_bytes = o.cache_block_bytes;
   return f;
 }
 

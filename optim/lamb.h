@@ -1,6 +1,7 @@
 // LAMB (You et al., 2019) as timm / apex FusedLAMB (NVLAMB) compute it: the LAMB family core
 // with the trust ratio on, unclipped unless clip_min / clip_max say otherwise.
 #pragma once
+#include <cstdint>
 #include <limits>
 #include <vector>
 
@@ -21,7 +22,8 @@ struct LambOptions {
   bool always_adapt = false;     // false: tensors in groups with weight_decay == 0 are not adapted
   double clip_min = 0.0;         // trust-ratio clipping r = clamp(r, clip_min, clip_max) (LAMBC)
   double clip_max = std::numeric_limits<double>::infinity();
-  bool staged_moments = true;    // CPU speed/memory knob, same results (see LambFamilyOptions)
+  bool staged_moments = true;    // CPU speed/memory knobs, same results (see LambFamilyOptions)
+  int64_t cache_block_bytes = int64_t{16} << 20;
 };
 
 LambFamilyOptions family_options(const LambOptions& o);

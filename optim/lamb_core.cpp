@@ -17,6 +17,12 @@
 // buffers; pass 2 computes u from them and writes w, then the scratch buffers become the state
 // (without staging, pass 2 recomputes m, v from g and writes m, v, w). A refused step never
 // reaches pass 2, so no state changes. With global gradient clipping one more read of g comes first.
+//
+// The CPU default is cache-blocked (cache_block_bytes): one read of every gradient first (the
+// NaN/Inf check; with global clipping, that pass), then for each group of consecutive tensors that
+// fits in the last-level cache: pass 1 writes the new m, v in place (the check is behind us, so the
+// step can no longer be refused) and u to a group-sized scratch buffer, with ||w||^2 and ||u||^2;
+// then pass 2, w <- decay w - lr r u, from u.
 #include "optim/lamb_core.h"
 
 #include <algorithm>
@@ -35,6 +41,7 @@ void validate(const LambFamilyOptions& o, const std::string& opt) {
   TG_CHECK(o.eps >= 0.0, opt << ": eps must be >= 0, got " << o.eps);
   TG_CHECK(o.weight_decay >= 0.0, opt << ": weight_decay must be >= 0, got " << o.weight_decay);
   TG_CHECK(o.max_grad_norm >= 0.0, opt << ": max_grad_norm must be >= 0 (0 = off), got " << o.max_grad_norm);
+  TG_CHECK(o.cache_block_bytes >= 0, opt << ": cache_block_bytes must be >= 0 (0 = off), got " << o.cache_block_bytes);
   TG_CHECK(o.clip_min >= 0.0 && o.clip_min <= o.clip_max,
            opt << ": need 0 <= clip_min <= clip_max, got [" << o.clip_min << ", " << o.clip_max << "]");
 }
@@ -87,7 +94,12 @@ int64_t LambFamily::inspect(const std::vector<ActiveParam>& active) {
   }
   bool any_adapted = false;
   for (const auto& a : active) any_adapted = any_adapted || adapted(a);
-  if (!any_adapted) return o_.max_grad_norm > 0.0 ? -1 : Optimizer::inspect(active);
+  if (!any_adapted || cache_blocked()) {  // the gradient check only; norms come in apply()
+    if (o_.max_grad_norm > 0.0) return -1;  // the global-norm pass checked them
+    const int64_t bad = Optimizer::inspect(active);
+    for (size_t i = 0; i < active.size(); ++i) norms_[i].g_sq = grad_sq_[i];
+    return bad;
+  }
 
   std::vector<AdamCoeffs> c(active.size());
   for (size_t i = 0; i < active.size(); ++i) c[i] = coeffs(active[i]);
@@ -134,23 +146,83 @@ int64_t LambFamily::inspect(const std::vector<ActiveParam>& active) {
   return first_non_finite_norm();
 }
 
-void LambFamily::apply(const std::vector<ActiveParam>& active) {
-  std::vector<float> decay(active.size(), 1.f), step(active.size());
-  for (size_t i = 0; i < active.size(); ++i) {
-    const ActiveParam& a = active[i];
-    // Decoupled weight decay: w <- (1 - lr wd) w, before the ratio (so ||w|| is the decayed norm).
-    const double d = o_.weight_decay_mode == WeightDecayMode::kDecoupled ? 1.0 - a.lr * a.weight_decay : 1.0;
-    double r = 1.0;
-    if (adapted(a)) {
-      const double w_norm = std::sqrt(norms_[i].w_sq) * std::abs(d);
-      const double u_norm = std::sqrt(norms_[i].u_sq);
-      const double raw = (w_norm > 0.0 && u_norm > 0.0) ? w_norm / u_norm : 1.0;  // r = ||w|| / ||u||
-      r = std::clamp(raw, o_.clip_min, o_.clip_max);                              // LAMBC clip
-      record_trust_ratio(a, w_norm, u_norm, raw, r);
-    }
-    decay[i] = static_cast<float>(d);
-    step[i] = static_cast<float>(a.lr * r);  // w -= lr r u
+bool LambFamily::cache_blocked() const { return o_.cache_block_bytes > 0 && device().is_cpu(); }
+
+void LambFamily::trust_step(const ActiveParam& a, const DirectionNorms& n, float& decay, float& step) {
+  // Decoupled weight decay: w <- (1 - lr wd) w, before the ratio (so ||w|| is the decayed norm).
+  const double d = o_.weight_decay_mode == WeightDecayMode::kDecoupled ? 1.0 - a.lr * a.weight_decay : 1.0;
+  double r = 1.0;
+  if (adapted(a)) {
+    const double w_norm = std::sqrt(n.w_sq) * std::abs(d);
+    const double u_norm = std::sqrt(n.u_sq);
+    const double raw = (w_norm > 0.0 && u_norm > 0.0) ? w_norm / u_norm : 1.0;  // r = ||w|| / ||u||
+    r = std::clamp(raw, o_.clip_min, o_.clip_max);                              // LAMBC clip
+    record_trust_ratio(a, w_norm, u_norm, raw, r);
   }
+  decay = static_cast<float>(d);
+  step = static_cast<float>(a.lr * r);  // w -= lr r u
+}
+
+void LambFamily::apply_cache_blocked(const std::vector<ActiveParam>& active) {
+  const std::vector<int64_t> all = numels(active);
+  // Working set per element: w g m v u, 20 bytes; a group's u lives in one scratch buffer.
+  const int64_t max_numel = std::max<int64_t>(o_.cache_block_bytes / 20, 1);
+  const std::vector<TensorRange> groups = cache_groups(all, max_numel);
+  int64_t scratch = 0;
+  for (const TensorRange& group : groups) {
+    int64_t sum = 0;
+    for (size_t i = group.begin; i < group.end; ++i) sum += all[i];
+    scratch = std::max(scratch, sum);
+  }
+  if (!direction_.defined() || direction_.numel() < scratch) direction_ = Tensor::empty({scratch});
+  for (const TensorRange& group : groups) {
+    const size_t first = group.begin, count = group.end - group.begin;
+    const std::vector<int64_t> n(all.begin() + static_cast<std::ptrdiff_t>(first),
+                                 all.begin() + static_cast<std::ptrdiff_t>(group.end));
+    std::vector<float*> u(count);
+    float* next = direction_.data();
+    for (size_t j = 0; j < count; ++j, next += n[j - 1]) u[j] = next;
+    std::vector<AdamCoeffs> c(count);
+    std::vector<float> decay(count, 1.f), step(count, 0.f);
+    for (size_t j = 0; j < count; ++j) {
+      c[j] = coeffs(active[first + j]);
+      if (!adapted(active[first + j])) trust_step(active[first + j], DirectionNorms{}, decay[j], step[j]);  // r = 1
+    }
+    // Pass 1: new moments in place and u into the scratch buffer, with ||w||^2 and ||u||^2; tensors
+    // that are not adapted (r = 1) are updated here completely.
+    const auto sums = per_tensor_sums<2>(n, [&](size_t j, int64_t b, int64_t e) {
+      const ActiveParam& a = active[first + j];
+      ParamEntry& p = entry(a);
+      if (!adapted(a)) {
+        adam_update(a.w + b, a.g + b, p.state[0].data() + b, p.state[1].data() + b, e - b, c[j], decay[j], step[j],
+                    /*parallel=*/false);
+        return std::array<double, 2>{0.0, 0.0};
+      }
+      const DirectionNorms d = adam_moments_and_direction(a.w + b, a.g + b, p.state[0].data() + b,
+                                                          p.state[1].data() + b, u[j] + b, e - b, c[j]);
+      return std::array<double, 2>{d.w_sq, d.u_sq};
+    });
+    for (size_t j = 0; j < count; ++j) {
+      if (!adapted(active[first + j])) continue;
+      DirectionNorms& d = norms_[first + j];
+      d.w_sq = sums[j][0];
+      d.u_sq = sums[j][1];
+      trust_step(active[first + j], d, decay[j], step[j]);
+    }
+    // Pass 2 over the same group at once: w -= lr r u.
+    for_each_chunk(n, [&](size_t j, int64_t b, int64_t e) {
+      if (adapted(active[first + j])) apply_direction(active[first + j].w + b, u[j] + b, e - b, decay[j], step[j]);
+    });
+  }
+}
+
+void LambFamily::apply(const std::vector<ActiveParam>& active) {
+  if (cache_blocked()) {
+    apply_cache_blocked(active);
+    return;
+  }
+  std::vector<float> decay(active.size(), 1.f), step(active.size());
+  for (size_t i = 0; i < active.size(); ++i) trust_step(active[i], norms_[i], decay[i], step[i]);
   std::vector<AdamCoeffs> c(active.size());
   for (size_t i = 0; i < active.size(); ++i) c[i] = coeffs(active[i]);
   if (device().is_cuda()) {  // one update launch per tensor

@@ -30,6 +30,21 @@ std::vector<ChunkRef> chunk_list(const std::vector<int64_t>& numels) {
   return chunks;
 }
 
+std::vector<TensorRange> cache_groups(const std::vector<int64_t>& numels, int64_t max_numel) {
+  std::vector<TensorRange> groups;
+  int64_t filled = 0;
+  for (size_t i = 0; i < numels.size(); ++i) {
+    if (groups.empty() || filled + numels[i] > max_numel) {
+      groups.push_back(TensorRange{i, i + 1});  // start a new group
+      filled = numels[i];
+    } else {
+      groups.back().end = i + 1;
+      filled += numels[i];
+    }
+  }
+  return groups;
+}
+
 double sum_squares(const float* x, int64_t n) {
   double s = 0.0;
 #pragma omp simd reduction(+ : s)

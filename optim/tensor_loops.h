@@ -3,6 +3,7 @@
 // results do not depend on the path or the thread count. Two schedules:
 //   multi-tensor (default): all chunks of all tensors in one parallel region (one barrier per pass);
 //   per-tensor: big tensors one at a time with threads inside, small ones one tensor per thread.
+// The LAMB family's cache-blocked step runs either schedule over groups of tensors (cache_groups).
 // Norms are always per parameter tensor, whichever path runs.
 #pragma once
 #include <algorithm>
@@ -63,6 +64,14 @@ struct ChunkRef {
   int64_t tensor, begin, end;
 };
 std::vector<ChunkRef> chunk_list(const std::vector<int64_t>& numels);
+
+// Consecutive tensors [begin, end) whose sizes add up to at most max_numel elements; a tensor
+// bigger than that is a group of its own. The cache-blocked step runs a group's norms pass and
+// its update pass back to back, so the update can read what the norms pass left in the cache.
+struct TensorRange {
+  size_t begin, end;
+};
+std::vector<TensorRange> cache_groups(const std::vector<int64_t>& numels, int64_t max_numel);
 
 // fn(i, begin, end) on every chunk of every tensor: an element-wise pass. fn must not throw.
 template <class Fn>

@@ -1,6 +1,6 @@
 // The LAMB family shares one core: LAMBC with clip_max = +inf is LAMB, with the ratio fixed to 1
-// it is AdamW; trust ratios are per tensor (closed form), and the threaded / per-tensor paths and
-// any thread count give bit-identical ratios and weights.
+// it is AdamW; trust ratios are per tensor (closed form), and the threaded / per-tensor paths, the
+// CPU step orders (cache-blocked, two-pass) and any thread count give bit-identical ratios and weights.
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -56,45 +56,83 @@ TEST_CASE("LAMBC with clip_max = +inf is LAMB, bit for bit (clipping off, same c
   CHECK_FALSE(bitwise_equal(p3, p4));
 }
 
-TEST_CASE("staged moments (pass 1 writes the new m, v) give the same bits as recomputing them in pass 2") {
+TEST_CASE("the CPU step orders (cache-blocked, staged two-pass, plain two-pass) give the same bits") {
   // One tensor spans several reduction chunks (and several threads' work), with a ragged end.
   std::vector<std::pair<std::string, Shape>> shapes = kShapes;
   shapes.push_back({"big.weight", {7, 9001}});
+  shapes.push_back({"head.weight", {3, 50}});
+  struct Order {
+    const char* name;
+    bool staged;
+    int64_t block_bytes;
+  };
+  // Block budgets: the default (everything in one group here), 20 KB (groups of a few small tensors,
+  // big.weight alone: 63007 elements x 20 bytes) and 1 byte (every tensor a group of its own).
+  const Order orders[] = {{"blocked (default)", true, LambOptions{}.cache_block_bytes},
+                          {"blocked 20 KB", true, 20000},
+                          {"blocked 1 B", false, 1},
+                          {"two-pass staged", true, 0}};
   for (const LambcPreset preset : {LambcPreset::kPaper, LambcPreset::kTimm}) {
-    const NamedParams p1 = make_params(shapes, 3, 1.5f);
-    const NamedParams p2 = clone_params(p1);
-    LambOptions staged = lambc_options(preset, 0.03, 0.01), plain = staged;
-    plain.staged_moments = false;
-    REQUIRE(staged.staged_moments);
-    Lambc a(lambc_param_groups(preset, p1, 0.01), staged);
-    Lambc b(lambc_param_groups(preset, p2, 0.01), plain);
-    a.set_non_finite_policy(NonFinitePolicy::kSkip);
-    b.set_non_finite_policy(NonFinitePolicy::kSkip);
-    run_pair(a, p1, b, p2, 3, 11);
-    // A refused step in the middle: pass 1 has written the scratch moments, nothing may change.
-    Generator gen(5);
-    std::vector<Tensor> grads = random_grads(p1, gen, 1.f);
-    grads[0].data()[3] = std::numeric_limits<float>::quiet_NaN();
-    set_grads(p1, grads);
-    set_grads(p2, grads);
-    const std::vector<float> m_before = a.state("conv.weight", "exp_avg")->to_vector();
-    a.step();
-    b.step();
-    CHECK(a.last_step_skipped());
-    CHECK(a.state("conv.weight", "exp_avg")->to_vector() == m_before);
-    run_pair(a, p1, b, p2, 3, 12);
-    CHECK(bitwise_equal(p1, p2));
-    for (const auto& [name, t] : p1) {
-      for (const char* slot : {"exp_avg", "exp_avg_sq"}) {
-        CHECK_MESSAGE(bitwise_equal(*a.state(name, slot), *b.state(name, slot)), name << "/" << slot);
+    for (const Order& order : orders) {
+      CAPTURE(order.name);
+      CAPTURE(static_cast<int>(preset));
+      const NamedParams p1 = make_params(shapes, 3, 1.5f);
+      const NamedParams p2 = clone_params(p1);
+      LambOptions tried = lambc_options(preset, 0.03, 0.01), plain = tried;
+      tried.staged_moments = order.staged;
+      tried.cache_block_bytes = order.block_bytes;
+      plain.staged_moments = false;  // the reference: pass 2 recomputes m, v from g, m, v
+      plain.cache_block_bytes = 0;
+      Lambc a(lambc_param_groups(preset, p1, 0.01), tried);
+      Lambc b(lambc_param_groups(preset, p2, 0.01), plain);
+      a.set_non_finite_policy(NonFinitePolicy::kSkip);
+      b.set_non_finite_policy(NonFinitePolicy::kSkip);
+      run_pair(a, p1, b, p2, 3, 11);
+      // A refused step in the middle, the bad value in the LAST tensor: pass 1 of the staged order
+      // has written the scratch moments, the blocked order's check comes before any write, and
+      // nothing may change in either.
+      Generator gen(5);
+      std::vector<Tensor> grads = random_grads(p1, gen, 1.f);
+      grads.back().data()[3] = std::numeric_limits<float>::quiet_NaN();
+      set_grads(p1, grads);
+      set_grads(p2, grads);
+      const NamedParams before = clone_params(p1);
+      const std::vector<float> m_before = a.state("conv.weight", "exp_avg")->to_vector();
+      const std::vector<float> v_before = a.state("big.weight", "exp_avg_sq")->to_vector();
+      a.step();
+      b.step();
+      CHECK(a.last_step_skipped());
+      CHECK(bitwise_equal(p1, before));
+      CHECK(a.state("conv.weight", "exp_avg")->to_vector() == m_before);
+      CHECK(a.state("big.weight", "exp_avg_sq")->to_vector() == v_before);
+      run_pair(a, p1, b, p2, 3, 12);
+      CHECK(bitwise_equal(p1, p2));
+      for (const auto& [name, t] : p1) {
+        for (const char* slot : {"exp_avg", "exp_avg_sq"}) {
+          CHECK_MESSAGE(bitwise_equal(*a.state(name, slot), *b.state(name, slot)), name << "/" << slot);
+        }
       }
+      REQUIRE(a.trust_ratios().size() == b.trust_ratios().size());
+      for (size_t k = 0; k < a.trust_ratios().size(); ++k) {
+        CHECK(a.trust_ratios()[k].name == b.trust_ratios()[k].name);
+        CHECK(a.trust_ratios()[k].raw_ratio == b.trust_ratios()[k].raw_ratio);
+      }
+      CHECK(a.step_count() == 6);
+      CHECK_FALSE(bitwise_equal(p1, before));  // and the steps after the refused one did move
     }
-    REQUIRE(a.trust_ratios().size() == b.trust_ratios().size());
-    for (size_t k = 0; k < a.trust_ratios().size(); ++k) {
-      CHECK(a.trust_ratios()[k].raw_ratio == b.trust_ratios()[k].raw_ratio);
-    }
-    CHECK(a.step_count() == 6);
   }
+}
+
+TEST_CASE("cache_groups: consecutive tensors up to the budget, a bigger tensor alone") {
+  const std::vector<int64_t> n = {10, 20, 5, 100, 30, 30, 1};
+  const std::vector<TensorRange> g = cache_groups(n, 40);
+  REQUIRE(g.size() == 4);
+  CHECK((g[0].begin == 0 && g[0].end == 3));  // 10 + 20 + 5 = 35 <= 40
+  CHECK((g[1].begin == 3 && g[1].end == 4));  // 100 alone
+  CHECK((g[2].begin == 4 && g[2].end == 5));  // 30 (+ 30 would be 60)
+  CHECK((g[3].begin == 5 && g[3].end == 7));  // 30 + 1
+  CHECK(cache_groups({}, 40).empty());
+  CHECK(cache_groups(n, 1000).size() == 1);
 }
 
 TEST_CASE("LAMBC with the ratio fixed to 1 is AdamW, bit for bit") {
