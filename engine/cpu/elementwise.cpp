@@ -97,14 +97,28 @@ void binary_forward(float* out, const float* a, const float* b, BinaryOp op, con
   }
 }
 
+namespace {
+// body(i) for i in [0, n): vectorised, and threaded above kParallelThreshold. Two loops rather
+// than one `parallel for simd if (...)`: GCC compiles the serial branch of such a loop scalar
+// (acc += x at n = 16384, one thread: 0.93 ns per element that way, 0.20 ns vectorised).
+template <class F>
+inline void flat_loop(int64_t n, F body) {
+  if (n > kParallelThreshold) {
+#pragma omp parallel for simd schedule(static)
+    for (int64_t i = 0; i < n; ++i) body(i);
+  } else {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) body(i);
+  }
+}
+}  // namespace
+
 void binary_scalar(float* out, const float* a, float s, BinaryOp op, bool scalar_first, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n > kParallelThreshold)
-  for (int64_t i = 0; i < n; ++i) out[i] = scalar_first ? apply(op, s, a[i]) : apply(op, a[i], s);
+  flat_loop(n, [=](int64_t i) { out[i] = scalar_first ? apply(op, s, a[i]) : apply(op, a[i], s); });
 }
 
 void add_inplace(float* acc, const float* x, int64_t n) {
-#pragma omp parallel for simd schedule(static) if (n > kParallelThreshold)
-  for (int64_t i = 0; i < n; ++i) acc[i] += x[i];
+  flat_loop(n, [=](int64_t i) { acc[i] += x[i]; });
 }
 
 namespace {
@@ -112,15 +126,13 @@ namespace {
 // switch per element kept ReLU scalar: 3.5 ns per element, measured).
 template <class F>
 void unary_loop(float* y, const float* x, int64_t n, F f) {
-#pragma omp parallel for simd schedule(static) if (n > kParallelThreshold)
-  for (int64_t i = 0; i < n; ++i) y[i] = f(x[i]);
+  flat_loop(n, [=](int64_t i) { y[i] = f(x[i]); });
 }
 
 // dx[i] = dout[i] * f'(x[i]), written by f(dout[i], x[i], y[i]).
 template <class F>
 void unary_grad_loop(float* dx, const float* dout, const float* x, const float* y, int64_t n, F f) {
-#pragma omp parallel for simd schedule(static) if (n > kParallelThreshold)
-  for (int64_t i = 0; i < n; ++i) dx[i] = f(dout[i], x[i], y[i]);
+  flat_loop(n, [=](int64_t i) { dx[i] = f(dout[i], x[i], y[i]); });
 }
 }  // namespace
 
