@@ -8,7 +8,9 @@
 // with col[(c*R + r)*S + sx][j] = in[n, g*Cg + c, p*sh - ph + r, q*sw - pw + sx] (0 outside the image).
 // A 1x1 stride-1 unpadded conv reads the input in place (it IS a GEMM): no im2col. Every product
 // is our packed sgemm (sgemm.h), single-threaded inside: the threads split the chunks.
-// 3x3 stride-1 convs with enough channels take the Winograd F(4x4, 3x3) path instead (winograd.h).
+// 3x3 stride-1 convs with enough channels take the Winograd F(4x4, 3x3) path instead (winograd.h);
+// those with 1-4 input channels (stems) run direct register-blocked loops (conv2d_direct.h) for the
+// forward and the weight gradient.
 #include "engine/cpu/conv2d.h"
 
 #include <omp.h>
@@ -18,6 +20,7 @@
 #include <cstring>
 #include <vector>
 
+#include "engine/cpu/conv2d_direct.h"
 #include "engine/cpu/pool.h"
 #include "engine/cpu/sgemm.h"
 #include "engine/cpu/winograd.h"
@@ -303,6 +306,7 @@ void conv2d_forward(float* out, const float* in, const float* w, const float* b,
     max_pool2d_forward(out, nullptr, map, PoolShape{s.N, s.K, s.P(), s.Q(), 2, 2, 2, 2, 0, 0});
     return;
   }
+  if (direct_applies(s)) return direct_forward(out, in, w, b, s, epi == ConvEpilogue::Relu);  // 1-4 channels
   const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
   const Plan pl = make_plan(s, threads);
   // Chunks write disjoint outputs: run them in parallel (Eigen then stays single-threaded inside,
@@ -338,6 +342,11 @@ void conv2d_backward(float* din, float* dw, float* db, const float* dout, const 
   }
   if (!din && !dw) return;
   if (winograd_applies(s)) return winograd_backward(din, dw, dout, in, w, s);
+  if (dw && direct_applies(s)) {  // 1-4 input channels: the weight gradient by direct loops
+    direct_weight_grad(dw, dout, in, s);
+    if (!din) return;
+    dw = nullptr;  // done: the GEMM path below computes din only
+  }
   const int64_t wsize = s.K * (s.C / s.groups) * s.R * s.S;
   const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
   const Plan pl = make_plan(s, threads);

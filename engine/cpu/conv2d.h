@@ -1,5 +1,6 @@
-// CPU 2-D convolution kernels (NCHW): a fast path (im2col + our sgemm, or Winograd F(4x4, 3x3) for
-// 3x3 stride-1 convs, see winograd.h) and a plain-loop reference.
+// CPU 2-D convolution kernels (NCHW): a fast path (im2col + our sgemm; Winograd F(4x4, 3x3) for
+// 3x3 stride-1 convs with >= 16 channels, see winograd.h; direct loops for 3x3 stride-1 convs with
+// 1-4 input channels, see conv2d_direct.h) and a plain-loop reference.
 // Raw pointers and named sizes only; argument checking lives in the op layer (engine/nn_ops.cpp).
 #pragma once
 #include <cstdint>
@@ -9,7 +10,8 @@ namespace tg {
 // Which CPU algorithm a conv2d may use (the CUDA kernels ignore it: they are always im2col + GEMM).
 //   Auto  Winograd F(4x4, 3x3) for the 3x3 stride-1 convs it applies to (winograd.h: 4x fewer
 //         multiplications; its rounding error is ~6x the direct sum's, a few 1e-6 of the output
-//         scale), im2col + GEMM for the others.
+//         scale), direct loops for 3x3 stride-1 convs with 1-4 input channels (the stems: sums
+//         in tap order rather than as one dot product), im2col + GEMM for the others.
 //   Gemm  always im2col + GEMM: every output is one dot product, rounded like the reference loops.
 enum class ConvAlgorithm { Auto, Gemm };
 

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/cpu/conv2d.h"
+#include "engine/cpu/conv2d_direct.h"
 #include "engine/cpu/winograd.h"
 #include "engine/error.h"
 #include "engine/nn_ops.h"
@@ -272,6 +273,66 @@ TEST_CASE("winograd: conv2d routes eligible convs there, and the result does not
   }
 }
 
+TEST_CASE("direct conv (1-4 input channels): routed, matches the reference, threads do not change a bit") {
+  Generator gen(29);
+  // Stems (1 and 3 channels at 28 and 32 wide), an odd K (the last pair computes one channel), maps
+  // wider than one 32-column block with a ragged end, narrower than one vector, padding 0 and mixed.
+  const std::vector<cpu::ConvShape> shapes = {
+      {3, 1, 28, 28, 8, 3, 3, 1, 1, 1, 1, 1},  {2, 3, 32, 32, 5, 3, 3, 1, 1, 1, 1, 1},
+      {2, 4, 9, 37, 6, 3, 3, 1, 1, 1, 1, 1},   {3, 2, 10, 11, 4, 3, 3, 1, 1, 0, 0, 1},
+      {1, 3, 5, 3, 3, 3, 3, 1, 1, 1, 1, 1},    {2, 3, 7, 70, 2, 3, 3, 1, 1, 1, 0, 1},
+      {5, 3, 3, 3, 1, 3, 3, 1, 1, 0, 0, 1}};
+  const int saved = get_num_threads();
+  for (const cpu::ConvShape& s : shapes) {
+    INFO("N" << s.N << " C" << s.C << " H" << s.H << " W" << s.W << " K" << s.K << " pad " << s.pad_h << ","
+              << s.pad_w);
+    REQUIRE(cpu::direct_applies(s));
+    CHECK(fast_vs_reference(s, true, gen) < 2e-6);
+    CHECK(fast_vs_reference(s, false, gen) < 2e-6);
+    const size_t nin = s.N * s.C * s.H * s.W, nw = s.K * s.C * 9, nout = s.N * s.K * s.P() * s.Q();
+    const auto in = random_values(nin, gen), w = random_values(nw, gen), b = random_values(s.K, gen);
+    const auto dout = random_values(nout, gen);
+    // Only the weight gradient, then only the input gradient (the GEMM path), each alone.
+    std::vector<float> dw_only(nw, 7.f), din_only(nin, 7.f), dw_ref(nw), din_ref(nin);
+    cpu::conv2d_backward(nullptr, dw_only.data(), nullptr, dout.data(), in.data(), w.data(), s);
+    cpu::conv2d_backward(din_only.data(), nullptr, nullptr, dout.data(), in.data(), w.data(), s);
+    cpu::conv2d_backward_reference(din_ref.data(), dw_ref.data(), nullptr, dout.data(), in.data(), w.data(), s);
+    CHECK(max_scaled_diff(dw_only, dw_ref) < 2e-6 * std::sqrt(double(s.N * s.P() * s.Q())));
+    CHECK(max_scaled_diff(din_only, din_ref) < 2e-6 * std::sqrt(double(s.K * 9)));
+    // The relu epilogue is relu of the plain output, bit for bit; 1 and 2 threads give the same bits.
+    std::vector<std::vector<float>> outs, relus, dws;
+    for (int threads : {1, 2}) {
+      set_num_threads(threads);
+      std::vector<float> out(nout), relu(nout), dw(nw);
+      cpu::conv2d_forward(out.data(), in.data(), w.data(), b.data(), s);
+      cpu::conv2d_forward(relu.data(), in.data(), w.data(), b.data(), s, ConvEpilogue::Relu);
+      cpu::conv2d_backward(nullptr, dw.data(), nullptr, dout.data(), in.data(), w.data(), s);
+      outs.push_back(out);
+      relus.push_back(relu);
+      dws.push_back(dw);
+    }
+    set_num_threads(saved);
+    CHECK(outs[0] == outs[1]);
+    CHECK(dws[0] == dws[1]);
+    CHECK(relus[0] == relus[1]);
+    for (size_t i = 0; i < nout; ++i) REQUIRE(relus[0][i] == (outs[0][i] > 0.f ? outs[0][i] : 0.f));
+  }
+  // Not routed there: 5 channels, stride 2, padding 2, groups, 5x5, and the Gemm algorithm.
+  cpu::ConvShape s{2, 5, 8, 8, 4, 3, 3, 1, 1, 1, 1, 1};
+  CHECK_FALSE(cpu::direct_applies(s));
+  s.C = 3;
+  s.stride_h = 2;
+  CHECK_FALSE(cpu::direct_applies(s));
+  s.stride_h = 1;
+  s.pad_w = 2;
+  CHECK_FALSE(cpu::direct_applies(s));
+  s.pad_w = 1;
+  s.algorithm = ConvAlgorithm::Gemm;
+  CHECK_FALSE(cpu::direct_applies(s));
+  s.algorithm = ConvAlgorithm::Auto;
+  CHECK(cpu::direct_applies(s));
+}
+
 // ---------------- conv2d epilogues: relu, relu + 2x2 max pool ----------------
 
 // relu then the 2x2 stride-2 max pool (floor), the way the separate ops compute them.
@@ -430,6 +491,10 @@ TEST_CASE("conv2d gradcheck: padded with bias, strided without bias, grouped, po
   SUBCASE("non-square 2x3 kernel, stride 3, pad 2") {
     check_grad([](const std::vector<Tensor>& v) { return conv2d(v[0], v[1], v[2], 3, 2); },
                {leaf({1, 2, 6, 7}, 12), leaf({3, 2, 2, 3}, 13), leaf({3}, 14)});
+  }
+  SUBCASE("one input channel, 3x3 pad 0, 11 wide (the direct loops, a ragged vector)") {
+    check_grad([](const std::vector<Tensor>& v) { return conv2d(v[0], v[1], v[2]); },
+               {leaf({2, 1, 6, 11}, 17), leaf({3, 1, 3, 3}, 18), leaf({3}, 19)});
   }
   SUBCASE("only the weight requires grad") {
     Tensor x = leaf({2, 2, 4, 4}, 15);
