@@ -168,20 +168,26 @@ void LambFamily::apply_cache_blocked(const std::vector<ActiveParam>& active) {
   // Working set per element: w g m v u, 20 bytes; a group's u lives in one scratch buffer.
   const int64_t max_numel = std::max<int64_t>(o_.cache_block_bytes / 20, 1);
   const std::vector<TensorRange> groups = cache_groups(all, max_numel);
-  int64_t scratch = 0;
+  int64_t scratch = 0;  // the most u elements one group needs (adapted tensors only)
   for (const TensorRange& group : groups) {
     int64_t sum = 0;
-    for (size_t i = group.begin; i < group.end; ++i) sum += all[i];
+    for (size_t i = group.begin; i < group.end; ++i) sum += adapted(active[i]) ? all[i] : 0;
     scratch = std::max(scratch, sum);
   }
-  if (!direction_.defined() || direction_.numel() < scratch) direction_ = Tensor::empty({scratch});
+  if (scratch > 0 && (!direction_.defined() || direction_.numel() < scratch)) direction_ = Tensor::empty({scratch});
   for (const TensorRange& group : groups) {
     const size_t first = group.begin, count = group.end - group.begin;
     const std::vector<int64_t> n(all.begin() + static_cast<std::ptrdiff_t>(first),
                                  all.begin() + static_cast<std::ptrdiff_t>(group.end));
-    std::vector<float*> u(count);
-    float* next = direction_.data();
-    for (size_t j = 0; j < count; ++j, next += n[j - 1]) u[j] = next;
+    std::vector<float*> u(count, nullptr);  // each adapted tensor's slice of the scratch buffer
+    bool any_adapted = false;
+    float* next = scratch > 0 ? direction_.data() : nullptr;
+    for (size_t j = 0; j < count; ++j) {
+      if (!adapted(active[first + j])) continue;
+      u[j] = next;
+      next += n[j];
+      any_adapted = true;
+    }
     std::vector<AdamCoeffs> c(count);
     std::vector<float> decay(count, 1.f), step(count, 0.f);
     for (size_t j = 0; j < count; ++j) {
@@ -210,6 +216,7 @@ void LambFamily::apply_cache_blocked(const std::vector<ActiveParam>& active) {
       trust_step(active[first + j], d, decay[j], step[j]);
     }
     // Pass 2 over the same group at once: w -= lr r u.
+    if (!any_adapted) continue;
     for_each_chunk(n, [&](size_t j, int64_t b, int64_t e) {
       if (adapted(active[first + j])) apply_direction(active[first + j].w + b, u[j] + b, e - b, decay[j], step[j]);
     });
