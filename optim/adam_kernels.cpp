@@ -64,8 +64,7 @@ inline void stream_block(float* dst, const float* src, int64_t len) {
 }  // namespace
 
 DirectionNorms adam_direction_norms_staged(const float* w, const float* g, const float* m, const float* v,
-                                           float* m_out, float* v_out, int64_t n, const AdamCoeffs& coeffs) {
-  const AdamCoeffs c = coeffs;  // a local copy: stores to w, m, v cannot alias it, it stays in registers
+                                           float* m_out, float* v_out, int64_t n, const AdamCoeffs& c) {
   // Sequential over one range (the optimizer's chunk loops call it per chunk, in parallel).
   alignas(64) float m_new[kBlock], v_new[kBlock], s[kBlock];
   double ww = 0.0, uu = 0.0, gg = 0.0;
@@ -82,9 +81,8 @@ DirectionNorms adam_direction_norms_staged(const float* w, const float* g, const
   return DirectionNorms{ww, uu, gg};
 }
 
-void adam_update_staged(float* w, const float* m_new, const float* v_new, int64_t n, const AdamCoeffs& coeffs, float decay,
+void adam_update_staged(float* w, const float* m_new, const float* v_new, int64_t n, const AdamCoeffs& c, float decay,
                         float step) {
-  const AdamCoeffs c = coeffs;  // a local copy: stores to w, m, v cannot alias it, it stays in registers
   alignas(64) float s[kBlock];
   for (int64_t b = 0; b < n; b += kBlock) {
     const int64_t len = std::min(kBlock, n - b);
@@ -100,8 +98,7 @@ void adam_update_staged(float* w, const float* m_new, const float* v_new, int64_
 }
 
 DirectionNorms adam_moments_and_direction(const float* w, const float* g, float* m, float* v, float* u_out, int64_t n,
-                                          const AdamCoeffs& coeffs) {
-  const AdamCoeffs c = coeffs;  // a local copy: stores to w, m, v cannot alias it, it stays in registers
+                                          const AdamCoeffs& c) {
   alignas(64) float s[kBlock];
   double ww = 0.0, uu = 0.0;
   for (int64_t b = 0; b < n; b += kBlock) {
@@ -130,8 +127,7 @@ void apply_direction(float* w, const float* u, int64_t n, float decay, float ste
 }
 
 DirectionNorms adam_direction_norms(const float* w, const float* g, const float* m, const float* v, int64_t n,
-                                    const AdamCoeffs& coeffs, bool parallel) {
-  const AdamCoeffs c = coeffs;  // a local copy: stores to w, m, v cannot alias it, it stays in registers
+                                    const AdamCoeffs& c, bool parallel) {
   const auto sums = chunked_sum<3>(n, parallel, [&](int64_t begin, int64_t end) {
     alignas(64) float m_new[kBlock], v_new[kBlock], s[kBlock];
     double ww = 0.0, uu = 0.0, gg = 0.0;
@@ -145,9 +141,8 @@ DirectionNorms adam_direction_norms(const float* w, const float* g, const float*
   return DirectionNorms{sums[0], sums[1], sums[2]};
 }
 
-void adam_update(float* w, const float* g, float* m, float* v, int64_t n, const AdamCoeffs& coeffs, float decay,
+void adam_update(float* w, const float* g, float* m, float* v, int64_t n, const AdamCoeffs& c, float decay,
                  float step, bool parallel) {
-  const AdamCoeffs c = coeffs;  // a local copy: stores to w, m, v cannot alias it, it stays in registers
   const int64_t blocks = (n + kBlock - 1) / kBlock;
 #pragma omp parallel for schedule(static) if (parallel)
   for (int64_t k = 0; k < blocks; ++k) {
