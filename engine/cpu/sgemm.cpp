@@ -8,6 +8,7 @@
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #define TG_SGEMM_AVX2 1
+#include "engine/cpu/simd_transpose.h"
 #endif
 
 
@@ -30,6 +31,12 @@ float* grow(std::vector<float>& buf, size_t n) {
 
 // Packs op(A)[i0 : i0+mc, k0 : k0+kc] as ceil(mc/MR) slivers, each kc columns of MR values
 // (rows past mc are zero): pa[s * MR * kc + k * MR + r] = op(A)[i0 + s*MR + r, k0 + k].
+// With AVX2 a full sliver of a row-major A goes 8 columns at a time: six row loads, one 8x8
+// register transpose, eight 8-float stores that overlap by 2 (each k's store spills 2 floats into
+// k + 1's place, rewritten next; the last spill lands in the next sliver, written after, or in the
+// buffer's slack of kPackSlack floats).
+constexpr int64_t kPackSlack = 8;
+
 void pack_a(float* pa, const float* A, int64_t lda, bool trans, int64_t i0, int64_t mc, int64_t k0, int64_t kc) {
   for (int64_t s = 0; s < mc; s += MR) {
     const int64_t rows = std::min(MR, mc - s);
@@ -37,12 +44,29 @@ void pack_a(float* pa, const float* A, int64_t lda, bool trans, int64_t i0, int6
     // A short last sliver is zeroed whole first (one fill, not a tiny memset per k).
     if (rows < MR) std::memset(dst, 0, sizeof(float) * MR * kc);
     if (!trans) {
-      for (int64_t k = 0; k < kc; ++k)
+      int64_t k = 0;
+#ifdef TG_SGEMM_AVX2
+      if (rows == MR) {
+        const float* src = A + (i0 + s) * lda + k0;
+        for (; k + 8 <= kc; k += 8) {
+          __m256 r[8];
+          for (int64_t i = 0; i < MR; ++i) r[i] = _mm256_loadu_ps(src + i * lda + k);
+          r[6] = r[7] = _mm256_setzero_ps();
+          transpose8(r);  // r[j] = op(A)[rows 0..5, k + j], then two zeros
+          for (int64_t j = 0; j < 8; ++j) _mm256_storeu_ps(dst + (k + j) * MR, r[j]);
+        }
+      }
+#endif
+      for (; k < kc; ++k)
         for (int64_t r = 0; r < rows; ++r) dst[k * MR + r] = A[(i0 + s + r) * lda + k0 + k];
-    } else {  // op(A)[i, k] = A[k * lda + i]: each k reads MR consecutive floats
+    } else {  // op(A)[i, k] = A[k * lda + i]: each k copies MR consecutive floats
       for (int64_t k = 0; k < kc; ++k) {
         const float* src = A + (k0 + k) * lda + i0 + s;
-        for (int64_t r = 0; r < rows; ++r) dst[k * MR + r] = src[r];
+        if (rows == MR) {
+          std::memcpy(dst + k * MR, src, MR * sizeof(float));
+        } else {
+          for (int64_t r = 0; r < rows; ++r) dst[k * MR + r] = src[r];
+        }
       }
     }
   }
@@ -64,7 +88,24 @@ void pack_b(float* pb, const float* B, int64_t ldb, bool trans, int64_t k0, int6
           for (int64_t c = cols; c < NR; ++c) dst[k * NR + c] = 0.f;
         }
       }
-    } else {  // op(B)[k, j] = B[j * ldb + k]: walk each column's contiguous k run
+    } else {  // op(B)[k, j] = B[j * ldb + k]
+#ifdef TG_SGEMM_AVX2
+      // A full sliver 8 k at a time: per half, 8 column loads, one 8x8 transpose, 8 stores.
+      if (cols == NR) {
+        int64_t k = 0;
+        for (; k + 8 <= kc; k += 8)
+          for (int64_t half = 0; half < NR; half += 8) {
+            __m256 r[8];
+            for (int64_t c = 0; c < 8; ++c) r[c] = _mm256_loadu_ps(B + (j0 + s + half + c) * ldb + k0 + k);
+            transpose8(r);  // r[i] = op(B)[k + i, columns half .. half + 7]
+            for (int64_t i = 0; i < 8; ++i) _mm256_storeu_ps(dst + (k + i) * NR + half, r[i]);
+          }
+        for (; k < kc; ++k)
+          for (int64_t c = 0; c < NR; ++c) dst[k * NR + c] = B[(j0 + s + c) * ldb + k0 + k];
+        continue;
+      }
+#endif
+      // Walk each column's contiguous k run.
       for (int64_t c = 0; c < cols; ++c) {
         const float* src = B + (j0 + s + c) * ldb + k0;
         for (int64_t k = 0; k < kc; ++k) dst[k * NR + c] = src[k];
@@ -75,60 +116,76 @@ void pack_b(float* pb, const float* B, int64_t ldb, bool trans, int64_t k0, int6
   }
 }
 
-// acc (MR x NR, row-major) = sum_k pa[k * MR + r] * pb[k * NR + c]
+// The register tile: acc (MR x NR) = sum_k pa[k * MR + r] * pb[k * NR + c], then either
+//   write_tile:  C[r * ldc + c] = alpha * acc + beta * C  (a full tile; beta = 0: C is not read)
+//   spill_tile:  edge[r * NR + c] = acc                     (an edge tile, finished by store_tile)
 #ifdef TG_SGEMM_AVX2
-inline void micro_kernel(int64_t kc, const float* pa, const float* pb, float* acc) {
-  __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
-  __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
+using Tile = __m256[MR][2];
+
+// ROWS = MR for every sliver but a short last one of at most 3 rows (M = 32, 128: 2 rows), which
+// skips the FMAs of its zero rows (their accumulators stay 0 and are never stored).
+template <int64_t ROWS>
+inline void micro_kernel(int64_t kc, const float* pa, const float* pb, Tile& c) {
+  for (int64_t r = 0; r < MR; ++r) c[r][0] = c[r][1] = _mm256_setzero_ps();
   // Per k: two B vectors (16 columns) times six broadcast A values into the 12 accumulators.
   // (Unrolling this loop by 4 with prefetches measured ~25% slower here.)
   for (int64_t k = 0; k < kc; ++k) {
     const __m256 b0 = _mm256_loadu_ps(pb), b1 = _mm256_loadu_ps(pb + 8);
-    __m256 a = _mm256_broadcast_ss(pa + 0);
-    c00 = _mm256_fmadd_ps(a, b0, c00);
-    c01 = _mm256_fmadd_ps(a, b1, c01);
-    a = _mm256_broadcast_ss(pa + 1);
-    c10 = _mm256_fmadd_ps(a, b0, c10);
-    c11 = _mm256_fmadd_ps(a, b1, c11);
-    a = _mm256_broadcast_ss(pa + 2);
-    c20 = _mm256_fmadd_ps(a, b0, c20);
-    c21 = _mm256_fmadd_ps(a, b1, c21);
-    a = _mm256_broadcast_ss(pa + 3);
-    c30 = _mm256_fmadd_ps(a, b0, c30);
-    c31 = _mm256_fmadd_ps(a, b1, c31);
-    a = _mm256_broadcast_ss(pa + 4);
-    c40 = _mm256_fmadd_ps(a, b0, c40);
-    c41 = _mm256_fmadd_ps(a, b1, c41);
-    a = _mm256_broadcast_ss(pa + 5);
-    c50 = _mm256_fmadd_ps(a, b0, c50);
-    c51 = _mm256_fmadd_ps(a, b1, c51);
+    for (int64_t r = 0; r < ROWS; ++r) {
+      const __m256 a = _mm256_broadcast_ss(pa + r);
+      c[r][0] = _mm256_fmadd_ps(a, b0, c[r][0]);
+      c[r][1] = _mm256_fmadd_ps(a, b1, c[r][1]);
+    }
     pa += MR;
     pb += NR;
   }
-  _mm256_storeu_ps(acc + 0, c00);
-  _mm256_storeu_ps(acc + 8, c01);
-  _mm256_storeu_ps(acc + 16, c10);
-  _mm256_storeu_ps(acc + 24, c11);
-  _mm256_storeu_ps(acc + 32, c20);
-  _mm256_storeu_ps(acc + 40, c21);
-  _mm256_storeu_ps(acc + 48, c30);
-  _mm256_storeu_ps(acc + 56, c31);
-  _mm256_storeu_ps(acc + 64, c40);
-  _mm256_storeu_ps(acc + 72, c41);
-  _mm256_storeu_ps(acc + 80, c50);
-  _mm256_storeu_ps(acc + 88, c51);
+}
+
+inline void write_tile(const Tile& c, float* C, int64_t ldc, float alpha, float beta) {
+  const __m256 va = _mm256_set1_ps(alpha), vb = _mm256_set1_ps(beta);
+  for (int64_t r = 0; r < MR; ++r)
+    for (int64_t h = 0; h < 2; ++h) {
+      float* out = C + r * ldc + 8 * h;
+      __m256 v = _mm256_mul_ps(va, c[r][h]);
+      if (beta == 1.f) {
+        v = _mm256_add_ps(_mm256_loadu_ps(out), v);
+      } else if (beta != 0.f) {
+        v = _mm256_fmadd_ps(vb, _mm256_loadu_ps(out), v);
+      }
+      _mm256_storeu_ps(out, v);
+    }
+}
+
+inline void spill_tile(const Tile& c, float* edge) {
+  for (int64_t r = 0; r < MR; ++r) {
+    _mm256_storeu_ps(edge + r * NR, c[r][0]);
+    _mm256_storeu_ps(edge + r * NR + 8, c[r][1]);
+  }
 }
 #else
-inline void micro_kernel(int64_t kc, const float* pa, const float* pb, float* acc) {
-  float c[MR * NR] = {};
+using Tile = float[MR * NR];
+
+template <int64_t ROWS>
+inline void micro_kernel(int64_t kc, const float* pa, const float* pb, Tile& acc) {
+  for (int64_t e = 0; e < MR * NR; ++e) acc[e] = 0.f;
   for (int64_t k = 0; k < kc; ++k)
-    for (int64_t r = 0; r < MR; ++r) {
+    for (int64_t r = 0; r < ROWS; ++r) {
       const float a = pa[k * MR + r];
 #pragma omp simd
-      for (int64_t j = 0; j < NR; ++j) c[r * NR + j] += a * pb[k * NR + j];
+      for (int64_t j = 0; j < NR; ++j) acc[r * NR + j] += a * pb[k * NR + j];
     }
-  std::memcpy(acc, c, sizeof(c));
 }
+
+inline void write_tile(const Tile& acc, float* C, int64_t ldc, float alpha, float beta) {
+  for (int64_t r = 0; r < MR; ++r)
+    for (int64_t j = 0; j < NR; ++j) {
+      const float v = alpha * acc[r * NR + j];
+      float& out = C[r * ldc + j];
+      out = beta == 0.f ? v : beta == 1.f ? out + v : beta * out + v;
+    }
+}
+
+inline void spill_tile(const Tile& acc, float* edge) { std::memcpy(edge, acc, sizeof(Tile)); }
 #endif
 
 // C tile (rows x cols, the valid part of MR x NR) += alpha * acc; `first` slices write
@@ -164,8 +221,9 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
   const int64_t nc_max = std::min(NC, (N + NR - 1) / NR * NR), kc_max = std::min(KC, K);
   const int64_t mc_max = std::min(MC, (M + MR - 1) / MR * MR);
   float* pb = grow(t_pack_b, static_cast<size_t>(nc_max * kc_max));
-  float* pa = grow(t_pack_a, static_cast<size_t>(mc_max * kc_max));
+  float* pa = grow(t_pack_a, static_cast<size_t>(mc_max * kc_max + kPackSlack));
   alignas(32) float acc[MR * NR];
+  Tile tile;
   for (int64_t j0 = 0; j0 < N; j0 += NC) {
     const int64_t nc = std::min(NC, N - j0);
     for (int64_t k0 = 0; k0 < K; k0 += KC) {
@@ -179,8 +237,18 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
           const int64_t cols = std::min(NR, nc - jr);
           for (int64_t ir = 0; ir < mc; ir += MR) {
             const int64_t rows = std::min(MR, mc - ir);
-            micro_kernel(kc, pa + ir * kc, pb + jr * kc, acc);
-            store_tile(C + (i0 + ir) * ldc + j0 + jr, ldc, rows, cols, acc, alpha, beta, first);
+            float* c = C + (i0 + ir) * ldc + j0 + jr;
+            if (rows > 3) {
+              micro_kernel<MR>(kc, pa + ir * kc, pb + jr * kc, tile);
+            } else {
+              micro_kernel<3>(kc, pa + ir * kc, pb + jr * kc, tile);
+            }
+            if (rows == MR && cols == NR) {  // beta applies on the first K slice; later slices add
+              write_tile(tile, c, ldc, alpha, first ? beta : 1.f);
+            } else {
+              spill_tile(tile, acc);
+              store_tile(c, ldc, rows, cols, acc, alpha, beta, first);
+            }
           }
         }
       }

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "engine/cpu/sgemm.h"
+#include "engine/cpu/simd_transpose.h"
 
 #if defined(__AVX2__)
 #include <immintrin.h>
@@ -155,6 +156,17 @@ void locate(Lanes& ln, const Grid& gr, int64_t t, int64_t t_end) {
   }
 }
 
+// The lanes of every group of kL tiles in [t0, t0 + T) (tiles from t1 on: no tile), in a per-thread
+// array kept between calls. The transforms walk channels outside and groups inside, so each channel
+// plane of the image side is read or written front to back, the order the hardware prefetcher follows.
+const Lanes* locate_groups(const Grid& gr, int64_t t0, int64_t t1, int64_t T) {
+  thread_local std::vector<Lanes> t_lanes;
+  const int64_t groups = T / kL;
+  if (static_cast<int64_t>(t_lanes.size()) < groups) t_lanes.resize(static_cast<size_t>(groups));
+  for (int64_t g = 0; g < groups; ++g) locate(t_lanes[static_cast<size_t>(g)], gr, t0 + g * kL, t1);
+  return t_lanes.data();
+}
+
 // U (36, K, C): U[xi][k][c] = (G w[k,c] G^T)[xi].
 void weight_transform(float* U, const float* w, const ConvShape& s) {
   const int64_t KC = s.K * s.C;
@@ -181,30 +193,6 @@ void weight_transform_adjoint(float* dw, const float* dU, const ConvShape& s) {
 }
 
 #ifdef TG_WINOGRAD_AVX2
-// r[j][l] <- r[l][j]: transpose of the 8x8 matrix held in eight registers.
-inline void transpose8(__m256 r[8]) {
-  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-  const __m256 s0 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0));
-  const __m256 s1 = _mm256_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2));
-  const __m256 s2 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0));
-  const __m256 s3 = _mm256_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2));
-  const __m256 s4 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(1, 0, 1, 0));
-  const __m256 s5 = _mm256_shuffle_ps(t4, t6, _MM_SHUFFLE(3, 2, 3, 2));
-  const __m256 s6 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(1, 0, 1, 0));
-  const __m256 s7 = _mm256_shuffle_ps(t5, t7, _MM_SHUFFLE(3, 2, 3, 2));
-  r[0] = _mm256_permute2f128_ps(s0, s4, 0x20);
-  r[1] = _mm256_permute2f128_ps(s1, s5, 0x20);
-  r[2] = _mm256_permute2f128_ps(s2, s6, 0x20);
-  r[3] = _mm256_permute2f128_ps(s3, s7, 0x20);
-  r[4] = _mm256_permute2f128_ps(s0, s4, 0x31);
-  r[5] = _mm256_permute2f128_ps(s1, s5, 0x31);
-  r[6] = _mm256_permute2f128_ps(s2, s6, 0x31);
-  r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
-}
-
 // y = B^T x and y = A^T x on 8 lanes held in registers (apply_bt / apply_at, register for register).
 inline void bt_registers(const __m256 x[6], __m256 y[6]) {
   const __m256 two = _mm256_set1_ps(2.f), four = _mm256_set1_ps(4.f), five = _mm256_set1_ps(5.f);
@@ -240,80 +228,96 @@ inline void transpose4x8(__m256 y0, __m256 y1, __m256 y2, __m256 y3, __m128 q[8]
 }
 #endif
 
-// t[(i*6 + j)*kL + l] = (d B)[i][j] for lane l's input tile d[i][j] = in[n, c, h0 + i, w0 + j] (0 outside
-// the image and for lanes without a tile), h0 = p0 - pad_h, w0 = q0 - pad_w: the tiles gathered and
-// their rows transformed (the first half of B^T d B).
-void gather_input_tiles_dB(float* t, const Lanes& ln, const float* in, int64_t c, const ConvShape& s) {
-  const int64_t HW = s.H * s.W;
+// Where lane l's input tile rows lie, worked out once per group of kL tiles and shared by every
+// channel: row i of lane l's tile starts at in[c * H * W + offset[i][l]] (offset = (n C H + h) W + w0,
+// h = h0 + i clamped into the image so the address stays inside it), and its columns j < 6 that lie
+// inside the image are valid; a row outside the image, or a lane without a tile, has none.
+struct InputRows {
+  int64_t offset[kA][kL];
 #ifdef TG_WINOGRAD_AVX2
-  // Lane l's row i is read as 8 floats (6 used): a plain load where they lie inside the image row,
-  // else a masked load of the columns inside it (masked-off columns are not read and come back 0);
-  // one 8x8 transpose turns 8 lanes' rows into the row's 6 columns, transformed in registers.
-  const __m256i column = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  for (int64_t half = 0; half < kL; half += 8) {
-    const float* plane[8];
-    int64_t h0[8], w0[8];
-    bool whole_row[8];
-    __m256i mask[8];  // column j of the tile lies inside the image (and j < 6)
-    for (int64_t l = 0; l < 8; ++l) {
-      const int64_t L = half + l;
-      plane[l] = ln.n[L] < 0 ? nullptr : in + (ln.n[L] * s.C + c) * HW;
-      h0[l] = ln.p0[L] - s.pad_h;
-      w0[l] = ln.q0[L] - s.pad_w;
-      whole_row[l] = plane[l] && w0[l] >= 0 && w0[l] + 8 <= s.W;
-      const int32_t lo = static_cast<int32_t>(std::clamp<int64_t>(-w0[l], 0, kA));
-      const int32_t hi = static_cast<int32_t>(std::clamp<int64_t>(s.W - w0[l], 0, kA));
-      mask[l] = _mm256_and_si256(_mm256_cmpgt_epi32(column, _mm256_set1_epi32(lo - 1)),
-                                 _mm256_cmpgt_epi32(_mm256_set1_epi32(hi), column));
+  __m256i mask[kA][kL];  // 32-bit lane j all ones where column j is valid (j < 6)
+  bool plain[kA][kL];    // all 8 floats from the row start lie inside the image: a plain load
+#else
+  int64_t col_lo[kL], col_hi[kL];  // valid columns [col_lo, col_hi) ...
+  bool row_valid[kA][kL];          // ... of the rows inside the image
+#endif
+};
+
+void locate_input_rows(InputRows& rows, const Lanes& ln, const ConvShape& s) {
+  for (int64_t l = 0; l < kL; ++l) {
+    const bool tile = ln.n[l] >= 0;
+    const int64_t h0 = ln.p0[l] - s.pad_h, w0 = ln.q0[l] - s.pad_w;
+    const int64_t lo = std::clamp<int64_t>(-w0, 0, kA), hi = std::clamp<int64_t>(s.W - w0, 0, kA);
+    for (int64_t i = 0; i < kA; ++i) {
+      const int64_t h = std::clamp<int64_t>(h0 + i, 0, s.H - 1);
+      const bool valid = tile && h0 + i >= 0 && h0 + i < s.H;
+      rows.offset[i][l] = tile ? (ln.n[l] * s.C * s.H + h) * s.W + w0 : 0;
+#ifdef TG_WINOGRAD_AVX2
+      const __m256i column = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+      const __m256i inside = _mm256_and_si256(_mm256_cmpgt_epi32(column, _mm256_set1_epi32(static_cast<int32_t>(lo) - 1)),
+                                              _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int32_t>(hi)), column));
+      rows.mask[i][l] = valid ? inside : _mm256_setzero_si256();
+      rows.plain[i][l] = valid && w0 >= 0 && w0 + 8 <= s.W;
+#else
+      rows.row_valid[i][l] = valid;
+#endif
     }
+#ifndef TG_WINOGRAD_AVX2
+    rows.col_lo[l] = lo;
+    rows.col_hi[l] = hi;
+#endif
+  }
+}
+
+// t[(i*6 + j)*kL + l] = (d B)[i][j] for lane l's input tile d[i][j] = in_c[offset[i][l] + j] of one
+// channel's planes in_c (0 where not valid): the tiles gathered and their rows transformed (the first
+// half of B^T d B).
+void gather_input_tiles_dB(float* t, const InputRows& rows, const float* in_c) {
+#ifdef TG_WINOGRAD_AVX2
+  // Lane l's row i is read as 8 floats (6 used): a plain load where they lie inside the image, else
+  // a masked load (masked-off columns are not read and come back 0; measured slower than a plain
+  // load even behind the branch); one 8x8 transpose turns 8 lanes' rows into the row's 6 columns,
+  // transformed in registers.
+  for (int64_t half = 0; half < kL; half += 8)
     for (int64_t i = 0; i < kA; ++i) {
       __m256 r[8];
       for (int64_t l = 0; l < 8; ++l) {
-        const int64_t h = h0[l] + i;
-        if (!plane[l] || h < 0 || h >= s.H) {
-          r[l] = _mm256_setzero_ps();
-        } else if (whole_row[l]) {
-          r[l] = _mm256_loadu_ps(plane[l] + h * s.W + w0[l]);
-        } else {
-          r[l] = _mm256_maskload_ps(plane[l] + h * s.W + w0[l], mask[l]);
-        }
+        const float* row = in_c + rows.offset[i][half + l];
+        r[l] = rows.plain[i][half + l] ? _mm256_loadu_ps(row) : _mm256_maskload_ps(row, rows.mask[i][half + l]);
       }
       transpose8(r);
       __m256 y[kA];
       bt_registers(r, y);
       for (int64_t j = 0; j < kA; ++j) _mm256_store_ps(t + (i * kA + j) * kL + half, y[j]);
     }
-  }
 #else
   alignas(64) float d[kXi * kL];
-  for (int64_t l = 0; l < kL; ++l) {
-    const float* plane = ln.n[l] < 0 ? nullptr : in + (ln.n[l] * s.C + c) * HW;
-    const int64_t h0 = ln.p0[l] - s.pad_h, w0 = ln.q0[l] - s.pad_w;
+  for (int64_t l = 0; l < kL; ++l)
     for (int64_t i = 0; i < kA; ++i)
       for (int64_t j = 0; j < kA; ++j) {
-        const int64_t h = h0 + i, x = w0 + j;
-        d[(i * kA + j) * kL + l] = (plane && h >= 0 && h < s.H && x >= 0 && x < s.W) ? plane[h * s.W + x] : 0.f;
+        const bool valid = rows.row_valid[i][l] && j >= rows.col_lo[l] && j < rows.col_hi[l];
+        d[(i * kA + j) * kL + l] = valid ? in_c[rows.offset[i][l] + j] : 0.f;
       }
-  }
   for (int64_t i = 0; i < kA; ++i) apply_bt(d + i * kA * kL, kL, t + i * kA * kL, kL);  // rows
 #endif
 }
 
 // V (36, C, T) for tiles [t0, t1) (lanes past t1 are zero) and channels [c0, c1):
-// V[xi][c][j] = (B^T d B)[xi] of tile t0 + j.
+// V[xi][c][j] = (B^T d B)[xi] of tile t0 + j. Channels outside, groups inside (locate_groups).
 void input_transform(float* V, int64_t T, const float* in, const ConvShape& s, const Grid& gr, int64_t t0, int64_t t1,
                      int64_t c0, int64_t c1) {
-  const int64_t CT = s.C * T;
+  const int64_t CT = s.C * T, HW = s.H * s.W, groups = T / kL;
   alignas(64) float t[kXi * kL];
-  Lanes ln;
-  for (int64_t j0 = 0; j0 < T; j0 += kL) {
-    locate(ln, gr, t0 + j0, t1);
-    for (int64_t c = c0; c < c1; ++c) {
-      gather_input_tiles_dB(t, ln, in, c, s);  // t = d B
-      for (int64_t j = 0; j < kA; ++j)         // columns: V[i*6 + j] = (B^T t)[i][j]
-        apply_bt(t + j * kL, kA * kL, V + (j * s.C + c) * T + j0, kA * CT);
+  thread_local std::vector<InputRows> t_rows;
+  if (static_cast<int64_t>(t_rows.size()) < groups) t_rows.resize(static_cast<size_t>(groups));
+  const Lanes* lanes = locate_groups(gr, t0, t1, T);
+  for (int64_t g = 0; g < groups; ++g) locate_input_rows(t_rows[static_cast<size_t>(g)], lanes[g], s);
+  for (int64_t c = c0; c < c1; ++c)
+    for (int64_t g = 0; g < groups; ++g) {
+      gather_input_tiles_dB(t, t_rows[static_cast<size_t>(g)], in + c * HW);  // t = d B
+      for (int64_t j = 0; j < kA; ++j)  // columns: V[i*6 + j] = (B^T t)[i][j]
+        apply_bt(t + j * kL, kA * kL, V + (j * s.C + c) * T + g * kL, kA * CT);
     }
-  }
 }
 
 // out[n, k, p0 + i, q0 + j] = epi((u A)[i][j] + bias) for lane l's tile, inside the map, from the
@@ -423,17 +427,15 @@ void scatter_output_tiles(float* out, const float* u, float bias, ConvEpilogue e
 // out = epi(bias[k] + (A^T M A)[i][j]) of each tile in [t0, t1), inside the (pooled) map.
 void output_transform(float* out, const float* M, int64_t T, const float* b, ConvEpilogue epi, const ConvShape& s,
                       const Grid& gr, int64_t t0, int64_t t1) {
-  const int64_t KT = s.K * T;
+  const int64_t KT = s.K * T, groups = (std::min(t1 - t0, T) + kL - 1) / kL;
   alignas(64) float u[kM * kA * kL];
-  Lanes ln;
-  for (int64_t j0 = 0; j0 < T && t0 + j0 < t1; j0 += kL) {
-    locate(ln, gr, t0 + j0, t1);
-    for (int64_t k = 0; k < s.K; ++k) {
-      const float* m = M + k * T + j0;  // M[xi][k][j0 + l] at m[xi * KT + l]
+  const Lanes* lanes = locate_groups(gr, t0, t1, T);
+  for (int64_t k = 0; k < s.K; ++k)
+    for (int64_t g = 0; g < groups; ++g) {
+      const float* m = M + k * T + g * kL;  // M[xi][k][g kL + l] at m[xi * KT + l]
       for (int64_t j = 0; j < kA; ++j) apply_at(m + j * KT, kA * KT, u + j * kL, kA * kL);  // columns: 4x6
-      scatter_output_tiles(out, u, b ? b[k] : 0.f, epi, ln, k, s);  // rows, bias, epilogue, store
+      scatter_output_tiles(out, u, b ? b[k] : 0.f, epi, lanes[g], k, s);  // rows, bias, epilogue, store
     }
-  }
 }
 
 // dy[(i*4 + j)*kL + l] = dout[n, k, p0 + i, q0 + j] of lane l's tile (0 outside the map and for
@@ -484,17 +486,15 @@ void gather_dout_tiles(float* dy, const Lanes& ln, const float* dout, int64_t k,
 // the map / past t1).
 void dout_transform(float* E, int64_t T, const float* dout, const ConvShape& s, const Grid& gr, int64_t t0, int64_t t1,
                     int64_t k0, int64_t k1) {
-  const int64_t KT = s.K * T;
+  const int64_t KT = s.K * T, groups = T / kL;
   alignas(64) float dy[kM * kM * kL], tmp[kA * kM * kL];
-  Lanes ln;
-  for (int64_t j0 = 0; j0 < T; j0 += kL) {
-    locate(ln, gr, t0 + j0, t1);
-    for (int64_t k = k0; k < k1; ++k) {
-      gather_dout_tiles(dy, ln, dout, k, s);
+  const Lanes* lanes = locate_groups(gr, t0, t1, T);
+  for (int64_t k = k0; k < k1; ++k)
+    for (int64_t g = 0; g < groups; ++g) {
+      gather_dout_tiles(dy, lanes[g], dout, k, s);
       for (int64_t j = 0; j < kM; ++j) apply_a(dy + j * kL, kM * kL, tmp + j * kL, kM * kL);  // columns: 6x4
-      for (int64_t i = 0; i < kA; ++i) apply_a(tmp + i * kM * kL, kL, E + i * kA * KT + k * T + j0, KT);  // rows
+      for (int64_t i = 0; i < kA; ++i) apply_a(tmp + i * kM * kL, kL, E + i * kA * KT + k * T + g * kL, KT);  // rows
     }
-  }
 }
 
 // din[n, c, h0 + i, w0 + j] += dd[(i*6 + j)*kL + l] for lane l's tile, inside the image; lanes in
@@ -546,18 +546,16 @@ void scatter_add_input_tiles(float* din, const float* dd, const Lanes& ln, int64
 // din[n, c, h0 + i, w0 + j] += (B dV B^T)[i][j] of each tile in [t0, t1), channels [c0, c1), inside the image.
 void input_transform_adjoint(float* din, const float* dV, int64_t T, const ConvShape& s, const Grid& gr, int64_t t0,
                              int64_t t1, int64_t c0, int64_t c1) {
-  const int64_t CT = s.C * T;
+  const int64_t CT = s.C * T, groups = (std::min(t1 - t0, T) + kL - 1) / kL;
   alignas(64) float tmp[kXi * kL], dd[kXi * kL];
-  Lanes ln;
-  for (int64_t j0 = 0; j0 < T && t0 + j0 < t1; j0 += kL) {
-    locate(ln, gr, t0 + j0, t1);
-    for (int64_t c = c0; c < c1; ++c) {
-      const float* v = dV + c * T + j0;  // dV[xi][c][j0 + l] at v[xi * CT + l]
+  const Lanes* lanes = locate_groups(gr, t0, t1, T);
+  for (int64_t c = c0; c < c1; ++c)
+    for (int64_t g = 0; g < groups; ++g) {  // per channel, tiles in order: the sums keep tile order
+      const float* v = dV + c * T + g * kL;  // dV[xi][c][g kL + l] at v[xi * CT + l]
       for (int64_t j = 0; j < kA; ++j) apply_b(v + j * CT, kA * CT, tmp + j * kL, kA * kL);   // columns
       for (int64_t i = 0; i < kA; ++i) apply_b(tmp + i * kA * kL, kL, dd + i * kA * kL, kL);  // rows
-      scatter_add_input_tiles(din, dd, ln, c, s);
+      scatter_add_input_tiles(din, dd, lanes[g], c, s);
     }
-  }
 }
 
 // Tiles per chunk: a multiple of kL whose V and M/E fit the budget (at least kMinChunkTiles), and
