@@ -497,15 +497,19 @@ void dout_transform(float* E, int64_t T, const float* dout, const ConvShape& s, 
     }
 }
 
-// din[n, c, h0 + i, w0 + j] += dd[(i*6 + j)*kL + l] for lane l's tile, inside the image; lanes in
-// order, so a pixel shared by overlapping tiles sums their parts in tile order.
+// din[n, c, h0 + i, w0 + j] += dd[(i*6 + j)*kL + l] for lane l's tile, inside the image, lanes in
+// order (a fixed order of the sums, whatever the thread count).
 void scatter_add_input_tiles(float* din, const float* dd, const Lanes& ln, int64_t c, const ConvShape& s) {
   const int64_t HW = s.H * s.W;
 #ifdef TG_WINOGRAD_AVX2
-  // Row i of 8 lanes' tiles: the 8x8 transpose (columns 6, 7 zero) gives each lane its 6 values.
-  // Then lane by lane (the order the sums must keep), row by row: where the 8 floats from w0 lie
-  // inside the image row they are added with one load and store (the last two add 0), else one by one.
-  alignas(32) float rows[kA][8][8];  // rows[i][l] = lane l's row i, padded to 8
+  // The 8x8 transposes (columns 6, 7 zero) give each lane its rows: rows[i][l] = lane l's row i.
+  // Horizontal neighbours overlap in two columns (tile columns 4, 5 are the next tile's 0, 1), and a
+  // load of what the previous lane has just stored, partly overlapping that store, stalls (no store
+  // forwarding). So where the next lane is the right neighbour (same image and tile row), a lane
+  // stores only its columns 0..3 and carries its columns 4, 5 over: the neighbour stores
+  // (din + carry) + its own part, the very sums (and roundings) of adding the two tiles one after the
+  // other, so the result does not depend on which tiles share a group.
+  alignas(32) float rows[kA][kL][8];
   for (int64_t half = 0; half < kL; half += 8) {
     if (ln.n[half] < 0) break;
     for (int64_t i = 0; i < kA; ++i) {
@@ -513,20 +517,36 @@ void scatter_add_input_tiles(float* din, const float* dd, const Lanes& ln, int64
       for (int64_t j = 0; j < kA; ++j) r[j] = _mm256_load_ps(dd + (i * kA + j) * kL + half);
       r[6] = r[7] = _mm256_setzero_ps();
       transpose8(r);
-      for (int64_t l = 0; l < 8; ++l) _mm256_store_ps(rows[i][l], r[l]);
+      for (int64_t l = 0; l < 8; ++l) _mm256_store_ps(rows[i][half + l], r[l]);
     }
-    for (int64_t l = 0; l < 8; ++l) {
-      const int64_t L = half + l;
-      if (ln.n[L] < 0) break;
-      const int64_t h0 = ln.p0[L] - s.pad_h, w0 = ln.q0[L] - s.pad_w;
-      float* plane = din + (ln.n[L] * s.C + c) * HW;
-      for (int64_t i = std::max<int64_t>(0, -h0); i < std::min(kA, s.H - h0); ++i) {
-        float* row = plane + (h0 + i) * s.W;
-        if (w0 >= 0 && w0 + 8 <= s.W) {
-          _mm256_storeu_ps(row + w0, _mm256_add_ps(_mm256_loadu_ps(row + w0), _mm256_load_ps(rows[i][l])));
-        } else {
-          for (int64_t j = std::max<int64_t>(0, -w0); j < std::min(kA, s.W - w0); ++j) row[w0 + j] += rows[i][l][j];
-        }
+  }
+  __m128 carry[kA];
+  for (int64_t i = 0; i < kA; ++i) carry[i] = _mm_setzero_ps();
+  for (int64_t l = 0; l < kL && ln.n[l] >= 0; ++l) {
+    const int64_t h0 = ln.p0[l] - s.pad_h, w0 = ln.q0[l] - s.pad_w;
+    const int64_t lo = std::max<int64_t>(0, -w0), hi = std::min(kA, s.W - w0);  // columns inside: [lo, hi)
+    const bool right_is_next =
+        l + 1 < kL && ln.n[l + 1] == ln.n[l] && ln.p0[l + 1] == ln.p0[l] && ln.q0[l + 1] == ln.q0[l] + kM;
+    float* plane = din + (ln.n[l] * s.C + c) * HW;
+    for (int64_t i = std::max<int64_t>(0, -h0); i < std::min(kA, s.H - h0); ++i) {
+      float* row = plane + (h0 + i) * s.W + w0;  // row[j] = column j of the tile
+      const __m128 left = _mm_load_ps(rows[i][l]);  // columns 0..3
+      if (lo == 0 && hi >= 4) {
+        _mm_storeu_ps(row, _mm_add_ps(_mm_add_ps(_mm_loadu_ps(row), carry[i]), left));
+      } else {
+        alignas(16) float v[4], cv[4];
+        _mm_store_ps(v, left);
+        _mm_store_ps(cv, carry[i]);
+        for (int64_t j = lo; j < std::min<int64_t>(4, hi); ++j) row[j] = (row[j] + cv[j]) + v[j];
+      }
+      const __m128 right = _mm_load_ps(rows[i][l] + 4);  // columns 4, 5 (then two zeros)
+      if (right_is_next) {
+        carry[i] = right;
+      } else {
+        alignas(16) float v[4];
+        _mm_store_ps(v, right);
+        for (int64_t j = 4; j < hi; ++j) row[j] += v[j - 4];
+        carry[i] = _mm_setzero_ps();
       }
     }
   }
