@@ -578,6 +578,25 @@ void input_transform_adjoint(float* din, const float* dV, int64_t T, const ConvS
     }
 }
 
+// Zeroes din's rows (all of channels [c0, c1)) from input row `zeroed` (an index over (n, h): n H + h)
+// up to the last row that the tiles before t1 touch, and returns where it stopped. The backward
+// calls it just before each chunk's scatter, so din is zeroed while the chunk is about to add into
+// it (the lines are in cache), not in one pass over all of din first (a write and a read of din
+// from memory more). Tiles run in order, so each row is zeroed once, before its first sum; the last
+// tile row of an image reaches its last input row (pad <= 2), so every row is zeroed.
+int64_t zero_din_rows(float* din, const ConvShape& s, const Grid& gr, int64_t t1, int64_t c0, int64_t c1,
+                      int64_t zeroed) {
+  const int64_t last = t1 - 1, n = last / gr.per_image, ty = (last % gr.per_image) / gr.TW;
+  const int64_t until = n * s.H + std::min(s.H, ty * kM - s.pad_h + kA);  // rows of all images before n, then n's
+  for (int64_t r = zeroed; r < until;) {
+    const int64_t img = r / s.H, h = r % s.H, rows = std::min(until - r, s.H - h);
+    for (int64_t c = c0; c < c1; ++c)
+      std::memset(din + ((img * s.C + c) * s.H + h) * s.W, 0, sizeof(float) * rows * s.W);
+    r += rows;
+  }
+  return std::max(zeroed, until);
+}
+
 // Tiles per chunk: a multiple of kL whose V and M/E fit the budget (at least kMinChunkTiles), and
 // no more than `cap` tiles rounded up to kL (the forward passes each thread's share, so all get work).
 int64_t chunk_tiles(const ConvShape& s, int64_t cap) {
@@ -603,7 +622,7 @@ void backward_products(float* V, const float* E, const float* U, float* dU, int6
 void backward_by_images(float* din, float* dw, const float* dout, const float* in, const float* w, const ConvShape& s,
                         int threads) {
   const Grid gr = grid(s);
-  const int64_t KC = s.K * s.C, CHW = s.C * s.H * s.W;
+  const int64_t KC = s.K * s.C;
   float* U = din ? grow(t_u, static_cast<size_t>(kXi * KC)) : nullptr;
   if (din) weight_transform(U, w, s);
   float* dU = dw ? grow(t_du, static_cast<size_t>(threads * kXi * KC)) : nullptr;  // one block per thread
@@ -617,13 +636,16 @@ void backward_by_images(float* din, float* dw, const float* dout, const float* i
     float* E = grow(t_m, static_cast<size_t>(kXi * s.K * T));
     float* dU_mine = dU ? dU + tid * kXi * KC : nullptr;
     if (dU_mine) std::memset(dU_mine, 0, sizeof(float) * kXi * KC);
-    if (din) std::memset(din + n0 * CHW, 0, sizeof(float) * (n1 - n0) * CHW);
+    int64_t zeroed = n0 * s.H;  // din rows zeroed so far (zero_din_rows)
     for (int64_t t0 = first; t0 < last; t0 += T) {
       const int64_t t1 = std::min(last, t0 + T);
       dout_transform(E, T, dout, s, gr, t0, t1, 0, s.K);
       if (dU_mine) input_transform(V, T, in, s, gr, t0, t1, 0, s.C);
       for (int64_t xi = 0; xi < kXi; ++xi) backward_products(V, E, U, dU_mine, T, s, xi);
-      if (din) input_transform_adjoint(din, V, T, s, gr, t0, t1, 0, s.C);
+      if (din) {
+        zeroed = zero_din_rows(din, s, gr, t1, 0, s.C, zeroed);
+        input_transform_adjoint(din, V, T, s, gr, t0, t1, 0, s.C);
+      }
     }
   }
   if (dw) {
@@ -654,10 +676,7 @@ void backward_by_chunks(float* din, float* dw, const float* dout, const float* i
     // This thread's share of the input and output channels in the transform phases.
     const int64_t c0 = s.C * tid / team, c1 = s.C * (tid + 1) / team;
     const int64_t k0 = s.K * tid / team, k1 = s.K * (tid + 1) / team;
-    if (din) {
-#pragma omp for schedule(static)
-      for (int64_t n = 0; n < s.N; ++n) std::memset(din + n * s.C * s.H * s.W, 0, sizeof(float) * s.C * s.H * s.W);
-    }
+    int64_t zeroed = 0;  // din rows of this thread's channels zeroed so far (zero_din_rows)
     if (dU) {
 #pragma omp for schedule(static)
       for (int64_t i = 0; i < kXi * KC; ++i) dU[i] = 0.f;
@@ -673,7 +692,10 @@ void backward_by_chunks(float* din, float* dw, const float* dout, const float* i
       for (int64_t xi = 0; xi < kXi; ++xi) backward_products(V, E, U, dU, T, s, xi);
       // (implicit barrier: dV complete)
       // 3. din += B dV B^T, split by channel (each channel's planes belong to one thread)
-      if (din) input_transform_adjoint(din, V, T, s, gr, t0, t1, c0, c1);
+      if (din) {
+        zeroed = zero_din_rows(din, s, gr, t1, c0, c1, zeroed);
+        input_transform_adjoint(din, V, T, s, gr, t0, t1, c0, c1);
+      }
 #pragma omp barrier
     }
   }
