@@ -438,10 +438,32 @@ void output_transform(float* out, const float* M, int64_t T, const float* b, Con
     }
 }
 
-// dy[(i*4 + j)*kL + l] = dout[n, k, p0 + i, q0 + j] of lane l's tile (0 outside the map and for
-// lanes without a tile).
-void gather_dout_tiles(float* dy, const Lanes& ln, const float* dout, int64_t k, const ConvShape& s) {
+// Where lane l's 4x4 dout tile rows lie, worked out once per group and shared by every channel: row
+// i starts at dout[k * P * Q + offset[i][l]] (offset = (n K P + p) Q + q0, p = p0 + i clamped into the
+// map) with `cols[l]` columns inside the map (4, fewer at the right edge); rows below the map and lanes
+// without a tile have none.
+struct DoutRows {
+  int64_t offset[kM][kL];
+  bool row_valid[kM][kL];
+  int64_t cols[kL];
+};
+
+void locate_dout_rows(DoutRows& rows, const Lanes& ln, const ConvShape& s) {
   const int64_t P = s.P(), Q = s.Q();
+  for (int64_t l = 0; l < kL; ++l) {
+    const bool tile = ln.n[l] >= 0;
+    rows.cols[l] = tile ? std::min(kM, Q - ln.q0[l]) : 0;
+    for (int64_t i = 0; i < kM; ++i) {
+      const int64_t p = std::min(ln.p0[l] + i, P - 1);
+      rows.row_valid[i][l] = tile && ln.p0[l] + i < P;
+      rows.offset[i][l] = tile ? (ln.n[l] * s.K * P + p) * Q + ln.q0[l] : 0;
+    }
+  }
+}
+
+// dy[(i*4 + j)*kL + l] = dout_k[offset[i][l] + j] of lane l's tile in one channel's planes dout_k
+// (0 outside the map and for lanes without a tile).
+void gather_dout_tiles(float* dy, const DoutRows& rows, const float* dout_k) {
 #ifdef TG_WINOGRAD_AVX2
   // Row i of 8 lanes' tiles: one 4-float load per lane (masked to the columns inside the map at
   // its right edge), then the inverse of transpose4x8 gives the row's 4 columns across the 8 lanes.
@@ -450,14 +472,15 @@ void gather_dout_tiles(float* dy, const Lanes& ln, const float* dout, int64_t k,
     for (int64_t i = 0; i < kM; ++i) {
       __m128 q[8];
       for (int64_t l = 0; l < 8; ++l) {
-        const int64_t L = half + l, p = ln.p0[L] + i, q0 = ln.q0[L];
-        if (ln.n[L] < 0 || p >= P) {
+        const int64_t L = half + l;
+        const float* row = dout_k + rows.offset[i][L];
+        if (!rows.row_valid[i][L]) {
           q[l] = _mm_setzero_ps();
-          continue;
+        } else if (rows.cols[L] == kM) {
+          q[l] = _mm_loadu_ps(row);
+        } else {
+          q[l] = _mm_maskload_ps(row, _mm_cmpgt_epi32(_mm_set1_epi32(static_cast<int32_t>(rows.cols[L])), column));
         }
-        const float* row = dout + ((ln.n[L] * s.K + k) * P + p) * Q + q0;
-        q[l] = q0 + kM <= Q ? _mm_loadu_ps(row)
-                            : _mm_maskload_ps(row, _mm_cmpgt_epi32(_mm_set1_epi32(static_cast<int32_t>(Q - q0)), column));
       }
       __m256 r[4];
       for (int l = 0; l < 4; ++l) r[l] = _mm256_set_m128(q[l + 4], q[l]);
@@ -471,14 +494,10 @@ void gather_dout_tiles(float* dy, const Lanes& ln, const float* dout, int64_t k,
     }
   }
 #else
-  for (int64_t l = 0; l < kL; ++l) {
-    const float* plane = ln.n[l] < 0 ? nullptr : dout + (ln.n[l] * s.K + k) * P * Q;
+  for (int64_t l = 0; l < kL; ++l)
     for (int64_t i = 0; i < kM; ++i)
-      for (int64_t j = 0; j < kM; ++j) {
-        const int64_t p = ln.p0[l] + i, q = ln.q0[l] + j;
-        dy[(i * kM + j) * kL + l] = (plane && p < P && q < Q) ? plane[p * Q + q] : 0.f;
-      }
-  }
+      for (int64_t j = 0; j < kM; ++j)
+        dy[(i * kM + j) * kL + l] = rows.row_valid[i][l] && j < rows.cols[l] ? dout_k[rows.offset[i][l] + j] : 0.f;
 #endif
 }
 
@@ -486,12 +505,15 @@ void gather_dout_tiles(float* dy, const Lanes& ln, const float* dout, int64_t k,
 // the map / past t1).
 void dout_transform(float* E, int64_t T, const float* dout, const ConvShape& s, const Grid& gr, int64_t t0, int64_t t1,
                     int64_t k0, int64_t k1) {
-  const int64_t KT = s.K * T, groups = T / kL;
+  const int64_t KT = s.K * T, groups = T / kL, PQ = s.P() * s.Q();
   alignas(64) float dy[kM * kM * kL], tmp[kA * kM * kL];
+  thread_local std::vector<DoutRows> t_rows;
+  if (static_cast<int64_t>(t_rows.size()) < groups) t_rows.resize(static_cast<size_t>(groups));
   const Lanes* lanes = locate_groups(gr, t0, t1, T);
+  for (int64_t g = 0; g < groups; ++g) locate_dout_rows(t_rows[static_cast<size_t>(g)], lanes[g], s);
   for (int64_t k = k0; k < k1; ++k)
     for (int64_t g = 0; g < groups; ++g) {
-      gather_dout_tiles(dy, lanes[g], dout, k, s);
+      gather_dout_tiles(dy, t_rows[static_cast<size_t>(g)], dout + k * PQ);
       for (int64_t j = 0; j < kM; ++j) apply_a(dy + j * kL, kM * kL, tmp + j * kL, kM * kL);  // columns: 6x4
       for (int64_t i = 0; i < kA; ++i) apply_a(tmp + i * kM * kL, kL, E + i * kA * KT + k * T + g * kL, KT);  // rows
     }
