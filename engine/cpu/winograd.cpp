@@ -5,6 +5,7 @@
 // of 16) whose transformed data stays near the L2 cache:
 //   V (36, C, T)  transformed input tiles      E (36, K, T)  transformed dout tiles
 //   M (36, K, T)  transformed output tiles     U (36, K, C)  transformed weights (once per call)
+// (the 36 planes of V, M and E lie plane_floats() apart: rows x T plus a cache line where needed).
 // Transforms run on 16 tiles side by side (lane l = tile t0 + l), so each line of a transform is
 // two SIMD instructions; the 36 products per chunk are our sgemm.
 // Threads: the forward hands whole chunks to threads (their output tiles are disjoint). The
@@ -45,6 +46,17 @@ thread_local std::vector<float> t_v, t_m, t_u, t_du;
 float* grow(std::vector<float>& buf, size_t n) {
   if (buf.size() < n) buf.resize(n);
   return buf.data();
+}
+
+// Floats from one transformed point's plane of V, M or E (rows x T, T a multiple of kL) to the next:
+// rows * T, plus one cache line where that is an even number of lines. The transforms touch the 36
+// planes at once (one column of a tile per plane); planes a power-of-two multiple of 4 KiB apart
+// all fall into the same two L1 sets and evict each other, an odd number of lines apart they spread
+// over all sets.
+int64_t plane_floats(int64_t rows, int64_t T) {
+  constexpr int64_t kLine = 16;  // floats per 64-byte line
+  const int64_t n = rows * T;
+  return (n / kLine) % 2 == 0 ? n + kLine : n;
 }
 
 // ---- the four 1-D transforms, on kL lanes: x_k = x[k * xs + l], result_i -> y[i * ys + l] ----
@@ -306,7 +318,7 @@ void gather_input_tiles_dB(float* t, const InputRows& rows, const float* in_c) {
 // V[xi][c][j] = (B^T d B)[xi] of tile t0 + j. Channels outside, groups inside (locate_groups).
 void input_transform(float* V, int64_t T, const float* in, const ConvShape& s, const Grid& gr, int64_t t0, int64_t t1,
                      int64_t c0, int64_t c1) {
-  const int64_t CT = s.C * T, HW = s.H * s.W, groups = T / kL;
+  const int64_t VS = plane_floats(s.C, T), HW = s.H * s.W, groups = T / kL;
   alignas(64) float t[kXi * kL];
   thread_local std::vector<InputRows> t_rows;
   if (static_cast<int64_t>(t_rows.size()) < groups) t_rows.resize(static_cast<size_t>(groups));
@@ -316,7 +328,7 @@ void input_transform(float* V, int64_t T, const float* in, const ConvShape& s, c
     for (int64_t g = 0; g < groups; ++g) {
       gather_input_tiles_dB(t, t_rows[static_cast<size_t>(g)], in + c * HW);  // t = d B
       for (int64_t j = 0; j < kA; ++j)  // columns: V[i*6 + j] = (B^T t)[i][j]
-        apply_bt(t + j * kL, kA * kL, V + (j * s.C + c) * T + g * kL, kA * CT);
+        apply_bt(t + j * kL, kA * kL, V + j * VS + c * T + g * kL, kA * VS);
     }
 }
 
@@ -427,13 +439,13 @@ void scatter_output_tiles(float* out, const float* u, float bias, ConvEpilogue e
 // out = epi(bias[k] + (A^T M A)[i][j]) of each tile in [t0, t1), inside the (pooled) map.
 void output_transform(float* out, const float* M, int64_t T, const float* b, ConvEpilogue epi, const ConvShape& s,
                       const Grid& gr, int64_t t0, int64_t t1) {
-  const int64_t KT = s.K * T, groups = (std::min(t1 - t0, T) + kL - 1) / kL;
+  const int64_t MS = plane_floats(s.K, T), groups = (std::min(t1 - t0, T) + kL - 1) / kL;
   alignas(64) float u[kM * kA * kL];
   const Lanes* lanes = locate_groups(gr, t0, t1, T);
   for (int64_t k = 0; k < s.K; ++k)
     for (int64_t g = 0; g < groups; ++g) {
-      const float* m = M + k * T + g * kL;  // M[xi][k][g kL + l] at m[xi * KT + l]
-      for (int64_t j = 0; j < kA; ++j) apply_at(m + j * KT, kA * KT, u + j * kL, kA * kL);  // columns: 4x6
+      const float* m = M + k * T + g * kL;  // M[xi][k][g kL + l] at m[xi * MS + l]
+      for (int64_t j = 0; j < kA; ++j) apply_at(m + j * MS, kA * MS, u + j * kL, kA * kL);  // columns: 4x6
       scatter_output_tiles(out, u, b ? b[k] : 0.f, epi, lanes[g], k, s);  // rows, bias, epilogue, store
     }
 }
@@ -505,7 +517,7 @@ void gather_dout_tiles(float* dy, const DoutRows& rows, const float* dout_k) {
 // the map / past t1).
 void dout_transform(float* E, int64_t T, const float* dout, const ConvShape& s, const Grid& gr, int64_t t0, int64_t t1,
                     int64_t k0, int64_t k1) {
-  const int64_t KT = s.K * T, groups = T / kL, PQ = s.P() * s.Q();
+  const int64_t ES = plane_floats(s.K, T), groups = T / kL, PQ = s.P() * s.Q();
   alignas(64) float dy[kM * kM * kL], tmp[kA * kM * kL];
   thread_local std::vector<DoutRows> t_rows;
   if (static_cast<int64_t>(t_rows.size()) < groups) t_rows.resize(static_cast<size_t>(groups));
@@ -515,7 +527,7 @@ void dout_transform(float* E, int64_t T, const float* dout, const ConvShape& s, 
     for (int64_t g = 0; g < groups; ++g) {
       gather_dout_tiles(dy, t_rows[static_cast<size_t>(g)], dout + k * PQ);
       for (int64_t j = 0; j < kM; ++j) apply_a(dy + j * kL, kM * kL, tmp + j * kL, kM * kL);  // columns: 6x4
-      for (int64_t i = 0; i < kA; ++i) apply_a(tmp + i * kM * kL, kL, E + i * kA * KT + k * T + g * kL, KT);  // rows
+      for (int64_t i = 0; i < kA; ++i) apply_a(tmp + i * kM * kL, kL, E + i * kA * ES + k * T + g * kL, ES);  // rows
     }
 }
 
@@ -588,13 +600,13 @@ void scatter_add_input_tiles(float* din, const float* dd, const Lanes& ln, int64
 // din[n, c, h0 + i, w0 + j] += (B dV B^T)[i][j] of each tile in [t0, t1), channels [c0, c1), inside the image.
 void input_transform_adjoint(float* din, const float* dV, int64_t T, const ConvShape& s, const Grid& gr, int64_t t0,
                              int64_t t1, int64_t c0, int64_t c1) {
-  const int64_t CT = s.C * T, groups = (std::min(t1 - t0, T) + kL - 1) / kL;
+  const int64_t VS = plane_floats(s.C, T), groups = (std::min(t1 - t0, T) + kL - 1) / kL;
   alignas(64) float tmp[kXi * kL], dd[kXi * kL];
   const Lanes* lanes = locate_groups(gr, t0, t1, T);
   for (int64_t c = c0; c < c1; ++c)
     for (int64_t g = 0; g < groups; ++g) {  // per channel, tiles in order: the sums keep tile order
-      const float* v = dV + c * T + g * kL;  // dV[xi][c][g kL + l] at v[xi * CT + l]
-      for (int64_t j = 0; j < kA; ++j) apply_b(v + j * CT, kA * CT, tmp + j * kL, kA * kL);   // columns
+      const float* v = dV + c * T + g * kL;  // dV[xi][c][g kL + l] at v[xi * VS + l]
+      for (int64_t j = 0; j < kA; ++j) apply_b(v + j * VS, kA * VS, tmp + j * kL, kA * kL);   // columns
       for (int64_t i = 0; i < kA; ++i) apply_b(tmp + i * kA * kL, kL, dd + i * kA * kL, kL);  // rows
       scatter_add_input_tiles(din, dd, lanes[g], c, s);
     }
@@ -633,8 +645,8 @@ int64_t chunk_tiles(const ConvShape& s, int64_t cap) {
 //   dV[xi] (C, T)  = U[xi]^T (C, K) x E[xi] (K, T), into V[xi]'s place (V[xi] is used up by then)
 void backward_products(float* V, const float* E, const float* U, float* dU, int64_t T, const ConvShape& s, int64_t xi) {
   const int64_t KC = s.K * s.C;
-  float* Vx = V + xi * s.C * T;
-  const float* Ex = E + xi * s.K * T;
+  float* Vx = V + xi * plane_floats(s.C, T);
+  const float* Ex = E + xi * plane_floats(s.K, T);
   if (dU) sgemm(false, true, s.K, s.C, T, 1.f, Ex, T, Vx, T, 1.f, dU + xi * KC, s.C);
   if (U) sgemm(true, false, s.C, T, s.K, 1.f, U + xi * KC, s.C, Ex, T, 0.f, Vx, T);
 }
@@ -654,8 +666,8 @@ void backward_by_images(float* din, float* dw, const float* dout, const float* i
     const int64_t n0 = s.N * tid / team, n1 = s.N * (tid + 1) / team;
     const int64_t first = n0 * gr.per_image, last = n1 * gr.per_image;
     const int64_t T = chunk_tiles(s, last - first);
-    float* V = grow(t_v, static_cast<size_t>(kXi * s.C * T));
-    float* E = grow(t_m, static_cast<size_t>(kXi * s.K * T));
+    float* V = grow(t_v, static_cast<size_t>(kXi * plane_floats(s.C, T)));
+    float* E = grow(t_m, static_cast<size_t>(kXi * plane_floats(s.K, T)));
     float* dU_mine = dU ? dU + tid * kXi * KC : nullptr;
     if (dU_mine) std::memset(dU_mine, 0, sizeof(float) * kXi * KC);
     int64_t zeroed = n0 * s.H;  // din rows zeroed so far (zero_din_rows)
@@ -689,8 +701,8 @@ void backward_by_chunks(float* din, float* dw, const float* dout, const float* i
   const int64_t T = chunk_tiles(s, tiles);
   float* U = din ? grow(t_u, static_cast<size_t>(kXi * KC)) : nullptr;
   float* dU = dw ? grow(t_du, static_cast<size_t>(kXi * KC)) : nullptr;
-  float* V = grow(t_v, static_cast<size_t>(kXi * s.C * T));
-  float* E = grow(t_m, static_cast<size_t>(kXi * s.K * T));
+  float* V = grow(t_v, static_cast<size_t>(kXi * plane_floats(s.C, T)));
+  float* E = grow(t_m, static_cast<size_t>(kXi * plane_floats(s.K, T)));
   if (din) weight_transform(U, w, s);
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
@@ -744,11 +756,12 @@ void winograd_forward(float* out, const float* in, const float* w, const float* 
 #pragma omp parallel for schedule(dynamic, 1) if (threads > 1 && chunks > 1)
   for (int64_t i = 0; i < chunks; ++i) {
     const int64_t t0 = i * T, t1 = std::min(tiles, t0 + T);
-    float* V = grow(t_v, static_cast<size_t>(kXi * s.C * T));
-    float* M = grow(t_m, static_cast<size_t>(kXi * s.K * T));
+    float* V = grow(t_v, static_cast<size_t>(kXi * plane_floats(s.C, T)));
+    float* M = grow(t_m, static_cast<size_t>(kXi * plane_floats(s.K, T)));
     input_transform(V, T, in, s, gr, t0, t1, 0, s.C);
     for (int64_t xi = 0; xi < kXi; ++xi)  // M[xi] (K, T) = U[xi] (K, C) x V[xi] (C, T)
-      sgemm(false, false, s.K, T, s.C, 1.f, U + xi * s.K * s.C, s.C, V + xi * s.C * T, T, 0.f, M + xi * s.K * T, T);
+      sgemm(false, false, s.K, T, s.C, 1.f, U + xi * s.K * s.C, s.C, V + xi * plane_floats(s.C, T), T, 0.f,
+            M + xi * plane_floats(s.K, T), T);
     output_transform(out, M, T, b, epi, s, gr, t0, t1);
   }
 }
