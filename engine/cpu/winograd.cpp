@@ -241,21 +241,29 @@ inline void transpose4x8(__m256 y0, __m256 y1, __m256 y2, __m256 y3, __m128 q[8]
 #endif
 
 // Where lane l's input tile rows lie, worked out once per group of kL tiles and shared by every
-// channel: row i of lane l's tile starts at in[c * H * W + offset[i][l]] (offset = (n C H + h) W + w0,
-// h = h0 + i clamped into the image so the address stays inside it), and its columns j < 6 that lie
-// inside the image are valid; a row outside the image, or a lane without a tile, has none.
+// channel: row i of lane l's tile is read from in[c * H * W + offset[i][l]], and its columns j < 6 that
+// lie inside the image are valid; a row outside the image, or a lane without a tile, has none.
 struct InputRows {
   int64_t offset[kA][kL];
 #ifdef TG_WINOGRAD_AVX2
-  __m256i mask[kA][kL];  // 32-bit lane j all ones where column j is valid (j < 6)
-  bool plain[kA][kL];    // all 8 floats from the row start lie inside the image: a plain load
+  // The 8 floats at offset are a window of the channel plane that holds the row's valid columns:
+  // column j is window float index[i][l][j] (the window is moved inside the plane at its edges, so a
+  // plain load never leaves it), kept where mask[i][l][j] is all ones. Planes under 8 floats: the
+  // window starts at column 0 of the tile (index j), read with a masked load.
+  __m256i index[kA][kL];
+  __m256i mask[kA][kL];
+  bool small_plane;
 #else
   int64_t col_lo[kL], col_hi[kL];  // valid columns [col_lo, col_hi) ...
-  bool row_valid[kA][kL];          // ... of the rows inside the image
+  bool row_valid[kA][kL];          // ... of the rows inside the image; offset = column 0 of the tile
 #endif
 };
 
 void locate_input_rows(InputRows& rows, const Lanes& ln, const ConvShape& s) {
+  const int64_t HW = s.H * s.W;
+#ifdef TG_WINOGRAD_AVX2
+  rows.small_plane = HW < 8;
+#endif
   for (int64_t l = 0; l < kL; ++l) {
     const bool tile = ln.n[l] >= 0;
     const int64_t h0 = ln.p0[l] - s.pad_h, w0 = ln.q0[l] - s.pad_w;
@@ -263,14 +271,20 @@ void locate_input_rows(InputRows& rows, const Lanes& ln, const ConvShape& s) {
     for (int64_t i = 0; i < kA; ++i) {
       const int64_t h = std::clamp<int64_t>(h0 + i, 0, s.H - 1);
       const bool valid = tile && h0 + i >= 0 && h0 + i < s.H;
-      rows.offset[i][l] = tile ? (ln.n[l] * s.C * s.H + h) * s.W + w0 : 0;
+      const int64_t plane = tile ? ln.n[l] * s.C * HW : 0, start = h * s.W + w0;  // column 0 of the tile row
 #ifdef TG_WINOGRAD_AVX2
+      // The valid columns are at most 6 consecutive floats of the plane, so the window clamped into
+      // [0, HW - 8] still holds them; shift = where column 0 lies in the window.
+      const int64_t window = rows.small_plane ? start : std::clamp<int64_t>(start, 0, HW - 8);
+      const auto shift = static_cast<int32_t>(start - window);
       const __m256i column = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
       const __m256i inside = _mm256_and_si256(_mm256_cmpgt_epi32(column, _mm256_set1_epi32(static_cast<int32_t>(lo) - 1)),
                                               _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int32_t>(hi)), column));
+      rows.offset[i][l] = plane + window;
+      rows.index[i][l] = _mm256_add_epi32(column, _mm256_set1_epi32(shift));
       rows.mask[i][l] = valid ? inside : _mm256_setzero_si256();
-      rows.plain[i][l] = valid && w0 >= 0 && w0 + 8 <= s.W;
 #else
+      rows.offset[i][l] = plane + start;
       rows.row_valid[i][l] = valid;
 #endif
     }
@@ -281,21 +295,23 @@ void locate_input_rows(InputRows& rows, const Lanes& ln, const ConvShape& s) {
   }
 }
 
-// t[(i*6 + j)*kL + l] = (d B)[i][j] for lane l's input tile d[i][j] = in_c[offset[i][l] + j] of one
-// channel's planes in_c (0 where not valid): the tiles gathered and their rows transformed (the first
-// half of B^T d B).
+// t[(i*6 + j)*kL + l] = (d B)[i][j] for lane l's input tile row i, columns j (0 where not valid), from
+// one channel's planes in_c: the tiles gathered and their rows transformed (the first half of B^T d B).
 void gather_input_tiles_dB(float* t, const InputRows& rows, const float* in_c) {
 #ifdef TG_WINOGRAD_AVX2
-  // Lane l's row i is read as 8 floats (6 used): a plain load where they lie inside the image, else
-  // a masked load (masked-off columns are not read and come back 0; measured slower than a plain
-  // load even behind the branch); one 8x8 transpose turns 8 lanes' rows into the row's 6 columns,
-  // transformed in registers.
+  // Lane l's row i: one plain 8-float load of its window, a permute that puts column j at float j,
+  // the mask zeroing what lies outside the image (no branches, no masked loads: those measured slow
+  // here). One 8x8 transpose turns 8 lanes' rows into the row's 6 columns, transformed in registers.
   for (int64_t half = 0; half < kL; half += 8)
     for (int64_t i = 0; i < kA; ++i) {
       __m256 r[8];
       for (int64_t l = 0; l < 8; ++l) {
-        const float* row = in_c + rows.offset[i][half + l];
-        r[l] = rows.plain[i][half + l] ? _mm256_loadu_ps(row) : _mm256_maskload_ps(row, rows.mask[i][half + l]);
+        const int64_t L = half + l;
+        const float* window = in_c + rows.offset[i][L];
+        r[l] = rows.small_plane
+                   ? _mm256_maskload_ps(window, rows.mask[i][L])
+                   : _mm256_and_ps(_mm256_permutevar8x32_ps(_mm256_loadu_ps(window), rows.index[i][L]),
+                                   _mm256_castsi256_ps(rows.mask[i][L]));
       }
       transpose8(r);
       __m256 y[kA];
