@@ -10,7 +10,7 @@
 // is our packed sgemm (sgemm.h), single-threaded inside: the threads split the chunks.
 // 3x3 stride-1 convs with enough channels take the Winograd F(4x4, 3x3) path instead (winograd.h);
 // those with 1-4 input channels (stems) run direct register-blocked loops (conv2d_direct.h) for the
-// forward and the weight gradient.
+// forward and both gradients.
 #include "engine/cpu/conv2d.h"
 
 #include <omp.h>
@@ -342,10 +342,10 @@ void conv2d_backward(float* din, float* dw, float* db, const float* dout, const 
   }
   if (!din && !dw) return;
   if (winograd_applies(s)) return winograd_backward(din, dw, dout, in, w, s);
-  if (dw && direct_applies(s)) {  // 1-4 input channels: the weight gradient by direct loops
-    direct_weight_grad(dw, dout, in, s);
-    if (!din) return;
-    dw = nullptr;  // done: the GEMM path below computes din only
+  if (direct_applies(s)) {  // 1-4 input channels: both gradients by direct loops
+    if (dw) direct_weight_grad(dw, dout, in, s);
+    if (din) direct_input_grad(din, dout, w, s);
+    return;
   }
   const int64_t wsize = s.K * (s.C / s.groups) * s.R * s.S;
   const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();

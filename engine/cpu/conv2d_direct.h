@@ -6,9 +6,13 @@
 // two output channels at a time (8 accumulators of 8 lanes), and the weight gradient as
 //   dw[k,c,r,s] = sum_n sum_{p,q} dout[n,k,p,q] * xp[n,c,p+r,q+s]
 // with nine accumulators (r, s) per (k, c); per-image partials are added in image order, so dw does
-// not depend on the thread count. The input gradient stays on the GEMM path (training never asks it
-// of a stem: its input is the image; running the forward loops on dout with flipped weights measured
-// no better). Without AVX2 direct_applies() is false and nothing changes.
+// not depend on the thread count. The input gradient sums, over a zero-padded copy of dout
+// dp[n,k,i,j] = dout[n,k,i-2+pad_h,j-2+pad_w],
+//   din[n,c,y,x..x+8V-1] = sum_{k,r,s} w[k,c,r,s] * dp[n,k,y+2-r,x+2-s..x+2-s+8V-1]
+// for all C channels at once (C x V accumulators), so each dout load feeds C FMAs (the forward loops
+// run on dout with flipped weights, two channels per load, measured no better than the GEMM path).
+// Each image is summed by one thread in a fixed order. Without AVX2 direct_applies() is false and
+// nothing changes.
 #pragma once
 #include "engine/cpu/conv2d.h"
 
@@ -22,5 +26,8 @@ void direct_forward(float* out, const float* in, const float* w, const float* b,
 
 // dw (K, C, 3, 3) = the weight gradient given dout (N, K, P, Q); overwritten, not accumulated.
 void direct_weight_grad(float* dw, const float* dout, const float* in, const ConvShape& s);
+
+// din (N, C, H, W) = the input gradient given dout (N, K, P, Q); overwritten, not accumulated.
+void direct_input_grad(float* din, const float* dout, const float* w, const ConvShape& s);
 
 }  // namespace tg::cpu

@@ -277,11 +277,14 @@ TEST_CASE("direct conv (1-4 input channels): routed, matches the reference, thre
   Generator gen(29);
   // Stems (1 and 3 channels at 28 and 32 wide), an odd K (the last pair computes one channel), maps
   // wider than one 32-column block with a ragged end, narrower than one vector, padding 0 and mixed.
+  // The input gradient cuts rows into blocks of up to 7/4/3/2 vectors (C = 1/2/3/4), V + 1 left as two
+  // halves: 64 wide (C = 1: 4 + 4; C = 3: 3 + 3 + 2), 40 wide (C = 2: 2 + 3), 37 wide (C = 4: 2 + 1 + 2).
   const std::vector<cpu::ConvShape> shapes = {
       {3, 1, 28, 28, 8, 3, 3, 1, 1, 1, 1, 1},  {2, 3, 32, 32, 5, 3, 3, 1, 1, 1, 1, 1},
       {2, 4, 9, 37, 6, 3, 3, 1, 1, 1, 1, 1},   {3, 2, 10, 11, 4, 3, 3, 1, 1, 0, 0, 1},
       {1, 3, 5, 3, 3, 3, 3, 1, 1, 1, 1, 1},    {2, 3, 7, 70, 2, 3, 3, 1, 1, 1, 0, 1},
-      {5, 3, 3, 3, 1, 3, 3, 1, 1, 0, 0, 1}};
+      {5, 3, 3, 3, 1, 3, 3, 1, 1, 0, 0, 1},    {2, 1, 6, 64, 3, 3, 3, 1, 1, 1, 1, 1},
+      {2, 2, 5, 40, 3, 3, 3, 1, 1, 0, 1, 1},   {1, 3, 4, 64, 4, 3, 3, 1, 1, 1, 0, 1}};
   const int saved = get_num_threads();
   for (const cpu::ConvShape& s : shapes) {
     INFO("N" << s.N << " C" << s.C << " H" << s.H << " W" << s.W << " K" << s.K << " pad " << s.pad_h << ","
@@ -292,28 +295,34 @@ TEST_CASE("direct conv (1-4 input channels): routed, matches the reference, thre
     const size_t nin = s.N * s.C * s.H * s.W, nw = s.K * s.C * 9, nout = s.N * s.K * s.P() * s.Q();
     const auto in = random_values(nin, gen), w = random_values(nw, gen), b = random_values(s.K, gen);
     const auto dout = random_values(nout, gen);
-    // Only the weight gradient, then only the input gradient (the GEMM path), each alone.
-    std::vector<float> dw_only(nw, 7.f), din_only(nin, 7.f), dw_ref(nw), din_ref(nin);
+    // Only the weight gradient, then only the input gradient, each alone; the input gradient's loops
+    // called directly too (din starts at 7: every element must be overwritten).
+    std::vector<float> dw_only(nw, 7.f), din_only(nin, 7.f), din_direct(nin, 7.f), dw_ref(nw), din_ref(nin);
     cpu::conv2d_backward(nullptr, dw_only.data(), nullptr, dout.data(), in.data(), w.data(), s);
     cpu::conv2d_backward(din_only.data(), nullptr, nullptr, dout.data(), in.data(), w.data(), s);
+    cpu::direct_input_grad(din_direct.data(), dout.data(), w.data(), s);
     cpu::conv2d_backward_reference(din_ref.data(), dw_ref.data(), nullptr, dout.data(), in.data(), w.data(), s);
     CHECK(max_scaled_diff(dw_only, dw_ref) < 2e-6 * std::sqrt(double(s.N * s.P() * s.Q())));
     CHECK(max_scaled_diff(din_only, din_ref) < 2e-6 * std::sqrt(double(s.K * 9)));
+    CHECK(din_direct == din_only);  // conv2d_backward routes din there
     // The relu epilogue is relu of the plain output, bit for bit; 1 and 2 threads give the same bits.
-    std::vector<std::vector<float>> outs, relus, dws;
+    std::vector<std::vector<float>> outs, relus, dws, dins;
     for (int threads : {1, 2}) {
       set_num_threads(threads);
-      std::vector<float> out(nout), relu(nout), dw(nw);
+      std::vector<float> out(nout), relu(nout), dw(nw), din(nin, 7.f);
       cpu::conv2d_forward(out.data(), in.data(), w.data(), b.data(), s);
       cpu::conv2d_forward(relu.data(), in.data(), w.data(), b.data(), s, ConvEpilogue::Relu);
-      cpu::conv2d_backward(nullptr, dw.data(), nullptr, dout.data(), in.data(), w.data(), s);
+      cpu::conv2d_backward(din.data(), dw.data(), nullptr, dout.data(), in.data(), w.data(), s);
       outs.push_back(out);
       relus.push_back(relu);
       dws.push_back(dw);
+      dins.push_back(din);
     }
     set_num_threads(saved);
     CHECK(outs[0] == outs[1]);
     CHECK(dws[0] == dws[1]);
+    CHECK(dins[0] == dins[1]);
+    CHECK(dins[0] == din_only);  // with dw or without: the same loops
     CHECK(relus[0] == relus[1]);
     for (size_t i = 0; i < nout; ++i) REQUIRE(relus[0][i] == (outs[0][i] > 0.f ? outs[0][i] : 0.f));
   }
