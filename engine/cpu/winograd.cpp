@@ -5,7 +5,7 @@
 // of 16) whose transformed data stays near the L2 cache:
 //   V (36, C, T)  transformed input tiles      E (36, K, T)  transformed dout tiles
 //   M (36, K, T)  transformed output tiles     U (36, K, C)  transformed weights (once per call)
-// (the 36 planes of V, M and E lie plane_floats() apart: rows x T plus a cache line where needed).
+// (the 36 planes of each lie plane_floats() apart: rows x columns plus a cache line where needed).
 // Transforms run on 16 tiles side by side (lane l = tile t0 + l), so each line of a transform is
 // two SIMD instructions; the 36 products per chunk are our sgemm.
 // Threads: the forward hands whole chunks to threads (their output tiles are disjoint). The
@@ -48,14 +48,15 @@ float* grow(std::vector<float>& buf, size_t n) {
   return buf.data();
 }
 
-// Floats from one transformed point's plane of V, M or E (rows x T, T a multiple of kL) to the next:
-// rows * T, plus one cache line where that is an even number of lines. The transforms touch the 36
-// planes at once (one column of a tile per plane); planes a power-of-two multiple of 4 KiB apart
-// all fall into the same two L1 sets and evict each other, an odd number of lines apart they spread
-// over all sets.
-int64_t plane_floats(int64_t rows, int64_t T) {
+// Floats from one transformed point's plane of V, M, E (rows x T) or U, dU (K x C) to the next:
+// rows * cols, plus one cache line where that is a whole, even number of lines. The transforms touch
+// the 36 planes at once (one value or one column of a tile per plane); planes a power-of-two multiple
+// of 4 KiB apart all fall into the same two L1 sets and evict each other, an odd number of lines
+// apart they spread over all sets.
+int64_t plane_floats(int64_t rows, int64_t cols) {
   constexpr int64_t kLine = 16;  // floats per 64-byte line
-  const int64_t n = rows * T;
+  const int64_t n = rows * cols;
+  if (n % kLine != 0) return n;
   return (n / kLine) % 2 == 0 ? n + kLine : n;
 }
 
@@ -181,24 +182,24 @@ const Lanes* locate_groups(const Grid& gr, int64_t t0, int64_t t1, int64_t T) {
 
 // U (36, K, C): U[xi][k][c] = (G w[k,c] G^T)[xi].
 void weight_transform(float* U, const float* w, const ConvShape& s) {
-  const int64_t KC = s.K * s.C;
+  const int64_t KC = s.K * s.C, US = plane_floats(s.K, s.C);
 #pragma omp parallel for schedule(static) if (KC > 4096 && !omp_in_parallel())
   for (int64_t kc = 0; kc < KC; ++kc) {
     const float* g = w + kc * 9;  // w[k, c] 3x3, row-major
     float t[kA * 3], u[kXi];
     for (int64_t j = 0; j < 3; ++j) apply_g(g + j, 3, t + j, 3);      // t (6x3) = G g
     for (int64_t i = 0; i < kA; ++i) apply_g(t + i * 3, 1, u + i * kA, 1);  // u (6x6) = t G^T
-    for (int64_t xi = 0; xi < kXi; ++xi) U[xi * KC + kc] = u[xi];
+    for (int64_t xi = 0; xi < kXi; ++xi) U[xi * US + kc] = u[xi];
   }
 }
 
 // dw (K, C, 3, 3) = G^T dU[k,c] G, from dU (36, K, C).
 void weight_transform_adjoint(float* dw, const float* dU, const ConvShape& s) {
-  const int64_t KC = s.K * s.C;
+  const int64_t KC = s.K * s.C, US = plane_floats(s.K, s.C);
 #pragma omp parallel for schedule(static) if (KC > 4096 && !omp_in_parallel())
   for (int64_t kc = 0; kc < KC; ++kc) {
     float x[kXi], t[3 * kA];
-    for (int64_t xi = 0; xi < kXi; ++xi) x[xi] = dU[xi * KC + kc];
+    for (int64_t xi = 0; xi < kXi; ++xi) x[xi] = dU[xi * US + kc];
     for (int64_t j = 0; j < kA; ++j) apply_gt(x + j, kA, t + j, kA);  // t (3x6) = G^T x
     for (int64_t i = 0; i < 3; ++i) apply_gt(t + i * kA, 1, dw + kc * 9 + i * 3, 1);  // (3x3) = t G
   }
@@ -660,11 +661,11 @@ int64_t chunk_tiles(const ConvShape& s, int64_t cap) {
 //   dU[xi] (K, C) += E[xi] (K, T) x V[xi]^T
 //   dV[xi] (C, T)  = U[xi]^T (C, K) x E[xi] (K, T), into V[xi]'s place (V[xi] is used up by then)
 void backward_products(float* V, const float* E, const float* U, float* dU, int64_t T, const ConvShape& s, int64_t xi) {
-  const int64_t KC = s.K * s.C;
+  const int64_t US = plane_floats(s.K, s.C);
   float* Vx = V + xi * plane_floats(s.C, T);
   const float* Ex = E + xi * plane_floats(s.K, T);
-  if (dU) sgemm(false, true, s.K, s.C, T, 1.f, Ex, T, Vx, T, 1.f, dU + xi * KC, s.C);
-  if (U) sgemm(true, false, s.C, T, s.K, 1.f, U + xi * KC, s.C, Ex, T, 0.f, Vx, T);
+  if (dU) sgemm(false, true, s.K, s.C, T, 1.f, Ex, T, Vx, T, 1.f, dU + xi * US, s.C);
+  if (U) sgemm(true, false, s.C, T, s.K, 1.f, U + xi * US, s.C, Ex, T, 0.f, Vx, T);
 }
 
 // Backward with each thread on its own images (tiles of one image overlap in din, so din needs no
@@ -672,10 +673,10 @@ void backward_products(float* V, const float* E, const float* U, float* dU, int6
 void backward_by_images(float* din, float* dw, const float* dout, const float* in, const float* w, const ConvShape& s,
                         int threads) {
   const Grid gr = grid(s);
-  const int64_t KC = s.K * s.C;
-  float* U = din ? grow(t_u, static_cast<size_t>(kXi * KC)) : nullptr;
+  const int64_t US = plane_floats(s.K, s.C);
+  float* U = din ? grow(t_u, static_cast<size_t>(kXi * US)) : nullptr;
   if (din) weight_transform(U, w, s);
-  float* dU = dw ? grow(t_du, static_cast<size_t>(threads * kXi * KC)) : nullptr;  // one block per thread
+  float* dU = dw ? grow(t_du, static_cast<size_t>(threads * kXi * US)) : nullptr;  // one block per thread
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
     const int tid = omp_get_thread_num(), team = omp_get_num_threads();
@@ -684,8 +685,8 @@ void backward_by_images(float* din, float* dw, const float* dout, const float* i
     const int64_t T = chunk_tiles(s, last - first);
     float* V = grow(t_v, static_cast<size_t>(kXi * plane_floats(s.C, T)));
     float* E = grow(t_m, static_cast<size_t>(kXi * plane_floats(s.K, T)));
-    float* dU_mine = dU ? dU + tid * kXi * KC : nullptr;
-    if (dU_mine) std::memset(dU_mine, 0, sizeof(float) * kXi * KC);
+    float* dU_mine = dU ? dU + tid * kXi * US : nullptr;
+    if (dU_mine) std::memset(dU_mine, 0, sizeof(float) * kXi * US);
     int64_t zeroed = n0 * s.H;  // din rows zeroed so far (zero_din_rows)
     for (int64_t t0 = first; t0 < last; t0 += T) {
       const int64_t t1 = std::min(last, t0 + T);
@@ -700,9 +701,9 @@ void backward_by_images(float* din, float* dw, const float* dout, const float* i
   }
   if (dw) {
     for (int t = 1; t < threads; ++t) {
-      const float* part = dU + t * kXi * KC;
-#pragma omp parallel for schedule(static) if (kXi * KC > 65536)
-      for (int64_t i = 0; i < kXi * KC; ++i) dU[i] += part[i];
+      const float* part = dU + t * kXi * US;
+#pragma omp parallel for schedule(static) if (kXi * US > 65536)
+      for (int64_t i = 0; i < kXi * US; ++i) dU[i] += part[i];
     }
     weight_transform_adjoint(dw, dU, s);
   }
@@ -713,10 +714,10 @@ void backward_by_images(float* din, float* dw, const float* dout, const float* i
 void backward_by_chunks(float* din, float* dw, const float* dout, const float* in, const float* w, const ConvShape& s,
                         int threads) {
   const Grid gr = grid(s);
-  const int64_t tiles = s.N * gr.per_image, KC = s.K * s.C;
+  const int64_t tiles = s.N * gr.per_image, US = plane_floats(s.K, s.C);
   const int64_t T = chunk_tiles(s, tiles);
-  float* U = din ? grow(t_u, static_cast<size_t>(kXi * KC)) : nullptr;
-  float* dU = dw ? grow(t_du, static_cast<size_t>(kXi * KC)) : nullptr;
+  float* U = din ? grow(t_u, static_cast<size_t>(kXi * US)) : nullptr;
+  float* dU = dw ? grow(t_du, static_cast<size_t>(kXi * US)) : nullptr;
   float* V = grow(t_v, static_cast<size_t>(kXi * plane_floats(s.C, T)));
   float* E = grow(t_m, static_cast<size_t>(kXi * plane_floats(s.K, T)));
   if (din) weight_transform(U, w, s);
@@ -729,7 +730,7 @@ void backward_by_chunks(float* din, float* dw, const float* dout, const float* i
     int64_t zeroed = 0;  // din rows of this thread's channels zeroed so far (zero_din_rows)
     if (dU) {
 #pragma omp for schedule(static)
-      for (int64_t i = 0; i < kXi * KC; ++i) dU[i] = 0.f;
+      for (int64_t i = 0; i < kXi * US; ++i) dU[i] = 0.f;
     }
     for (int64_t t0 = 0; t0 < tiles; t0 += T) {
       const int64_t t1 = std::min(tiles, t0 + T);
@@ -766,7 +767,8 @@ void winograd_forward(float* out, const float* in, const float* w, const float* 
   const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
   const int64_t T = chunk_tiles(s, (tiles + threads - 1) / threads);
   const int64_t chunks = (tiles + T - 1) / T;
-  float* U = grow(t_u, static_cast<size_t>(kXi * s.K * s.C));
+  const int64_t US = plane_floats(s.K, s.C);
+  float* U = grow(t_u, static_cast<size_t>(kXi * US));
   weight_transform(U, w, s);
   // Chunks write disjoint output tiles: any thread may take any chunk, the result is the same.
 #pragma omp parallel for schedule(dynamic, 1) if (threads > 1 && chunks > 1)
@@ -776,7 +778,7 @@ void winograd_forward(float* out, const float* in, const float* w, const float* 
     float* M = grow(t_m, static_cast<size_t>(kXi * plane_floats(s.K, T)));
     input_transform(V, T, in, s, gr, t0, t1, 0, s.C);
     for (int64_t xi = 0; xi < kXi; ++xi)  // M[xi] (K, T) = U[xi] (K, C) x V[xi] (C, T)
-      sgemm(false, false, s.K, T, s.C, 1.f, U + xi * s.K * s.C, s.C, V + xi * plane_floats(s.C, T), T, 0.f,
+      sgemm(false, false, s.K, T, s.C, 1.f, U + xi * US, s.C, V + xi * plane_floats(s.C, T), T, 0.f,
             M + xi * plane_floats(s.K, T), T);
     output_transform(out, M, T, b, epi, s, gr, t0, t1);
   }
