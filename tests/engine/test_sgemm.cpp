@@ -65,6 +65,8 @@ TEST_CASE("sgemm matches a double-precision loop in every transpose case, with e
       cases.push_back({ta, tb, 1, 1, 1});
       cases.push_back({ta, tb, 6, 16, 8});           // exactly one register tile
       cases.push_back({ta, tb, 7, 17, 5});           // one past the tile in both directions
+      cases.push_back({ta, tb, 32, 48, 33, 2});      // last sliver of 2 rows (the short-sliver kernel), K % 8 = 1
+      cases.push_back({ta, tb, 3, 16, 16});          // a single sliver of 3 rows, full columns
       cases.push_back({ta, tb, 37, 53, 29, 3});      // ragged everywhere, padded rows
       cases.push_back({ta, tb, 130, 40, 300, 0, 0.5f, 1.f});   // M > one packed A block, K > one slice, C += ...
       cases.push_back({ta, tb, 13, 3100, 20, 1, -2.f, 0.25f});  // N > one packed B panel, beta scales C
