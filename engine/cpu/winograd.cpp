@@ -169,9 +169,11 @@ void locate(Lanes& ln, const Grid& gr, int64_t t, int64_t t_end) {
   }
 }
 
-// The lanes of every group of kL tiles in [t0, t0 + T) (tiles from t1 on: no tile), in a per-thread
-// array kept between calls. The transforms walk channels outside and groups inside, so each channel
-// plane of the image side is read or written front to back, the order the hardware prefetcher follows.
+// The lanes of every group of kL tiles in the chunk [t0, t0 + T) (tiles from t1 on: no tile), worked
+// out once per chunk by the caller and shared by its transforms, in a per-thread array kept between
+// calls (valid until the thread's next call). The transforms walk channels outside and groups inside,
+// so each channel plane of the image side is read or written front to back, the order the hardware
+// prefetcher follows.
 const Lanes* locate_groups(const Grid& gr, int64_t t0, int64_t t1, int64_t T) {
   thread_local std::vector<Lanes> t_lanes;
   const int64_t groups = T / kL;
@@ -179,6 +181,9 @@ const Lanes* locate_groups(const Grid& gr, int64_t t0, int64_t t1, int64_t T) {
   for (int64_t g = 0; g < groups; ++g) locate(t_lanes[static_cast<size_t>(g)], gr, t0 + g * kL, t1);
   return t_lanes.data();
 }
+
+// Groups of the chunk [t0, t1) that hold a tile (those past it are all empty).
+int64_t groups_with_tiles(int64_t t0, int64_t t1) { return (t1 - t0 + kL - 1) / kL; }
 
 // U (36, K, C): U[xi][k][c] = (G w[k,c] G^T)[xi].
 void weight_transform(float* U, const float* w, const ConvShape& s) {
@@ -332,14 +337,14 @@ void gather_input_tiles_dB(float* t, const InputRows& rows, const float* in_c) {
 }
 
 // V (36, C, T) for tiles [t0, t1) (lanes past t1 are zero) and channels [c0, c1):
-// V[xi][c][j] = (B^T d B)[xi] of tile t0 + j. Channels outside, groups inside (locate_groups).
-void input_transform(float* V, int64_t T, const float* in, const ConvShape& s, const Grid& gr, int64_t t0, int64_t t1,
-                     int64_t c0, int64_t c1) {
+// V[xi][c][j] = (B^T d B)[xi] of tile t0 + j, lanes = locate_groups() of the chunk. Channels outside,
+// groups inside.
+void input_transform(float* V, int64_t T, const float* in, const ConvShape& s, const Lanes* lanes, int64_t c0,
+                     int64_t c1) {
   const int64_t VS = plane_floats(s.C, T), HW = s.H * s.W, groups = T / kL;
   alignas(64) float t[kXi * kL];
   thread_local std::vector<InputRows> t_rows;
   if (static_cast<int64_t>(t_rows.size()) < groups) t_rows.resize(static_cast<size_t>(groups));
-  const Lanes* lanes = locate_groups(gr, t0, t1, T);
   for (int64_t g = 0; g < groups; ++g) locate_input_rows(t_rows[static_cast<size_t>(g)], lanes[g], s);
   for (int64_t c = c0; c < c1; ++c)
     for (int64_t g = 0; g < groups; ++g) {
@@ -453,12 +458,12 @@ void scatter_output_tiles(float* out, const float* u, float bias, ConvEpilogue e
 #endif
 }
 
-// out = epi(bias[k] + (A^T M A)[i][j]) of each tile in [t0, t1), inside the (pooled) map.
+// out = epi(bias[k] + (A^T M A)[i][j]) of each tile in the chunk's first `groups` groups of lanes,
+// inside the (pooled) map.
 void output_transform(float* out, const float* M, int64_t T, const float* b, ConvEpilogue epi, const ConvShape& s,
-                      const Grid& gr, int64_t t0, int64_t t1) {
-  const int64_t MS = plane_floats(s.K, T), groups = (std::min(t1 - t0, T) + kL - 1) / kL;
+                      const Lanes* lanes, int64_t groups) {
+  const int64_t MS = plane_floats(s.K, T);
   alignas(64) float u[kM * kA * kL];
-  const Lanes* lanes = locate_groups(gr, t0, t1, T);
   for (int64_t k = 0; k < s.K; ++k)
     for (int64_t g = 0; g < groups; ++g) {
       const float* m = M + k * T + g * kL;  // M[xi][k][g kL + l] at m[xi * MS + l]
@@ -532,13 +537,12 @@ void gather_dout_tiles(float* dy, const DoutRows& rows, const float* dout_k) {
 
 // E (36, K, T) for channels [k0, k1): E[xi][k][j] = (A dY A^T)[xi] of the 4x4 dout tile t0 + j (0 outside
 // the map / past t1).
-void dout_transform(float* E, int64_t T, const float* dout, const ConvShape& s, const Grid& gr, int64_t t0, int64_t t1,
-                    int64_t k0, int64_t k1) {
+void dout_transform(float* E, int64_t T, const float* dout, const ConvShape& s, const Lanes* lanes, int64_t k0,
+                    int64_t k1) {
   const int64_t ES = plane_floats(s.K, T), groups = T / kL, PQ = s.P() * s.Q();
   alignas(64) float dy[kM * kM * kL], tmp[kA * kM * kL];
   thread_local std::vector<DoutRows> t_rows;
   if (static_cast<int64_t>(t_rows.size()) < groups) t_rows.resize(static_cast<size_t>(groups));
-  const Lanes* lanes = locate_groups(gr, t0, t1, T);
   for (int64_t g = 0; g < groups; ++g) locate_dout_rows(t_rows[static_cast<size_t>(g)], lanes[g], s);
   for (int64_t k = k0; k < k1; ++k)
     for (int64_t g = 0; g < groups; ++g) {
@@ -615,11 +619,10 @@ void scatter_add_input_tiles(float* din, const float* dd, const Lanes& ln, int64
 }
 
 // din[n, c, h0 + i, w0 + j] += (B dV B^T)[i][j] of each tile in [t0, t1), channels [c0, c1), inside the image.
-void input_transform_adjoint(float* din, const float* dV, int64_t T, const ConvShape& s, const Grid& gr, int64_t t0,
-                             int64_t t1, int64_t c0, int64_t c1) {
-  const int64_t VS = plane_floats(s.C, T), groups = (std::min(t1 - t0, T) + kL - 1) / kL;
+void input_transform_adjoint(float* din, const float* dV, int64_t T, const ConvShape& s, const Lanes* lanes,
+                             int64_t groups, int64_t c0, int64_t c1) {
+  const int64_t VS = plane_floats(s.C, T);
   alignas(64) float tmp[kXi * kL], dd[kXi * kL];
-  const Lanes* lanes = locate_groups(gr, t0, t1, T);
   for (int64_t c = c0; c < c1; ++c)
     for (int64_t g = 0; g < groups; ++g) {  // per channel, tiles in order: the sums keep tile order
       const float* v = dV + c * T + g * kL;  // dV[xi][c][g kL + l] at v[xi * VS + l]
@@ -690,12 +693,13 @@ void backward_by_images(float* din, float* dw, const float* dout, const float* i
     int64_t zeroed = n0 * s.H;  // din rows zeroed so far (zero_din_rows)
     for (int64_t t0 = first; t0 < last; t0 += T) {
       const int64_t t1 = std::min(last, t0 + T);
-      dout_transform(E, T, dout, s, gr, t0, t1, 0, s.K);
-      if (dU_mine) input_transform(V, T, in, s, gr, t0, t1, 0, s.C);
+      const Lanes* lanes = locate_groups(gr, t0, t1, T);
+      dout_transform(E, T, dout, s, lanes, 0, s.K);
+      if (dU_mine) input_transform(V, T, in, s, lanes, 0, s.C);
       for (int64_t xi = 0; xi < kXi; ++xi) backward_products(V, E, U, dU_mine, T, s, xi);
       if (din) {
         zeroed = zero_din_rows(din, s, gr, t1, 0, s.C, zeroed);
-        input_transform_adjoint(din, V, T, s, gr, t0, t1, 0, s.C);
+        input_transform_adjoint(din, V, T, s, lanes, groups_with_tiles(t0, t1), 0, s.C);
       }
     }
   }
@@ -734,9 +738,10 @@ void backward_by_chunks(float* din, float* dw, const float* dout, const float* i
     }
     for (int64_t t0 = 0; t0 < tiles; t0 += T) {
       const int64_t t1 = std::min(tiles, t0 + T);
+      const Lanes* lanes = locate_groups(gr, t0, t1, T);
       // 1. transforms of this chunk's dout (E) and input (V) tiles, split by channel
-      dout_transform(E, T, dout, s, gr, t0, t1, k0, k1);
-      if (dU) input_transform(V, T, in, s, gr, t0, t1, c0, c1);
+      dout_transform(E, T, dout, s, lanes, k0, k1);
+      if (dU) input_transform(V, T, in, s, lanes, c0, c1);
 #pragma omp barrier
       // 2. the products, one thread per transformed point xi
 #pragma omp for schedule(static)
@@ -745,7 +750,7 @@ void backward_by_chunks(float* din, float* dw, const float* dout, const float* i
       // 3. din += B dV B^T, split by channel (each channel's planes belong to one thread)
       if (din) {
         zeroed = zero_din_rows(din, s, gr, t1, c0, c1, zeroed);
-        input_transform_adjoint(din, V, T, s, gr, t0, t1, c0, c1);
+        input_transform_adjoint(din, V, T, s, lanes, groups_with_tiles(t0, t1), c0, c1);
       }
 #pragma omp barrier
     }
@@ -767,20 +772,20 @@ void winograd_forward(float* out, const float* in, const float* w, const float* 
   const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
   const int64_t T = chunk_tiles(s, (tiles + threads - 1) / threads);
   const int64_t chunks = (tiles + T - 1) / T;
-  const int64_t US = plane_floats(s.K, s.C);
+  const int64_t US = plane_floats(s.K, s.C), VS = plane_floats(s.C, T), MS = plane_floats(s.K, T);
   float* U = grow(t_u, static_cast<size_t>(kXi * US));
   weight_transform(U, w, s);
   // Chunks write disjoint output tiles: any thread may take any chunk, the result is the same.
 #pragma omp parallel for schedule(dynamic, 1) if (threads > 1 && chunks > 1)
   for (int64_t i = 0; i < chunks; ++i) {
     const int64_t t0 = i * T, t1 = std::min(tiles, t0 + T);
-    float* V = grow(t_v, static_cast<size_t>(kXi * plane_floats(s.C, T)));
-    float* M = grow(t_m, static_cast<size_t>(kXi * plane_floats(s.K, T)));
-    input_transform(V, T, in, s, gr, t0, t1, 0, s.C);
+    float* V = grow(t_v, static_cast<size_t>(kXi * VS));
+    float* M = grow(t_m, static_cast<size_t>(kXi * MS));
+    const Lanes* lanes = locate_groups(gr, t0, t1, T);
+    input_transform(V, T, in, s, lanes, 0, s.C);
     for (int64_t xi = 0; xi < kXi; ++xi)  // M[xi] (K, T) = U[xi] (K, C) x V[xi] (C, T)
-      sgemm(false, false, s.K, T, s.C, 1.f, U + xi * US, s.C, V + xi * plane_floats(s.C, T), T, 0.f,
-            M + xi * plane_floats(s.K, T), T);
-    output_transform(out, M, T, b, epi, s, gr, t0, t1);
+      sgemm(false, false, s.K, T, s.C, 1.f, U + xi * US, s.C, V + xi * VS, T, 0.f, M + xi * MS, T);
+    output_transform(out, M, T, b, epi, s, lanes, groups_with_tiles(t0, t1));
   }
 }
 
