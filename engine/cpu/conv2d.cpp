@@ -23,6 +23,7 @@
 #include "engine/cpu/conv2d_direct.h"
 #include "engine/cpu/pool.h"
 #include "engine/cpu/sgemm.h"
+#include "engine/cpu/stride2_rows.h"
 #include "engine/cpu/winograd.h"
 #include "engine/storage.h"
 
@@ -69,6 +70,12 @@ inline void zero_row(float* dst, int64_t n) {
 
 bool is_pointwise(const ConvShape& s) {
   return s.R == 1 && s.S == 1 && s.stride_h == 1 && s.stride_w == 1 && s.pad_h == 0 && s.pad_w == 0;
+}
+
+// 1x1, unpadded, strided (ResNet's downsampling shortcuts): each input pixel is read by at most one
+// column, so the input gradient is a spread of dcol with zeros in between, written in one pass.
+bool is_strided_pointwise(const ConvShape& s) {
+  return s.R == 1 && s.S == 1 && s.pad_h == 0 && s.pad_w == 0 && (s.stride_h > 1 || s.stride_w > 1);
 }
 
 // How the N*PQ columns are cut. Units are what one thread owns in the backward (col2im of two chunks
@@ -161,6 +168,8 @@ void im2col(float* col, int64_t J, const std::vector<Segment>& segs, const float
           for (int64_t q = g.qa; q < a; ++q) dst[q] = 0.f;
           if (s.stride_w == 1) {
             copy_row(dst + a, src + a, b - a);
+          } else if (s.stride_w == 2) {  // src[2a] is pixel 2a - pw + sx of its row
+            gather_stride2(dst + a, src + 2 * a, b - a, s.W - (2 * a - s.pad_w + sx));
           } else {
             for (int64_t q = a; q < b; ++q) dst[q] = src[q * s.stride_w];
           }
@@ -188,9 +197,32 @@ void col2im(float* din_g, const float* dcol, int64_t J, const std::vector<Segmen
           if (s.stride_w == 1) {
 #pragma omp simd
             for (int64_t q = a; q < b; ++q) dst[q] += src[q];
+          } else if (s.stride_w == 2) {
+            scatter_add_stride2(dst + 2 * a, src + a, b - a, s.W - (2 * a - s.pad_w + sx));
           } else {
             for (int64_t q = a; q < b; ++q) dst[q * s.stride_w] += src[q];
           }
+        }
+      }
+}
+
+// Input grad of a strided 1x1 conv on whole images [n0, n1), overwriting din_g (no memset, no
+// read-modify-write): din[n, c, h, w] = dcol[c, (n - n0)*PQ + (h/sh)*Q + w/sw] where sh | h and
+// sw | w (every such pixel was read, as P = (H-1)/sh + 1), else 0. dcol is (Cg, J).
+void spread_pointwise(float* din_g, const float* dcol, int64_t J, int64_t n0, int64_t n1, int64_t Cg, int64_t CHW,
+                      const ConvShape& s) {
+  const int64_t HW = s.H * s.W, Q = s.Q(), PQ = s.P() * Q;
+  for (int64_t n = n0; n < n1; ++n)  // din written front to back
+    for (int64_t c = 0; c < Cg; ++c)
+      for (int64_t h = 0; h < s.H; ++h) {
+        float* dst = din_g + n * CHW + c * HW + h * s.W;
+        const float* src = dcol + c * J + (n - n0) * PQ + (h / s.stride_h) * Q;
+        if (h % s.stride_h != 0) {
+          zero_row(dst, s.W);
+        } else if (s.stride_w == 2) {
+          spread_stride2(dst, src, s.W);
+        } else {
+          for (int64_t w = 0; w < s.W; ++w) dst[w] = w % s.stride_w == 0 ? src[w / s.stride_w] : 0.f;
         }
       }
 }
@@ -247,10 +279,11 @@ void forward_chunk(float* out, const float* in, const float* w, const float* b, 
   }
 }
 
-// Backward of chunk [j0, j1): dw_acc (K, CRSg) += its weight grad; din (zeroed by the caller unless the
-// conv is pointwise on a single-image chunk, which overwrites) receives its input grad.
+// Backward of chunk [j0, j1): dw_acc (K, CRSg) += its weight grad; din receives its input grad, added
+// into din zeroed by the caller, or written over it where `din_overwritten` (a pointwise conv on a
+// single-image chunk, or a strided 1x1 conv on whole images).
 void backward_chunk(float* din, float* dw_acc, const float* dout, const float* in, const float* w, const ConvShape& s,
-                    int64_t j0, int64_t j1) {
+                    bool din_overwritten, int64_t j0, int64_t j1) {
   const int64_t Cg = s.C / s.groups, Kg = s.K / s.groups, crs = Cg * s.R * s.S;
   const int64_t PQ = s.P() * s.Q(), HW = s.H * s.W, CHW = s.C * HW, J = j1 - j0;
   const int64_t n = j0 / PQ, pq0 = j0 - n * PQ;
@@ -288,7 +321,11 @@ void backward_chunk(float* din, float* dw_acc, const float* dout, const float* i
         sgemm(true, false, crs, J, Kg, 1.f, wg, crs, dOg, ld, 0.f, din_g + n * CHW + pq0, HW);
       } else {
         sgemm(true, false, crs, J, Kg, 1.f, wg, crs, dOg, ld, 0.f, col, J);
-        col2im(din_g, col, J, *segs, Cg, CHW, s);
+        if (din_overwritten) {
+          spread_pointwise(din_g, col, J, j0 / PQ, j1 / PQ, Cg, CHW, s);
+        } else {
+          col2im(din_g, col, J, *segs, Cg, CHW, s);
+        }
       }
     }
   }
@@ -350,7 +387,10 @@ void conv2d_backward(float* din, float* dw, float* db, const float* dout, const 
   const int64_t wsize = s.K * (s.C / s.groups) * s.R * s.S;
   const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
   const Plan pl = make_plan(s, threads);
-  const bool zero_din = din && !(is_pointwise(s) && pl.T == 1);  // else chunks overwrite din
+  // Chunks write din over (no zeroing) for pointwise convs on one image per chunk, and for strided 1x1
+  // convs when chunks are whole images (split == 1); the rest add into din, zeroed per unit first.
+  const bool din_overwritten = (is_pointwise(s) && pl.T == 1) || (is_strided_pointwise(s) && pl.split == 1);
+  const bool zero_din = din && !din_overwritten;
   // A unit's chunks run in order on one thread, so col2im never races on shared input pixels.
   auto run_unit = [&](int64_t u, float* acc) {
     if (zero_din) {
@@ -360,7 +400,7 @@ void conv2d_backward(float* din, float* dw, float* db, const float* dout, const 
     for (int64_t i = u * pl.split; i < (u + 1) * pl.split; ++i) {
       int64_t j0, j1;
       pl.range(i, s.N, j0, j1);
-      backward_chunk(din, acc, dout, in, w, s, j0, j1);
+      backward_chunk(din, acc, dout, in, w, s, din_overwritten, j0, j1);
     }
   };
   if (dw) std::memset(dw, 0, sizeof(float) * wsize);

@@ -13,6 +13,7 @@
 
 #include "engine/cpu/conv2d.h"
 #include "engine/cpu/conv2d_direct.h"
+#include "engine/cpu/stride2_rows.h"
 #include "engine/cpu/winograd.h"
 #include "engine/error.h"
 #include "engine/nn_ops.h"
@@ -154,6 +155,52 @@ TEST_CASE("conv2d fast kernels: every chunking of the im2col columns") {
   // Small maps: several images per tile (gathered dout, scattered output).
   CHECK(fast_vs_reference({9, 16, 4, 4, 8, 3, 3, 1, 1, 1, 1, 1}, true, gen) < 2e-6);
   CHECK(fast_vs_reference({9, 6, 5, 5, 6, 3, 3, 2, 2, 1, 1, 3}, true, gen) < 2e-6);
+  // Stride 2 along rows wide enough for the vector gather / scatter-add (ragged ends, pad 1).
+  CHECK(fast_vs_reference({2, 8, 21, 37, 5, 3, 3, 2, 2, 1, 1, 1}, true, gen) < 2e-6);
+  // Strided 1x1 (shortcuts): whole-image chunks spread dcol over din (din starts at 7, so every
+  // pixel must be written): stride 2 on a ragged 35-wide row, (3, 2) with groups, (1, 2), (2, 3);
+  // then a map cut into chunks, which adds into a zeroed din instead.
+  CHECK(fast_vs_reference({5, 16, 33, 35, 8, 1, 1, 2, 2, 0, 0, 1}, true, gen) < 2e-6);
+  CHECK(fast_vs_reference({4, 8, 13, 20, 6, 1, 1, 3, 2, 0, 0, 2}, false, gen) < 2e-6);
+  CHECK(fast_vs_reference({3, 8, 9, 32, 4, 1, 1, 1, 2, 0, 0, 1}, true, gen) < 2e-6);
+  CHECK(fast_vs_reference({3, 8, 10, 17, 4, 1, 1, 2, 3, 0, 0, 1}, true, gen) < 2e-6);
+  CHECK(fast_vs_reference({2, 512, 40, 37, 3, 1, 1, 2, 2, 0, 0, 1}, false, gen) < 2e-6);
+}
+
+TEST_CASE("stride-2 row helpers equal their scalar loops bit for bit and touch only what they may") {
+  Generator gen(5);
+  for (int64_t n : {0, 1, 7, 8, 9, 16, 19, 33}) {
+    CAPTURE(n);
+    std::vector<float> src = random_values(static_cast<size_t>(2 * n + 16), gen);
+    src[0] = -0.f;
+    const float kZero = 0.f;
+    // gather: dst[i] = src[2i]; `readable` 2n - 1 is exactly what the scalar loop reads (the vector
+    // steps stop short of the end), 2n + 16 lets every full step run.
+    for (int64_t readable : {2 * n - 1, 2 * n + 16}) {
+      std::vector<float> got(static_cast<size_t>(n) + 1, 9.f);
+      cpu::gather_stride2(got.data(), src.data(), n, readable);
+      for (int64_t i = 0; i < n; ++i) CHECK(std::memcmp(&got[i], &src[2 * i], sizeof(float)) == 0);
+      CHECK(got[n] == 9.f);
+    }
+    // scatter-add: dst[2i] += src[i]; the odd elements keep their bits (-0 stays -0, NaN stays).
+    std::vector<float> dst = random_values(static_cast<size_t>(2 * n + 16), gen), want = dst;
+    for (size_t i = 1; i < dst.size(); i += 4) dst[i] = want[i] = -0.f;
+    for (size_t i = 3; i < dst.size(); i += 4) dst[i] = want[i] = std::nanf("");
+    cpu::scatter_add_stride2(dst.data(), src.data(), n, 2 * n + 16);
+    for (int64_t i = 0; i < n; ++i) want[2 * i] += src[i];
+    for (size_t i = 0; i < dst.size(); ++i) {
+      CAPTURE(i);
+      CHECK(std::memcmp(&dst[i], &want[i], sizeof(float)) == 0);
+    }
+    // spread over a row of width 2n - 1 (odd) and 2n: src at even pixels, 0 at odd ones, nothing past.
+    for (int64_t width : {2 * n - 1, 2 * n}) {
+      if (width < 0) continue;
+      std::vector<float> row(static_cast<size_t>(width) + 1, 9.f);
+      cpu::spread_stride2(row.data(), src.data(), width);
+      for (int64_t w = 0; w < width; ++w) CHECK(std::memcmp(&row[w], w % 2 ? &kZero : &src[w / 2], sizeof(float)) == 0);
+      CHECK(row[width] == 9.f);
+    }
+  }
 }
 
 TEST_CASE("conv2d fast kernels agree with 1 and 2 threads, and only write what is asked") {
