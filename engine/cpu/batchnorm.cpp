@@ -1,16 +1,38 @@
-// CPU batch norm (optionally fused with the ReLU after it): per-channel statistics over (N, HW) rows of an NCHW tensor, OpenMP over channels.
-// Each row of HW floats is summed in float SIMD lanes; rows are accumulated in double (two-pass
-// variance), so the statistics stay exact to float rounding even for large N*HW.
+// CPU batch norm (optionally fused with the ReLU after it): per-channel statistics over (N, HW) rows of an NCHW tensor, OpenMP over rows.
+// Each row of HW floats is summed in float SIMD lanes; rows are accumulated in double (a two-pass
+// variance, its second pass row by row while the row is in cache), so the statistics stay exact to
+// float rounding even for large N*HW, with one read of the input for them.
 #include "engine/cpu/batchnorm.h"
 
 #include <algorithm>
 #include <cmath>
+#include <vector>
 
 namespace tg::cpu {
 namespace {
 
-// Parallelise over channels only when there is enough work to pay for waking the team.
-bool worth_parallel(int64_t N, int64_t C, int64_t HW) { return N * C * HW >= 16384 && C > 1; }
+// Every pass walks the tensor's rows r = n*C + c (HW floats each) in memory order, the threads
+// splitting the rows: one sequential stream per thread. (Walking channel by channel instead hops
+// C*HW floats between rows; with HW*4 = 4 KiB rows the prefetcher starts over on every row.)
+// Per-row partial sums go to an (N, C) array and are combined per channel in a fixed order, so the
+// results do not depend on the number of threads.
+
+// Parallelise only when there is enough work to pay for waking the team.
+bool worth_parallel(int64_t N, int64_t C, int64_t HW) { return N * C * HW >= 16384 && N * C > 1; }
+
+// The calling thread's per-row scratch (2 doubles per row), grown on demand and kept.
+thread_local std::vector<double> t_row_sums;
+double* row_scratch(int64_t rows) {
+  if (t_row_sums.size() < static_cast<size_t>(2 * rows)) t_row_sums.resize(static_cast<size_t>(2 * rows));
+  return t_row_sums.data();
+}
+
+// Per-channel float scale/shift, for the passes that apply them row by row.
+thread_local std::vector<float> t_coef;
+float* coef_scratch(int64_t C) {
+  if (t_coef.size() < static_cast<size_t>(3 * C)) t_coef.resize(static_cast<size_t>(3 * C));
+  return t_coef.data();
+}
 
 // sum_i row[i]
 inline float row_sum(const float* row, int64_t HW) {
@@ -31,123 +53,161 @@ inline float row_sq_dev(const float* row, float mean, int64_t HW) {
   return s;
 }
 
-// out = x * scale + shift over channel c's rows; with relu, out = max(x * scale + shift, 0).
-inline void affine_rows(float* out, const float* in, float scale, float shift, int64_t N, int64_t C, int64_t HW,
-                        int64_t c, bool relu) {
-  for (int64_t n = 0; n < N; ++n) {
-    const float* x = in + (n * C + c) * HW;
-    float* y = out + (n * C + c) * HW;
+// out = x * scale_c + shift_c over every row; with relu, out = max(x * scale_c + shift_c, 0).
+void affine_rows(float* out, const float* in, const float* scale, const float* shift, int64_t N, int64_t C,
+                 int64_t HW, bool relu) {
+#pragma omp parallel for schedule(static) if (worth_parallel(N, C, HW))
+  for (int64_t r = 0; r < N * C; ++r) {
+    const float* x = in + r * HW;
+    float* y = out + r * HW;
+    const float a = scale[r % C], b = shift[r % C];
     if (relu) {
 #pragma omp simd
       for (int64_t i = 0; i < HW; ++i) {
-        const float z = x[i] * scale + shift;
+        const float z = x[i] * a + b;
         y[i] = z > 0.f ? z : 0.f;
       }
     } else {
 #pragma omp simd
-      for (int64_t i = 0; i < HW; ++i) y[i] = x[i] * scale + shift;
+      for (int64_t i = 0; i < HW; ++i) y[i] = x[i] * a + b;
     }
   }
 }
 
-// sum dout and sum dout * (x - mean) over channel c, in double across rows. relu_out (the fused
-// ReLU's output, or nullptr) masks dout to dout * (out > 0).
-inline void grad_sums(const float* dout, const float* relu_out, const float* in, float mean, int64_t N, int64_t C,
-                      int64_t HW, int64_t c, double& sum_dy, double& sum_dy_xmu) {
-  sum_dy = 0.0;
-  sum_dy_xmu = 0.0;
-  for (int64_t n = 0; n < N; ++n) {
-    const int64_t row = (n * C + c) * HW;
-    const float* dy = dout + row;
-    const float* x = in + row;
-    const float* y = relu_out ? relu_out + row : nullptr;
+// Per channel c, in double: sum_dy[c] = sum dout and sum_dy_xmu[c] = sum dout * (x - mean_c), with
+// dout masked to dout * (out > 0) where relu_out (the fused ReLU's output) is given.
+void grad_sums(double* sum_dy, double* sum_dy_xmu, const float* dout, const float* relu_out, const float* in,
+               const float* mean, int64_t N, int64_t C, int64_t HW) {
+  double* part = row_scratch(N * C);  // part[2r], part[2r + 1]: row r's two sums
+#pragma omp parallel for schedule(static) if (worth_parallel(N, C, HW))
+  for (int64_t r = 0; r < N * C; ++r) {
+    const float* dy = dout + r * HW;
+    const float* x = in + r * HW;
+    const float m = mean[r % C];
     float s1 = 0.f, s2 = 0.f;
-    if (y) {
+    if (relu_out) {
+      const float* y = relu_out + r * HW;
 #pragma omp simd reduction(+ : s1, s2)
       for (int64_t i = 0; i < HW; ++i) {
         const float g = y[i] > 0.f ? dy[i] : 0.f;
         s1 += g;
-        s2 += g * (x[i] - mean);
+        s2 += g * (x[i] - m);
       }
     } else {
 #pragma omp simd reduction(+ : s1, s2)
       for (int64_t i = 0; i < HW; ++i) {
         s1 += dy[i];
-        s2 += dy[i] * (x[i] - mean);
+        s2 += dy[i] * (x[i] - m);
       }
     }
-    sum_dy += s1;
-    sum_dy_xmu += s2;
+    part[2 * r] = s1;
+    part[2 * r + 1] = s2;
   }
+  for (int64_t c = 0; c < C; ++c) sum_dy[c] = sum_dy_xmu[c] = 0.0;
+  for (int64_t n = 0; n < N; ++n)  // images in order: the same sums for any thread count
+    for (int64_t c = 0; c < C; ++c) {
+      sum_dy[c] += part[2 * (n * C + c)];
+      sum_dy_xmu[c] += part[2 * (n * C + c) + 1];
+    }
 }
 
-}  // namespace
-
-namespace {
+thread_local std::vector<double> t_chan;  // per-channel double sums of the backward
+double* chan_scratch(int64_t C) {
+  if (t_chan.size() < static_cast<size_t>(2 * C)) t_chan.resize(static_cast<size_t>(2 * C));
+  return t_chan.data();
+}
 
 void forward_train(float* out, float* save_mean, float* save_invstd, const float* in, const float* gamma,
                    const float* beta, int64_t N, int64_t C, int64_t HW, float eps, bool relu) {
-  const double M = static_cast<double>(N * HW);
+  // One read of the input for the statistics: each row, while in cache, gives its mean m_r and its
+  // squared deviations about it, q_r. Rows have HW values each, so per channel (in double)
+  //   mean = 1/N sum_n m_(n,c),   sum (x - mean)^2 = sum_n q_(n,c) + HW * sum_n (m_(n,c) - mean)^2
+  // (the two-pass variance, its second pass taken row by row in cache).
+  double* rows = row_scratch(N * C);  // rows[2r] = m_r, rows[2r + 1] = q_r
 #pragma omp parallel for schedule(static) if (worth_parallel(N, C, HW))
+  for (int64_t r = 0; r < N * C; ++r) {
+    const float* x = in + r * HW;
+    const float m = row_sum(x, HW) / static_cast<float>(HW);
+    rows[2 * r] = m;
+    rows[2 * r + 1] = row_sq_dev(x, m, HW);
+  }
+  float* scale = coef_scratch(C);
+  float* shift = scale + C;
+  const double M = static_cast<double>(N * HW);
   for (int64_t c = 0; c < C; ++c) {
-    double sum = 0.0;
-    for (int64_t n = 0; n < N; ++n) sum += row_sum(in + (n * C + c) * HW, HW);
-    const double mean = sum / M;
-    double sq = 0.0;
-    for (int64_t n = 0; n < N; ++n) sq += row_sq_dev(in + (n * C + c) * HW, static_cast<float>(mean), HW);
+    double sum_means = 0.0, sq = 0.0;
+    for (int64_t n = 0; n < N; ++n) {
+      sum_means += rows[2 * (n * C + c)];
+      sq += rows[2 * (n * C + c) + 1];
+    }
+    const double mean = sum_means / static_cast<double>(N);
+    double between = 0.0;
+    for (int64_t n = 0; n < N; ++n) {
+      const double d = rows[2 * (n * C + c)] - mean;
+      between += d * d;
+    }
+    sq += static_cast<double>(HW) * between;
     const double invstd = 1.0 / std::sqrt(sq / M + eps);
     save_mean[c] = static_cast<float>(mean);
     save_invstd[c] = static_cast<float>(invstd);
     // out = gamma * (x - mean) * invstd + beta = x * scale + shift
-    const double scale = (gamma ? gamma[c] : 1.0) * invstd;
-    const double shift = (beta ? beta[c] : 0.0) - mean * scale;
-    affine_rows(out, in, static_cast<float>(scale), static_cast<float>(shift), N, C, HW, c, relu);
+    const double sc = (gamma ? gamma[c] : 1.0) * invstd;
+    scale[c] = static_cast<float>(sc);
+    shift[c] = static_cast<float>((beta ? beta[c] : 0.0) - mean * sc);
   }
+  affine_rows(out, in, scale, shift, N, C, HW, relu);
 }
 
 void forward_eval(float* out, const float* in, const float* gamma, const float* beta, const float* running_mean,
                   const float* running_var, int64_t N, int64_t C, int64_t HW, float eps, bool relu) {
-#pragma omp parallel for schedule(static) if (worth_parallel(N, C, HW))
+  float* scale = coef_scratch(C);
+  float* shift = scale + C;
   for (int64_t c = 0; c < C; ++c) {
     const double invstd = 1.0 / std::sqrt(static_cast<double>(running_var[c]) + eps);
-    const double scale = (gamma ? gamma[c] : 1.0) * invstd;
-    const double shift = (beta ? beta[c] : 0.0) - running_mean[c] * scale;
-    affine_rows(out, in, static_cast<float>(scale), static_cast<float>(shift), N, C, HW, c, relu);
+    const double sc = (gamma ? gamma[c] : 1.0) * invstd;
+    scale[c] = static_cast<float>(sc);
+    shift[c] = static_cast<float>((beta ? beta[c] : 0.0) - running_mean[c] * sc);
   }
+  affine_rows(out, in, scale, shift, N, C, HW, relu);
 }
 
 void backward_train(float* din, float* dgamma, float* dbeta, const float* dout, const float* relu_out,
                     const float* in, const float* gamma, const float* save_mean, const float* save_invstd, int64_t N,
                     int64_t C, int64_t HW) {
   const double M = static_cast<double>(N * HW);
-#pragma omp parallel for schedule(static) if (worth_parallel(N, C, HW))
+  double* sum_dy = chan_scratch(C);
+  double* sum_dy_xmu = sum_dy + C;
+  grad_sums(sum_dy, sum_dy_xmu, dout, relu_out, in, save_mean, N, C, HW);
+  // din = gi * (dout - db/M - xhat * dg/M),  gi = gamma * invstd,  xhat = (x - mean) * invstd
+  //     = a * dout + b * x + d   (per channel)
+  float* coef = coef_scratch(C);  // a, b, d: C each
   for (int64_t c = 0; c < C; ++c) {
     const double mean = save_mean[c], invstd = save_invstd[c];
-    double sum_dy, sum_dy_xmu;
-    grad_sums(dout, relu_out, in, save_mean[c], N, C, HW, c, sum_dy, sum_dy_xmu);
-    const double db = sum_dy, dg = sum_dy_xmu * invstd;  // dgamma = sum dout * xhat
+    const double db = sum_dy[c], dg = sum_dy_xmu[c] * invstd;  // dgamma = sum dout * xhat
     if (dbeta) dbeta[c] = static_cast<float>(db);
     if (dgamma) dgamma[c] = static_cast<float>(dg);
-    if (!din) continue;
-    // din = gi * (dout - db/M - xhat * dg/M),  gi = gamma * invstd,  xhat = (x - mean) * invstd
-    //     = a * dout + b * x + d
     const double gi = (gamma ? gamma[c] : 1.0) * invstd;
     const double b = -gi * invstd * dg / M;
     const double d = -gi * db / M - b * mean;
-    const float af = static_cast<float>(gi), bf = static_cast<float>(b), df = static_cast<float>(d);
-    for (int64_t n = 0; n < N; ++n) {
-      const int64_t row = (n * C + c) * HW;
-      const float* dy = dout + row;
-      const float* x = in + row;
-      float* dx = din + row;
-      if (relu_out) {
-        const float* y = relu_out + row;
+    coef[c] = static_cast<float>(gi);
+    coef[C + c] = static_cast<float>(b);
+    coef[2 * C + c] = static_cast<float>(d);
+  }
+  if (!din) return;
+#pragma omp parallel for schedule(static) if (worth_parallel(N, C, HW))
+  for (int64_t r = 0; r < N * C; ++r) {
+    const int64_t c = r % C;
+    const float af = coef[c], bf = coef[C + c], df = coef[2 * C + c];
+    const float* dy = dout + r * HW;
+    const float* x = in + r * HW;
+    float* dx = din + r * HW;
+    if (relu_out) {
+      const float* y = relu_out + r * HW;
 #pragma omp simd
-        for (int64_t i = 0; i < HW; ++i) dx[i] = af * (y[i] > 0.f ? dy[i] : 0.f) + bf * x[i] + df;
-      } else {
+      for (int64_t i = 0; i < HW; ++i) dx[i] = af * (y[i] > 0.f ? dy[i] : 0.f) + bf * x[i] + df;
+    } else {
 #pragma omp simd
-        for (int64_t i = 0; i < HW; ++i) dx[i] = af * dy[i] + bf * x[i] + df;
-      }
+      for (int64_t i = 0; i < HW; ++i) dx[i] = af * dy[i] + bf * x[i] + df;
     }
   }
 }
@@ -191,22 +251,25 @@ void batchnorm2d_relu_backward(float* din, float* dgamma, float* dbeta, const fl
 void batchnorm2d_backward_eval(float* din, float* dgamma, float* dbeta, const float* dout, const float* in,
                                const float* gamma, const float* mean, const float* invstd, int64_t N, int64_t C,
                                int64_t HW) {
+  if (dgamma || dbeta) {
+    double* sum_dy = chan_scratch(C);
+    double* sum_dy_xmu = sum_dy + C;
+    grad_sums(sum_dy, sum_dy_xmu, dout, nullptr, in, mean, N, C, HW);
+    for (int64_t c = 0; c < C; ++c) {
+      if (dbeta) dbeta[c] = static_cast<float>(sum_dy[c]);
+      if (dgamma) dgamma[c] = static_cast<float>(sum_dy_xmu[c] * invstd[c]);
+    }
+  }
+  if (!din) return;
+  float* a = coef_scratch(C);  // din = gamma * invstd * dout
+  for (int64_t c = 0; c < C; ++c) a[c] = static_cast<float>((gamma ? gamma[c] : 1.0) * invstd[c]);
 #pragma omp parallel for schedule(static) if (worth_parallel(N, C, HW))
-  for (int64_t c = 0; c < C; ++c) {
-    if (dgamma || dbeta) {
-      double sum_dy, sum_dy_xmu;
-      grad_sums(dout, nullptr, in, mean[c], N, C, HW, c, sum_dy, sum_dy_xmu);
-      if (dbeta) dbeta[c] = static_cast<float>(sum_dy);
-      if (dgamma) dgamma[c] = static_cast<float>(sum_dy_xmu * invstd[c]);
-    }
-    if (!din) continue;
-    const float a = static_cast<float>((gamma ? gamma[c] : 1.0) * invstd[c]);  // din = gamma * invstd * dout
-    for (int64_t n = 0; n < N; ++n) {
-      const float* dy = dout + (n * C + c) * HW;
-      float* dx = din + (n * C + c) * HW;
+  for (int64_t r = 0; r < N * C; ++r) {
+    const float ac = a[r % C];
+    const float* dy = dout + r * HW;
+    float* dx = din + r * HW;
 #pragma omp simd
-      for (int64_t i = 0; i < HW; ++i) dx[i] = a * dy[i];
-    }
+    for (int64_t i = 0; i < HW; ++i) dx[i] = ac * dy[i];
   }
 }
 

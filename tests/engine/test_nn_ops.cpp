@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/cpu/batchnorm.h"
 #include "engine/cpu/conv2d.h"
 #include "engine/cpu/conv2d_direct.h"
 #include "engine/cpu/stride2_rows.h"
@@ -746,6 +747,30 @@ TEST_CASE("batch_norm2d training: zero mean, unit variance, running stats update
     const double mean = xs / 36, var = xs2 / 36 - mean * mean;
     CHECK(rm.to_vector()[c] == doctest::Approx(0.25 * mean).epsilon(1e-5));
     CHECK(rv.to_vector()[c] == doctest::Approx(0.75 + 0.25 * var * 36 / 35).epsilon(1e-5));
+  }
+}
+
+TEST_CASE("batch_norm2d training statistics: exact for a large mean and rows with different means") {
+  // x = 1000 + 0.01 n + noise in [-0.05, 0.05]: the variance (~4e-4) is 1e-9 of mean^2, so E[x^2] - mean^2
+  // in double would keep ~7 digits, in float none; the row means differ, so the variance between rows
+  // counts. Reference: two passes in long double over the same floats.
+  const int64_t N = 64, C = 2, HW = 50;
+  Generator gen(13);
+  std::vector<float> in(N * C * HW), out(in.size()), mean(C), invstd(C);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t i = 0; i < C * HW; ++i) in[n * C * HW + i] = 1000.f + 0.01f * n + gen.uniform(-0.05f, 0.05f);
+  cpu::batchnorm2d_forward_train(out.data(), mean.data(), invstd.data(), in.data(), nullptr, nullptr, N, C, HW, 0.f);
+  for (int64_t c = 0; c < C; ++c) {
+    long double sum = 0, sq = 0;
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t i = 0; i < HW; ++i) sum += in[(n * C + c) * HW + i];
+    const long double m = sum / (N * HW);
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t i = 0; i < HW; ++i) sq += (in[(n * C + c) * HW + i] - m) * (in[(n * C + c) * HW + i] - m);
+    const double var = static_cast<double>(sq / (N * HW));
+    CAPTURE(c);
+    CHECK(mean[c] == doctest::Approx(static_cast<double>(m)).epsilon(1e-7));
+    CHECK(1.0 / (double(invstd[c]) * invstd[c]) == doctest::Approx(var).epsilon(1e-4));
   }
 }
 
