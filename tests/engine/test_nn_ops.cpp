@@ -774,6 +774,31 @@ TEST_CASE("batch_norm2d training statistics: exact for a large mean and rows wit
   }
 }
 
+TEST_CASE("batch_norm2d kernels give the same bits with 1 and 2 threads (rows split between threads)") {
+  const int64_t N = 9, C = 5, HW = 37 * 11;  // odd sizes: the row split falls mid-image
+  Generator gen(17);
+  const std::vector<float> in = random_values(N * C * HW, gen), dout = random_values(N * C * HW, gen);
+  const std::vector<float> gamma = random_values(C, gen), beta = random_values(C, gen);
+  const int saved = get_num_threads();
+  std::vector<std::vector<float>> results[2];
+  for (int threads : {1, 2}) {
+    set_num_threads(threads);
+    std::vector<float> out(in.size()), mean(C), invstd(C), din(in.size()), dg(C), db(C);
+    cpu::batchnorm2d_relu_forward_train(out.data(), mean.data(), invstd.data(), in.data(), gamma.data(), beta.data(), N,
+                                        C, HW, 1e-5f);
+    cpu::batchnorm2d_relu_backward(din.data(), dg.data(), db.data(), dout.data(), out.data(), in.data(), gamma.data(),
+                                   mean.data(), invstd.data(), N, C, HW);
+    results[threads - 1] = {out, mean, invstd, din, dg, db};
+  }
+  set_num_threads(saved);
+  for (size_t i = 0; i < results[0].size(); ++i) {
+    CAPTURE(i);
+    REQUIRE(results[0][i].size() == results[1][i].size());
+    CHECK(std::memcmp(results[0][i].data(), results[1][i].data(), results[0][i].size() * sizeof(float)) == 0);
+  }
+  CHECK(std::count(results[0][0].begin(), results[0][0].end(), 0.f) > 0);  // the ReLU masks some gradients
+}
+
 TEST_CASE("dropout: eval is the identity, masks follow the generator, survivors are scaled") {
   Tensor x = Tensor::ones({100, 100});
   Generator g0(5);
