@@ -289,22 +289,24 @@ Tensor batch_norm2d_relu(const Tensor& x, const Tensor& gamma, const Tensor& bet
   }
   TG_CHECK(N * HW > 1, op << ": expected more than 1 value per channel when training, got input " << shape_str(x.shape()));
   Tensor mean = Tensor::empty({C}, x.device()), invstd = Tensor::empty({C}, x.device());  // (C)
-  cpu::batchnorm2d_relu_forward_train(out.data(), mean.data(), invstd.data(), x.data(), data_or_null(gamma),
-                                      data_or_null(beta), N, C, HW, eps);
+  Tensor affine = Tensor::empty({2 * C}, x.device());  // the applied scales, then shifts: the backward's ReLU mask
+  cpu::batchnorm2d_relu_forward_train(out.data(), mean.data(), invstd.data(), affine.data(), x.data(),
+                                      data_or_null(gamma), data_or_null(beta), N, C, HW, eps);
   cpu::batchnorm2d_update_running(data_or_null(running_mean), data_or_null(running_var), mean.data(), invstd.data(),
                                   C, N * HW, momentum, eps);
   const bool need_x = x.requires_grad();
   const bool need_g = gamma.defined() && gamma.requires_grad(), need_b = beta.defined() && beta.requires_grad();
-  Tensor xd = x.detach(), gd = gamma.defined() ? gamma.detach() : Tensor(), od = out.detach();
+  Tensor xd = x.detach(), gd = gamma.defined() ? gamma.detach() : Tensor();
   return record_op(out, op, {&x, &gamma, &beta},
-                   [xd, gd, od, mean, invstd, N, C, HW, need_x, need_g, need_b](const Tensor& dout) {
+                   [xd, gd, affine, mean, invstd, N, C, HW, need_x, need_g, need_b](const Tensor& dout) {
                      Tensor dx = need_x ? Tensor::empty(xd.shape(), dout.device()) : Tensor();
                      Tensor dg = need_g ? Tensor::empty({C}, dout.device()) : Tensor();
                      Tensor db = need_b ? Tensor::empty({C}, dout.device()) : Tensor();
-                     // dz = dout * (out > 0), then the batch-norm backward of dz (one fused pass).
+                     // dz = dout * (z > 0), z = x * scale + shift recomputed from x (out is not read),
+                     // then the batch-norm backward of dz (one fused pass).
                      cpu::batchnorm2d_relu_backward(data_or_null(dx), data_or_null(dg), data_or_null(db), dout.data(),
-                                                    od.data(), xd.data(), data_or_null(gd), mean.data(), invstd.data(),
-                                                    N, C, HW);
+                                                    affine.data(), xd.data(), data_or_null(gd), mean.data(),
+                                                    invstd.data(), N, C, HW);
                      return std::vector<Tensor>{dx, dg, db};
                    });
 }

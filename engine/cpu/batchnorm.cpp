@@ -34,6 +34,10 @@ float* coef_scratch(int64_t C) {
   return t_coef.data();
 }
 
+// z = x * scale + shift: the one expression the forward applies and the fused ReLU's backward
+// recomputes, so both compare the same float with 0.
+inline float affine(float x, float scale, float shift) { return x * scale + shift; }
+
 // sum_i row[i]
 inline float row_sum(const float* row, int64_t HW) {
   float s = 0.f;
@@ -64,19 +68,20 @@ void affine_rows(float* out, const float* in, const float* scale, const float* s
     if (relu) {
 #pragma omp simd
       for (int64_t i = 0; i < HW; ++i) {
-        const float z = x[i] * a + b;
+        const float z = affine(x[i], a, b);
         y[i] = z > 0.f ? z : 0.f;
       }
     } else {
 #pragma omp simd
-      for (int64_t i = 0; i < HW; ++i) y[i] = x[i] * a + b;
+      for (int64_t i = 0; i < HW; ++i) y[i] = affine(x[i], a, b);
     }
   }
 }
 
 // Per channel c, in double: sum_dy[c] = sum dout and sum_dy_xmu[c] = sum dout * (x - mean_c), with
-// dout masked to dout * (out > 0) where relu_out (the fused ReLU's output) is given.
-void grad_sums(double* sum_dy, double* sum_dy_xmu, const float* dout, const float* relu_out, const float* in,
+// dout masked to dout * (z > 0), z = affine(x, scale_c, shift_c), where relu_affine (the fused ReLU's
+// saved scales then shifts, 2C) is given.
+void grad_sums(double* sum_dy, double* sum_dy_xmu, const float* dout, const float* relu_affine, const float* in,
                const float* mean, int64_t N, int64_t C, int64_t HW) {
   double* part = row_scratch(N * C);  // part[2r], part[2r + 1]: row r's two sums
 #pragma omp parallel for schedule(static) if (worth_parallel(N, C, HW))
@@ -85,11 +90,11 @@ void grad_sums(double* sum_dy, double* sum_dy_xmu, const float* dout, const floa
     const float* x = in + r * HW;
     const float m = mean[r % C];
     float s1 = 0.f, s2 = 0.f;
-    if (relu_out) {
-      const float* y = relu_out + r * HW;
+    if (relu_affine) {
+      const float a = relu_affine[r % C], b = relu_affine[C + r % C];
 #pragma omp simd reduction(+ : s1, s2)
       for (int64_t i = 0; i < HW; ++i) {
-        const float g = y[i] > 0.f ? dy[i] : 0.f;
+        const float g = affine(x[i], a, b) > 0.f ? dy[i] : 0.f;
         s1 += g;
         s2 += g * (x[i] - m);
       }
@@ -117,8 +122,8 @@ double* chan_scratch(int64_t C) {
   return t_chan.data();
 }
 
-void forward_train(float* out, float* save_mean, float* save_invstd, const float* in, const float* gamma,
-                   const float* beta, int64_t N, int64_t C, int64_t HW, float eps, bool relu) {
+void forward_train(float* out, float* save_mean, float* save_invstd, float* save_affine, const float* in,
+                   const float* gamma, const float* beta, int64_t N, int64_t C, int64_t HW, float eps, bool relu) {
   // One read of the input for the statistics: each row, while in cache, gives its mean m_r and its
   // squared deviations about it, q_r. Rows have HW values each, so per channel (in double)
   //   mean = 1/N sum_n m_(n,c),   sum (x - mean)^2 = sum_n q_(n,c) + HW * sum_n (m_(n,c) - mean)^2
@@ -155,6 +160,7 @@ void forward_train(float* out, float* save_mean, float* save_invstd, const float
     scale[c] = static_cast<float>(sc);
     shift[c] = static_cast<float>((beta ? beta[c] : 0.0) - mean * sc);
   }
+  if (save_affine) std::copy(scale, scale + 2 * C, save_affine);  // scales then shifts
   affine_rows(out, in, scale, shift, N, C, HW, relu);
 }
 
@@ -171,13 +177,13 @@ void forward_eval(float* out, const float* in, const float* gamma, const float* 
   affine_rows(out, in, scale, shift, N, C, HW, relu);
 }
 
-void backward_train(float* din, float* dgamma, float* dbeta, const float* dout, const float* relu_out,
+void backward_train(float* din, float* dgamma, float* dbeta, const float* dout, const float* relu_affine,
                     const float* in, const float* gamma, const float* save_mean, const float* save_invstd, int64_t N,
                     int64_t C, int64_t HW) {
   const double M = static_cast<double>(N * HW);
   double* sum_dy = chan_scratch(C);
   double* sum_dy_xmu = sum_dy + C;
-  grad_sums(sum_dy, sum_dy_xmu, dout, relu_out, in, save_mean, N, C, HW);
+  grad_sums(sum_dy, sum_dy_xmu, dout, relu_affine, in, save_mean, N, C, HW);
   // din = gi * (dout - db/M - xhat * dg/M),  gi = gamma * invstd,  xhat = (x - mean) * invstd
   //     = a * dout + b * x + d   (per channel)
   float* coef = coef_scratch(C);  // a, b, d: C each
@@ -201,10 +207,10 @@ void backward_train(float* din, float* dgamma, float* dbeta, const float* dout, 
     const float* dy = dout + r * HW;
     const float* x = in + r * HW;
     float* dx = din + r * HW;
-    if (relu_out) {
-      const float* y = relu_out + r * HW;
+    if (relu_affine) {
+      const float za = relu_affine[c], zb = relu_affine[C + c];
 #pragma omp simd
-      for (int64_t i = 0; i < HW; ++i) dx[i] = af * (y[i] > 0.f ? dy[i] : 0.f) + bf * x[i] + df;
+      for (int64_t i = 0; i < HW; ++i) dx[i] = af * (affine(x[i], za, zb) > 0.f ? dy[i] : 0.f) + bf * x[i] + df;
     } else {
 #pragma omp simd
       for (int64_t i = 0; i < HW; ++i) dx[i] = af * dy[i] + bf * x[i] + df;
@@ -216,12 +222,13 @@ void backward_train(float* din, float* dgamma, float* dbeta, const float* dout, 
 
 void batchnorm2d_forward_train(float* out, float* save_mean, float* save_invstd, const float* in, const float* gamma,
                                const float* beta, int64_t N, int64_t C, int64_t HW, float eps) {
-  forward_train(out, save_mean, save_invstd, in, gamma, beta, N, C, HW, eps, /*relu=*/false);
+  forward_train(out, save_mean, save_invstd, nullptr, in, gamma, beta, N, C, HW, eps, /*relu=*/false);
 }
 
-void batchnorm2d_relu_forward_train(float* out, float* save_mean, float* save_invstd, const float* in,
-                                    const float* gamma, const float* beta, int64_t N, int64_t C, int64_t HW, float eps) {
-  forward_train(out, save_mean, save_invstd, in, gamma, beta, N, C, HW, eps, /*relu=*/true);
+void batchnorm2d_relu_forward_train(float* out, float* save_mean, float* save_invstd, float* save_affine,
+                                    const float* in, const float* gamma, const float* beta, int64_t N, int64_t C,
+                                    int64_t HW, float eps) {
+  forward_train(out, save_mean, save_invstd, save_affine, in, gamma, beta, N, C, HW, eps, /*relu=*/true);
 }
 
 void batchnorm2d_forward_eval(float* out, const float* in, const float* gamma, const float* beta,
@@ -242,10 +249,10 @@ void batchnorm2d_backward(float* din, float* dgamma, float* dbeta, const float* 
   backward_train(din, dgamma, dbeta, dout, nullptr, in, gamma, save_mean, save_invstd, N, C, HW);
 }
 
-void batchnorm2d_relu_backward(float* din, float* dgamma, float* dbeta, const float* dout, const float* out,
+void batchnorm2d_relu_backward(float* din, float* dgamma, float* dbeta, const float* dout, const float* affine,
                                const float* in, const float* gamma, const float* save_mean, const float* save_invstd,
                                int64_t N, int64_t C, int64_t HW) {
-  backward_train(din, dgamma, dbeta, dout, out, in, gamma, save_mean, save_invstd, N, C, HW);
+  backward_train(din, dgamma, dbeta, dout, affine, in, gamma, save_mean, save_invstd, N, C, HW);
 }
 
 void batchnorm2d_backward_eval(float* din, float* dgamma, float* dbeta, const float* dout, const float* in,

@@ -33,15 +33,20 @@ void batchnorm2d_backward_eval(float* din, float* dgamma, float* dbeta, const fl
                                int64_t HW);
 
 // Batch norm fused with the ReLU that follows it (the conv nets' BN -> ReLU), one pass less each way:
-//   out = max(z, 0),  z = the batch norm's output above (train: batch stats; eval: running stats)
-//   backward: dz = dout * (out > 0), then batchnorm2d_backward with dz (out is the fused output).
+//   out = max(z, 0),  z = x * scale_c + shift_c, the batch norm's output above with its affine folded:
+//   scale_c = gamma_c * invstd_c, shift_c = beta_c - mean_c * scale_c (train: batch stats; eval: running)
+//   backward: dz = dout * (z > 0), then batchnorm2d_backward with dz.
+// The training forward saves the float scale_c, shift_c it applied in save_affine (2C: the C scales,
+// then the C shifts); the backward recomputes z from x with them (the same expression, so the same
+// floats and the same mask as out > 0) instead of reading out: two streams less of its seven.
 // Same results as the two ops in sequence.
-void batchnorm2d_relu_forward_train(float* out, float* save_mean, float* save_invstd, const float* in,
-                                    const float* gamma, const float* beta, int64_t N, int64_t C, int64_t HW, float eps);
+void batchnorm2d_relu_forward_train(float* out, float* save_mean, float* save_invstd, float* save_affine,
+                                    const float* in, const float* gamma, const float* beta, int64_t N, int64_t C,
+                                    int64_t HW, float eps);
 void batchnorm2d_relu_forward_eval(float* out, const float* in, const float* gamma, const float* beta,
                                    const float* running_mean, const float* running_var, int64_t N, int64_t C,
                                    int64_t HW, float eps);
-void batchnorm2d_relu_backward(float* din, float* dgamma, float* dbeta, const float* dout, const float* out,
+void batchnorm2d_relu_backward(float* din, float* dgamma, float* dbeta, const float* dout, const float* affine,
                                const float* in, const float* gamma, const float* save_mean, const float* save_invstd,
                                int64_t N, int64_t C, int64_t HW);
 

@@ -783,12 +783,12 @@ TEST_CASE("batch_norm2d kernels give the same bits with 1 and 2 threads (rows sp
   std::vector<std::vector<float>> results[2];
   for (int threads : {1, 2}) {
     set_num_threads(threads);
-    std::vector<float> out(in.size()), mean(C), invstd(C), din(in.size()), dg(C), db(C);
-    cpu::batchnorm2d_relu_forward_train(out.data(), mean.data(), invstd.data(), in.data(), gamma.data(), beta.data(), N,
-                                        C, HW, 1e-5f);
-    cpu::batchnorm2d_relu_backward(din.data(), dg.data(), db.data(), dout.data(), out.data(), in.data(), gamma.data(),
-                                   mean.data(), invstd.data(), N, C, HW);
-    results[threads - 1] = {out, mean, invstd, din, dg, db};
+    std::vector<float> out(in.size()), mean(C), invstd(C), affine(2 * C), din(in.size()), dg(C), db(C);
+    cpu::batchnorm2d_relu_forward_train(out.data(), mean.data(), invstd.data(), affine.data(), in.data(), gamma.data(),
+                                        beta.data(), N, C, HW, 1e-5f);
+    cpu::batchnorm2d_relu_backward(din.data(), dg.data(), db.data(), dout.data(), affine.data(), in.data(),
+                                   gamma.data(), mean.data(), invstd.data(), N, C, HW);
+    results[threads - 1] = {out, mean, invstd, affine, din, dg, db};
   }
   set_num_threads(saved);
   for (size_t i = 0; i < results[0].size(); ++i) {
