@@ -1,4 +1,5 @@
-// CPU batch norm (optionally fused with the ReLU after it): per-channel statistics over (N, HW) rows of an NCHW tensor, OpenMP over rows.
+// CPU batch norm (optionally fused with the ReLU after it): per-channel statistics over the (N, HW)
+// values of each channel of an NCHW tensor; OpenMP over rows (n, c) in memory order.
 // Each row of HW floats is summed in float SIMD lanes; rows are accumulated in double (a two-pass
 // variance, its second pass row by row while the row is in cache), so the statistics stay exact to
 // float rounding even for large N*HW, with one read of the input for them.
