@@ -22,6 +22,7 @@
 
 #include "engine/cpu/conv2d_direct.h"
 #include "engine/cpu/pool.h"
+#include "engine/cpu/scratch.h"
 #include "engine/cpu/sgemm.h"
 #include "engine/cpu/stride2_rows.h"
 #include "engine/cpu/winograd.h"
@@ -41,10 +42,6 @@ thread_local std::vector<float> t_col;   // (CRSg, J) im2col / dcol buffer of on
 thread_local std::vector<float> t_tmp;   // (K, J) forward result or gathered dout of a multi-image chunk
 thread_local std::vector<float> t_dw;    // (threads - 1, K*CRSg) weight-grad partials (calling thread only)
 
-float* grow(std::vector<float>& buf, size_t n) {
-  if (buf.size() < n) buf.resize(n);
-  return buf.data();
-}
 
 // dst[0, n) = src[0, n) and dst[0, n) = 0 for the short rows of im2col (a few SIMD registers each):
 // inlined packet loops, cheaper than a memcpy/memset call per row; a ragged end is covered by one
@@ -237,8 +234,8 @@ void forward_chunk(float* out, const float* in, const float* w, const float* b, 
   const bool single = (j1 - 1) / PQ == n;  // the chunk lies inside image n
   const bool direct = single && is_pointwise(s);
   const std::vector<Segment>* segs = direct ? nullptr : &segments(j0, j1, PQ, s.Q());
-  float* col = direct ? nullptr : grow(t_col, static_cast<size_t>(crs * J));
-  float* tmp = single ? nullptr : grow(t_tmp, static_cast<size_t>(Kg * J));
+  float* col = direct ? nullptr : grow_aligned(t_col, static_cast<size_t>(crs * J));
+  float* tmp = single ? nullptr : grow_aligned(t_tmp, static_cast<size_t>(Kg * J));
   for (int64_t g = 0; g < s.groups; ++g) {
     const float* wg = w + g * Kg * crs;  // (Kg, CRSg)
     // y (Kg, J), rows ldy apart, = beta y + W_g x col  (col: the input itself for a pointwise conv)
@@ -290,12 +287,12 @@ void backward_chunk(float* din, float* dw_acc, const float* dout, const float* i
   const bool single = (j1 - 1) / PQ == n;
   const bool direct = single && is_pointwise(s);
   const std::vector<Segment>* segs = direct ? nullptr : &segments(j0, j1, PQ, s.Q());
-  float* col = direct ? nullptr : grow(t_col, static_cast<size_t>(crs * J));
+  float* col = direct ? nullptr : grow_aligned(t_col, static_cast<size_t>(crs * J));
   // dO (K, J) with rows ld apart: a slice of dout[n] for one image, else gathered from whole images.
   const float* dO = dout + n * s.K * PQ + pq0;
   int64_t ld = PQ;
   if (!single) {
-    float* gathered = grow(t_tmp, static_cast<size_t>(s.K * J));
+    float* gathered = grow_aligned(t_tmp, static_cast<size_t>(s.K * J));
     for (int64_t j = j0; j < j1; j += PQ)
       for (int64_t k = 0; k < s.K; ++k)
         std::memcpy(gathered + k * J + (j - j0), dout + ((j / PQ) * s.K + k) * PQ, sizeof(float) * PQ);
@@ -409,7 +406,7 @@ void conv2d_backward(float* din, float* dw, float* db, const float* dout, const 
     return;
   }
   // Thread 0 accumulates straight into dw, the others into their own partial buffers, reduced after.
-  float* partials = dw ? grow(t_dw, static_cast<size_t>((threads - 1) * wsize)) : nullptr;
+  float* partials = dw ? grow_aligned(t_dw, static_cast<size_t>((threads - 1) * wsize)) : nullptr;
 #pragma omp parallel num_threads(threads)
   {
     const int tid = omp_get_thread_num();

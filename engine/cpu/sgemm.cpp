@@ -8,6 +8,7 @@
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #define TG_SGEMM_AVX2 1
+#include "engine/cpu/scratch.h"
 #include "engine/cpu/simd_transpose.h"
 #endif
 
@@ -21,13 +22,9 @@ constexpr int64_t KC = 256;         // depth of one packed slice: A sliver 6 KiB
 constexpr int64_t MC = 120;         // rows of A per packed block: 120 KiB (L2)
 constexpr int64_t NC = 3072;        // columns of B per packed panel: 3 MiB (L3)
 
-// Packed buffers, per thread, grown on demand and kept (a steady state allocates nothing).
+// Packed buffers, per thread (grow_aligned, scratch.h): grown on demand and kept, 64-byte aligned.
 thread_local std::vector<float> t_pack_a, t_pack_b;
 
-float* grow(std::vector<float>& buf, size_t n) {
-  if (buf.size() < n) buf.resize(n);
-  return buf.data();
-}
 
 // Packs op(A)[i0 : i0+mc, k0 : k0+kc] as ceil(mc/MR) slivers, each kc columns of MR values
 // (rows past mc are zero): pa[s * MR * kc + k * MR + r] = op(A)[i0 + s*MR + r, k0 + k].
@@ -220,8 +217,8 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
   }
   const int64_t nc_max = std::min(NC, (N + NR - 1) / NR * NR), kc_max = std::min(KC, K);
   const int64_t mc_max = std::min(MC, (M + MR - 1) / MR * MR);
-  float* pb = grow(t_pack_b, static_cast<size_t>(nc_max * kc_max));
-  float* pa = grow(t_pack_a, static_cast<size_t>(mc_max * kc_max + kPackSlack));
+  float* pb = grow_aligned(t_pack_b, static_cast<size_t>(nc_max * kc_max));
+  float* pa = grow_aligned(t_pack_a, static_cast<size_t>(mc_max * kc_max + kPackSlack));
   alignas(32) float acc[MR * NR];
   Tile tile;
   for (int64_t j0 = 0; j0 < N; j0 += NC) {

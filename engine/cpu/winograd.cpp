@@ -20,6 +20,7 @@
 #include <cstring>
 #include <vector>
 
+#include "engine/cpu/scratch.h"
 #include "engine/cpu/sgemm.h"
 #include "engine/cpu/simd_transpose.h"
 
@@ -40,13 +41,9 @@ constexpr int64_t kMinChunkTiles = 64;  // ... but at least 64 tiles: with many 
                                         // re-pack U and re-write dU (36 K C floats) too often
 constexpr int64_t kTeamMinKC = 128 * 128;  // K * C from which the backward shares chunks (winograd_backward)
 
-// Per-thread buffers, grown on demand and kept: a steady state allocates nothing.
+// Per-thread buffers (grow_aligned, scratch.h): grown on demand and kept, 64-byte aligned.
 thread_local std::vector<float> t_v, t_m, t_u, t_du;
 
-float* grow(std::vector<float>& buf, size_t n) {
-  if (buf.size() < n) buf.resize(n);
-  return buf.data();
-}
 
 // Floats from one transformed point's plane of V, M, E (rows x T) or U, dU (K x C) to the next:
 // rows * cols, plus one cache line where that is a whole, even number of lines. The transforms touch
@@ -677,17 +674,17 @@ void backward_by_images(float* din, float* dw, const float* dout, const float* i
                         int threads) {
   const Grid gr = grid(s);
   const int64_t US = plane_floats(s.K, s.C);
-  float* U = din ? grow(t_u, static_cast<size_t>(kXi * US)) : nullptr;
+  float* U = din ? grow_aligned(t_u, static_cast<size_t>(kXi * US)) : nullptr;
   if (din) weight_transform(U, w, s);
-  float* dU = dw ? grow(t_du, static_cast<size_t>(threads * kXi * US)) : nullptr;  // one block per thread
+  float* dU = dw ? grow_aligned(t_du, static_cast<size_t>(threads * kXi * US)) : nullptr;  // one block per thread
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
     const int tid = omp_get_thread_num(), team = omp_get_num_threads();
     const int64_t n0 = s.N * tid / team, n1 = s.N * (tid + 1) / team;
     const int64_t first = n0 * gr.per_image, last = n1 * gr.per_image;
     const int64_t T = chunk_tiles(s, last - first);
-    float* V = grow(t_v, static_cast<size_t>(kXi * plane_floats(s.C, T)));
-    float* E = grow(t_m, static_cast<size_t>(kXi * plane_floats(s.K, T)));
+    float* V = grow_aligned(t_v, static_cast<size_t>(kXi * plane_floats(s.C, T)));
+    float* E = grow_aligned(t_m, static_cast<size_t>(kXi * plane_floats(s.K, T)));
     float* dU_mine = dU ? dU + tid * kXi * US : nullptr;
     if (dU_mine) std::memset(dU_mine, 0, sizeof(float) * kXi * US);
     int64_t zeroed = n0 * s.H;  // din rows zeroed so far (zero_din_rows)
@@ -720,10 +717,10 @@ void backward_by_chunks(float* din, float* dw, const float* dout, const float* i
   const Grid gr = grid(s);
   const int64_t tiles = s.N * gr.per_image, US = plane_floats(s.K, s.C);
   const int64_t T = chunk_tiles(s, tiles);
-  float* U = din ? grow(t_u, static_cast<size_t>(kXi * US)) : nullptr;
-  float* dU = dw ? grow(t_du, static_cast<size_t>(kXi * US)) : nullptr;
-  float* V = grow(t_v, static_cast<size_t>(kXi * plane_floats(s.C, T)));
-  float* E = grow(t_m, static_cast<size_t>(kXi * plane_floats(s.K, T)));
+  float* U = din ? grow_aligned(t_u, static_cast<size_t>(kXi * US)) : nullptr;
+  float* dU = dw ? grow_aligned(t_du, static_cast<size_t>(kXi * US)) : nullptr;
+  float* V = grow_aligned(t_v, static_cast<size_t>(kXi * plane_floats(s.C, T)));
+  float* E = grow_aligned(t_m, static_cast<size_t>(kXi * plane_floats(s.K, T)));
   if (din) weight_transform(U, w, s);
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
@@ -773,14 +770,14 @@ void winograd_forward(float* out, const float* in, const float* w, const float* 
   const int64_t T = chunk_tiles(s, (tiles + threads - 1) / threads);
   const int64_t chunks = (tiles + T - 1) / T;
   const int64_t US = plane_floats(s.K, s.C), VS = plane_floats(s.C, T), MS = plane_floats(s.K, T);
-  float* U = grow(t_u, static_cast<size_t>(kXi * US));
+  float* U = grow_aligned(t_u, static_cast<size_t>(kXi * US));
   weight_transform(U, w, s);
   // Chunks write disjoint output tiles: any thread may take any chunk, the result is the same.
 #pragma omp parallel for schedule(dynamic, 1) if (threads > 1 && chunks > 1)
   for (int64_t i = 0; i < chunks; ++i) {
     const int64_t t0 = i * T, t1 = std::min(tiles, t0 + T);
-    float* V = grow(t_v, static_cast<size_t>(kXi * VS));
-    float* M = grow(t_m, static_cast<size_t>(kXi * MS));
+    float* V = grow_aligned(t_v, static_cast<size_t>(kXi * VS));
+    float* M = grow_aligned(t_m, static_cast<size_t>(kXi * MS));
     const Lanes* lanes = locate_groups(gr, t0, t1, T);
     input_transform(V, T, in, s, lanes, 0, s.C);
     for (int64_t xi = 0; xi < kXi; ++xi)  // M[xi] (K, T) = U[xi] (K, C) x V[xi] (C, T)

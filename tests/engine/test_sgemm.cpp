@@ -8,6 +8,7 @@
 #include <limits>
 #include <vector>
 
+#include "engine/cpu/scratch.h"
 #include "engine/cpu/sgemm.h"
 #include "engine/random.h"
 
@@ -90,4 +91,19 @@ TEST_CASE("sgemm degenerate sizes: K = 0 or alpha = 0 gives beta C; M or N = 0 t
   sgemm(false, false, 0, 4, 3, 1.f, A.data(), 3, B.data(), 4, 0.f, C.data(), 4);
   sgemm(false, false, 3, 0, 3, 1.f, A.data(), 3, B.data(), 4, 0.f, C.data(), 4);
   for (float v : C) CHECK(v == 7.f);
+}
+
+TEST_CASE("grow_aligned hands out 64-byte aligned room for n floats, growing the buffer when needed") {
+  std::vector<float> buf;
+  for (size_t n : {size_t(1), size_t(15), size_t(1000), size_t(3), size_t(100000)}) {
+    CAPTURE(n);
+    float* p = tg::cpu::grow_aligned(buf, n);
+    CHECK(reinterpret_cast<uintptr_t>(p) % 64 == 0);
+    CHECK(p >= buf.data());
+    CHECK(p + n <= buf.data() + buf.size());  // n floats fit after the aligned start
+    for (size_t i = 0; i < n; ++i) p[i] = static_cast<float>(i);  // (ASan: all of it writable)
+  }
+  const size_t kept = buf.size();
+  tg::cpu::grow_aligned(buf, 10);  // smaller requests do not shrink or reallocate
+  CHECK(buf.size() == kept);
 }
