@@ -5,10 +5,11 @@
 #include <cstring>
 #include <vector>
 
+#include "engine/cpu/scratch.h"
+
 #if defined(__AVX2__) && defined(__FMA__)
 #include <immintrin.h>
 #define TG_SGEMM_AVX2 1
-#include "engine/cpu/scratch.h"
 #include "engine/cpu/simd_transpose.h"
 #endif
 
@@ -24,7 +25,6 @@ constexpr int64_t NC = 3072;        // columns of B per packed panel: 3 MiB (L3)
 
 // Packed buffers, per thread (grow_aligned, scratch.h): grown on demand and kept, 64-byte aligned.
 thread_local std::vector<float> t_pack_a, t_pack_b;
-
 
 // Packs op(A)[i0 : i0+mc, k0 : k0+kc] as ceil(mc/MR) slivers, each kc columns of MR values
 // (rows past mc are zero): pa[s * MR * kc + k * MR + r] = op(A)[i0 + s*MR + r, k0 + k].

@@ -44,7 +44,6 @@ constexpr int64_t kTeamMinKC = 128 * 128;  // K * C from which the backward shar
 // Per-thread buffers (grow_aligned, scratch.h): grown on demand and kept, 64-byte aligned.
 thread_local std::vector<float> t_v, t_m, t_u, t_du;
 
-
 // Floats from one transformed point's plane of V, M, E (rows x T) or U, dU (K x C) to the next:
 // rows * cols, plus one cache line where that is a whole, even number of lines. The transforms touch
 // the 36 planes at once (one value or one column of a tile per plane); planes a power-of-two multiple
