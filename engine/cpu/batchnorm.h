@@ -8,8 +8,7 @@ namespace tg::cpu {
 // Training forward. in/out (N, C, HW); gamma/beta (C) or nullptr (identity affine).
 //   mean_c = 1/M sum x,  var_c = 1/M sum (x - mean_c)^2  (biased; M = N*HW), invstd_c = 1/sqrt(var_c + eps)
 //   out = gamma_c * (x - mean_c) * invstd_c + beta_c
-// save_mean/save_invstd (C) receive mean_c and invstd_c for the backward. Statistics in double, two-pass
-// (the second pass taken row by row while each row is in cache: one read of the input for them).
+// save_mean/save_invstd (C) receive mean_c and invstd_c for the backward. Statistics in double, two-pass.
 void batchnorm2d_forward_train(float* out, float* save_mean, float* save_invstd, const float* in, const float* gamma,
                                const float* beta, int64_t N, int64_t C, int64_t HW, float eps);
 
