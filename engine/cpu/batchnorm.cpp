@@ -27,7 +27,7 @@ double* row_scratch(int64_t rows) {
   return t_row_sums.data();
 }
 
-// Per-channel float scale/shift, for the passes that apply them row by row.
+// Per-channel floats (3C) the row passes read: scale, shift and mean, or the backward's a, b, d.
 thread_local std::vector<float> t_coef;
 float* coef_scratch(int64_t C) {
   if (t_coef.size() < static_cast<size_t>(3 * C)) t_coef.resize(static_cast<size_t>(3 * C));
@@ -116,8 +116,7 @@ void grad_sums(double* sum_dy, double* sum_dy_xmu, const float* dout, const floa
     }
 }
 
-thread_local std::vector<double> t_chan;       // per-channel double sums of the backward
-thread_local std::vector<double> t_chan_mean;  // per-channel means of the training forward
+thread_local std::vector<double> t_chan;  // per-channel doubles: the forward's means, the backward's sums
 double* chan_scratch(int64_t C) {
   if (t_chan.size() < static_cast<size_t>(2 * C)) t_chan.resize(static_cast<size_t>(2 * C));
   return t_chan.data();
@@ -134,8 +133,8 @@ void forward_train(float* out, float* save_mean, float* save_invstd, float* save
 #pragma omp parallel for schedule(static) if (worth_parallel(N, C, HW))
   for (int64_t r = 0; r < N * C; ++r) rows[2 * r] = row_sum(in + r * HW, HW);
   float* mean_f = coef_scratch(C) + 2 * C;  // per-channel mean as the float the deviations use
-  std::vector<double>& mean = t_chan_mean;
-  mean.assign(static_cast<size_t>(C), 0.0);
+  double* mean = chan_scratch(C);
+  std::fill(mean, mean + C, 0.0);
   for (int64_t n = 0; n < N; ++n)  // images in order: the same sums for any thread count
     for (int64_t c = 0; c < C; ++c) mean[c] += rows[2 * (n * C + c)];
   for (int64_t c = 0; c < C; ++c) {
