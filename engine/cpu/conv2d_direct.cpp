@@ -26,10 +26,10 @@ void direct_input_grad(float*, const float*, const float*, const ConvShape&) {}
 namespace {
 
 constexpr int64_t kMaxChannels = 4;
-constexpr int64_t kRowBlock = 32;  // output columns per register block: 4 vectors of 8
+constexpr int64_t kRowBlock = 16;  // output columns per forward register block: 2 vectors of 8
 
 // The padded image: xp[c][i][j] = x[c][i - pad_h][j - pad_w], zero outside; Hp = P + 2 rows, Wp
-// columns (the last row block's loads at q + s + 31 stay inside the row).
+// columns (the last row block's loads at q + s + 15 stay inside the row).
 struct Padded {
   int64_t Hp, Wp;
 };
@@ -72,38 +72,61 @@ inline void store_row(float* dst, __m256 y, int64_t n, bool relu) {
   }
 }
 
-// One image's output: out_n (K, P, Q).
-void forward_image(float* out_n, const float* xp, const float* w, const float* b, const ConvShape& s, const Padded& g,
-                   bool relu) {
-  const int64_t P = s.P(), Q = s.Q(), C = s.C, taps = C * 9;
-  for (int64_t k = 0; k < s.K; k += 2) {
-    const bool pair = k + 1 < s.K;  // an odd last channel computes its own weights twice, stores once
-    const float* w0 = w + k * taps;
-    const float* w1 = pair ? w0 + taps : w0;
-    const __m256 b0 = _mm256_set1_ps(b ? b[k] : 0.f), b1 = _mm256_set1_ps(b && pair ? b[k + 1] : 0.f);
-    for (int64_t p = 0; p < P; ++p) {
-      for (int64_t q = 0; q < Q; q += kRowBlock) {
-        __m256 a0[4] = {b0, b0, b0, b0}, a1[4] = {b1, b1, b1, b1};
-        for (int64_t c = 0; c < C; ++c)
-          for (int64_t r = 0; r < 3; ++r) {
-            const float* row = xp + (c * g.Hp + p + r) * g.Wp + q;
-            for (int64_t t = 0; t < 3; ++t) {  // column tap s = t
-              const __m256 v0 = _mm256_set1_ps(w0[c * 9 + r * 3 + t]), v1 = _mm256_set1_ps(w1[c * 9 + r * 3 + t]);
-              for (int v = 0; v < 4; ++v) {
-                const __m256 x = _mm256_loadu_ps(row + t + 8 * v);
-                a0[v] = _mm256_fmadd_ps(v0, x, a0[v]);
-                a1[v] = _mm256_fmadd_ps(v1, x, a1[v]);
-              }
-            }
-          }
-        float* o0 = out_n + (k * P + p) * Q + q;
-        for (int v = 0; v < 4; ++v) store_row(o0 + 8 * v, a0[v], Q - q - 8 * v, relu);
-        if (pair) {
-          float* o1 = o0 + P * Q;
-          for (int v = 0; v < 4; ++v) store_row(o1 + 8 * v, a1[v], Q - q - 8 * v, relu);
+// out_n[k0..k0+KB)[p][q..q+8V) (stores clipped to Q): KB x V accumulators, seeded with the bias.
+// Per tap (c, r, t) the V shifted input vectors are loaded once and kept in registers (the empty asm
+// stops GCC from folding the load into each of the KB FMAs: KB loads per vector instead of one), then
+// each of the KB weights is broadcast once and feeds V FMAs. KB x V = 12 accumulators hide the FMA
+// latency (5 cycles x 2 per cycle needs >= 10 chains); 12 + V + 1 registers fit the 16.
+template <int KB, int V>
+void forward_block(float* out_n, const float* xp, const float* w, const float* b, const ConvShape& s, const Padded& g,
+                   bool relu, int64_t k0, int64_t p, int64_t q) {
+  const int64_t P = s.P(), Q = s.Q(), taps = s.C * 9;
+  __m256 acc[KB][V];
+  for (int j = 0; j < KB; ++j)
+    for (int v = 0; v < V; ++v) acc[j][v] = _mm256_set1_ps(b ? b[k0 + j] : 0.f);
+  for (int64_t c = 0; c < s.C; ++c)
+    for (int r = 0; r < 3; ++r) {
+      const float* row = xp + (c * g.Hp + p + r) * g.Wp + q;
+      for (int t = 0; t < 3; ++t) {
+        __m256 x[V];
+        for (int v = 0; v < V; ++v) {
+          x[v] = _mm256_loadu_ps(row + t + 8 * v);
+          asm("" : "+x"(x[v]));
+        }
+        const float* wt = w + k0 * taps + c * 9 + r * 3 + t;  // w[k0, c, r, t]
+        for (int j = 0; j < KB; ++j) {
+          const __m256 wv = _mm256_set1_ps(wt[j * taps]);
+          for (int v = 0; v < V; ++v) acc[j][v] = _mm256_fmadd_ps(wv, x[v], acc[j][v]);
         }
       }
     }
+  for (int j = 0; j < KB; ++j) {
+    float* o = out_n + ((k0 + j) * P + p) * Q + q;
+    for (int v = 0; v < V; ++v) store_row(o + 8 * v, acc[j][v], Q - q - 8 * v, relu);
+  }
+}
+
+// Output channels [k0, k0 + KB) for every row and column block of the image.
+template <int KB>
+void forward_channels(float* out_n, const float* xp, const float* w, const float* b, const ConvShape& s,
+                      const Padded& g, bool relu, int64_t k0) {
+  for (int64_t p = 0; p < s.P(); ++p)
+    for (int64_t q = 0; q < s.Q(); q += kRowBlock)
+      forward_block<KB, kRowBlock / 8>(out_n, xp, w, b, s, g, relu, k0, p, q);
+}
+
+// One image's output: out_n (K, P, Q), six output channels at a time, the last 1-5 in one block.
+void forward_image(float* out_n, const float* xp, const float* w, const float* b, const ConvShape& s, const Padded& g,
+                   bool relu) {
+  int64_t k = 0;
+  for (; k + 6 <= s.K; k += 6) forward_channels<6>(out_n, xp, w, b, s, g, relu, k);
+  switch (s.K - k) {
+    case 5: forward_channels<5>(out_n, xp, w, b, s, g, relu, k); break;
+    case 4: forward_channels<4>(out_n, xp, w, b, s, g, relu, k); break;
+    case 3: forward_channels<3>(out_n, xp, w, b, s, g, relu, k); break;
+    case 2: forward_channels<2>(out_n, xp, w, b, s, g, relu, k); break;
+    case 1: forward_channels<1>(out_n, xp, w, b, s, g, relu, k); break;
+    default: break;
   }
 }
 

@@ -2,8 +2,9 @@
 // With C <= 4 the im2col column is only 9 C deep, too shallow for the GEMM to run near its peak
 // (packing and the micro-kernel's edges dominate). Here each output row is summed in registers from
 // a zero-padded copy of the image xp (so every shifted input row is a plain unaligned load):
-//   out[n,k,p,q..q+31] = b[k] + sum_{c,r,s} w[k,c,r,s] * xp[n,c,p+r,q+s..q+s+31]
-// two output channels at a time (8 accumulators of 8 lanes), and the weight gradient as
+//   out[n,k,p,q..q+15] = b[k] + sum_{c,r,s} w[k,c,r,s] * xp[n,c,p+r,q+s..q+s+15]
+// six output channels at a time (12 accumulators of 8 lanes; each input load feeds six FMAs), and
+// the weight gradient as
 //   dw[k,c,r,s] = sum_n sum_{p,q} dout[n,k,p,q] * xp[n,c,p+r,q+s]
 // with nine accumulators (r, s) per (k, c); per-image partials are added in image order, so dw does
 // not depend on the thread count. The input gradient sums, over a zero-padded copy of dout
