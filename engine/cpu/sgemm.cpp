@@ -72,7 +72,18 @@ void pack_a(float* pa, const float* A, int64_t lda, bool trans, int64_t i0, int6
 // Packs op(B)[k0 : k0+kc, j0 : j0+nc] as ceil(nc/NR) slivers of kc rows of NR values (columns
 // past nc are zero): pb[s * NR * kc + k * NR + c] = op(B)[k0 + k, j0 + s*NR + c].
 void pack_b(float* pb, const float* B, int64_t ldb, bool trans, int64_t k0, int64_t kc, int64_t j0, int64_t nc) {
-  for (int64_t s = 0; s < nc; s += NR) {
+  const int64_t full = nc / NR * NR;  // columns in full slivers
+  if (!trans && full > 0) {
+    // Full slivers row by row: each row of B is read front to back in one stream (B often comes
+    // from DRAM; walking a sliver down kc rows would read 64 bytes per row, rows ldb apart), and
+    // its NR-float pieces go to the slivers (in L1/L2).
+    for (int64_t k = 0; k < kc; ++k) {
+      const float* src = B + (k0 + k) * ldb + j0;
+      for (int64_t s = 0; s < full; s += NR) std::memcpy(pb + s * kc + k * NR, src + s, NR * sizeof(float));
+    }
+    if (full == nc) return;
+  }
+  for (int64_t s = trans ? 0 : full; s < nc; s += NR) {
     const int64_t cols = std::min(NR, nc - s);
     float* dst = pb + s * kc;
     if (!trans) {  // op(B)[k, j] = B[k * ldb + j]: each k copies up to NR consecutive floats
