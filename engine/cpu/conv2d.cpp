@@ -147,6 +147,12 @@ void valid_q(const ConvShape& s, int64_t sx, int64_t& q_lo, int64_t& q_hi) {
 void im2col(float* col, int64_t J, const std::vector<Segment>& segs, const float* in_g, int64_t Cg, int64_t CHW,
             const ConvShape& s) {
   const int64_t HW = s.H * s.W;
+  // A 1x1 conv with a vertical stride reads every sh-th row of each channel: with 128-byte rows on
+  // 64-byte aligned maps (ResNet's 64->128 shortcut at 32x32) the hardware prefetcher did not follow
+  // that gapped stream, and the forward and weight grad ran ~1.3x slower than with the same maps
+  // 16 bytes off alignment. Prefetching the skipped rows too makes the stream contiguous again
+  // (more bytes from DRAM, but streamed): aligned maps then ran as fast as the unaligned ones.
+  const bool touch_skipped = s.R == 1 && s.stride_h > 1;
   for (int64_t c = 0; c < Cg; ++c)
     for (int64_t r = 0; r < s.R; ++r)
       for (int64_t sx = 0; sx < s.S; ++sx) {
@@ -162,6 +168,9 @@ void im2col(float* col, int64_t J, const std::vector<Segment>& segs, const float
           }
           const int64_t a = std::clamp(q_lo, g.qa, g.qb), b = std::clamp(q_hi, a, g.qb);
           const float* src = in_g + g.n * CHW + c * HW + h * s.W - s.pad_w + sx;  // src[q*sw] = in[h, q*sw-pw+sx]
+          if (touch_skipped)  // rows h + 1 .. h + sh - 1 (see the comment on touch_skipped)
+            for (int64_t dh = 1; dh < s.stride_h && h + dh < s.H; ++dh)
+              for (int64_t x = 0; x < s.W; x += 16) __builtin_prefetch(src + dh * s.W + x);
           for (int64_t q = g.qa; q < a; ++q) dst[q] = 0.f;
           if (s.stride_w == 1) {
             copy_row(dst + a, src + a, b - a);
