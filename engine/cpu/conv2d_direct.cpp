@@ -115,18 +115,34 @@ void forward_channels(float* out_n, const float* xp, const float* w, const float
       forward_block<KB, kRowBlock / 8>(out_n, xp, w, b, s, g, relu, k0, p, q);
 }
 
-// One image's output: out_n (K, P, Q), six output channels at a time, the last 1-5 in one block.
+// Channels [k, k + n), n <= 6, in one block.
+void forward_block_of(int64_t n, float* out_n, const float* xp, const float* w, const float* b, const ConvShape& s,
+                      const Padded& g, bool relu, int64_t k) {
+  switch (n) {
+    case 6: return forward_channels<6>(out_n, xp, w, b, s, g, relu, k);
+    case 5: return forward_channels<5>(out_n, xp, w, b, s, g, relu, k);
+    case 4: return forward_channels<4>(out_n, xp, w, b, s, g, relu, k);
+    case 3: return forward_channels<3>(out_n, xp, w, b, s, g, relu, k);
+    case 2: return forward_channels<2>(out_n, xp, w, b, s, g, relu, k);
+    case 1: return forward_channels<1>(out_n, xp, w, b, s, g, relu, k);
+    default: return;
+  }
+}
+
+// One image's output: out_n (K, P, Q), six output channels at a time. A remainder of 1-3 channels
+// shares the last six as two blocks of about half (K = 32: 6 x 4 + 4 + 4, not 6 x 5 + 2: a block of
+// 2 channels has 4 accumulators, too few to hide the FMA latency).
 void forward_image(float* out_n, const float* xp, const float* w, const float* b, const ConvShape& s, const Padded& g,
                    bool relu) {
   int64_t k = 0;
-  for (; k + 6 <= s.K; k += 6) forward_channels<6>(out_n, xp, w, b, s, g, relu, k);
-  switch (s.K - k) {
-    case 5: forward_channels<5>(out_n, xp, w, b, s, g, relu, k); break;
-    case 4: forward_channels<4>(out_n, xp, w, b, s, g, relu, k); break;
-    case 3: forward_channels<3>(out_n, xp, w, b, s, g, relu, k); break;
-    case 2: forward_channels<2>(out_n, xp, w, b, s, g, relu, k); break;
-    case 1: forward_channels<1>(out_n, xp, w, b, s, g, relu, k); break;
-    default: break;
+  const int64_t rem = s.K % 6, full_end = s.K >= 6 && rem > 0 && rem < 4 ? s.K - 6 - rem : s.K - rem;
+  for (; k < full_end; k += 6) forward_channels<6>(out_n, xp, w, b, s, g, relu, k);
+  const int64_t left = s.K - k;  // 0-5, or 7-9 to split in two
+  if (left > 6) {
+    forward_block_of((left + 1) / 2, out_n, xp, w, b, s, g, relu, k);
+    forward_block_of(left / 2, out_n, xp, w, b, s, g, relu, k + (left + 1) / 2);
+  } else {
+    forward_block_of(left, out_n, xp, w, b, s, g, relu, k);
   }
 }
 

@@ -330,8 +330,8 @@ TEST_CASE("direct conv (1-4 input channels): routed, matches the reference, thre
 #endif
   Generator gen(29);
   // Stems (1 and 3 channels at 28 and 32 wide), K not a multiple of the forward's six-channel block
-  // (8 = 6 + 2, 17 = 6 + 6 + 5, 1-5 alone), maps wider than one 16-column block with a ragged end,
-  // narrower than one vector, padding 0 and mixed.
+  // (8 = 4 + 4, 13 = 6 + 4 + 3, 17 = 6 + 6 + 5, 1-6 alone), maps wider than one 16-column block with
+  // a ragged end, narrower than one vector, padding 0 and mixed.
   // The input gradient cuts rows into blocks of up to 7/4/3/2 vectors (C = 1/2/3/4), V + 1 left as two
   // halves: 64 wide (C = 1: 4 + 4; C = 3: 3 + 3 + 2), 40 wide (C = 2: 2 + 3), 37 wide (C = 4: 2 + 1 + 2).
   const std::vector<cpu::ConvShape> shapes = {
@@ -339,7 +339,7 @@ TEST_CASE("direct conv (1-4 input channels): routed, matches the reference, thre
       {2, 4, 9, 37, 6, 3, 3, 1, 1, 1, 1, 1},   {3, 2, 10, 11, 4, 3, 3, 1, 1, 0, 0, 1},
       {1, 3, 5, 3, 3, 3, 3, 1, 1, 1, 1, 1},    {2, 3, 7, 70, 2, 3, 3, 1, 1, 1, 0, 1},
       {5, 3, 3, 3, 1, 3, 3, 1, 1, 0, 0, 1},    {2, 1, 6, 64, 17, 3, 3, 1, 1, 1, 1, 1},
-      {2, 2, 5, 40, 3, 3, 3, 1, 1, 0, 1, 1},   {1, 3, 4, 64, 4, 3, 3, 1, 1, 1, 0, 1}};
+      {2, 2, 5, 40, 3, 3, 3, 1, 1, 0, 1, 1},   {1, 3, 4, 64, 13, 3, 3, 1, 1, 1, 0, 1}};
   const int saved = get_num_threads();
   for (const cpu::ConvShape& s : shapes) {
     INFO("N" << s.N << " C" << s.C << " H" << s.H << " W" << s.W << " K" << s.K << " pad " << s.pad_h << ","
