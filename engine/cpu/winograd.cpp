@@ -9,9 +9,11 @@
 // Transforms run on 16 tiles side by side (lane l = tile t0 + l), so each line of a transform is
 // two SIMD instructions; the 36 products per chunk are our sgemm.
 // Threads: the forward hands whole chunks to threads (their output tiles are disjoint). The
-// backward either gives each thread whole images and its own dU (few channels), or runs the team on
-// one chunk at a time, the transforms split by channel and the products by xi, with one shared dU
-// (many channels, where per-thread dU copies would cost 36 K C floats each).
+// backward either cuts the batch into up to 16 units of whole images, each with its own dU partial,
+// that the threads take as they come (few channels), or runs the team on one chunk at a time, the
+// transforms split by channel and the products by xi, with one shared dU (many channels, where
+// per-unit dU copies would cost 36 K C floats each). Either way dU is summed in an order fixed by
+// the shape, so dw is the same bits at any thread count.
 #include "engine/cpu/winograd.h"
 
 #include <omp.h>
@@ -657,42 +659,60 @@ int64_t chunk_tiles(const ConvShape& s, int64_t cap) {
 
 // The backward's two products for transformed point xi of a chunk of T tiles; U or dU is null when
 // that gradient is not wanted:
-//   dU[xi] (K, C) += E[xi] (K, T) x V[xi]^T
+//   dU[xi] (K, C) = beta dU[xi] + E[xi] (K, T) x V[xi]^T   (beta 0: dU is not read)
 //   dV[xi] (C, T)  = U[xi]^T (C, K) x E[xi] (K, T), into V[xi]'s place (V[xi] is used up by then)
-void backward_products(float* V, const float* E, const float* U, float* dU, int64_t T, const ConvShape& s, int64_t xi) {
+void backward_products(float* V, const float* E, const float* U, float* dU, float beta, int64_t T, const ConvShape& s,
+                       int64_t xi) {
   const int64_t US = plane_floats(s.K, s.C);
   float* Vx = V + xi * plane_floats(s.C, T);
   const float* Ex = E + xi * plane_floats(s.K, T);
-  if (dU) sgemm(false, true, s.K, s.C, T, 1.f, Ex, T, Vx, T, 1.f, dU + xi * US, s.C);
+  if (dU) sgemm(false, true, s.K, s.C, T, 1.f, Ex, T, Vx, T, beta, dU + xi * US, s.C);
   if (U) sgemm(true, false, s.C, T, s.K, 1.f, U + xi * US, s.C, Ex, T, 0.f, Vx, T);
 }
 
-// Backward with each thread on its own images (tiles of one image overlap in din, so din needs no
-// locks), accumulating its own dU, summed after: the least traffic between cores.
+// How many image groups ("units") backward_by_images cuts the batch into: as many as fit
+// kUnitsBudgetFloats of dU partials (one 36 K C block each), at most kMaxUnits, at most N. It
+// depends on the shape only, never on the thread count, so the sums below are the same at any.
+constexpr int64_t kMaxUnits = 16;
+constexpr int64_t kUnitsBudgetFloats = 4 * 1024 * 1024;  // 16 MiB of partials
+
+// A power of two, so that 2, 4, 8 or 16 threads share the units evenly.
+int64_t image_units(const ConvShape& s) {
+  const int64_t per_unit = kXi * plane_floats(s.K, s.C);
+  int64_t units = kMaxUnits;
+  while (units > 1 && (units > s.N || units * per_unit > kUnitsBudgetFloats)) units /= 2;
+  return units;
+}
+
+// Backward with the batch cut into fixed units of whole images (tiles of one image overlap in din, so
+// din needs no locks). Threads take units dynamically (a core slowed by the VM's neighbours gets
+// fewer; a static half per thread measured finishing up to 15-20 ms apart). Each unit accumulates its
+// own dU partial, summed in unit order after:
+//   dU = dU_0 + dU_1 + ... + dU_{G-1}
+// so dW, like din, is the same bits at any thread count.
 void backward_by_images(float* din, float* dw, const float* dout, const float* in, const float* w, const ConvShape& s,
                         int threads) {
   const Grid gr = grid(s);
-  const int64_t US = plane_floats(s.K, s.C);
+  const int64_t US = plane_floats(s.K, s.C), units = image_units(s);
   float* U = din ? grow_aligned(t_u, static_cast<size_t>(kXi * US)) : nullptr;
   if (din) weight_transform(U, w, s);
-  float* dU = dw ? grow_aligned(t_du, static_cast<size_t>(threads * kXi * US)) : nullptr;  // one block per thread
-#pragma omp parallel num_threads(threads) if (threads > 1)
-  {
-    const int tid = omp_get_thread_num(), team = omp_get_num_threads();
-    const int64_t n0 = s.N * tid / team, n1 = s.N * (tid + 1) / team;
+  float* dU = dw ? grow_aligned(t_du, static_cast<size_t>(units * kXi * US)) : nullptr;  // one block per unit
+#pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1 && units > 1)
+  for (int64_t u = 0; u < units; ++u) {
+    const int64_t n0 = s.N * u / units, n1 = s.N * (u + 1) / units;
     const int64_t first = n0 * gr.per_image, last = n1 * gr.per_image;
     const int64_t T = chunk_tiles(s, last - first);
     float* V = grow_aligned(t_v, static_cast<size_t>(kXi * plane_floats(s.C, T)));
     float* E = grow_aligned(t_m, static_cast<size_t>(kXi * plane_floats(s.K, T)));
-    float* dU_mine = dU ? dU + tid * kXi * US : nullptr;
-    if (dU_mine) std::memset(dU_mine, 0, sizeof(float) * kXi * US);
+    float* dU_unit = dU ? dU + u * kXi * US : nullptr;  // written by the unit's first chunk (beta 0)
     int64_t zeroed = n0 * s.H;  // din rows zeroed so far (zero_din_rows)
     for (int64_t t0 = first; t0 < last; t0 += T) {
       const int64_t t1 = std::min(last, t0 + T);
       const Lanes* lanes = locate_groups(gr, t0, t1, T);
       dout_transform(E, T, dout, s, lanes, 0, s.K);
-      if (dU_mine) input_transform(V, T, in, s, lanes, 0, s.C);
-      for (int64_t xi = 0; xi < kXi; ++xi) backward_products(V, E, U, dU_mine, T, s, xi);
+      if (dU_unit) input_transform(V, T, in, s, lanes, 0, s.C);
+      const float beta = t0 == first ? 0.f : 1.f;
+      for (int64_t xi = 0; xi < kXi; ++xi) backward_products(V, E, U, dU_unit, beta, T, s, xi);
       if (din) {
         zeroed = zero_din_rows(din, s, gr, t1, 0, s.C, zeroed);
         input_transform_adjoint(din, V, T, s, lanes, groups_with_tiles(t0, t1), 0, s.C);
@@ -700,10 +720,12 @@ void backward_by_images(float* din, float* dw, const float* dout, const float* i
     }
   }
   if (dw) {
-    for (int t = 1; t < threads; ++t) {
-      const float* part = dU + t * kXi * US;
-#pragma omp parallel for schedule(static) if (kXi * US > 65536)
-      for (int64_t i = 0; i < kXi * US; ++i) dU[i] += part[i];
+    // dU_0 += dU_1 + ... in unit order, element by element (the threads split the elements).
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && units > 1 && kXi * US > 65536)
+    for (int64_t i = 0; i < kXi * US; ++i) {
+      float sum = dU[i];
+      for (int64_t u = 1; u < units; ++u) sum += dU[u * kXi * US + i];
+      dU[i] = sum;
     }
     weight_transform_adjoint(dw, dU, s);
   }
@@ -741,7 +763,7 @@ void backward_by_chunks(float* din, float* dw, const float* dout, const float* i
 #pragma omp barrier
       // 2. the products, one thread per transformed point xi
 #pragma omp for schedule(static)
-      for (int64_t xi = 0; xi < kXi; ++xi) backward_products(V, E, U, dU, T, s, xi);
+      for (int64_t xi = 0; xi < kXi; ++xi) backward_products(V, E, U, dU, 1.f, T, s, xi);
       // (implicit barrier: dV complete)
       // 3. din += B dV B^T, split by channel (each channel's planes belong to one thread)
       if (din) {
@@ -789,12 +811,12 @@ void winograd_backward(float* din, float* dw, const float* dout, const float* in
   if (!din && !dw) return;
   const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
   // By images moves less data between cores (measured faster for 32 -> 32 channels), but keeps one
-  // 36 K C dU per thread: 38 MB each for 512 -> 512. From 128 x 128 channels on, where chunks of the
-  // whole team measured as fast, the team shares one.
-  if (threads > 1 && s.K * s.C >= kTeamMinKC) {
+  // 36 K C dU per unit of images: 38 MB each for 512 -> 512. From 128 x 128 channels on, where chunks
+  // of the whole team measured as fast, the team shares one, at any thread count (the same sums).
+  if (s.K * s.C >= kTeamMinKC) {
     backward_by_chunks(din, dw, dout, in, w, s, threads);
   } else {
-    backward_by_images(din, dw, dout, in, w, s, static_cast<int>(std::min<int64_t>(threads, s.N)));
+    backward_by_images(din, dw, dout, in, w, s, threads);
   }
 }
 

@@ -285,9 +285,12 @@ TEST_CASE("winograd kernels: chunks spanning images, many channels, both thread 
 
 TEST_CASE("winograd: conv2d routes eligible convs there, and the result does not depend on the threads") {
   Generator gen(23);
-  // 16 x 16 channels: the backward splits images between threads; 128 x 128: the team shares chunks.
+  // 16 x 16 channels: the backward cuts the images into units the threads take as they come (6
+  // images: 4 units, two of them 2 images; 19: 16 units, three of 2); 128 x 128: the team shares chunks.
   for (const cpu::ConvShape& s : {cpu::ConvShape{6, 16, 10, 10, 16, 3, 3, 1, 1, 1, 1, 1},
+                                  cpu::ConvShape{19, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1},
                                   cpu::ConvShape{3, 128, 6, 5, 128, 3, 3, 1, 1, 1, 1, 1}}) {
+    CAPTURE(s.N);
     CAPTURE(s.C);
     REQUIRE(cpu::winograd_applies(s));
     const size_t nin = s.N * s.C * s.H * s.W, nw = s.K * s.C * 9, nout = s.N * s.K * s.P() * s.Q();
@@ -310,14 +313,14 @@ TEST_CASE("winograd: conv2d routes eligible convs there, and the result does not
     }
     set_num_threads(saved);
     // Each tile is computed the same way whichever thread takes it: bit-identical out and din. dw sums
-    // per-thread partials when images are split (rounding may differ), chunk by chunk in the same order
-    // when the team shares them (bit-identical).
+    // per-unit partials in unit order when images are split (units fixed by the shape), chunk by chunk
+    // in the same order when the team shares them: bit-identical too.
     CHECK(outs[0] == outs[1]);
     CHECK(dins[0] == dins[1]);
     std::vector<float> dw_ref(nw);
     cpu::conv2d_backward_reference(nullptr, dw_ref.data(), nullptr, dout.data(), in.data(), w.data(), s);
     CHECK(max_scaled_diff(dws[1], dw_ref) < 1e-4);
-    if (s.C * s.K >= 128 * 128) CHECK(dws[0] == dws[1]);
+    CHECK(dws[0] == dws[1]);
   }
 }
 
