@@ -146,31 +146,54 @@ void forward_image(float* out_n, const float* xp, const float* w, const float* b
   }
 }
 
+// Adds columns [q, q + 8) of output rows p, p + 1 to the nine taps' accumulators (see below);
+// `load` reads 8 columns (plainly, or masked at a row's ragged end).
+template <class Load>
+inline void weight_grad_row_pair(__m256 (&acc)[9], const float* d_plane, const float* x_plane, int64_t Q, int64_t Wp,
+                                 int64_t p, int64_t q, Load load) {
+  const __m256 d0 = load(d_plane + p * Q + q), d1 = load(d_plane + (p + 1) * Q + q);
+  for (int64_t i = 0; i < 4; ++i)
+    for (int64_t t = 0; t < 3; ++t) {
+      __m256 x = load(x_plane + (p + i) * Wp + q + t);
+      asm("" : "+x"(x));  // one load for both rows' FMAs
+      if (i < 3) acc[i * 3 + t] = _mm256_fmadd_ps(d0, x, acc[i * 3 + t]);
+      if (i > 0) acc[(i - 1) * 3 + t] = _mm256_fmadd_ps(d1, x, acc[(i - 1) * 3 + t]);
+    }
+}
+
+// The same for output row p alone (an odd last row).
+template <class Load>
+inline void weight_grad_row(__m256 (&acc)[9], const float* d_plane, const float* x_plane, int64_t Q, int64_t Wp,
+                            int64_t p, int64_t q, Load load) {
+  const __m256 d = load(d_plane + p * Q + q);
+  for (int64_t r = 0; r < 3; ++r)
+    for (int64_t t = 0; t < 3; ++t) acc[r * 3 + t] = _mm256_fmadd_ps(d, load(x_plane + (p + r) * Wp + q + t), acc[r * 3 + t]);
+}
+
 // One image's weight gradient: dw_n (K, C, 3, 3) = sum_{p,q} dout_n[k,p,q] xp[c,p+r,q+s].
+// Two output rows p, p + 1 at a time: input row p + i (i = 0..3) serves tap r = i of row p and tap
+// r = i - 1 of row p + 1, so each shifted input vector is loaded once and feeds both rows' FMAs:
+// 12 input + 2 dout loads per 18 FMAs, against 9 + 1 per 9 one row at a time. At a row's ragged
+// end both operands are masked, so the lanes past Q add exactly 0.
 void weight_grad_image(float* dw_n, const float* dout_n, const float* xp, const ConvShape& s, const Padded& g) {
-  const int64_t P = s.P(), Q = s.Q();
+  const int64_t P = s.P(), Q = s.Q(), full_end = Q / 8 * 8;
+  const __m256i tail = lane_mask(Q - full_end);
+  const auto plain = [](const float* src) { return _mm256_loadu_ps(src); };
+  const auto masked = [tail](const float* src) { return _mm256_maskload_ps(src, tail); };
   for (int64_t k = 0; k < s.K; ++k)
     for (int64_t c = 0; c < s.C; ++c) {
       __m256 acc[9];
       for (auto& a : acc) a = _mm256_setzero_ps();
-      for (int64_t p = 0; p < P; ++p) {
-        const float* d_row = dout_n + (k * P + p) * Q;
-        const float* x_row = xp + (c * g.Hp + p) * g.Wp;
-        for (int64_t q = 0; q < Q; q += 8) {
-          if (q + 8 <= Q) {
-            const __m256 d = _mm256_loadu_ps(d_row + q);
-            for (int64_t r = 0; r < 3; ++r)
-              for (int64_t t = 0; t < 3; ++t)
-                acc[r * 3 + t] = _mm256_fmadd_ps(d, _mm256_loadu_ps(x_row + r * g.Wp + q + t), acc[r * 3 + t]);
-          } else {  // the row's last columns: both operands masked, so lanes past Q add exactly 0
-            const __m256i m = lane_mask(Q - q);
-            const __m256 d = _mm256_maskload_ps(d_row + q, m);
-            for (int64_t r = 0; r < 3; ++r)
-              for (int64_t t = 0; t < 3; ++t)
-                acc[r * 3 + t] =
-                    _mm256_fmadd_ps(d, _mm256_maskload_ps(x_row + r * g.Wp + q + t, m), acc[r * 3 + t]);
-          }
-        }
+      const float* d_plane = dout_n + k * P * Q;
+      const float* x_plane = xp + c * g.Hp * g.Wp;
+      int64_t p = 0;
+      for (; p + 2 <= P; p += 2) {
+        for (int64_t q = 0; q < full_end; q += 8) weight_grad_row_pair(acc, d_plane, x_plane, Q, g.Wp, p, q, plain);
+        if (full_end < Q) weight_grad_row_pair(acc, d_plane, x_plane, Q, g.Wp, p, full_end, masked);
+      }
+      if (p < P) {
+        for (int64_t q = 0; q < full_end; q += 8) weight_grad_row(acc, d_plane, x_plane, Q, g.Wp, p, q, plain);
+        if (full_end < Q) weight_grad_row(acc, d_plane, x_plane, Q, g.Wp, p, full_end, masked);
       }
       for (int64_t i = 0; i < 9; ++i) {  // lane sums in lane order
         alignas(32) float lanes[8];

@@ -6,8 +6,9 @@
 // six output channels at a time (12 accumulators of 8 lanes; each input load feeds six FMAs), and
 // the weight gradient as
 //   dw[k,c,r,s] = sum_n sum_{p,q} dout[n,k,p,q] * xp[n,c,p+r,q+s]
-// with nine accumulators (r, s) per (k, c); per-image partials are added in image order, so dw does
-// not depend on the thread count. The input gradient sums, over a zero-padded copy of dout
+// with nine accumulators (r, s) per (k, c), two output rows per pass (each input row load serves
+// both); per-image partials are added in image order, so dw does not depend on the thread count.
+// The input gradient sums, over a zero-padded copy of dout
 // dp[n,k,i,j] = dout[n,k,i-2+pad_h,j-2+pad_w],
 //   din[n,c,y,x..x+8V-1] = sum_{k,r,s} w[k,c,r,s] * dp[n,k,y+2-r,x+2-s..x+2-s+8V-1]
 // for all C channels at once (C x V accumulators), so each dout load feeds C FMAs (the forward loops
