@@ -135,9 +135,8 @@ void forward_block_of(int64_t n, float* out_n, const float* xp, const float* w, 
 void forward_image(float* out_n, const float* xp, const float* w, const float* b, const ConvShape& s, const Padded& g,
                    bool relu) {
   int64_t k = 0;
-  const int64_t rem = s.K % 6, full_end = s.K >= 6 && rem > 0 && rem < 4 ? s.K - 6 - rem : s.K - rem;
-  for (; k < full_end; k += 6) forward_channels<6>(out_n, xp, w, b, s, g, relu, k);
-  const int64_t left = s.K - k;  // 0-5, or 7-9 to split in two
+  for (; s.K - k >= 10; k += 6) forward_channels<6>(out_n, xp, w, b, s, g, relu, k);
+  const int64_t left = s.K - k;  // 0-6 in one block, 7-9 split in two
   if (left > 6) {
     forward_block_of((left + 1) / 2, out_n, xp, w, b, s, g, relu, k);
     forward_block_of(left / 2, out_n, xp, w, b, s, g, relu, k + (left + 1) / 2);

@@ -720,12 +720,14 @@ void backward_by_images(float* din, float* dw, const float* dout, const float* i
     }
   }
   if (dw) {
-    // dU_0 += dU_1 + ... in unit order, element by element (the threads split the elements).
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && units > 1 && kXi * US > 65536)
-    for (int64_t i = 0; i < kXi * US; ++i) {
-      float sum = dU[i];
-      for (int64_t u = 1; u < units; ++u) sum += dU[u * kXi * US + i];
-      dU[i] = sum;
+    if (units > 1) {
+      // dU_0 += dU_1 + ... in unit order, element by element (the threads split the elements).
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && kXi * US > 65536)
+      for (int64_t i = 0; i < kXi * US; ++i) {
+        float sum = dU[i];
+        for (int64_t u = 1; u < units; ++u) sum += dU[u * kXi * US + i];
+        dU[i] = sum;
+      }
     }
     weight_transform_adjoint(dw, dU, s);
   }
