@@ -48,6 +48,7 @@ struct TrainConfig {
   // ---- batch, schedule, loss ----
   int64_t batch_size = 512;          // images per optimizer step
   int64_t accum_steps = 1;           // micro-batches per step (gradient accumulation)
+  bool drop_last = true;             // drop the last partial training batch of an epoch (false: train on it, as PyTorch's default)
   int64_t epochs = 10;
   int64_t max_steps = 0;             // stop after this many optimizer steps (0 = epochs decide)
   std::string schedule = "cosine";   // optim::parse_schedule spec without warmup
@@ -111,6 +112,8 @@ void visit_config(TrainConfig& c, Visitor&& v) {
   v(FieldInfo{"max_grad_norm", "lamb/lambc: global gradient-norm clip, 0 = off (auto: paper 0, timm 1)"}, c.max_grad_norm);
   v(FieldInfo{"batch_size", "Images per optimizer step"}, c.batch_size);
   v(FieldInfo{"accum_steps", "Gradient accumulation: split each batch into this many micro-batches"}, c.accum_steps);
+  v(FieldInfo{"drop_last", "Drop the last partial training batch of each epoch (--no-drop-last trains on it, as the LAMBC authors' script)"},
+    c.drop_last);
   v(FieldInfo{"epochs", "Training epochs"}, c.epochs);
   v(FieldInfo{"max_steps", "Stop after this many optimizer steps; the schedule spans them (0 = epochs decide)"}, c.max_steps);
   v(FieldInfo{"schedule", "LR schedule after warmup: constant | cosine[:MIN] | poly[:POWER] | linear | step:SIZE:GAMMA | onecycle[:PCT]"},

@@ -99,7 +99,7 @@ data::LoaderOptions train_loader_options(const TrainConfig& c, const data::Chann
   data::LoaderOptions o;
   o.batch_size = c.batch_size;
   o.shuffle = true;
-  o.drop_last = true;
+  o.drop_last = c.drop_last;
   o.seed = c.seed;
   o.num_workers = c.workers;
   o.prefetch = std::max(2, c.workers + 1);

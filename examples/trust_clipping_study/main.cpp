@@ -1,20 +1,25 @@
-// trust_clipping_study: LAMB vs LAMBC (clip bounds {1, 3, 5, 10}) across batch sizes {1000, 2000, 3000},
-// same seed and budget, on Fashion-MNIST (CIFAR-10 when present). Writes <out>/results.md,
-// results.json, accuracy_vs_batch.svg, clipped_vs_batch.svg and one run directory per cell.
+// trust_clipping_study: LAMB vs LAMBC, paired seeds, over batch sizes x presets x learning-rate
+// arms (the authors' constant lr and a square-root-scaled one). Runs the grid as parallel
+// single-thread child processes, each resumable from its last checkpoint; a rerun skips finished
+// runs. Writes <out>/results.md, results.json, accuracy.svg, difference.svg, clipping.svg,
+// shrink.svg and one run directory per (configuration, seed).
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
-#include <sstream>
 #include <thread>
 
 #include "datasets/find_data.h"
 #include "engine/parallel.h"
+#include "examples/train/checkpoint.h"
 #include "examples/train/trainer.h"
 #include "examples/trust_clipping_study/study.h"
+#include "nn/safetensors.h"
 
 namespace fs = std::filesystem;
 using namespace tg;
@@ -28,25 +33,90 @@ std::string shell_quote(const std::string& s) {
   return q + "'";
 }
 
-// Runs `grid` cells as child processes of this program (--only NAME), `jobs` at a time.
+train::TrainConfig config_for(const train::TrainConfig& base, const study::RunSpec& s) {
+  train::TrainConfig c = base;
+  c.optimizer = s.config.optimizer;
+  c.preset = s.config.preset;
+  c.clip_max = s.config.clip_max;
+  c.batch_size = s.config.batch_size;
+  c.lr = s.config.arm.lr_for(s.config.batch_size);
+  c.seed = s.seed;
+  c.run_name = s.name();
+  train::resolve_defaults(c);
+  return c;
+}
+
+// Trains one run in this process; resumes from the run's newest checkpoint when one exists.
+train::TrainSummary train_one(const train::TrainConfig& c, const data::DatasetSplits& splits, const fs::path& dir) {
+  train::TrainerOptions o;
+  o.quiet = true;
+  const auto ckpts = train::list_checkpoints((dir / "checkpoints").string());
+  if (ckpts.empty() && fs::exists(dir)) fs::remove_all(dir);  // killed before its first checkpoint: start over
+  train::Trainer t(c, splits, train::RunPaths{dir.string(), ""}, o);
+  if (!ckpts.empty()) t.resume(train::load_checkpoint(ckpts.back().second));
+  return t.run();
+}
+
+// Runs the unfinished cells of `grid` as child processes of this program (--only NAME), `jobs` at a time.
 void run_children(const std::vector<study::RunSpec>& grid, int jobs, int argc, char** argv, const std::string& out) {
   const std::string self = fs::read_symlink("/proc/self/exe").string();
   std::string base = shell_quote(self);
   for (int i = 1; i < argc; ++i) base += " " + shell_quote(argv[i]);
-  std::atomic<size_t> next{0};
+  std::atomic<size_t> next{0}, failed{0};
   std::vector<std::thread> pool;
   for (int j = 0; j < jobs; ++j) {
     pool.emplace_back([&] {
       for (size_t i = next++; i < grid.size(); i = next++) {
         const std::string name = grid[i].name();
+        if (study::run_complete((fs::path(out) / name).string())) continue;
         const std::string cmd = base + " --jobs 1 --only " + name + " > " + shell_quote(out + "/" + name + ".log") + " 2>&1";
         const int rc = std::system(cmd.c_str());
+        if (rc != 0) ++failed;
         std::printf("[%zu/%zu] %s %s\n", i + 1, grid.size(), name.c_str(), rc == 0 ? "done" : "FAILED (see its .log)");
         std::fflush(stdout);
       }
     });
   }
   for (auto& t : pool) t.join();
+  if (failed) std::fprintf(stderr, "trust_clipping_study: %zu run(s) failed; rerun the same command to retry them\n", failed.load());
+}
+
+// LAMBC with an upper clip above every raw ratio LAMB produced must be LAMB: checked once, on the
+// first finished LAMB run, by training LAMBC with clip = 2 x that run's largest raw ratio and
+// comparing the final weights bit for bit. Returns one markdown paragraph.
+std::string check_identity(const std::vector<study::RunSpec>& grid, const train::TrainConfig& base,
+                           const data::DatasetSplits& splits, const std::string& out) {
+  for (const auto& s : grid) {
+    if (s.config.optimizer != "lamb") continue;
+    const fs::path lamb_dir = fs::path(out) / s.name();
+    const study::RunResult lamb = study::read_run(lamb_dir.string(), s);
+    if (!lamb.complete || lamb.raw_max <= 0) continue;
+    study::RunSpec twin = s;
+    twin.config.optimizer = "lambc";
+    twin.config.clip_max = 2 * lamb.raw_max;
+    const fs::path twin_dir = fs::path(out) / "identity-check" / twin.name();
+    train::TrainConfig c = config_for(base, twin);
+    train_one(c, splits, twin_dir);
+    const study::RunResult r = study::read_run(twin_dir.string(), twin);
+    const auto a = nn::load_safetensors((lamb_dir / "model.safetensors").string());
+    const auto b = nn::load_safetensors((twin_dir / "model.safetensors").string());
+    size_t differing = 0;
+    for (const auto& [name, t] : a.tensors) {
+      const Tensor& u = b.at(name);
+      const bool same = t.shape() == u.shape() &&
+                        std::equal(t.data(), t.data() + t.numel(), u.data(), [](float x, float y) { return std::memcmp(&x, &y, 4) == 0; });
+      differing += same ? 0 : 1;
+    }
+    char buf[512];
+    std::snprintf(buf, sizeof(buf),
+                  "Identity check: LAMBC with clip %.4g (2 x the largest raw ratio, %.4g, of %s) against that LAMB run: %s "
+                  "(%zu of %zu tensors differ; clipped records %.2f%%; final test accuracy %.2f%% vs %.2f%%). Upper clips "
+                  "above LAMB's largest raw ratio therefore reproduce LAMB and are not run.\n",
+                  twin.config.clip_max, lamb.raw_max, s.name().c_str(), differing == 0 ? "bit-identical final weights" : "DIFFERENT",
+                  differing, a.tensors.size(), r.clipped_pct(), 100 * r.final_acc, 100 * lamb.final_acc);
+    return buf;
+  }
+  return "Identity check: not run (no finished LAMB run).\n";
 }
 
 }  // namespace
@@ -55,48 +125,57 @@ int main(int argc, char** argv) try {
   train::TrainConfig base;
   base.model = "small";
   base.epochs = 3;
-  base.lr = 0.01;              // the authors' runs: lr 0.01 constant, no warmup, wd 0, paper preset
-  base.schedule = "constant";
-  base.warmup_epochs = 0;
+  base.schedule = "constant";  // the authors' main.py: constant lr, no warmup, wd 0, new optimizer each epoch,
+  base.warmup_epochs = 0;      // real batches, the last partial batch kept (PyTorch's DataLoader default)
   base.weight_decay = 0;
-  base.preset = "paper";
   base.reset_each_epoch = true;
+  base.drop_last = false;
   base.workers = 1;
+  base.threads = 1;
   std::string dataset = "auto", out = "runs/clipping_study", only, machine;
-  std::vector<int64_t> batch_sizes = {1000, 2000, 3000};
-  std::vector<double> clips = {1, 3, 5, 10};
-  bool no_lamb = false;
-  int jobs = 1;
+  std::vector<int64_t> batch_sizes = {1000, 3000};
+  std::vector<std::string> presets = {"paper", "timm"};
+  std::vector<double> clips = {1};
+  std::vector<uint64_t> seeds = {0, 1, 2, 3, 4};
+  double lr = 0.01;
+  int64_t scaled_from = 128;
+  bool no_lamb = false, identity = false;
+  int jobs = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 
-  CLI::App app{"LAMB vs LAMBC trust-ratio clipping across batch sizes (same seed and budget per run).", "trust_clipping_study"};
-  app.add_option("--dataset", dataset, "fashion-mnist, cifar10, or auto (cifar10 when present)")->capture_default_str();
+  CLI::App app{"LAMB vs LAMBC with paired seeds across batch sizes, presets and learning-rate arms.", "trust_clipping_study"};
+  app.add_option("--dataset", dataset, "fashion-mnist, mnist, cifar10, or auto (cifar10 when present)")->capture_default_str();
   app.add_option("--data-dir", base.data_dir, "Dataset directory")->capture_default_str();
   app.add_option("--batch-sizes", batch_sizes, "Batch sizes")->delimiter(',')->capture_default_str();
+  app.add_option("--presets", presets, "LAMB/LAMBC presets: paper, timm")->delimiter(',')->capture_default_str();
   app.add_option("--clips", clips, "LAMBC upper clip bounds")->delimiter(',')->capture_default_str();
+  app.add_option("--seeds", seeds, "Seeds; every configuration runs each (pairs LAMBC with LAMB)")->delimiter(',')->capture_default_str();
   app.add_flag("--no-lamb", no_lamb, "Skip the unclipped LAMB baseline");
+  app.add_option("--lr", lr, "The authors' arm: this lr at every batch size")->capture_default_str();
+  app.add_option("--scaled-lr-from", scaled_from,
+                 "Second arm: lr * sqrt(batch / N), the square-root rule from batch N (0: no second arm)")
+      ->capture_default_str();
   app.add_option("--model", base.model, "small | resnet18 | airbench")->capture_default_str();
   app.add_option("--epochs", base.epochs, "Epochs per run")->capture_default_str();
   app.add_option("--train-subset", base.train_subset, "First N training images (0 = all)")->capture_default_str();
   app.add_option("--test-subset", base.test_subset, "First N test images (0 = all)")->capture_default_str();
-  app.add_option("--lr", base.lr, "Learning rate (same for every run)")->capture_default_str();
   app.add_option("--schedule", base.schedule, "LR schedule (see train --help)")->capture_default_str();
   app.add_option("--warmup-epochs", base.warmup_epochs, "Linear warmup epochs")->capture_default_str();
-  app.add_option("--preset", base.preset, "paper | timm")->capture_default_str();
   app.add_flag("!--no-reset", base.reset_each_epoch, "Keep optimizer moments across epochs (default: reset each epoch, as the authors' script)");
-  app.add_option("--accum-steps", base.accum_steps, "Micro-batches per step (memory)")->capture_default_str();
-  app.add_option("--seed", base.seed, "Seed (init and data order), the same for every run")->capture_default_str();
+  app.add_flag("--drop-last", base.drop_last, "Drop the last partial batch (default: kept, as the authors' script)");
+  app.add_option("--accum-steps", base.accum_steps, "Micro-batches per step (memory; the authors use real batches)")->capture_default_str();
   app.add_option("--device", base.device, "cpu | cuda | cuda:N")->capture_default_str();
-  app.add_option("--threads", base.threads, "Threads per run (0 = every core)")->capture_default_str();
-  app.add_option("--jobs", jobs, "Runs at once (child processes); use threads * jobs <= cores")
+  app.add_option("--threads", base.threads, "Threads per run")->capture_default_str();
+  app.add_option("--jobs", jobs, "Runs at once (child processes); threads * jobs <= cores")
       ->capture_default_str()
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);  // children get "--jobs 1" appended
   app.add_option("--out", out, "Output directory")->capture_default_str();
-  app.add_option("--only", only, "Run one cell (e.g. bs1000-lambc-clip3) and exit (used by --jobs)")
+  app.add_option("--only", only, "Run one cell (a run directory name) and exit (used by --jobs)")
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   std::string recorded_command;
   app.add_option("--command", recorded_command, "Command recorded in results.md (default: this program's own command line)");
   bool collect_only = false;
   app.add_flag("--collect-only", collect_only, "Run nothing: tabulate and plot the run directories already in --out");
+  app.add_flag("--check-identity", identity, "Also check once that LAMBC with a clip above LAMB's largest raw ratio is LAMB");
   app.add_option("--machine", machine, "Machine description for results.md (default: core count)");
   CLI11_PARSE(app, argc, argv);
 
@@ -111,82 +190,56 @@ int main(int argc, char** argv) try {
   base.telemetry_interval = 1;
   base.keep_checkpoints = 1;
   base.eval_batch_size = 1000;
-  const int threads = base.threads > 0 ? base.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-  base.threads = threads;
-  set_num_threads(threads);
+  base.report = false;
+  set_num_threads(base.threads);
   if (machine.empty())
-    machine = std::to_string(std::thread::hardware_concurrency()) + "-core machine, " + std::to_string(threads) +
-              " threads per run, " + std::to_string(jobs) + " run(s) at a time";
+    machine = std::to_string(std::thread::hardware_concurrency()) + "-core machine, " + std::to_string(base.threads) +
+              " thread(s) per run, " + std::to_string(jobs) + " run(s) at a time";
 
-  std::vector<study::RunSpec> grid = study::make_grid(batch_sizes, clips, !no_lamb);
-  for (const auto& s : grid) {  // every setting is checked before any run starts
-    train::TrainConfig c = base;
-    c.optimizer = s.optimizer;
-    c.clip_max = s.clip_max;
-    c.batch_size = s.batch_size;
-    train::resolve_defaults(c);
-    train::validate(c);
-  }
+  std::vector<study::LrArm> arms = {{"authors", lr, 0}};
+  if (scaled_from > 0) arms.push_back({"sqrt" + std::to_string(scaled_from), lr, scaled_from});
+  const std::vector<study::RunSpec> grid = study::make_grid(batch_sizes, presets, arms, clips, !no_lamb, seeds);
+  for (const auto& s : grid) train::validate(config_for(base, s));  // every setting checked before any run starts
   fs::create_directories(out);
 
-  // ---- collect, tabulate, plot (after every run, so a cut-short study still leaves a table) ----
-  auto write_results = [&](bool final_call) {
+  auto write_results = [&](const std::string& identity_note) {
     std::vector<study::RunResult> results;
-    for (const auto& s : grid) {
-      study::RunResult r;
-      r.spec = s;
-      const fs::path d = fs::path(out) / s.name();
-      std::ifstream in(d / "summary.json");
-      if (in) {
-        nlohmann::json j;
-        in >> j;
-        r.steps = j.value("steps", int64_t{0});
-        r.seconds = j.value("wall_s", 0.0);
-      }
-      study::read_run_stats(d.string(), r);
-      results.push_back(r);
-    }
+    for (const auto& s : grid) results.push_back(study::read_run((fs::path(out) / s.name()).string(), s));
     std::string command = "trust_clipping_study";
     for (int i = 1; i < argc; ++i) command += " " + shell_quote(argv[i]);
     if (!recorded_command.empty()) command = recorded_command;
-    const std::string md = study::results_markdown(results, base, command, machine);
+    std::string md = study::results_markdown(results, base, command, machine);
+    const fs::path note = fs::path(out) / "identity.md";
+    if (!identity_note.empty()) std::ofstream(note) << identity_note;
+    if (fs::exists(note)) {
+      std::ifstream in(note);
+      md += "\n" + std::string(std::istreambuf_iterator<char>(in), {});
+    }
     std::ofstream(fs::path(out) / "results.md") << md;
     std::ofstream(fs::path(out) / "results.json") << study::results_json(results).dump(2) << "\n";
-    std::ofstream(fs::path(out) / "accuracy_vs_batch.svg") << study::accuracy_plot_svg(results);
-    std::ofstream(fs::path(out) / "clipped_vs_batch.svg") << study::clipped_plot_svg(results);
-    if (final_call) std::cout << "\n" << md << "\nwrote " << out << "/results.md, results.json, accuracy_vs_batch.svg, clipped_vs_batch.svg\n";
+    std::ofstream(fs::path(out) / "accuracy.svg") << study::accuracy_plot_svg(results);
+    std::ofstream(fs::path(out) / "difference.svg") << study::difference_plot_svg(results);
+    std::ofstream(fs::path(out) / "clipping.svg") << study::clipping_plot_svg(results);
+    std::ofstream(fs::path(out) / "shrink.svg") << study::shrink_plot_svg(results);
+    std::cout << "\n" << md << "\nwrote " << out << "/results.md, results.json, accuracy.svg, difference.svg, clipping.svg, shrink.svg\n";
   };
 
-  if (collect_only) {
-    // Nothing to run: the run directories exist (e.g. cells run by hand with --only, in parallel).
-  } else if (!only.empty() || jobs <= 1) {
-    std::printf("trust_clipping_study: loading %s ...\n", dataset.c_str());
+  if (!only.empty()) {
+    auto it = std::find_if(grid.begin(), grid.end(), [&](const study::RunSpec& s) { return s.name() == only; });
+    if (it == grid.end()) throw std::runtime_error("--only " + only + ": no such cell in this grid");
     const data::DatasetSplits splits = data::load_dataset(dataset, base.data_dir);
-    size_t i = 0;
-    for (const auto& s : grid) {
-      ++i;
-      if (!only.empty() && s.name() != only) continue;
-      train::TrainConfig c = base;
-      c.optimizer = s.optimizer;
-      c.clip_max = s.clip_max;
-      c.batch_size = s.batch_size;
-      c.run_name = s.name();
-      train::resolve_defaults(c);
-      train::TrainerOptions o;
-      o.quiet = true;
-      train::Trainer t(c, splits, train::RunPaths{(fs::path(out) / s.name()).string(), ""}, o);
-      const train::TrainSummary sum = t.run();
-      std::printf("[%zu/%zu] %-22s %4lld steps  final %.2f%%  best %.2f%%  %.0f s\n", i, grid.size(), s.name().c_str(),
-                  static_cast<long long>(sum.steps), 100 * sum.final_test_acc, 100 * sum.best_test_acc, sum.wall_s);
-      std::fflush(stdout);
-      if (only.empty()) write_results(false);
-    }
-    if (!only.empty()) return 0;
-  } else {
-    run_children(grid, jobs, argc, argv, out);
+    const train::TrainSummary sum = train_one(config_for(base, *it), splits, fs::path(out) / only);
+    std::printf("%s: %lld steps, final %.2f%%, best %.2f%%, %.0f s\n", only.c_str(), static_cast<long long>(sum.steps),
+                100 * sum.final_test_acc, 100 * sum.best_test_acc, sum.wall_s);
+    return 0;
   }
-
-  write_results(true);
+  if (!collect_only) run_children(grid, std::max(1, jobs), argc, argv, out);
+  std::string identity_note;
+  if (identity && !collect_only) {
+    const data::DatasetSplits splits = data::load_dataset(dataset, base.data_dir);
+    identity_note = check_identity(grid, base, splits, out);
+  }
+  write_results(identity_note);
   return 0;
 } catch (const std::exception& e) {
   std::fprintf(stderr, "trust_clipping_study: error: %s\n", e.what());

@@ -1,15 +1,17 @@
-// Grid, per-run statistics and the study's table and plots (see study.h).
+// Grid, per-run statistics, paired comparisons and the study's reports (see study.h).
 #include "examples/trust_clipping_study/study.h"
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
-#include <map>
+#include <fstream>
+#include <limits>
 #include <sstream>
 
 #include "examples/train/metrics.h"
-#include "examples/train/svg_chart.h"
+#include "examples/trust_clipping_study/interval_chart.h"
+#include "nn/safetensors.h"
 
 namespace tg::study {
 
@@ -17,9 +19,16 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string clip_str(double c) {
+std::string g4(double v) {
   char buf[32];
-  std::snprintf(buf, sizeof(buf), "%g", c);
+  std::snprintf(buf, sizeof(buf), "%.4g", v);
+  return buf;
+}
+
+std::string fixed(double v, int digits) {
+  if (!std::isfinite(v)) return "n/a";
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.*f", digits, v);
   return buf;
 }
 
@@ -30,77 +39,126 @@ double median_of(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
-std::string pct2(double acc) {
-  if (acc < 0) return "n/a";
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.2f", 100 * acc);
-  return buf;
-}
-
-std::string g4(double v) {
-  char buf[32];
-  std::snprintf(buf, sizeof(buf), "%.4g", v);
-  return buf;
-}
-
-// Series of y(result) over batch size, one per label, in first-seen order.
-std::vector<train::Series> by_label(const std::vector<RunResult>& results, double (*y)(const RunResult&), bool lambc_only) {
-  std::vector<std::string> order;
-  std::map<std::string, train::Series> m;
-  for (const auto& r : results) {
-    if (lambc_only && r.spec.optimizer != "lambc") continue;
-    const std::string label = r.spec.label();
-    if (!m.count(label)) {
-      order.push_back(label);
-      m[label].name = label;
-      m[label].markers = true;
-    }
-    m[label].x.push_back(static_cast<double>(r.spec.batch_size));
-    m[label].y.push_back(y(r));
-  }
-  std::vector<train::Series> out;
-  for (const auto& l : order) {
-    train::Series s = m[l];
-    if (l.rfind("LAMB (", 0) == 0) {  // LAMB: black dashed, the baseline
-      s.color = "#000000";
-      s.dashed = true;
-    }
-    out.push_back(s);
-  }
+std::vector<double> percent(const std::vector<double>& acc) {
+  std::vector<double> out;
+  for (double a : acc) out.push_back(100 * a);
   return out;
 }
 
-}  // namespace
-
-std::string RunSpec::name() const {
-  return "bs" + std::to_string(batch_size) + "-" + optimizer + (optimizer == "lambc" ? "-clip" + clip_str(clip_max) : "");
+std::string seeds_str(const std::vector<uint64_t>& seeds) {
+  std::string s;
+  for (uint64_t x : seeds) {
+    if (!s.empty()) s += ',';
+    s += std::to_string(x);
+  }
+  return s;
 }
 
-std::string RunSpec::label() const { return optimizer == "lambc" ? "LAMBC clip " + clip_str(clip_max) : "LAMB (no clip)"; }
+// "bs1000 paper authors" — the column of a configuration in the charts.
+std::string column_of(const ConfigSpec& c) { return "bs" + std::to_string(c.batch_size) + " " + c.preset + " " + c.arm.name; }
 
-std::vector<RunSpec> make_grid(const std::vector<int64_t>& batch_sizes, const std::vector<double>& clips, bool with_lamb) {
+}  // namespace
+
+double LrArm::lr_for(int64_t batch) const {
+  if (from_batch <= 0) return base_lr;
+  return base_lr * std::sqrt(static_cast<double>(batch) / static_cast<double>(from_batch));
+}
+
+std::string ConfigSpec::pair_key() const {
+  return "bs" + std::to_string(batch_size) + "-" + preset + "-" + arm.name;
+}
+
+std::string ConfigSpec::name() const {
+  return pair_key() + "-" + optimizer + (optimizer == "lambc" ? "-clip" + g4(clip_max) : "");
+}
+
+std::string ConfigSpec::label() const { return optimizer == "lambc" ? "LAMBC clip " + g4(clip_max) : "LAMB"; }
+
+std::string RunSpec::name() const { return config.name() + "-s" + std::to_string(seed); }
+
+std::vector<RunSpec> make_grid(const std::vector<int64_t>& batch_sizes, const std::vector<std::string>& presets,
+                               const std::vector<LrArm>& arms, const std::vector<double>& clips, bool with_lamb,
+                               const std::vector<uint64_t>& seeds) {
   std::vector<RunSpec> grid;
-  for (int64_t b : batch_sizes) {
-    if (with_lamb) grid.push_back({b, "lamb", std::numeric_limits<double>::infinity()});
-    for (double c : clips) grid.push_back({b, "lambc", c});
-  }
+  for (int64_t b : batch_sizes)
+    for (const auto& p : presets)
+      for (const auto& a : arms) {
+        std::vector<ConfigSpec> cells;
+        if (with_lamb) cells.push_back({b, p, a, "lamb", std::numeric_limits<double>::infinity()});
+        for (double c : clips) cells.push_back({b, p, a, "lambc", c});
+        for (const auto& cell : cells)
+          for (uint64_t s : seeds) grid.push_back({cell, s});
+      }
   return grid;
 }
 
-void read_run_stats(const std::string& run_dir, RunResult& r) {
-  const fs::path d(run_dir);
-  std::vector<double> raw, applied;
-  size_t clipped = 0;
-  for (const auto& rec : train::read_jsonl((d / "trust_ratios.jsonl").string())) {
-    if (!rec.contains("raw_ratio") || !rec["raw_ratio"].is_number()) continue;
-    raw.push_back(rec["raw_ratio"].get<double>());
-    applied.push_back(rec.value("applied_ratio", 0.0));
-    clipped += rec.value("clipped", false) ? 1 : 0;
+const char* kind_name(TensorKind k) {
+  switch (k) {
+    case TensorKind::kConvWeight: return "conv weight";
+    case TensorKind::kBnGamma: return "BN gamma";
+    case TensorKind::kBnBeta: return "BN beta";
+    case TensorKind::kLinearWeight: return "linear weight";
+    case TensorKind::kBias: return "bias";
+    case TensorKind::kOther: return "other";
   }
-  r.raw_median = median_of(raw);
-  r.raw_max = raw.empty() ? 0 : *std::max_element(raw.begin(), raw.end());
-  r.applied_median = median_of(applied);
-  r.clipped_pct = raw.empty() ? 0 : 100.0 * static_cast<double>(clipped) / static_cast<double>(raw.size());
+  return "other";
+}
+
+std::map<std::string, TensorKind> tensor_kinds(const std::map<std::string, std::vector<int64_t>>& shapes) {
+  auto ends_with = [](const std::string& s, const std::string& suffix) {
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+  };
+  std::map<std::string, TensorKind> kinds;
+  for (const auto& [name, shape] : shapes) {
+    TensorKind k = TensorKind::kOther;
+    if (ends_with(name, ".weight") || name == "weight") {
+      if (shape.size() == 4) k = TensorKind::kConvWeight;
+      if (shape.size() == 2) k = TensorKind::kLinearWeight;
+      if (shape.size() == 1) k = TensorKind::kBnGamma;
+    } else if (ends_with(name, ".bias") || name == "bias") {
+      const std::string weight = name.substr(0, name.size() - 4) + "weight";
+      auto it = shapes.find(weight);
+      k = (it != shapes.end() && it->second.size() == 1) ? TensorKind::kBnBeta : TensorKind::kBias;
+    }
+    kinds[name] = k;
+  }
+  return kinds;
+}
+
+const char* phase_name(int phase) {
+  static const char* names[kNumPhases] = {"early", "middle", "late"};
+  return phase >= 0 && phase < kNumPhases ? names[phase] : "?";
+}
+
+double RunResult::clipped_pct() const {
+  int64_t n = 0, c = 0;
+  for (const auto& kind : clips)
+    for (const auto& ph : kind) n += ph.records, c += ph.clipped;
+  return n ? 100.0 * static_cast<double>(c) / static_cast<double>(n) : 0;
+}
+
+bool run_complete(const std::string& run_dir) {
+  std::ifstream in(fs::path(run_dir) / "summary.json");
+  if (!in) return false;
+  try {
+    const nlohmann::json j = nlohmann::json::parse(in);
+    return j.is_object() && j.contains("steps");
+  } catch (const std::exception&) {
+    return false;  // cut short mid-write: the run is redone
+  }
+}
+
+RunResult read_run(const std::string& run_dir, const RunSpec& spec) {
+  const fs::path d(run_dir);
+  RunResult r;
+  r.spec = spec;
+  r.complete = run_complete(run_dir);
+  if (r.complete) {
+    std::ifstream in(d / "summary.json");
+    const nlohmann::json j = nlohmann::json::parse(in);
+    r.steps = j.value("steps", int64_t{0});
+    r.seconds = j.value("wall_s", 0.0);
+  }
   for (const auto& e : train::read_jsonl((d / "metrics_epochs.jsonl").string())) {
     if (e.contains("train_loss") && e["train_loss"].is_number()) r.final_train_loss = e["train_loss"].get<double>();
     if (e.contains("test_acc") && e["test_acc"].is_number()) {
@@ -108,62 +166,258 @@ void read_run_stats(const std::string& run_dir, RunResult& r) {
       r.best_acc = std::max(r.best_acc, r.final_acc);
     }
   }
+  std::map<std::string, TensorKind> kinds;
+  if (fs::exists(d / "model.safetensors")) {
+    std::map<std::string, std::vector<int64_t>> shapes;
+    for (const auto& [name, t] : nn::load_safetensors((d / "model.safetensors").string()).tensors) shapes[name] = t.shape();
+    kinds = tensor_kinds(shapes);
+  }
+  const auto records = train::read_jsonl((d / "trust_ratios.jsonl").string());
+  int64_t last_step = 1;
+  for (const auto& rec : records) last_step = std::max(last_step, rec.value("step", int64_t{1}));
+  std::vector<double> raw, applied;
+  for (const auto& rec : records) {
+    if (!rec.contains("raw_ratio") || !rec["raw_ratio"].is_number() || !rec.contains("name")) continue;
+    const double rr = rec["raw_ratio"].get<double>(), ar = rec.value("applied_ratio", rr);
+    raw.push_back(rr);
+    applied.push_back(ar);
+    const int64_t step = rec.value("step", int64_t{1});
+    const int phase = std::min<int>(kNumPhases - 1, static_cast<int>((step - 1) * kNumPhases / last_step));
+    auto it = kinds.find(rec["name"].get<std::string>());
+    const TensorKind kind = it == kinds.end() ? TensorKind::kOther : it->second;
+    ClipCounts& cc = r.clips[static_cast<int>(kind)][phase];
+    ++cc.records;
+    if (rec.value("clipped", false)) {
+      ++cc.clipped;
+      cc.shrink_sum += rr > 0 ? ar / rr : 1;
+    }
+  }
+  r.raw_median = median_of(raw);
+  r.raw_max = raw.empty() ? 0 : *std::max_element(raw.begin(), raw.end());
+  r.applied_median = median_of(applied);
+  return r;
+}
+
+std::vector<ConfigStats> config_stats(const std::vector<RunResult>& results) {
+  std::vector<ConfigStats> out;
+  for (const auto& r : results) {
+    if (!r.complete) continue;
+    auto it = std::find_if(out.begin(), out.end(), [&](const ConfigStats& s) { return s.config.name() == r.spec.config.name(); });
+    if (it == out.end()) {
+      ConfigStats fresh;
+      fresh.config = r.spec.config;
+      out.push_back(fresh);
+      it = out.end() - 1;
+    }
+    it->seeds.push_back(r.spec.seed);
+    it->final_acc.push_back(r.final_acc);
+    it->best_acc.push_back(r.best_acc);
+    it->clipped_pct_mean += (r.clipped_pct() - it->clipped_pct_mean) / static_cast<double>(it->seeds.size());
+    it->steps = r.steps;
+  }
+  return out;
+}
+
+std::vector<PairedComparison> paired_comparisons(const std::vector<RunResult>& results) {
+  std::vector<PairedComparison> out;
+  const std::vector<ConfigStats> stats = config_stats(results);
+  for (const auto& c : stats) {
+    if (c.config.optimizer != "lambc") continue;
+    auto base = std::find_if(stats.begin(), stats.end(), [&](const ConfigStats& s) {
+      return s.config.optimizer == "lamb" && s.config.pair_key() == c.config.pair_key();
+    });
+    if (base == stats.end()) continue;
+    std::vector<double> af, ab, bf, bb;  // a = LAMBC, b = LAMB, same seeds in the same order
+    PairedComparison p;
+    p.lambc = c.config;
+    for (size_t i = 0; i < c.seeds.size(); ++i) {
+      auto j = std::find(base->seeds.begin(), base->seeds.end(), c.seeds[i]);
+      if (j == base->seeds.end()) continue;
+      const size_t k = static_cast<size_t>(j - base->seeds.begin());
+      p.seeds.push_back(c.seeds[i]);
+      af.push_back(100 * c.final_acc[i]), ab.push_back(100 * c.best_acc[i]);
+      bf.push_back(100 * base->final_acc[k]), bb.push_back(100 * base->best_acc[k]);
+    }
+    if (p.seeds.empty()) continue;
+    p.final_diff = paired_interval(af, bf);
+    p.best_diff = paired_interval(ab, bb);
+    out.push_back(p);
+  }
+  return out;
 }
 
 std::string results_markdown(const std::vector<RunResult>& results, const train::TrainConfig& base,
                              const std::string& command, const std::string& machine) {
   std::ostringstream o;
-  o << "# Trust-ratio clipping study: LAMB vs LAMBC\n\n";
+  o << "# Trust-ratio clipping study: LAMB vs LAMBC, paired seeds\n\n";
   o << "Command (" << machine << "):\n\n```\n" << command << "\n```\n\n";
-  o << "Every run: dataset " << base.dataset << (base.train_subset ? " (first " + std::to_string(base.train_subset) + " training images)" : "")
-    << ", model " << base.model << ", " << base.epochs << " epochs, lr " << g4(base.lr) << " (schedule " << base.schedule
-    << ", warmup " << g4(base.warmup_epochs) << " epochs), preset " << base.preset << ", weight decay " << g4(base.weight_decay)
-    << ", seed " << base.seed << (base.reset_each_epoch ? ", optimizer state reset every epoch (as the authors' script)" : "")
-    << ". Same initial weights and data order in every run.\n\n";
-  o << "Trust-ratio statistics are over every (layer, step) record: r = ||w|| / ||u|| before clipping (raw) "
-       "and after (applied); clipped = records where min(r, clip) < r.\n\n";
-  o << "| batch | optimizer | steps | final test acc % | best test acc % | final train loss | raw r median | raw r max | "
-       "applied r median | clipped % | time s |\n";
-  o << "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n";
-  for (const auto& r : results) {
-    o << "| " << r.spec.batch_size << " | " << r.spec.label() << " | " << r.steps << " | " << pct2(r.final_acc) << " | "
-      << pct2(r.best_acc) << " | " << g4(r.final_train_loss) << " | " << g4(r.raw_median) << " | " << g4(r.raw_max) << " | "
-      << g4(r.applied_median) << " | " << g4(r.clipped_pct) << " | " << g4(r.seconds) << " |\n";
+  o << "Every run: dataset " << base.dataset
+    << (base.train_subset ? " (first " + std::to_string(base.train_subset) + " training images)" : " (full training set)")
+    << (base.test_subset ? ", first " + std::to_string(base.test_subset) + " test images" : ", full test set") << ", model "
+    << base.model << ", " << base.epochs << " epochs, schedule " << base.schedule << ", warmup " << g4(base.warmup_epochs)
+    << " epochs, weight decay " << g4(base.weight_decay) << (base.reset_each_epoch ? ", optimizer moments reset every epoch" : "")
+    << (base.drop_last ? ", last partial batch dropped" : ", last partial batch kept") << ", "
+    << (base.accum_steps > 1 ? std::to_string(base.accum_steps) + " accumulated micro-batches" : "real batches (no accumulation)")
+    << ". A seed fixes the initial weights and the data order, so LAMB and LAMBC runs with the same seed start from the same "
+       "weights and see the same batches.\n\n";
+
+  const auto stats = config_stats(results);
+  size_t done = 0;
+  for (const auto& r : results) done += r.complete ? 1 : 0;
+  o << "Runs complete: " << done << " of " << results.size() << ".\n\n";
+  o << "## Accuracy per configuration (mean +- sample sd over seeds)\n\n";
+  o << "| batch | preset | lr arm | lr | optimizer | seeds | steps | final test acc % | best test acc % | clipped records % |\n";
+  o << "|---:|---|---|---:|---|---|---:|---:|---:|---:|\n";
+  for (const auto& s : stats) {
+    const auto f = percent(s.final_acc), b = percent(s.best_acc);
+    o << "| " << s.config.batch_size << " | " << s.config.preset << " | " << s.config.arm.name << " | "
+      << g4(s.config.arm.lr_for(s.config.batch_size)) << " | " << s.config.label() << " | " << seeds_str(s.seeds) << " | " << s.steps
+      << " | " << fixed(mean_of(f), 2) << " +- " << fixed(sample_sd(f), 2) << " | " << fixed(mean_of(b), 2) << " +- "
+      << fixed(sample_sd(b), 2) << " | " << fixed(s.clipped_pct_mean, 2) << " |\n";
   }
-  o << "\nPlots: accuracy_vs_batch.svg (final test accuracy), clipped_vs_batch.svg (share of clipped ratios); "
-       "each run's directory holds its own report.html with per-layer trust ratios over time.\n";
+  o << "\n## LAMBC minus LAMB, paired by seed (percentage points, 95% t-interval)\n\n";
+  o << "A difference whose interval contains 0 is not distinguishable from no effect at this number of seeds.\n\n";
+  o << "| batch | preset | lr arm | clip | n | final: mean [95% CI] | best: mean [95% CI] | per-seed final differences |\n";
+  o << "|---:|---|---|---:|---:|---|---|---|\n";
+  for (const auto& p : paired_comparisons(results)) {
+    std::string per;
+    for (double d : p.final_diff.diffs) per += (per.empty() ? "" : ", ") + fixed(d, 2);
+    o << "| " << p.lambc.batch_size << " | " << p.lambc.preset << " | " << p.lambc.arm.name << " | " << g4(p.lambc.clip_max) << " | "
+      << p.final_diff.n << " | " << fixed(p.final_diff.mean, 2) << " [" << fixed(p.final_diff.lo, 2) << ", "
+      << fixed(p.final_diff.hi, 2) << "] | " << fixed(p.best_diff.mean, 2) << " [" << fixed(p.best_diff.lo, 2) << ", "
+      << fixed(p.best_diff.hi, 2) << "] | " << per << " |\n";
+  }
+  o << "\n## Where LAMBC clips: share of (tensor, step) records clipped, by tensor kind and phase\n\n";
+  o << "Phases are thirds of each run's steps. Shrink = mean applied/raw ratio of the clipped records: the factor by "
+       "which clipping cut those tensors' steps.\n\n";
+  o << "| batch | preset | lr arm | tensor kind | early % | middle % | late % | shrink |\n|---:|---|---|---|---:|---:|---:|---:|\n";
+  for (const auto& s : stats) {
+    if (s.config.optimizer != "lambc") continue;
+    std::array<std::array<ClipCounts, kNumPhases>, kNumKinds> sum{};
+    for (const auto& r : results)
+      if (r.complete && r.spec.config.name() == s.config.name())
+        for (int k = 0; k < kNumKinds; ++k)
+          for (int ph = 0; ph < kNumPhases; ++ph) {
+            sum[k][ph].records += r.clips[k][ph].records;
+            sum[k][ph].clipped += r.clips[k][ph].clipped;
+            sum[k][ph].shrink_sum += r.clips[k][ph].shrink_sum;
+          }
+    for (int k = 0; k < kNumKinds; ++k) {
+      int64_t n = 0, c = 0;
+      double shrink = 0;
+      for (const auto& ph : sum[k]) n += ph.records, c += ph.clipped, shrink += ph.shrink_sum;
+      if (n == 0) continue;
+      o << "| " << s.config.batch_size << " | " << s.config.preset << " | " << s.config.arm.name << " | "
+        << kind_name(static_cast<TensorKind>(k));
+      for (const auto& ph : sum[k])
+        o << " | " << (ph.records ? fixed(100.0 * static_cast<double>(ph.clipped) / static_cast<double>(ph.records), 1) : "n/a");
+      o << " | " << (c ? fixed(shrink / static_cast<double>(c), 3) : "n/a") << " |\n";
+    }
+  }
+  o << "\nPlots: accuracy.svg (mean +- sd), difference.svg (paired differences, 95% CIs), clipping.svg (clipped share "
+       "by tensor kind), shrink.svg (how much clipping cut the steps it touched).\n";
   return o.str();
 }
 
-std::string accuracy_plot_svg(const std::vector<RunResult>& results) {
-  train::ChartSpec spec{"study-accuracy", "Final test accuracy vs batch size: LAMB vs LAMBC clip bounds", "batch size",
-                        "test accuracy (%)"};
-  return train::render_line_chart(spec, by_label(results, [](const RunResult& r) { return 100 * r.final_acc; }, false));
-}
-
-std::string clipped_plot_svg(const std::vector<RunResult>& results) {
-  train::ChartSpec spec{"study-clipped", "Share of (layer, step) trust ratios clipped vs batch size", "batch size",
-                        "clipped (%)"};
-  return train::render_line_chart(spec, by_label(results, [](const RunResult& r) { return r.clipped_pct; }, true));
-}
-
 nlohmann::json results_json(const std::vector<RunResult>& results) {
-  nlohmann::json a = nlohmann::json::array();
+  nlohmann::json runs = nlohmann::json::array();
   for (const auto& r : results) {
-    a.push_back({{"batch_size", r.spec.batch_size},
-                 {"optimizer", r.spec.optimizer},
-                 {"clip_max", std::isinf(r.spec.clip_max) ? nlohmann::json("inf") : nlohmann::json(r.spec.clip_max)},
-                 {"final_test_acc", r.final_acc},
-                 {"best_test_acc", r.best_acc},
-                 {"final_train_loss", r.final_train_loss},
-                 {"raw_ratio_median", r.raw_median},
-                 {"raw_ratio_max", r.raw_max},
-                 {"applied_ratio_median", r.applied_median},
-                 {"clipped_pct", r.clipped_pct},
-                 {"steps", r.steps},
-                 {"seconds", r.seconds}});
+    nlohmann::json clips = nlohmann::json::object();
+    for (int k = 0; k < kNumKinds; ++k)
+      for (int ph = 0; ph < kNumPhases; ++ph) {
+        const ClipCounts& c = r.clips[k][ph];
+        if (c.records)
+          clips[std::string(kind_name(static_cast<TensorKind>(k))) + "/" + phase_name(ph)] = {
+              {"records", c.records}, {"clipped", c.clipped}, {"shrink_sum", c.shrink_sum}};
+      }
+    runs.push_back({{"name", r.spec.name()},
+                    {"batch_size", r.spec.config.batch_size},
+                    {"preset", r.spec.config.preset},
+                    {"lr_arm", r.spec.config.arm.name},
+                    {"lr", r.spec.config.arm.lr_for(r.spec.config.batch_size)},
+                    {"optimizer", r.spec.config.optimizer},
+                    {"clip_max", std::isinf(r.spec.config.clip_max) ? nlohmann::json("inf") : nlohmann::json(r.spec.config.clip_max)},
+                    {"seed", r.spec.seed},
+                    {"complete", r.complete},
+                    {"final_test_acc", r.final_acc},
+                    {"best_test_acc", r.best_acc},
+                    {"final_train_loss", r.final_train_loss},
+                    {"raw_ratio_median", r.raw_median},
+                    {"raw_ratio_max", r.raw_max},
+                    {"applied_ratio_median", r.applied_median},
+                    {"clipped_pct", r.clipped_pct()},
+                    {"clipping", clips},
+                    {"steps", r.steps},
+                    {"seconds", r.seconds}});
   }
-  return a;
+  nlohmann::json pairs = nlohmann::json::array();
+  for (const auto& p : paired_comparisons(results)) {
+    auto interval = [](const PairedInterval& i) {
+      return nlohmann::json{{"n", i.n}, {"mean", i.mean}, {"sd", i.sd}, {"ci95_lo", std::isfinite(i.lo) ? nlohmann::json(i.lo) : nlohmann::json()},
+                            {"ci95_hi", std::isfinite(i.hi) ? nlohmann::json(i.hi) : nlohmann::json()}, {"diffs", i.diffs}};
+    };
+    pairs.push_back({{"lambc", p.lambc.name()}, {"seeds", p.seeds}, {"final_diff_pp", interval(p.final_diff)},
+                     {"best_diff_pp", interval(p.best_diff)}});
+  }
+  return {{"runs", runs}, {"paired", pairs}};
+}
+
+std::string accuracy_plot_svg(const std::vector<RunResult>& results) {
+  std::vector<IntervalPoint> pts;
+  for (const auto& s : config_stats(results)) {
+    const auto f = percent(s.final_acc);
+    const double m = mean_of(f), sd = sample_sd(f);
+    pts.push_back({column_of(s.config), s.config.label(), m, m - sd, m + sd, "(n = " + std::to_string(f.size()) + ")"});
+  }
+  return render_interval_chart({"study-accuracy", "Final test accuracy, mean +- sd over seeds", "test accuracy (%)"}, pts);
+}
+
+std::string difference_plot_svg(const std::vector<RunResult>& results) {
+  std::vector<IntervalPoint> pts;
+  for (const auto& p : paired_comparisons(results))
+    pts.push_back({column_of(p.lambc), p.lambc.label() + " - LAMB", p.final_diff.mean, p.final_diff.lo, p.final_diff.hi,
+                   "(n = " + std::to_string(p.final_diff.n) + ")"});
+  IntervalChartSpec spec{"study-difference", "LAMBC - LAMB final test accuracy, paired by seed, 95% t-interval", "difference (points)"};
+  spec.zero_line = true;
+  return render_interval_chart(spec, pts);
+}
+
+namespace {
+
+// One point per (configuration, tensor kind) of the LAMBC runs: value(kind's counts), no whisker.
+std::string kind_chart(const std::vector<RunResult>& results, const IntervalChartSpec& spec,
+                       double (*value)(int64_t records, int64_t clipped, double shrink_sum)) {
+  std::vector<IntervalPoint> pts;
+  for (const auto& s : config_stats(results)) {
+    if (s.config.optimizer != "lambc") continue;
+    for (int k = 0; k < kNumKinds; ++k) {
+      int64_t n = 0, c = 0;
+      double shrink = 0;
+      for (const auto& r : results)
+        if (r.complete && r.spec.config.name() == s.config.name())
+          for (const auto& ph : r.clips[k]) n += ph.records, c += ph.clipped, shrink += ph.shrink_sum;
+      if (n == 0) continue;
+      const double v = value(n, c, shrink);
+      const double nan = std::numeric_limits<double>::quiet_NaN();
+      pts.push_back({column_of(s.config) + " clip " + g4(s.config.clip_max), kind_name(static_cast<TensorKind>(k)), v, nan, nan, ""});
+    }
+  }
+  return render_interval_chart(spec, pts);
+}
+
+}  // namespace
+
+std::string clipping_plot_svg(const std::vector<RunResult>& results) {
+  return kind_chart(results, {"study-clipping", "LAMBC: share of (tensor, step) records clipped, by tensor kind", "clipped (%)"},
+                    [](int64_t n, int64_t c, double) { return 100.0 * static_cast<double>(c) / static_cast<double>(n); });
+}
+
+std::string shrink_plot_svg(const std::vector<RunResult>& results) {
+  return kind_chart(results,
+                    {"study-shrink", "LAMBC: mean applied/raw trust ratio of clipped records (step-size factor)", "applied / raw"},
+                    [](int64_t, int64_t c, double s) {
+                      return c ? s / static_cast<double>(c) : std::numeric_limits<double>::quiet_NaN();
+                    });
 }
 
 }  // namespace tg::study

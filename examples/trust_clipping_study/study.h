@@ -1,48 +1,112 @@
-// The trust-clipping study: LAMB vs LAMBC with several clip bounds across large batch sizes, same
-// seed, data order and budget for every run (the shape of Fong, Chen & Chen 2020, Fig. "batch size"
-// and "clip bound"), summarised as a markdown table and SVG plots.
+// The trust-clipping study: LAMB vs LAMBC over a grid of batch sizes x presets x learning-rate
+// arms, each configuration trained with the same list of seeds, so LAMBC and LAMB can be compared
+// seed by seed (paired: same initial weights, same data order). Per configuration: mean +- sd of
+// the final and best test accuracy; per LAMBC/LAMB pair: the paired difference with a 95%
+// t-interval; from the telemetry: which tensors are clipped, when, and by how much.
 #pragma once
+#include <array>
+#include <cstdint>
+#include <map>
 #include <string>
 #include <vector>
 
 #include <nlohmann/json.hpp>
 
 #include "examples/train/config.h"
+#include "examples/trust_clipping_study/stats.h"
 
 namespace tg::study {
 
-// One cell of the grid.
-struct RunSpec {
+// A learning-rate arm: "authors" = the same lr at every batch size (the LAMBC authors' 0.01);
+// "sqrt" = base_lr * sqrt(batch / from_batch), the square-root scaling rule from a small batch.
+struct LrArm {
+  std::string name = "authors";
+  double base_lr = 0.01;
+  int64_t from_batch = 0;  // 0 for the constant arm
+  double lr_for(int64_t batch) const;
+};
+
+// One configuration (every cell of the grid but the seed).
+struct ConfigSpec {
   int64_t batch_size = 1000;
-  std::string optimizer = "lambc";  // "lamb" or "lambc"
+  std::string preset = "paper";  // paper | timm
+  LrArm arm;
+  std::string optimizer = "lambc";  // lamb | lambc
   double clip_max = 1.0;            // +inf for LAMB
-  std::string name() const;         // "bs1000-lambc-clip3" / "bs1000-lamb"
-  std::string label() const;        // "LAMBC clip 3" / "LAMB (no clip)"
+  std::string name() const;         // "bs1000-paper-authors-lambc-clip1"
+  std::string pair_key() const;     // the name without the optimizer: LAMB and LAMBC runs that pair up
+  std::string label() const;        // "LAMBC clip 1" / "LAMB"
+};
+
+struct RunSpec {
+  ConfigSpec config;
+  uint64_t seed = 0;
+  std::string name() const;  // config name + "-s<seed>"
+};
+
+// The grid: batch x preset x arm x (LAMB when with_lamb, LAMBC per clip) x seed, seeds innermost.
+std::vector<RunSpec> make_grid(const std::vector<int64_t>& batch_sizes, const std::vector<std::string>& presets,
+                               const std::vector<LrArm>& arms, const std::vector<double>& clips, bool with_lamb,
+                               const std::vector<uint64_t>& seeds);
+
+// Parameter kinds, told apart by shape (read from the run's model.safetensors): a 4-D weight is a
+// conv weight, 2-D a linear weight, 1-D "<m>.weight" a BatchNorm gamma and "<m>.bias" next to it a
+// BatchNorm beta; any other bias is a (conv/linear) bias.
+enum class TensorKind { kConvWeight, kBnGamma, kBnBeta, kLinearWeight, kBias, kOther };
+inline constexpr int kNumKinds = 6;
+const char* kind_name(TensorKind k);
+std::map<std::string, TensorKind> tensor_kinds(const std::map<std::string, std::vector<int64_t>>& shapes);
+
+// Training is cut into three phases by step: early (first third), middle, late.
+inline constexpr int kNumPhases = 3;
+const char* phase_name(int phase);
+
+struct ClipCounts {
+  int64_t records = 0, clipped = 0;
+  double shrink_sum = 0;  // sum over clipped records of applied/raw (the step-size factor clipping applied)
 };
 
 struct RunResult {
   RunSpec spec;
+  bool complete = false;  // summary.json present (the run finished)
   double final_acc = -1, best_acc = -1, final_train_loss = -1;
-  double raw_median = 0, raw_max = 0, applied_median = 0;  // over every (layer, step) record
-  double clipped_pct = 0;                                  // records whose ratio was clipped, %
+  double raw_median = 0, raw_max = 0, applied_median = 0;
   int64_t steps = 0;
   double seconds = 0;
+  std::array<std::array<ClipCounts, kNumPhases>, kNumKinds> clips{};  // [kind][phase]
+  double clipped_pct() const;  // over every record, %
 };
 
-// The grid: for each batch size, LAMB (when with_lamb) then LAMBC for each clip bound.
-std::vector<RunSpec> make_grid(const std::vector<int64_t>& batch_sizes, const std::vector<double>& clips, bool with_lamb);
+// True when the run finished: its summary.json exists and parses.
+bool run_complete(const std::string& run_dir);
+// Reads a run directory (summary.json, metrics_epochs.jsonl, trust_ratios.jsonl, model.safetensors).
+RunResult read_run(const std::string& run_dir, const RunSpec& spec);
 
-// Fills the trust-ratio statistics and accuracies of `r` from the run directory's files.
-void read_run_stats(const std::string& run_dir, RunResult& r);
+// Per configuration: the seeds' accuracies.
+struct ConfigStats {
+  ConfigSpec config;
+  std::vector<uint64_t> seeds;
+  std::vector<double> final_acc, best_acc;
+  double clipped_pct_mean = 0;
+  int64_t steps = 0;
+};
+std::vector<ConfigStats> config_stats(const std::vector<RunResult>& results);
 
-// Markdown: the settings, the exact command, and one table row per run.
+// LAMBC (one clip) against LAMB of the same batch, preset and arm, over the seeds both completed.
+struct PairedComparison {
+  ConfigSpec lambc;
+  PairedInterval final_diff, best_diff;  // LAMBC - LAMB, accuracy in percentage points
+  std::vector<uint64_t> seeds;
+};
+std::vector<PairedComparison> paired_comparisons(const std::vector<RunResult>& results);
+
+// Reports.
 std::string results_markdown(const std::vector<RunResult>& results, const train::TrainConfig& base,
                              const std::string& command, const std::string& machine);
-// Final test accuracy vs batch size, one line per optimizer setting.
-std::string accuracy_plot_svg(const std::vector<RunResult>& results);
-// Fraction of clipped (layer, step) ratios vs batch size, one line per LAMBC bound.
-std::string clipped_plot_svg(const std::vector<RunResult>& results);
-
 nlohmann::json results_json(const std::vector<RunResult>& results);
+std::string accuracy_plot_svg(const std::vector<RunResult>& results);     // mean +- sd per configuration
+std::string difference_plot_svg(const std::vector<RunResult>& results);   // paired differences with 95% CIs
+std::string clipping_plot_svg(const std::vector<RunResult>& results);     // clipped share by tensor kind and phase
+std::string shrink_plot_svg(const std::vector<RunResult>& results);       // mean step-size factor of clipped records
 
 }  // namespace tg::study
