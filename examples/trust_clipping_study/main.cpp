@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <thread>
 
 #include "datasets/find_data.h"
@@ -33,8 +34,12 @@ std::string shell_quote(const std::string& s) {
   return q + "'";
 }
 
-train::TrainConfig config_for(const train::TrainConfig& base, const study::RunSpec& s) {
+// The run's config. The timm preset adapts only tensors in groups with weight decay > 0: at the
+// authors' wd = 0 no tensor would be adapted and LAMB, LAMBC and Adam coincide, so the timm runs
+// take `timm_weight_decay` (timm's default 0.01).
+train::TrainConfig config_for(const train::TrainConfig& base, const study::RunSpec& s, double timm_weight_decay) {
   train::TrainConfig c = base;
+  if (s.config.preset == "timm") c.weight_decay = timm_weight_decay;
   c.optimizer = s.config.optimizer;
   c.preset = s.config.preset;
   c.clip_max = s.config.clip_max;
@@ -57,46 +62,75 @@ train::TrainSummary train_one(const train::TrainConfig& c, const data::DatasetSp
   return t.run();
 }
 
-// Runs the unfinished cells of `grid` as child processes of this program (--only NAME), `jobs` at a time.
+// Runs the unfinished cells of `grid` as child processes of this program (--only NAME), `jobs` at a
+// time: the LAMB runs first, then each LAMBC run unless its LAMB twin shows it would be LAMB's.
 void run_children(const std::vector<study::RunSpec>& grid, int jobs, int argc, char** argv, const std::string& out) {
   const std::string self = fs::read_symlink("/proc/self/exe").string();
   std::string base = shell_quote(self);
   for (int i = 1; i < argc; ++i) base += " " + shell_quote(argv[i]);
-  std::atomic<size_t> next{0}, failed{0};
-  std::vector<std::thread> pool;
-  for (int j = 0; j < jobs; ++j) {
-    pool.emplace_back([&] {
-      for (size_t i = next++; i < grid.size(); i = next++) {
-        const std::string name = grid[i].name();
-        if (study::run_complete((fs::path(out) / name).string())) continue;
-        const std::string cmd = base + " --jobs 1 --only " + name + " > " + shell_quote(out + "/" + name + ".log") + " 2>&1";
-        const int rc = std::system(cmd.c_str());
-        if (rc != 0) ++failed;
-        std::printf("[%zu/%zu] %s %s\n", i + 1, grid.size(), name.c_str(), rc == 0 ? "done" : "FAILED (see its .log)");
-        std::fflush(stdout);
+  std::atomic<size_t> failed{0}, skipped{0};
+  for (const std::string phase : {"lamb", "lambc"}) {
+    std::vector<study::RunSpec> todo;
+    for (const auto& s : grid) {
+      const fs::path dir = fs::path(out) / s.name();
+      if (s.config.optimizer != phase || study::run_complete(dir.string()) || fs::exists(dir / "same_as_lamb.json")) continue;
+      if (phase == "lambc") {
+        study::RunSpec twin = s;
+        twin.config.optimizer = "lamb";
+        twin.config.clip_max = std::numeric_limits<double>::infinity();
+        const fs::path twin_dir = fs::path(out) / twin.name();
+        if (study::mark_same_as_lamb(dir.string(), twin_dir.string(), study::read_run(twin_dir.string(), twin), s.config.clip_max)) {
+          ++skipped;
+          continue;
+        }
       }
-    });
+      todo.push_back(s);
+    }
+    std::atomic<size_t> next{0};
+    std::vector<std::thread> pool;
+    for (int j = 0; j < jobs; ++j) {
+      pool.emplace_back([&] {
+        for (size_t i = next++; i < todo.size(); i = next++) {
+          const std::string name = todo[i].name();
+          const std::string cmd = base + " --jobs 1 --only " + name + " > " + shell_quote(out + "/" + name + ".log") + " 2>&1";
+          const int rc = std::system(cmd.c_str());
+          if (rc != 0) ++failed;
+          std::printf("[%s %zu/%zu] %s %s\n", phase.c_str(), i + 1, todo.size(), name.c_str(), rc == 0 ? "done" : "FAILED (see its .log)");
+          std::fflush(stdout);
+        }
+      });
+    }
+    for (auto& t : pool) t.join();
   }
-  for (auto& t : pool) t.join();
+  if (skipped) std::printf("%zu LAMBC run(s) not trained: LAMB by construction (their LAMB twin never exceeded the clip)\n", skipped.load());
   if (failed) std::fprintf(stderr, "trust_clipping_study: %zu run(s) failed; rerun the same command to retry them\n", failed.load());
 }
 
-// LAMBC with an upper clip above every raw ratio LAMB produced must be LAMB: checked once, on the
-// first finished LAMB run, by training LAMBC with clip = 2 x that run's largest raw ratio and
-// comparing the final weights bit for bit. Returns one markdown paragraph.
-std::string check_identity(const std::vector<study::RunSpec>& grid, const train::TrainConfig& base,
+// The claim behind skipping LAMBC runs, checked once by training one: a LAMBC run whose LAMB twin
+// never exceeded the clip (one marked same_as_lamb; else LAMBC with clip = 2 x a LAMB run's largest
+// raw ratio) must end with LAMB's weights bit for bit. Returns one markdown paragraph.
+std::string check_identity(const std::vector<study::RunSpec>& grid, const train::TrainConfig& base, double timm_wd,
                            const data::DatasetSplits& splits, const std::string& out) {
+  const study::RunSpec* chosen = nullptr;
+  double clip = 0;
+  for (const auto& s : grid)  // prefer a run the study skipped: that is the claim it relies on
+    if (s.config.optimizer == "lambc" && fs::exists(fs::path(out) / s.name() / "same_as_lamb.json")) {
+      chosen = &s;
+      clip = s.config.clip_max;
+      break;
+    }
   for (const auto& s : grid) {
     if (s.config.optimizer != "lamb") continue;
+    if (chosen && chosen->config.pair_key() != s.config.pair_key()) continue;
+    if (chosen && chosen->seed != s.seed) continue;
     const fs::path lamb_dir = fs::path(out) / s.name();
     const study::RunResult lamb = study::read_run(lamb_dir.string(), s);
     if (!lamb.complete || lamb.raw_max <= 0) continue;
     study::RunSpec twin = s;
     twin.config.optimizer = "lambc";
-    twin.config.clip_max = 2 * lamb.raw_max;
+    twin.config.clip_max = chosen ? clip : 2 * lamb.raw_max;
     const fs::path twin_dir = fs::path(out) / "identity-check" / twin.name();
-    train::TrainConfig c = config_for(base, twin);
-    train_one(c, splits, twin_dir);
+    train_one(config_for(base, twin, timm_wd), splits, twin_dir);
     const study::RunResult r = study::read_run(twin_dir.string(), twin);
     const auto a = nn::load_safetensors((lamb_dir / "model.safetensors").string());
     const auto b = nn::load_safetensors((twin_dir / "model.safetensors").string());
@@ -107,13 +141,14 @@ std::string check_identity(const std::vector<study::RunSpec>& grid, const train:
                         std::equal(t.data(), t.data() + t.numel(), u.data(), [](float x, float y) { return std::memcmp(&x, &y, 4) == 0; });
       differing += same ? 0 : 1;
     }
-    char buf[512];
+    char buf[640];
     std::snprintf(buf, sizeof(buf),
-                  "Identity check: LAMBC with clip %.4g (2 x the largest raw ratio, %.4g, of %s) against that LAMB run: %s "
-                  "(%zu of %zu tensors differ; clipped records %.2f%%; final test accuracy %.2f%% vs %.2f%%). Upper clips "
-                  "above LAMB's largest raw ratio therefore reproduce LAMB and are not run.\n",
-                  twin.config.clip_max, lamb.raw_max, s.name().c_str(), differing == 0 ? "bit-identical final weights" : "DIFFERENT",
-                  differing, a.tensors.size(), r.clipped_pct(), 100 * r.final_acc, 100 * lamb.final_acc);
+                  "Identity check (trained once): LAMBC with clip %.4g against %s, whose largest raw ratio was %.4g: %s "
+                  "(%zu of %zu tensors differ; clipped records %.2f%%; final test accuracy %.2f%% vs %.2f%%). A LAMBC run "
+                  "whose LAMB twin never exceeds the clip is LAMB, so such runs are not trained.\n",
+                  twin.config.clip_max, s.name().c_str(), lamb.raw_max,
+                  differing == 0 ? "bit-identical final weights" : "DIFFERENT final weights", differing, a.tensors.size(),
+                  r.clipped_pct(), 100 * r.final_acc, 100 * lamb.final_acc);
     return buf;
   }
   return "Identity check: not run (no finished LAMB run).\n";
@@ -137,7 +172,7 @@ int main(int argc, char** argv) try {
   std::vector<std::string> presets = {"paper", "timm"};
   std::vector<double> clips = {1};
   std::vector<uint64_t> seeds = {0, 1, 2, 3, 4};
-  double lr = 0.01;
+  double lr = 0.01, timm_weight_decay = 0.01;
   int64_t scaled_from = 128;
   bool no_lamb = false, identity = false;
   int jobs = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -153,6 +188,9 @@ int main(int argc, char** argv) try {
   app.add_option("--lr", lr, "The authors' arm: this lr at every batch size")->capture_default_str();
   app.add_option("--scaled-lr-from", scaled_from,
                  "Second arm: lr * sqrt(batch / N), the square-root rule from batch N (0: no second arm)")
+      ->capture_default_str();
+  app.add_option("--timm-weight-decay", timm_weight_decay,
+                 "Weight decay of the timm-preset runs (at 0 timm adapts no tensor: LAMB = LAMBC = Adam)")
       ->capture_default_str();
   app.add_option("--model", base.model, "small | resnet18 | airbench")->capture_default_str();
   app.add_option("--epochs", base.epochs, "Epochs per run")->capture_default_str();
@@ -199,7 +237,7 @@ int main(int argc, char** argv) try {
   std::vector<study::LrArm> arms = {{"authors", lr, 0}};
   if (scaled_from > 0) arms.push_back({"sqrt" + std::to_string(scaled_from), lr, scaled_from});
   const std::vector<study::RunSpec> grid = study::make_grid(batch_sizes, presets, arms, clips, !no_lamb, seeds);
-  for (const auto& s : grid) train::validate(config_for(base, s));  // every setting checked before any run starts
+  for (const auto& s : grid) train::validate(config_for(base, s, timm_weight_decay));  // every setting checked before any run starts
   fs::create_directories(out);
 
   auto write_results = [&](const std::string& identity_note) {
@@ -208,7 +246,7 @@ int main(int argc, char** argv) try {
     std::string command = "trust_clipping_study";
     for (int i = 1; i < argc; ++i) command += " " + shell_quote(argv[i]);
     if (!recorded_command.empty()) command = recorded_command;
-    std::string md = study::results_markdown(results, base, command, machine);
+    std::string md = study::results_markdown(results, base, command, machine, timm_weight_decay);
     const fs::path note = fs::path(out) / "identity.md";
     if (!identity_note.empty()) std::ofstream(note) << identity_note;
     if (fs::exists(note)) {
@@ -228,7 +266,7 @@ int main(int argc, char** argv) try {
     auto it = std::find_if(grid.begin(), grid.end(), [&](const study::RunSpec& s) { return s.name() == only; });
     if (it == grid.end()) throw std::runtime_error("--only " + only + ": no such cell in this grid");
     const data::DatasetSplits splits = data::load_dataset(dataset, base.data_dir);
-    const train::TrainSummary sum = train_one(config_for(base, *it), splits, fs::path(out) / only);
+    const train::TrainSummary sum = train_one(config_for(base, *it, timm_weight_decay), splits, fs::path(out) / only);
     std::printf("%s: %lld steps, final %.2f%%, best %.2f%%, %.0f s\n", only.c_str(), static_cast<long long>(sum.steps),
                 100 * sum.final_test_acc, 100 * sum.best_test_acc, sum.wall_s);
     return 0;
@@ -237,7 +275,7 @@ int main(int argc, char** argv) try {
   std::string identity_note;
   if (identity && !collect_only) {
     const data::DatasetSplits splits = data::load_dataset(dataset, base.data_dir);
-    identity_note = check_identity(grid, base, splits, out);
+    identity_note = check_identity(grid, base, timm_weight_decay, splits, out);
   }
   write_results(identity_note);
   return 0;

@@ -148,8 +148,25 @@ bool run_complete(const std::string& run_dir) {
   }
 }
 
+bool mark_same_as_lamb(const std::string& lambc_dir, const std::string& lamb_dir, const RunResult& lamb, double clip_max) {
+  if (!lamb.complete || !(lamb.raw_max <= clip_max)) return false;
+  fs::create_directories(lambc_dir);
+  const nlohmann::json j = {{"lamb_run", fs::absolute(lamb_dir).string()}, {"lamb_raw_ratio_max", lamb.raw_max}, {"clip_max", clip_max}};
+  const fs::path tmp = fs::path(lambc_dir) / "same_as_lamb.json.tmp";
+  std::ofstream(tmp) << j.dump(2) << "\n";
+  fs::rename(tmp, fs::path(lambc_dir) / "same_as_lamb.json");
+  return true;
+}
+
 RunResult read_run(const std::string& run_dir, const RunSpec& spec) {
   const fs::path d(run_dir);
+  if (fs::exists(d / "same_as_lamb.json")) {
+    std::ifstream in(d / "same_as_lamb.json");
+    const nlohmann::json j = nlohmann::json::parse(in);
+    RunResult twin = read_run(j.at("lamb_run").get<std::string>(), spec);
+    twin.same_as_lamb = true;
+    return twin;
+  }
   RunResult r;
   r.spec = spec;
   r.complete = run_complete(run_dir);
@@ -214,6 +231,7 @@ std::vector<ConfigStats> config_stats(const std::vector<RunResult>& results) {
     it->best_acc.push_back(r.best_acc);
     it->clipped_pct_mean += (r.clipped_pct() - it->clipped_pct_mean) / static_cast<double>(it->seeds.size());
     it->steps = r.steps;
+    it->same_as_lamb += r.same_as_lamb ? 1 : 0;
   }
   return out;
 }
@@ -247,7 +265,7 @@ std::vector<PairedComparison> paired_comparisons(const std::vector<RunResult>& r
 }
 
 std::string results_markdown(const std::vector<RunResult>& results, const train::TrainConfig& base,
-                             const std::string& command, const std::string& machine) {
+                             const std::string& command, const std::string& machine, double timm_weight_decay) {
   std::ostringstream o;
   o << "# Trust-ratio clipping study: LAMB vs LAMBC, paired seeds\n\n";
   o << "Command (" << machine << "):\n\n```\n" << command << "\n```\n\n";
@@ -255,7 +273,7 @@ std::string results_markdown(const std::vector<RunResult>& results, const train:
     << (base.train_subset ? " (first " + std::to_string(base.train_subset) + " training images)" : " (full training set)")
     << (base.test_subset ? ", first " + std::to_string(base.test_subset) + " test images" : ", full test set") << ", model "
     << base.model << ", " << base.epochs << " epochs, schedule " << base.schedule << ", warmup " << g4(base.warmup_epochs)
-    << " epochs, weight decay " << g4(base.weight_decay) << (base.reset_each_epoch ? ", optimizer moments reset every epoch" : "")
+    << " epochs, weight decay " << g4(base.weight_decay) << " (paper preset) / " << g4(timm_weight_decay) << " (timm preset)" << (base.reset_each_epoch ? ", optimizer moments reset every epoch" : "")
     << (base.drop_last ? ", last partial batch dropped" : ", last partial batch kept") << ", "
     << (base.accum_steps > 1 ? std::to_string(base.accum_steps) + " accumulated micro-batches" : "real batches (no accumulation)")
     << ". A seed fixes the initial weights and the data order, so LAMB and LAMBC runs with the same seed start from the same "
@@ -266,17 +284,23 @@ std::string results_markdown(const std::vector<RunResult>& results, const train:
   for (const auto& r : results) done += r.complete ? 1 : 0;
   o << "Runs complete: " << done << " of " << results.size() << ".\n\n";
   o << "## Accuracy per configuration (mean +- sample sd over seeds)\n\n";
-  o << "| batch | preset | lr arm | lr | optimizer | seeds | steps | final test acc % | best test acc % | clipped records % |\n";
-  o << "|---:|---|---|---:|---|---|---:|---:|---:|---:|\n";
+  o << "| batch | preset | lr arm | lr | optimizer | seeds | steps | final test acc % | best test acc % | clipped records % | "
+       "seeds = LAMB by construction |\n";
+  o << "|---:|---|---|---:|---|---|---:|---:|---:|---:|---:|\n";
   for (const auto& s : stats) {
     const auto f = percent(s.final_acc), b = percent(s.best_acc);
     o << "| " << s.config.batch_size << " | " << s.config.preset << " | " << s.config.arm.name << " | "
       << g4(s.config.arm.lr_for(s.config.batch_size)) << " | " << s.config.label() << " | " << seeds_str(s.seeds) << " | " << s.steps
       << " | " << fixed(mean_of(f), 2) << " +- " << fixed(sample_sd(f), 2) << " | " << fixed(mean_of(b), 2) << " +- "
-      << fixed(sample_sd(b), 2) << " | " << fixed(s.clipped_pct_mean, 2) << " |\n";
+      << fixed(sample_sd(b), 2) << " | " << fixed(s.clipped_pct_mean, 2) << " | "
+      << (s.config.optimizer == "lambc" ? std::to_string(s.same_as_lamb) : "") << " |\n";
   }
+  o << "\nA LAMBC run counted as LAMB by construction was not trained: its LAMB twin (same batch, preset, lr and seed) "
+       "never produced a raw ratio above the clip, so min(r, clip) = r at every step and LAMBC's trajectory is LAMB's, "
+       "bit for bit (checked once by training such a run: see the identity check at the end).\n";
   o << "\n## LAMBC minus LAMB, paired by seed (percentage points, 95% t-interval)\n\n";
-  o << "A difference whose interval contains 0 is not distinguishable from no effect at this number of seeds.\n\n";
+  o << "A difference whose interval contains 0 is not distinguishable from no effect at this number of seeds. A pair "
+       "whose LAMBC runs are all LAMB by construction has a difference of exactly 0.\n\n";
   o << "| batch | preset | lr arm | clip | n | final: mean [95% CI] | best: mean [95% CI] | per-seed final differences |\n";
   o << "|---:|---|---|---:|---:|---|---|---|\n";
   for (const auto& p : paired_comparisons(results)) {
@@ -339,6 +363,7 @@ nlohmann::json results_json(const std::vector<RunResult>& results) {
                     {"clip_max", std::isinf(r.spec.config.clip_max) ? nlohmann::json("inf") : nlohmann::json(r.spec.config.clip_max)},
                     {"seed", r.spec.seed},
                     {"complete", r.complete},
+                    {"same_as_lamb", r.same_as_lamb},
                     {"final_test_acc", r.final_acc},
                     {"best_test_acc", r.best_acc},
                     {"final_train_loss", r.final_train_loss},

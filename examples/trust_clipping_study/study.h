@@ -69,6 +69,7 @@ struct ClipCounts {
 struct RunResult {
   RunSpec spec;
   bool complete = false;  // summary.json present (the run finished)
+  bool same_as_lamb = false;  // a LAMBC run not trained: its LAMB twin never exceeded the clip (see below)
   double final_acc = -1, best_acc = -1, final_train_loss = -1;
   double raw_median = 0, raw_max = 0, applied_median = 0;
   int64_t steps = 0;
@@ -82,6 +83,13 @@ bool run_complete(const std::string& run_dir);
 // Reads a run directory (summary.json, metrics_epochs.jsonl, trust_ratios.jsonl, model.safetensors).
 RunResult read_run(const std::string& run_dir, const RunSpec& spec);
 
+// LAMBC follows LAMB's trajectory exactly when no raw ratio along LAMB's run exceeds the clip
+// (by induction over the steps: min(r, clip) = r at every step, so every update is LAMB's). Such a
+// LAMBC run is not trained: `mark_same_as_lamb` writes <lambc_dir>/same_as_lamb.json naming the
+// LAMB run and its largest raw ratio, and read_run then returns the LAMB run's results for it.
+// True (and marked) when `lamb` is complete with raw_max <= clip_max.
+bool mark_same_as_lamb(const std::string& lambc_dir, const std::string& lamb_dir, const RunResult& lamb, double clip_max);
+
 // Per configuration: the seeds' accuracies.
 struct ConfigStats {
   ConfigSpec config;
@@ -89,6 +97,7 @@ struct ConfigStats {
   std::vector<double> final_acc, best_acc;
   double clipped_pct_mean = 0;
   int64_t steps = 0;
+  int same_as_lamb = 0;  // seeds whose LAMBC run is LAMB's by construction
 };
 std::vector<ConfigStats> config_stats(const std::vector<RunResult>& results);
 
@@ -102,7 +111,7 @@ std::vector<PairedComparison> paired_comparisons(const std::vector<RunResult>& r
 
 // Reports.
 std::string results_markdown(const std::vector<RunResult>& results, const train::TrainConfig& base,
-                             const std::string& command, const std::string& machine);
+                             const std::string& command, const std::string& machine, double timm_weight_decay = 0.01);
 nlohmann::json results_json(const std::vector<RunResult>& results);
 std::string accuracy_plot_svg(const std::vector<RunResult>& results);     // mean +- sd per configuration
 std::string difference_plot_svg(const std::vector<RunResult>& results);   // paired differences with 95% CIs

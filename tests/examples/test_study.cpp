@@ -185,3 +185,33 @@ TEST_CASE("every committed recipe loads and validates; the authors' recipes enco
   }
   CHECK(n >= 5);
 }
+
+TEST_CASE("study: a LAMBC run whose LAMB twin never exceeded the clip is LAMB by construction") {
+  test::ScratchDir dir("same");
+  const study::LrArm arm{"authors", 0.01, 0};
+  const auto grid = study::make_grid({1000}, {"paper"}, {arm}, {1.0}, true, {0});
+  REQUIRE(grid.size() == 2);
+  const fs::path lamb = fs::path(dir.str()) / grid[0].name(), lambc = fs::path(dir.str()) / grid[1].name();
+  write_run(lamb, 0.8, {});  // raw ratios 0.5 and 0.3: never above 1
+  const study::RunResult l = study::read_run(lamb.string(), grid[0]);
+  CHECK(l.raw_max == doctest::Approx(0.5));
+  CHECK_FALSE(study::mark_same_as_lamb(lambc.string(), lamb.string(), l, 0.4));  // 0.5 > 0.4: must be trained
+  CHECK_FALSE(fs::exists(lambc / "same_as_lamb.json"));
+  CHECK(study::mark_same_as_lamb(lambc.string(), lamb.string(), l, 1.0));
+  const study::RunResult c = study::read_run(lambc.string(), grid[1]);
+  CHECK(c.complete);
+  CHECK(c.same_as_lamb);
+  CHECK(c.spec.config.optimizer == "lambc");
+  CHECK(c.final_acc == doctest::Approx(0.8));
+  const auto stats = study::config_stats({l, c});
+  REQUIRE(stats.size() == 2);
+  CHECK(stats[1].same_as_lamb == 1);
+  const auto pairs = study::paired_comparisons({l, c});
+  REQUIRE(pairs.size() == 1);
+  CHECK(pairs[0].final_diff.mean == 0.0);
+  // a LAMB run that did exceed it: LAMBC must be trained
+  const fs::path lamb2 = fs::path(dir.str()) / "other-lamb";
+  write_run(lamb2, 0.8, {3});  // a record with raw ratio 4
+  CHECK_FALSE(study::mark_same_as_lamb((fs::path(dir.str()) / "other-lambc").string(), lamb2.string(),
+                                       study::read_run(lamb2.string(), grid[0]), 1.0));
+}
