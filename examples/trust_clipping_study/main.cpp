@@ -2,7 +2,7 @@
 // arms (the authors' constant lr and a square-root-scaled one). Runs the grid as parallel
 // single-thread child processes, each resumable from its last checkpoint; a rerun skips finished
 // runs. Writes <out>/results.md, results.json, accuracy.svg, difference.svg, clipping.svg,
-// shrink.svg and one run directory per (configuration, seed).
+// shrink.svg, report.html (all of it on one page) and one run directory per (configuration, seed).
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
@@ -19,6 +19,7 @@
 #include "engine/parallel.h"
 #include "examples/train/checkpoint.h"
 #include "examples/train/trainer.h"
+#include "examples/trust_clipping_study/report_page.h"
 #include "examples/trust_clipping_study/study.h"
 #include "nn/safetensors.h"
 
@@ -259,7 +260,10 @@ int main(int argc, char** argv) try {
     std::ofstream(fs::path(out) / "difference.svg") << study::difference_plot_svg(results);
     std::ofstream(fs::path(out) / "clipping.svg") << study::clipping_plot_svg(results);
     std::ofstream(fs::path(out) / "shrink.svg") << study::shrink_plot_svg(results);
-    std::cout << "\n" << md << "\nwrote " << out << "/results.md, results.json, accuracy.svg, difference.svg, clipping.svg, shrink.svg\n";
+    std::ofstream(fs::path(out) / "report.html")
+        << study::render_report_page(md, {study::accuracy_plot_svg(results), study::difference_plot_svg(results),
+                                          study::clipping_plot_svg(results), study::shrink_plot_svg(results)});
+    std::cout << "\n" << md << "\nwrote " << out << "/results.md, results.json, accuracy.svg, difference.svg, clipping.svg, shrink.svg, report.html\n";
   };
 
   if (!only.empty()) {

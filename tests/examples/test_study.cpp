@@ -9,6 +9,7 @@
 #include <fstream>
 
 #include "examples/train/trainer.h"
+#include "examples/trust_clipping_study/report_page.h"
 #include "examples/trust_clipping_study/stats.h"
 #include "examples/trust_clipping_study/study.h"
 #include "nn/safetensors.h"
@@ -214,4 +215,17 @@ TEST_CASE("study: a LAMBC run whose LAMB twin never exceeded the clip is LAMB by
   write_run(lamb2, 0.8, {3});  // a record with raw ratio 4
   CHECK_FALSE(study::mark_same_as_lamb((fs::path(dir.str()) / "other-lambc").string(), lamb2.string(),
                                        study::read_run(lamb2.string(), grid[0]), 1.0));
+}
+
+TEST_CASE("study: the report page renders results.md's headings, tables and code, escaped, with the charts") {
+  const std::string md = "# Title\n\nText <b>\n\n```\ncmd --x\n```\n\n| a | b |\n|---:|---|\n| 1 | x&y |\n\nafter\n";
+  const std::string html = study::render_report_page(md, {"<svg id=\"c1\"></svg>"});
+  CHECK(html.find("<h1>Title</h1>") != std::string::npos);
+  CHECK(html.find("<p>Text &lt;b&gt;</p>") != std::string::npos);
+  CHECK(html.find("<pre>cmd --x\n</pre>") != std::string::npos);
+  CHECK(html.find("<tr><th>a</th><th>b</th></tr>") != std::string::npos);
+  CHECK(html.find("<tr><td>1</td><td>x&amp;y</td></tr>") != std::string::npos);
+  CHECK(html.find("|---") == std::string::npos);
+  CHECK(html.find("</table>\n<p>after</p>") != std::string::npos);
+  CHECK(html.find("<svg id=\"c1\">") != std::string::npos);
 }
