@@ -1,6 +1,12 @@
-// Builds an optimizer by name from one flat config, for command-line programs
-// (examples/train): the parameter groups follow each optimizer's usual recipe.
+// The one optimizer factory: a name plus one flat options struct -> the optimizer with its
+// recipe's parameter groups. The training CLI, the tests and library users all build optimizers
+// here, so a name means the same thing everywhere (docs/optimizers.md, "Names and defaults").
+//
+//   lamb   = LAMB in the chosen preset, trust ratio unclipped
+//   lambc  = the same LAMB with the trust ratio clipped to [clip_min, clip_max] (default 1)
+// so `lamb` vs `lambc` differ in the clip only, whatever the preset and weight decay.
 #pragma once
+#include <limits>
 #include <memory>
 #include <string>
 #include <vector>
@@ -9,23 +15,40 @@
 
 namespace tg::optim {
 
+// NaN in a numeric field means "this optimizer's default" (resolve_optimizer_defaults fills it).
+inline constexpr double kDefault = std::numeric_limits<double>::quiet_NaN();
+
 struct OptimizerConfig {
-  std::string name = "lambc";    // sgd | adam | adamw | lars | larc | lamb | lambc | novograd | adabelief
-  std::string preset = "paper";  // LAMBC preset: paper | timm (see docs/optimizers.md)
-  double lr = 0.01;
-  double weight_decay = 0.0;
-  double momentum = 0.9;         // sgd, lars, larc
-  bool nesterov = false;         // sgd, lars, larc
-  double beta1 = 0.9, beta2 = 0.999;  // adam family, adabelief (novograd keeps its own 0.95, 0.98)
-  double clip_max = 1.0;         // lambc: the trust-ratio bound
-  double trust_coefficient = 0.001;  // lars, larc
-  bool decay_1d = false;         // apply weight decay to ndim <= 1 tensors too (lambc paper: always)
-  bool adapt_1d = false;         // adapt ndim <= 1 tensors too (lambc paper: always)
+  std::string name = "lambc";    // sgd | adam | adamw | lars | lamb | lambc | novograd | adabelief
+  std::string preset = "paper";  // lamb, lambc: paper (the LAMBC authors' code) | timm
+  double lr = kDefault;
+  double weight_decay = kDefault;
+  double beta1 = kDefault, beta2 = kDefault;  // adam family, lamb, novograd, adabelief
+  double eps = kDefault;
+  double momentum = kDefault;           // sgd, lars
+  bool nesterov = false;                // sgd, lars
+  double trust_coefficient = kDefault;  // lars: eta
+  bool larc = false;                    // lars: LARC clipping, ratio = min(ratio / lr, 1)
+  double clip_min = kDefault;           // lamb, lambc: r = clamp(r, clip_min, clip_max)
+  double clip_max = kDefault;           // lambc 1, lamb +inf
+  double max_grad_norm = kDefault;      // lamb, lambc: global gradient-norm clip, 0 = off
+  bool adapt_1d = false;                // lars, lamb/lambc timm: adapt ndim <= 1 tensors too
+  bool decay_1d = false;                // sgd/adam/adamw/lars/novograd/adabelief: weight decay on ndim <= 1 too
 };
 
-// Groups: lambc follows lambc_param_groups(preset) (paper: one group, everything decayed and
-// adapted); the others use default_param_groups(params, wd, adapt_1d), or one group when decay_1d.
-// Throws tg::Error naming the unknown optimizer or preset and listing the valid ones.
+// The one table of defaults (every NaN field filled; given values kept):
+//   lr            lamb/lambc/novograd 0.01, sgd 0.1, lars 1, adam/adamw/adabelief 0.001
+//   weight_decay  lamb/lambc: paper 0, timm 0.01; adamw 0.01; sgd/lars 5e-4; novograd 0.001; adam/adabelief 0
+//   beta1, beta2  novograd 0.95, 0.98; others 0.9, 0.999
+//   eps           lamb/lambc 1e-6; adabelief 1e-16 (its package's); others 1e-8
+//   momentum 0.9, trust_coefficient 0.001, clip_min 0, clip_max lambc 1 / others +inf,
+//   max_grad_norm timm preset 1, otherwise 0 (off)
+// Throws tg::Error naming an unknown optimizer or preset and listing the valid ones.
+OptimizerConfig resolve_optimizer_defaults(OptimizerConfig config);
+
+// Groups: lamb/lambc follow lambc_param_groups(preset) (paper: one group, every tensor decayed and
+// adapted; timm: ndim <= 1 tensors in an undecayed, unadapted group); the others use
+// default_param_groups(params, wd, adapt_1d), or one decayed group when decay_1d.
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& config, const NamedParams& params);
 
 std::vector<std::string> optimizer_names();

@@ -2,6 +2,7 @@
 // JSON form (config files and the config.json saved next to each run).
 #include "examples/train/config.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -24,12 +25,6 @@ std::string flag_name(const std::string& key) {
 
 namespace {
 
-void set_if_auto(double& v, double value) {
-  if (is_auto(v)) v = value;
-}
-
-bool lamb_like(const std::string& opt) { return opt == "lamb" || opt == "lambc"; }
-
 std::string fmt_double(double v) {
   std::ostringstream s;
   s << v;
@@ -39,21 +34,42 @@ std::string fmt_double(double v) {
 }  // namespace
 
 void resolve_defaults(TrainConfig& c) {
-  const std::string& o = c.optimizer;
-  const std::map<std::string, double> lr = {{"lambc", 0.01},  {"lamb", 0.01},     {"novograd", 0.01}, {"sgd", 0.1},
-                                            {"lars", 1.0},    {"adamw", 1e-3},    {"adabelief", 1e-3}};
-  const std::map<std::string, double> wd = {{"lambc", 0.0},   {"lamb", 0.01},     {"novograd", 1e-3}, {"sgd", 5e-4},
-                                            {"lars", 5e-4},   {"adamw", 0.01},    {"adabelief", 0.0}};
-  set_if_auto(c.lr, lr.count(o) ? lr.at(o) : 0.01);
-  set_if_auto(c.weight_decay, wd.count(o) ? wd.at(o) : 0.0);
-  set_if_auto(c.beta1, o == "novograd" ? 0.95 : 0.9);
-  set_if_auto(c.beta2, o == "novograd" ? 0.98 : 0.999);
-  set_if_auto(c.eps, lamb_like(o) ? 1e-6 : 1e-8);
-  set_if_auto(c.momentum, 0.9);
-  set_if_auto(c.trust_coefficient, 0.001);
-  set_if_auto(c.clip_min, 0.0);
-  set_if_auto(c.clip_max, o == "lambc" ? 1.0 : std::numeric_limits<double>::infinity());
-  set_if_auto(c.max_grad_norm, c.preset == "timm" ? 1.0 : 0.0);
+  // The defaults are the optimizer factory's (optim/factory.h): one table for the CLI and the library.
+  optim::OptimizerConfig o = optimizer_config(c);
+  const auto names = optim::optimizer_names();
+  if (std::find(names.begin(), names.end(), o.name) == names.end()) return;  // validate() names the bad value
+  if (o.name != "lamb" && o.name != "lambc") o.preset = "paper";              // only lamb/lambc read the preset
+  if (o.preset != "paper" && o.preset != "timm") return;
+  o = optim::resolve_optimizer_defaults(o);
+  c.lr = o.lr;
+  c.weight_decay = o.weight_decay;
+  c.beta1 = o.beta1;
+  c.beta2 = o.beta2;
+  c.eps = o.eps;
+  c.momentum = o.momentum;
+  c.trust_coefficient = o.trust_coefficient;
+  c.clip_min = o.clip_min;
+  c.clip_max = o.clip_max;
+  c.max_grad_norm = o.max_grad_norm;
+}
+
+optim::OptimizerConfig optimizer_config(const TrainConfig& c) {
+  optim::OptimizerConfig o;
+  o.name = c.optimizer;
+  o.preset = c.preset;
+  o.lr = c.lr;  // "auto" is NaN in both structs: the factory's default
+  o.weight_decay = c.weight_decay;
+  o.beta1 = c.beta1;
+  o.beta2 = c.beta2;
+  o.eps = c.eps;
+  o.momentum = c.momentum;
+  o.nesterov = c.nesterov;
+  o.trust_coefficient = c.trust_coefficient;
+  o.larc = c.larc;
+  o.clip_min = c.clip_min;
+  o.clip_max = c.clip_max;
+  o.max_grad_norm = c.max_grad_norm;
+  return o;
 }
 
 void validate(const TrainConfig& c_in, const std::set<std::string>& explicit_keys) {
@@ -122,9 +138,9 @@ void validate(const TrainConfig& c_in, const std::set<std::string>& explicit_key
       {"clip_max", {"lamb", "lambc"}},      {"max_grad_norm", {"lamb", "lambc"}},
       {"momentum", {"sgd", "lars"}},        {"nesterov", {"sgd", "lars"}},
       {"trust_coefficient", {"lars"}},      {"larc", {"lars"}},
-      {"beta1", {"adamw", "lamb", "lambc", "novograd", "adabelief"}},
-      {"beta2", {"adamw", "lamb", "lambc", "novograd", "adabelief"}},
-      {"eps", {"adamw", "lamb", "lambc", "novograd", "adabelief", "lars"}}};
+      {"beta1", {"adam", "adamw", "lamb", "lambc", "novograd", "adabelief"}},
+      {"beta2", {"adam", "adamw", "lamb", "lambc", "novograd", "adabelief"}},
+      {"eps", {"adam", "adamw", "lamb", "lambc", "novograd", "adabelief", "lars"}}};
   for (const auto& key : explicit_keys) {
     auto it = only_for.find(key);
     if (it == only_for.end() || it->second.count(c.optimizer)) continue;

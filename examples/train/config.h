@@ -11,6 +11,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "optim/factory.h"
+
 namespace tg::train {
 
 // "auto": the value depends on other settings (the optimizer's default lr, eps, ...) and is filled
@@ -31,7 +33,7 @@ struct TrainConfig {
   std::string model = "small";       // small | resnet18 | airbench
 
   // ---- optimizer ----
-  std::string optimizer = "lambc";   // sgd | adamw | lars | lamb | lambc | novograd | adabelief
+  std::string optimizer = "lambc";   // sgd | adam | adamw | lars | lamb | lambc | novograd | adabelief (optim/factory.h)
   std::string preset = "paper";      // lamb / lambc: paper (authors' code) | timm
   double lr = kAuto;
   double weight_decay = kAuto;
@@ -94,15 +96,15 @@ void visit_config(TrainConfig& c, Visitor&& v) {
   v(FieldInfo{"test_subset", "Evaluate on the first N test images only (0 = all)"}, c.test_subset);
   v(FieldInfo{"workers", "Background data-loading threads (0 = on the training thread)", {}, true}, c.workers);
   v(FieldInfo{"model", "Model", {"small", "resnet18", "airbench"}}, c.model);
-  v(FieldInfo{"optimizer", "Optimizer", {"sgd", "adamw", "lars", "lamb", "lambc", "novograd", "adabelief"}}, c.optimizer);
+  v(FieldInfo{"optimizer", "Optimizer", {"sgd", "adam", "adamw", "lars", "lamb", "lambc", "novograd", "adabelief"}}, c.optimizer);
   v(FieldInfo{"preset", "LAMB/LAMBC preset: paper (authors' code: no bias correction, all tensors adapted) or timm",
               {"paper", "timm"}}, c.preset);
-  v(FieldInfo{"lr", "Peak learning rate (auto: lambc/lamb/novograd 0.01, sgd 0.1, lars 1, adamw/adabelief 0.001)"}, c.lr);
-  v(FieldInfo{"weight_decay", "Weight decay (auto: lambc 0, lamb/adamw 0.01, sgd/lars 5e-4, novograd 0.001, adabelief 0)"},
+  v(FieldInfo{"lr", "Peak learning rate (auto: lambc/lamb/novograd 0.01, sgd 0.1, lars 1, adam/adamw/adabelief 0.001)"}, c.lr);
+  v(FieldInfo{"weight_decay", "Weight decay (auto: lamb/lambc paper 0, timm 0.01; adamw 0.01, sgd/lars 5e-4, novograd 0.001, adam/adabelief 0)"},
     c.weight_decay);
   v(FieldInfo{"beta1", "First-moment decay (auto: 0.9; novograd 0.95)"}, c.beta1);
   v(FieldInfo{"beta2", "Second-moment decay (auto: 0.999; novograd 0.98)"}, c.beta2);
-  v(FieldInfo{"eps", "Denominator epsilon (auto: lamb/lambc 1e-6, others 1e-8)"}, c.eps);
+  v(FieldInfo{"eps", "Denominator epsilon (auto: lamb/lambc 1e-6, adabelief 1e-16, others 1e-8)"}, c.eps);
   v(FieldInfo{"momentum", "sgd/lars momentum (auto: 0.9)"}, c.momentum);
   v(FieldInfo{"nesterov", "sgd/lars: Nesterov momentum"}, c.nesterov);
   v(FieldInfo{"trust_coefficient", "lars trust coefficient eta (auto: 0.001)"}, c.trust_coefficient);
@@ -150,8 +152,11 @@ class ConfigError : public std::runtime_error {
 // "batch_size" -> "--batch-size".
 std::string flag_name(const std::string& key);
 
-// Fills the auto values from the optimizer (and preset). Idempotent.
+// Fills the auto values from the optimizer factory's defaults (optim/factory.h: the one table, so
+// the CLI's names and defaults are the library's). Idempotent.
 void resolve_defaults(TrainConfig& c);
+// The optimizer settings of `c` as the factory's options struct (auto values stay NaN = default).
+optim::OptimizerConfig optimizer_config(const TrainConfig& c);
 
 // Checks every setting and combination; throws ConfigError with one line naming the flag.
 // `explicit_keys`: fields the user set (command line or config file); options given for an

@@ -10,70 +10,7 @@
 namespace tg::train {
 
 std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& c, const nn::Module& model) {
-  using namespace tg::optim;
-  const NamedParams params = model.named_parameters();
-  const std::string& o = c.optimizer;
-  if (o == "lamb" || o == "lambc") {
-    const LambcPreset preset = parse_lambc_preset(c.preset);
-    LambOptions lo = lambc_options(preset, c.lr, c.weight_decay);
-    lo.beta1 = c.beta1;
-    lo.beta2 = c.beta2;
-    lo.eps = c.eps;
-    lo.clip_min = c.clip_min;
-    lo.clip_max = c.clip_max;  // lamb resolves to +inf: the unclipped ratio
-    lo.max_grad_norm = c.max_grad_norm;
-    auto groups = lambc_param_groups(preset, params, c.weight_decay);
-    if (o == "lamb") return std::make_unique<Lamb>(std::move(groups), lo);
-    return std::make_unique<Lambc>(std::move(groups), lo);
-  }
-  auto groups = default_param_groups(params, c.weight_decay);
-  if (o == "sgd") {
-    SgdOptions so;
-    so.lr = c.lr;
-    so.momentum = c.momentum;
-    so.nesterov = c.nesterov;
-    so.weight_decay = c.weight_decay;
-    return std::make_unique<Sgd>(std::move(groups), so);
-  }
-  if (o == "lars") {
-    LarsOptions lo;
-    lo.lr = c.lr;
-    lo.momentum = c.momentum;
-    lo.nesterov = c.nesterov;
-    lo.weight_decay = c.weight_decay;
-    lo.trust_coefficient = c.trust_coefficient;
-    lo.eps = c.eps;
-    lo.trust_clip = c.larc;
-    return std::make_unique<Lars>(std::move(groups), lo);
-  }
-  if (o == "adamw") {
-    AdamWOptions ao;
-    ao.lr = c.lr;
-    ao.beta1 = c.beta1;
-    ao.beta2 = c.beta2;
-    ao.eps = c.eps;
-    ao.weight_decay = c.weight_decay;
-    return std::make_unique<AdamW>(std::move(groups), ao);
-  }
-  if (o == "novograd") {
-    NovoGradOptions no;
-    no.lr = c.lr;
-    no.beta1 = c.beta1;
-    no.beta2 = c.beta2;
-    no.eps = c.eps;
-    no.weight_decay = c.weight_decay;
-    return std::make_unique<NovoGrad>(std::move(groups), no);
-  }
-  if (o == "adabelief") {
-    AdaBeliefOptions ao;
-    ao.lr = c.lr;
-    ao.beta1 = c.beta1;
-    ao.beta2 = c.beta2;
-    ao.eps = c.eps;
-    ao.weight_decay = c.weight_decay;
-    return std::make_unique<AdaBelief>(std::move(groups), ao);
-  }
-  throw Error("make_optimizer: unknown optimizer '" + o + "'");
+  return optim::make_optimizer(optimizer_config(c), model.named_parameters());
 }
 
 std::string schedule_spec(const TrainConfig& c, int64_t steps_per_epoch, int64_t total_steps) {
