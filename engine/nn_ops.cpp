@@ -387,6 +387,31 @@ Tensor global_avg_pool2d(const Tensor& x) {
 
 // ---- dropout ----
 
+namespace {
+
+// y = t * mask, elementwise, on t's device (mask already there), recording no autograd node.
+Tensor times_mask(const Tensor& t, const Tensor& mask) {
+  switch (t.device().type) {
+    case DeviceType::CPU: {
+      Tensor y = Tensor::empty(t.shape(), t.device());
+      const float* a = t.data();
+      const float* m = mask.data();
+      float* out = y.data();
+      const int64_t n = t.numel();
+#pragma omp simd
+      for (int64_t i = 0; i < n; ++i) out[i] = a[i] * m[i];
+      return y;
+    }
+    case DeviceType::CUDA: {  // the elementwise product op's CUDA kernel
+      NoGradGuard no_grad;
+      return mul(t.detach(), mask);
+    }
+  }
+  throw_no_kernel("dropout", t.device());
+}
+
+}  // namespace
+
 Tensor dropout(const Tensor& x, float p, bool training, Generator& gen) {
   const char* op = "dropout";
   check_defined(x, op, "input");
@@ -400,41 +425,10 @@ Tensor dropout(const Tensor& x, float p, bool training, Generator& gen) {
     const float scale = p < 1.f ? 1.f / (1.f - p) : 0.f;
     for (int64_t i = 0; i < mask.numel(); ++i) m[i] = gen.uniform() >= p ? scale : 0.f;
   }
-  Tensor out;
-  switch (x.device().type) {
-    case DeviceType::CPU: {
-      out = Tensor::empty(x.shape(), x.device());
-      const float* a = x.data();
-      const float* m = mask.data();
-      float* y = out.data();
-      const int64_t n = x.numel();
-#pragma omp simd
-      for (int64_t i = 0; i < n; ++i) y[i] = a[i] * m[i];  // y = x * mask
-      break;
-    }
-    case DeviceType::CUDA: {  // the elementwise product op's CUDA kernel, without recording it
-      mask = mask.to(x.device());
-      NoGradGuard no_grad;
-      out = mul(x.detach(), mask);
-      break;
-    }
-  }
+  mask = mask.to(x.device());
+  Tensor out = times_mask(x, mask);  // y = x * mask
   return record_op(out, op, {&x}, [mask](const Tensor& dout) {
-    Tensor dx;
-    switch (dout.device().type) {
-      case DeviceType::CPU: {
-        dx = Tensor::empty(dout.shape(), dout.device());
-        const float* g = dout.data();
-        const float* m = mask.data();
-        float* d = dx.data();
-        const int64_t n = dout.numel();
-#pragma omp simd
-        for (int64_t i = 0; i < n; ++i) d[i] = g[i] * m[i];  // dx = dout * mask
-        break;
-      }
-      case DeviceType::CUDA: dx = mul(dout, mask); break;  // backward runs with grad mode off
-    }
-    return std::vector<Tensor>{dx};
+    return std::vector<Tensor>{times_mask(dout, mask)};  // dx = dout * mask
   });
 }
 

@@ -14,11 +14,7 @@
 namespace tg::optim {
 namespace {
 
-using testing::bitwise_equal;
-using testing::clone_params;
-using testing::make_params;
-using testing::random_grads;
-using testing::set_grads;
+using namespace testing;  // optim_test_util.h: make_params, clone_params, random_grads, set_grads, bitwise_equal
 
 Tensor filled(const Shape& shape, float value) { return Tensor::full(shape, value); }
 

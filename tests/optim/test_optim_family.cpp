@@ -13,11 +13,7 @@
 namespace tg::optim {
 namespace {
 
-using testing::bitwise_equal;
-using testing::clone_params;
-using testing::make_params;
-using testing::random_grads;
-using testing::set_grads;
+using namespace testing;  // optim_test_util.h: make_params, clone_params, random_grads, set_grads, bitwise_equal
 
 const std::vector<std::pair<std::string, Shape>> kShapes = {
     {"conv.weight", {8, 4, 3, 3}}, {"bn.weight", {8}}, {"bn.bias", {8}}, {"fc.weight", {10, 32}}, {"fc.bias", {10}}};
