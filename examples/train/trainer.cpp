@@ -92,6 +92,7 @@ Trainer::Trainer(TrainConfig c, data::DatasetSplits splits, RunPaths paths, Trai
   const int64_t log_interval = c_.log_interval > 0 ? c_.log_interval : std::max<int64_t>(1, steps_per_epoch_ / 10);
   const ProgressMode mode = opt_.quiet ? ProgressMode::kNone : resolve_progress_mode(c_.progress);
   progress_ = std::make_unique<Progress>(mode, *opt_.out, log_interval);
+  warnings_to_stderr_ = mode == ProgressMode::kNone;
 
   if (!paths_.run_dir.empty()) {
     if (paths_.checkpoint_dir.empty()) paths_.checkpoint_dir = (fs::path(paths_.run_dir) / "checkpoints").string();
@@ -103,6 +104,14 @@ Trainer::~Trainer() = default;
 
 void Trainer::say(const std::string& line) {
   if (!opt_.quiet) progress_->message(line);
+}
+
+void Trainer::warn(const std::string& line) {
+  if (warnings_to_stderr_) {
+    std::cerr << "train: " << line << std::endl;  // --progress none (or quiet) hides progress, never a warning
+  } else {
+    say(line);
+  }
 }
 
 void Trainer::resume(const LoadedCheckpoint& ck) {
@@ -277,7 +286,7 @@ void Trainer::on_non_finite_step(const std::string& why, const nn::NamedTensors&
   optimizer_->zero_grad(/*set_to_none=*/true);
   ++skipped_steps_;
   ++nonfinite_streak_;
-  say("warning: " + at + "; step skipped (" + std::to_string(nonfinite_streak_) + " in a row, " +
+  warn("warning: " + at + "; step skipped (" + std::to_string(nonfinite_streak_) + " in a row, " +
       std::to_string(skipped_steps_) + " in all)");
   if (nonfinite_streak_ >= c_.nonfinite_skip_limit)
     throw Error(at + "; " + std::to_string(nonfinite_streak_) + " non-finite steps in a row (--nonfinite-skip-limit " +
@@ -389,10 +398,7 @@ void Trainer::finish_epoch() {
                 ev.complete ? std::to_string(ev.loss).substr(0, 6).c_str() : "n/a", ev.complete ? pct_str(ev.acc).c_str() : "n/a",
                 pct_str(best_acc_).c_str(), img_s, format_duration(wall_before_ + seconds_since(session_start_)).c_str());
   say(line);
-  for (const auto& w : divergence_.on_epoch_end(epochs_done_, train_loss, ev.complete ? ev.acc : -1.0)) {
-    say(w);
-    if (opt_.quiet) std::cerr << "train: " << w << "\n";  // a warning is never silenced
-  }
+  for (const auto& w : divergence_.on_epoch_end(epochs_done_, train_loss, ev.complete ? ev.acc : -1.0)) warn(w);
   epoch_loss_sum_ = 0;
   epoch_correct_ = 0;
   epoch_count_ = 0;

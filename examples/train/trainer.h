@@ -93,6 +93,7 @@ class Trainer {
   void log_step(double step_seconds, int64_t images);
   void write_outputs();  // summary.json, model.safetensors, report.html
   void say(const std::string& line);
+  void warn(const std::string& line);  // on the console even with --progress none (then on stderr)
 
   TrainConfig c_;
   RunPaths paths_;
@@ -110,6 +111,7 @@ class Trainer {
   std::unique_ptr<Progress> progress_;
   int64_t steps_per_epoch_ = 0, total_steps_ = 0, telemetry_interval_ = 1;
   bool resumed_ = false;
+  bool warnings_to_stderr_ = false;
 
   // Training position and running statistics (all saved in checkpoints).
   int64_t step_ = 0;
