@@ -6,11 +6,15 @@
 
 namespace tg::train {
 
-std::string NonFiniteTensor::describe() const {
+std::string value_text(double v) {
+  if (std::isnan(v)) return "NaN";
+  if (std::isinf(v)) return v > 0 ? "+Inf" : "-Inf";
   std::ostringstream s;
-  s << source << " '" << name << "' holds " << (std::isnan(value) ? "NaN" : (value > 0 ? "+Inf" : "-Inf"));
+  s << v;
   return s.str();
 }
+
+std::string NonFiniteTensor::describe() const { return source + " '" + name + "' holds " + value_text(value); }
 
 std::optional<float> first_non_finite_value(const Tensor& t) {
   if (!t.defined() || t.numel() == 0) return std::nullopt;

@@ -20,6 +20,9 @@ struct NonFiniteTensor {
 
 using NamedTensorList = std::vector<std::pair<std::string, Tensor>>;
 
+// "NaN", "+Inf" or "-Inf" for a non-finite value (else the number).
+std::string value_text(double v);
+
 // The first non-finite element of `t` (copied to the host when on a device), or nullopt.
 std::optional<float> first_non_finite_value(const Tensor& t);
 

@@ -256,7 +256,7 @@ void Trainer::train_step(const data::Batch& batch) {
   // Non-finite values are caught before the update (loss, BN statistics, gradients) ...
   std::string why;
   if (!std::isfinite(loss_sum)) {
-    why = "the loss is " + std::to_string(last_step_loss_);
+    why = "the loss is " + value_text(last_step_loss_);
   } else if (const auto bad = first_non_finite(model_->named_buffers(), "model buffer")) {
     why = bad->describe() + " after the forward pass";
   } else {

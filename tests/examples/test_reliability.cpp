@@ -171,8 +171,26 @@ TEST_CASE("defect 4: a huge learning rate stops before a non-finite checkpoint; 
   c.checkpoint_every = 1;
   resolve_defaults(c);
   ScratchDir dir("hugelr");
-  CHECK_THROWS_WITH(train_tiny(c, dir.str()), doctest::Contains("stopped"));
+  CHECK_THROWS_WITH(train_tiny(c, dir.str()), doctest::Contains("is intact. Lower --lr"));
   for (const auto& [step, path] : list_checkpoints(dir.file("checkpoints"))) CHECK_NOTHROW(load_checkpoint(path));
+
+  // An Inf in a BatchNorm running variance (what a huge lr produced) is caught after the forward
+  // pass of the step, named, and never reaches a checkpoint.
+  {
+    TrainConfig b = tiny_config();
+    b.workers = 0;
+    b.checkpoint_every = 1;
+    Trainer t(b, tiny_data(), RunPaths{dir.file("bn"), ""}, quiet());
+    std::string bn;
+    for (const auto& [name, buf] : t.model().named_buffers())
+      if (bn.empty() && name.find("running_var") != std::string::npos) {
+        bn = name;
+        buf.data()[0] = std::numeric_limits<float>::infinity();
+      }
+    REQUIRE_FALSE(bn.empty());
+    CHECK_THROWS_WITH(t.run(), doctest::Contains(("step 1: model buffer '" + bn + "' holds +Inf after the forward pass").c_str()));
+    CHECK(list_checkpoints(dir.file("bn/checkpoints")).empty());
+  }
 
   // Weights that are NaN from the start: every step's loss is NaN. skip: counted, nothing updated, stop after 3.
   c.lr = 0.01;
