@@ -263,6 +263,7 @@ void Trainer::train_step(const data::Batch& batch) {
     optimizer_->step();  // --on-nonfinite stop: throws naming the parameter whose gradient is not finite
     if (optimizer_->last_step_skipped()) why = "a gradient holds NaN or Inf";
   }
+  last_step_applied_ = why.empty();
   if (!why.empty()) {
     on_non_finite_step(why, saved_buffers);
     return;
@@ -314,7 +315,7 @@ void Trainer::log_step(double step_seconds, int64_t images) {
   r["img_per_s"] = step_seconds > 0 ? static_cast<double>(images) / step_seconds : 0.0;
   r["time_s"] = wall_before_ + seconds_since(session_start_);
   const auto& recs = optimizer_->trust_ratios();
-  if (!recs.empty()) {
+  if (!recs.empty() && last_step_applied_) {  // a skipped step has no ratios (the optimizer keeps the last ones)
     const optim::TrustRatioSummary s = optim::summarize_trust_ratios(recs);
     r["tr_count"] = s.count;
     r["tr_min"] = s.min;
@@ -417,6 +418,15 @@ void Trainer::write_outputs() {
 }
 
 TrainSummary Trainer::run() {
+  try {
+    return run_session();
+  } catch (const IOError& e) {  // the write-error policy: stop, and say what is safe
+    throw IOError(std::string(e.what()) + "; training stopped: " + last_checkpoint_note() +
+                  (checkpoints_ ? " (free space, then train --resume " + paths_.run_dir + ")" : ""));
+  }
+}
+
+TrainSummary Trainer::run_session() {
   session_start_ = Clock::now();
   open_logs(resumed_);
   {

@@ -78,6 +78,7 @@ class Trainer {
   const std::string& run_dir() const { return paths_.run_dir; }
 
  private:
+  TrainSummary run_session();  // run() without the write-error note
   void train_step(const data::Batch& batch);
   // A step whose loss, BN statistics or gradients are not finite: skip it (restoring `buffers`)
   // or stop, per --on-nonfinite. Throws when stopping.
@@ -126,6 +127,7 @@ class Trainer {
   std::string last_checkpoint_;
   // Last step's values for the progress display.
   double last_step_loss_ = 0, last_step_acc_ = 0, last_lr_ = 0;
+  bool last_step_applied_ = true;  // false after a skipped non-finite step
 };
 
 }  // namespace tg::train
