@@ -421,8 +421,9 @@ TrainSummary Trainer::run() {
   try {
     return run_session();
   } catch (const IOError& e) {  // the write-error policy: stop, and say what is safe
-    throw IOError(std::string(e.what()) + "; training stopped: " + last_checkpoint_note() +
-                  (checkpoints_ ? " (free space, then train --resume " + paths_.run_dir + ")" : ""));
+    const std::string next = last_checkpoint_.empty() ? " (free space, then run the same command again)"
+                                                      : " (free space, then train --resume " + paths_.run_dir + ")";
+    throw IOError(std::string(e.what()) + "; training stopped: " + last_checkpoint_note() + next);
   }
 }
 
