@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "datasets/dataloader.h"
+#include "examples/train/output_files.h"
 #include "nn/module.h"
 #include "optim/optimizer.h"
 
@@ -39,11 +40,20 @@ struct LoadedCheckpoint {
 // "ckpt-00001234.safetensors".
 std::string checkpoint_file_name(int64_t step);
 
-// Writes a checkpoint atomically (safetensors' temp file + fsync + rename).
+// Writes a checkpoint atomically (safetensors' temp file + fsync + rename). Every tensor (model
+// parameters, buffers, optimizer state) is checked first: one holding NaN/Inf is a tg::Error naming
+// it and its source, and nothing is written (an existing file at `path` stays as it was).
 void save_checkpoint(const std::string& path, const nn::Module& model, const optim::Optimizer& optimizer,
                      const TrainerState& state, const nlohmann::json& config, const std::string& run_dir);
-// Reads and checks the format; throws tg::IOError / tg::Error naming the path.
+// Reads and checks the format, then cross-checks what does not need the run's config: every tensor
+// float32 (as written) and finite; counters non-negative; the optimizer's step plus the skipped
+// (non-finite) steps equal to the trainer's step. Throws tg::IOError / tg::Error naming the path.
 LoadedCheckpoint load_checkpoint(const std::string& path);
+
+// The checks that need the run: the loader position, epochs done and images seen agree with the
+// step for `steps_per_epoch` and `batch_size`, and nothing is past the run's end. Throws tg::Error.
+void check_checkpoint_counters(const LoadedCheckpoint& ck, int64_t steps_per_epoch, int64_t total_steps, int64_t epochs,
+                               int64_t batch_size);
 
 // Checkpoints in `dir` as (step, path), sorted by step; empty when the directory is missing.
 std::vector<std::pair<int64_t, std::string>> list_checkpoints(const std::string& dir);
@@ -54,7 +64,8 @@ std::string resolve_checkpoint(const std::string& path);
 
 class CheckpointManager {
  public:
-  CheckpointManager(std::string dir, int64_t keep);
+  // `faults`: test hook counting each save as one write (nullptr: none).
+  CheckpointManager(std::string dir, int64_t keep, WriteFaults* faults = nullptr);
   // Saves ckpt-<step> (replacing one of the same step) and deletes all but the newest `keep`.
   std::string save(const nn::Module& model, const optim::Optimizer& optimizer, const TrainerState& state,
                    const nlohmann::json& config, const std::string& run_dir);
@@ -63,6 +74,7 @@ class CheckpointManager {
  private:
   std::string dir_;
   int64_t keep_;
+  WriteFaults* faults_;
 };
 
 }  // namespace tg::train

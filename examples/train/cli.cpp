@@ -2,6 +2,7 @@
 #include "examples/train/cli.h"
 
 #include <CLI/CLI.hpp>
+#include <cmath>
 #include <sstream>
 #include <vector>
 
@@ -120,8 +121,18 @@ CliResult parse_cli(int argc, const char* const* argv) {
   } catch (const CLI::ParseError& e) {
     return exit_with_error(e.what());
   }
+  std::set<std::string> typed_keys;  // set on the command line (not by the config file)
   for (const auto& [key, opt] : opts)
-    if (opt->count() > 0) r.explicit_keys.insert(key);
+    if (opt->count() > 0) typed_keys.insert(key);
+  r.explicit_keys.insert(typed_keys.begin(), typed_keys.end());
+  // NaN stands for "auto" inside TrainConfig, so a typed "nan" would silently become the default.
+  std::string nan_flag;
+  visit_config(r.config, [&](const FieldInfo& f, auto& value) {
+    if constexpr (std::is_same_v<std::decay_t<decltype(value)>, double>) {
+      if (nan_flag.empty() && typed_keys.count(f.key) && std::isnan(value)) nan_flag = f.key;
+    }
+  });
+  if (!nan_flag.empty()) return exit_with_error(flag_name(nan_flag) + ": must be a number, got NaN");
 
   try {
     validate(r.config, r.explicit_keys);

@@ -10,6 +10,7 @@
 
 #include "engine/device.h"
 #include "engine/error.h"
+#include "examples/train/output_files.h"
 #include "optim/schedule.h"
 
 namespace tg::train {
@@ -120,6 +121,7 @@ void validate(const TrainConfig& c_in, const std::set<std::string>& explicit_key
   require(c.checkpoint_every >= 0, "checkpoint_every", "must be >= 0");
   require(c.log_interval >= 0, "log_interval", "must be >= 0");
   require(c.telemetry_interval >= 0, "telemetry_interval", "must be >= 0");
+  require(c.nonfinite_skip_limit >= 1, "nonfinite_skip_limit", "must be at least 1");
   require(!c.data_dir.empty(), "data_dir", "must not be empty");
   require(!c.log_dir.empty(), "log_dir", "must not be empty");
   require(c.run_name.find('/') == std::string::npos, "run_name", "must be a plain name, not a path");
@@ -289,17 +291,7 @@ std::set<std::string> load_config_file(TrainConfig& c, const std::string& path) 
 }
 
 void save_config_file(const TrainConfig& c, const std::string& path) {
-  namespace fs = std::filesystem;
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    if (!out) throw IOError("cannot write config '" + tmp + "'");
-    out << to_json(c).dump(2) << "\n";
-    if (!out) throw IOError("cannot write config '" + tmp + "'");
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  if (ec) throw IOError("cannot rename '" + tmp + "' to '" + path + "': " + ec.message());
+  write_file_atomic(path, to_json(c).dump(2) + "\n");
 }
 
 }  // namespace tg::train

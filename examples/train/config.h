@@ -74,6 +74,8 @@ struct TrainConfig {
   int64_t log_interval = 0;          // plain-line interval in steps (0 = about 10 per epoch)
   int64_t telemetry_interval = 0;    // per-layer trust-ratio records every N steps (0 = ~200 per run)
   bool report = true;                // write report.html at the end
+  std::string on_nonfinite = "stop"; // a step with a NaN/Inf loss, gradient or BN statistic: stop | skip
+  int64_t nonfinite_skip_limit = 10; // with skip: stop after this many such steps in a row
 };
 
 // One field of the config: its JSON key (the flag is "--" + key with '_' -> '-'), help text,
@@ -141,6 +143,10 @@ void visit_config(TrainConfig& c, Visitor&& v) {
   v(FieldInfo{"telemetry_interval", "Steps between per-layer trust-ratio records (0 = about 200 per run)", {}, true},
     c.telemetry_interval);
   v(FieldInfo{"report", "Write report.html (inline SVG charts) at the end", {}, true}, c.report);
+  v(FieldInfo{"on_nonfinite", "A step whose loss, gradients or BN statistics hold NaN/Inf: stop (error) or skip it",
+              {"stop", "skip"}, true}, c.on_nonfinite);
+  v(FieldInfo{"nonfinite_skip_limit", "With --on-nonfinite skip: stop after this many non-finite steps in a row", {}, true},
+    c.nonfinite_skip_limit);
 }
 
 // Thrown for a bad setting or combination; what() is one line naming the flag.

@@ -3,6 +3,7 @@
 
 #include <cmath>
 #include <filesystem>
+#include <fstream>
 #include <sstream>
 
 #include "engine/error.h"
@@ -34,74 +35,86 @@ std::string csv_cell(const Record& v) {
   return v.dump();
 }
 
-// Rewrites `path` keeping the lines for which keep(line, index) is true.
+// Rewrites `path` keeping the complete lines for which keep(line, index) is true.
 template <class Keep>
 void filter_lines(const std::string& path, Keep keep) {
   std::error_code ec;
   if (!fs::is_regular_file(path, ec)) return;
-  std::ifstream in(path);
-  std::vector<std::string> lines;
-  std::string line;
-  size_t index = 0;
-  while (std::getline(in, line)) {
-    if (keep(line, index++)) lines.push_back(line);
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream all;
+  all << in.rdbuf();
+  const std::string text = all.str();
+  std::string kept;
+  size_t begin = 0, index = 0;
+  for (size_t nl = text.find('\n'); nl != std::string::npos; begin = nl + 1, nl = text.find('\n', begin)) {
+    const std::string line = text.substr(begin, nl - begin);  // the torn tail after the last '\n' never gets here
+    if (keep(line, index++)) kept += line + "\n";
   }
-  in.close();
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    if (!out) throw IOError("cannot rewrite metrics file '" + path + "'");
-    for (const auto& l : lines) out << l << "\n";
+  if (kept != text) write_file_atomic(path, kept);
+}
+
+// The n-th comma-separated cell of a CSV line (our numeric columns hold no quoted commas).
+std::string csv_field(const std::string& line, size_t n) {
+  size_t begin = 0;
+  for (size_t i = 0; i < n; ++i) {
+    begin = line.find(',', begin);
+    if (begin == std::string::npos) return "";
+    ++begin;
   }
-  fs::rename(tmp, path, ec);
-  if (ec) throw IOError("cannot replace metrics file '" + path + "': " + ec.message());
+  return line.substr(begin, line.find(',', begin) - begin);
 }
 
 }  // namespace
 
-MetricsLog::MetricsLog(const std::string& base, std::vector<std::string> columns)
-    : jsonl_path_(base + ".jsonl"), csv_path_(base + ".csv"), columns_(std::move(columns)) {
-  std::error_code ec;
-  const bool csv_empty = !fs::exists(csv_path_, ec) || fs::file_size(csv_path_, ec) == 0;
-  jsonl_.open(jsonl_path_, std::ios::app);
-  csv_.open(csv_path_, std::ios::app);
-  if (!jsonl_ || !csv_) throw IOError("cannot open metrics file '" + (jsonl_ ? csv_path_ : jsonl_path_) + "' for writing");
-  if (csv_empty) {
-    for (size_t i = 0; i < columns_.size(); ++i) csv_ << (i ? "," : "") << columns_[i];
-    csv_ << "\n";
+MetricsLog::MetricsLog(const std::string& base, std::vector<std::string> columns, WriteFaults* faults)
+    : columns_(std::move(columns)),
+      jsonl_(std::make_unique<AppendFile>(base + ".jsonl", faults)),
+      csv_(std::make_unique<AppendFile>(base + ".csv", faults)) {
+  if (csv_->empty_on_disk()) {
+    std::string header;
+    for (size_t i = 0; i < columns_.size(); ++i) {
+      if (i > 0) header += ',';
+      header += columns_[i];
+    }
+    csv_->append(header + "\n");
   }
 }
 
 void MetricsLog::append(const Record& r) {
-  jsonl_ << r.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
+  jsonl_->append(r.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace) + "\n");
+  std::string row;
   for (size_t i = 0; i < columns_.size(); ++i) {
     auto it = r.find(columns_[i]);
-    csv_ << (i ? "," : "") << (it == r.end() ? std::string() : csv_cell(*it));
+    if (i > 0) row += ',';
+    if (it != r.end()) row += csv_cell(*it);
   }
-  csv_ << "\n";
+  csv_->append(row + "\n");
 }
 
 void MetricsLog::flush() {
-  jsonl_.flush();
-  csv_.flush();
+  jsonl_->flush();
+  csv_->flush();
 }
 
-void truncate_jsonl_after_step(const std::string& path, int64_t step) {
-  filter_lines(path, [step](const std::string& line, size_t) {
+void truncate_jsonl_after(const std::string& path, const std::string& key, int64_t limit) {
+  filter_lines(path, [&](const std::string& line, size_t) {
     try {
       const auto j = nlohmann::json::parse(line);
-      return !(j.contains("step") && j["step"].is_number() && j["step"].get<int64_t>() > step);
+      return j.is_object() && j.contains(key) && j[key].is_number() && j[key].get<double>() <= static_cast<double>(limit);
     } catch (const std::exception&) {
-      return false;  // a torn last line from a crash
+      return false;
     }
   });
 }
 
-void truncate_csv_after_step(const std::string& path, int64_t step) {
-  filter_lines(path, [step](const std::string& line, size_t index) {
+void truncate_csv_after(const std::string& path, size_t column, int64_t limit) {
+  filter_lines(path, [&](const std::string& line, size_t index) {
     if (index == 0) return true;  // header
     try {
-      return std::stoll(line.substr(0, line.find(','))) <= step;
+      size_t used = 0;
+      const std::string cell = csv_field(line, column);
+      const double v = std::stod(cell, &used);
+      return used == cell.size() && v <= static_cast<double>(limit);
     } catch (const std::exception&) {
       return false;
     }

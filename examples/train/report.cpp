@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "engine/error.h"
+#include "examples/train/output_files.h"
 #include "examples/train/metrics.h"
 #include "examples/train/svg_chart.h"
 
@@ -272,16 +273,7 @@ std::string render_report_html(const RunData& run) {
 std::string write_report(const std::string& run_dir) {
   const std::string html = render_report_html(read_run(run_dir));
   const fs::path p = fs::path(run_dir) / "report.html";
-  const std::string tmp = p.string() + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc | std::ios::binary);
-    if (!out) throw IOError("cannot write report '" + tmp + "'");
-    out << html;
-    if (!out) throw IOError("cannot write report '" + tmp + "'");
-  }
-  std::error_code ec;
-  fs::rename(tmp, p, ec);
-  if (ec) throw IOError("cannot rename '" + tmp + "' to '" + p.string() + "': " + ec.message());
+  write_file_atomic(p.string(), html);
   return p.string();
 }
 

@@ -10,6 +10,7 @@
 #include "engine/parallel.h"
 #include "examples/train/cli.h"
 #include "examples/train/interrupt.h"
+#include "examples/train/output_files.h"
 #include "examples/train/progress.h"
 #include "examples/train/trainer.h"
 
@@ -46,6 +47,15 @@ TrainConfig merge_resume_config(const TrainConfig& given, const std::set<std::st
   return merged;
 }
 
+void note_data_fallback(const std::string& data_dir, const std::string& source, std::ostream& out) {
+  const std::string dir = fs::path(data_dir).lexically_normal().string();
+  const std::string src = fs::path(source).lexically_normal().string();
+  if (src.rfind(dir, 0) == 0) return;
+  std::error_code ec;
+  out << "train: note: the data came from '" << source << "', not from --data-dir '" << data_dir << "' ("
+      << (fs::is_directory(data_dir, ec) ? "it does not hold this dataset" : "it does not exist") << ")" << std::endl;
+}
+
 std::string default_run_name(const TrainConfig& c) {
   const std::time_t now = std::time(nullptr);
   std::tm tm{};
@@ -72,6 +82,10 @@ int run_train(int argc, const char* const* argv, std::ostream& out, std::ostream
     }
     resolve_defaults(c);
     validate(c);
+    std::error_code ec;
+    if (cli.explicit_keys.count("data_dir") && !fs::is_directory(c.data_dir, ec))
+      throw ConfigError("--data-dir: '" + c.data_dir + "' is not a directory (give the directory that holds the data, "
+                        "or leave the flag out to use ./data or the system's copy)");
     if (cli.dry_run) {
       out << to_json(c).dump(2) << "\n";
       return 0;
@@ -85,14 +99,29 @@ int run_train(int argc, const char* const* argv, std::ostream& out, std::ostream
       if (c.run_name.empty()) c.run_name = default_run_name(c);
       run_dir = (fs::path(c.log_dir) / c.run_name).string();
     }
-    const int threads = c.threads > 0 ? c.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    const int threads = c.threads > 0 ? std::min(c.threads, cores) : cores;
+    if (c.threads > cores)
+      err << "train: warning: --threads " << c.threads << " is more than the " << cores
+          << " cores of this machine (oversubscribed threads only slow training down); using " << cores << std::endl;
     set_num_threads(threads);
+
+    // ---- output directories: writable now, not after an epoch of work; stale temporaries gone ----
+    const std::string checkpoint_dir = c.checkpoint_dir.empty() ? (fs::path(run_dir) / "checkpoints").string() : c.checkpoint_dir;
+    require_writable_dir(run_dir, "--log-dir/--run-name (run directory)");
+    require_writable_dir(checkpoint_dir, "--checkpoint-dir");
+    const int stale = remove_stale_temp_files(run_dir) + remove_stale_temp_files(checkpoint_dir);
+    if (stale > 0) out << "train: removed " << stale << " temporary file(s) left by an interrupted earlier process" << std::endl;
 
     // ---- data, model, training ----
     out << "train: loading " << c.dataset << " from " << c.data_dir << " ..." << std::endl;
     data::DatasetSplits splits = data::load_dataset(c.dataset, c.data_dir);
     out << "train: found " << splits.source << std::endl;
-    Trainer trainer(c, std::move(splits), RunPaths{run_dir, c.checkpoint_dir}, TrainerOptions{0, &out, false});
+    note_data_fallback(c.data_dir, splits.source, out);
+    TrainerOptions options;
+    options.out = &out;
+    options.fail_write_at = write_faults_from_env();
+    Trainer trainer(c, std::move(splits), RunPaths{run_dir, c.checkpoint_dir}, options);
     if (resuming) trainer.resume(ckpt);
     install_interrupt_handler();
     const TrainSummary s = trainer.run();

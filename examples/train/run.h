@@ -15,6 +15,9 @@ namespace tg::train {
 TrainConfig merge_resume_config(const TrainConfig& given, const std::set<std::string>& explicit_keys,
                                 const LoadedCheckpoint& ckpt);
 
+// Says on `out` where the data came from when that is not under `data_dir`, and why.
+void note_data_fallback(const std::string& data_dir, const std::string& source, std::ostream& out);
+
 // "<dataset>-<model>-<optimizer>-YYYYmmdd-HHMMSS" (local time).
 std::string default_run_name(const TrainConfig& c);
 

@@ -13,6 +13,7 @@
 #include "engine/error.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
+#include "examples/train/finite_check.h"
 #include "examples/train/interrupt.h"
 #include "examples/train/report.h"
 #include "examples/train/setup.h"
@@ -54,7 +55,8 @@ double json_num(const nlohmann::json& j, const char* key, double fallback) {
 }  // namespace
 
 Trainer::Trainer(TrainConfig c, data::DatasetSplits splits, RunPaths paths, TrainerOptions options)
-    : c_(std::move(c)), paths_(std::move(paths)), opt_(options), device_(parse_device(c_.device)), gen_(c_.seed) {
+    : c_(std::move(c)), paths_(std::move(paths)), opt_(options), device_(parse_device(c_.device)), gen_(c_.seed),
+      faults_(options.fail_write_at) {
   resolve_defaults(c_);
   data::Dataset train = std::move(splits.train), test = std::move(splits.test);
   if (c_.train_subset > 0 && c_.train_subset < train.size()) train = data::slice(train, 0, c_.train_subset);
@@ -67,6 +69,7 @@ Trainer::Trainer(TrainConfig c, data::DatasetSplits splits, RunPaths paths, Trai
 
   model_ = nn::make_model(c_.model, static_cast<int>(train.channels), static_cast<int>(train.height),
                           train.num_classes(), gen_);
+  divergence_ = DivergenceMonitor(train.num_classes());
   if (device_.is_cuda()) model_->to(device_);
 
   const data::ChannelStats stats = normalization_for(c_.dataset, train);
@@ -80,16 +83,20 @@ Trainer::Trainer(TrainConfig c, data::DatasetSplits splits, RunPaths paths, Trai
   if (c_.max_steps > 0) total_steps_ = std::min(total_steps_, c_.max_steps);
 
   optimizer_ = make_optimizer(c_, *model_);
+  // skip: the optimizer refuses a non-finite gradient without touching anything, and this trainer
+  // counts it; stop: it throws naming the parameter.
+  optimizer_->set_non_finite_policy(c_.on_nonfinite == "skip" ? optim::NonFinitePolicy::kSkip : optim::NonFinitePolicy::kThrow);
   optimizer_->set_schedule(make_schedule(c_, steps_per_epoch_, total_steps_));
   telemetry_interval_ = c_.telemetry_interval > 0 ? c_.telemetry_interval : std::max<int64_t>(1, total_steps_ / 200);
 
   const int64_t log_interval = c_.log_interval > 0 ? c_.log_interval : std::max<int64_t>(1, steps_per_epoch_ / 10);
   const ProgressMode mode = opt_.quiet ? ProgressMode::kNone : resolve_progress_mode(c_.progress);
   progress_ = std::make_unique<Progress>(mode, *opt_.out, log_interval);
+  warnings_to_stderr_ = mode == ProgressMode::kNone;
 
   if (!paths_.run_dir.empty()) {
     if (paths_.checkpoint_dir.empty()) paths_.checkpoint_dir = (fs::path(paths_.run_dir) / "checkpoints").string();
-    checkpoints_ = std::make_unique<CheckpointManager>(paths_.checkpoint_dir, c_.keep_checkpoints);
+    checkpoints_ = std::make_unique<CheckpointManager>(paths_.checkpoint_dir, c_.keep_checkpoints, &faults_);
   }
 }
 
@@ -99,11 +106,18 @@ void Trainer::say(const std::string& line) {
   if (!opt_.quiet) progress_->message(line);
 }
 
+void Trainer::warn(const std::string& line) {
+  if (warnings_to_stderr_) {
+    std::cerr << "train: " << line << std::endl;  // --progress none (or quiet) hides progress, never a warning
+  } else {
+    say(line);
+  }
+}
+
 void Trainer::resume(const LoadedCheckpoint& ck) {
+  check_checkpoint_counters(ck, steps_per_epoch_, total_steps_, c_.epochs, c_.batch_size);
   model_->load_state_dict(ck.model, /*strict=*/true, ck.path);
   optimizer_->load_state_dict(ck.optimizer);
-  TG_CHECK(ck.trainer.step <= total_steps_, "--resume: checkpoint '" << ck.path << "' is at step " << ck.trainer.step
-                                                                     << " but this run has only " << total_steps_ << " steps");
   step_ = ck.trainer.step;
   train_loader_->set_state(ck.trainer.loader);
   gen_.set_state(ck.trainer.rng);
@@ -121,6 +135,10 @@ void Trainer::resume(const LoadedCheckpoint& ck) {
   images_seen_ = static_cast<int64_t>(json_num(s, "images_seen", 0));
   train_seconds_ = json_num(s, "train_seconds", 0);
   wall_before_ = json_num(s, "wall_seconds", 0);
+  last_lr_ = json_num(s, "last_lr", 0);
+  skipped_steps_ = static_cast<int64_t>(json_num(s, "skipped_steps", 0));
+  nonfinite_streak_ = static_cast<int64_t>(json_num(s, "nonfinite_streak", 0));
+  if (s.contains("divergence")) divergence_.set_state(s["divergence"]);
   last_checkpoint_ = ck.path;
   resumed_ = true;
   if (ck.trainer.threads != get_num_threads())
@@ -145,6 +163,10 @@ TrainerState Trainer::state() const {
               {"last_loss", last_loss_},
               {"epochs_done", epochs_done_},
               {"images_seen", images_seen_},
+              {"last_lr", last_lr_},
+              {"skipped_steps", skipped_steps_},
+              {"nonfinite_streak", nonfinite_streak_},
+              {"divergence", divergence_.state()},
               {"train_seconds", train_seconds_ + session_train_seconds_},
               {"wall_seconds", wall_before_ + seconds_since(session_start_)}};
   return st;
@@ -152,6 +174,7 @@ TrainerState Trainer::state() const {
 
 std::string Trainer::save_checkpoint_now() {
   if (!checkpoints_) return "";
+  flush_logs();  // every row up to this step is on disk before the checkpoint that covers it
   last_checkpoint_ = checkpoints_->save(*model_, *optimizer_, state(), to_json(c_), paths_.run_dir);
   return last_checkpoint_;
 }
@@ -165,30 +188,50 @@ void Trainer::open_logs(bool resumed) {
   save_config_file(c_, (d / "config.json").string());
   const std::string steps = (d / "metrics_steps").string(), epochs = (d / "metrics_epochs").string();
   const std::string trust = (d / "trust_ratios.jsonl").string();
-  if (resumed) {  // drop rows logged after the checkpoint (a crash between checkpoint and exit)
-    for (const auto& base : {steps, epochs}) {
-      truncate_jsonl_after_step(base + ".jsonl", step_);
-      truncate_csv_after_step(base + ".csv", step_);
-    }
-    truncate_jsonl_after_step(trust, step_);
+  if (resumed) {
+    // Drop rows logged after the checkpoint (a kill between a flush and the next checkpoint) and
+    // torn lines: steps by step, epochs by the number finished (an epoch row and a checkpoint of
+    // its last step, taken before the epoch finished, share a step), trust ratios by the
+    // optimizer's step (they differ once non-finite steps were skipped).
+    truncate_jsonl_after(steps + ".jsonl", "step", step_);
+    truncate_csv_after(steps + ".csv", 0, step_);
+    truncate_jsonl_after(epochs + ".jsonl", "epoch", epochs_done_);
+    truncate_csv_after(epochs + ".csv", 1, epochs_done_);
+    truncate_jsonl_after(trust, "step", optimizer_->step_count());
   } else {
     for (const auto& p : {steps + ".jsonl", steps + ".csv", epochs + ".jsonl", epochs + ".csv", trust}) fs::remove(p, ec);
   }
   step_log_ = std::make_unique<MetricsLog>(
       steps, std::vector<std::string>{"step", "epoch", "loss", "acc", "lr", "img_per_s", "time_s", "tr_count", "tr_min",
                                       "tr_median", "tr_max", "tr_raw_min", "tr_raw_median", "tr_raw_max",
-                                      "clipped_fraction"});
+                                      "clipped_fraction"},
+      &faults_);
   epoch_log_ = std::make_unique<MetricsLog>(
       epochs, std::vector<std::string>{"step", "epoch", "train_loss", "train_acc", "test_loss", "test_acc", "lr",
-                                       "img_per_s", "time_s"});
-  trust_log_ = std::make_unique<std::ofstream>(trust, std::ios::app);
-  if (!*trust_log_) throw IOError("cannot open '" + trust + "' for writing");
+                                       "img_per_s", "time_s"},
+      &faults_);
+  trust_log_ = std::make_unique<AppendFile>(trust, &faults_);
+}
+
+void Trainer::flush_logs() {
+  if (!step_log_) return;
+  step_log_->flush();
+  epoch_log_->flush();
+  trust_log_->flush();
+}
+
+std::string Trainer::last_checkpoint_note() const {
+  return last_checkpoint_.empty() ? "no checkpoint was written yet"
+                                  : "the last checkpoint, '" + last_checkpoint_ + "', is intact";
 }
 
 void Trainer::train_step(const data::Batch& batch) {
   // One optimizer step over `batch`, split into k micro-batches of n_i images:
   //   L = sum_i (n_i / B) * mean-loss_i  = the mean loss over the B images, so
   //   grad L = sum_i (n_i / B) grad_i    (summed into .grad by autograd, then one step).
+  nn::NamedTensors saved_buffers;  // BN statistics before the forward passes, to undo a skipped step
+  if (c_.on_nonfinite == "skip")
+    for (const auto& [name, t] : model_->named_buffers()) saved_buffers.emplace_back(name, t.clone());
   optimizer_->zero_grad(/*set_to_none=*/true);
   const int64_t B = batch.size();
   const int64_t k = std::min<int64_t>(c_.accum_steps, B);
@@ -206,13 +249,59 @@ void Trainer::train_step(const data::Batch& batch) {
     correct += nn::topk_correct(logits.detach(), y, 1);
   }
   last_lr_ = optimizer_->scheduled_lr(0);
-  optimizer_->step();
   last_step_loss_ = loss_sum / static_cast<double>(B);
   last_step_acc_ = static_cast<double>(correct) / static_cast<double>(B);
+  ++epoch_batches_;
+
+  // Non-finite values are caught before the update (loss, BN statistics, gradients) ...
+  std::string why;
+  if (!std::isfinite(loss_sum)) {
+    why = "the loss is " + value_text(last_step_loss_);
+  } else if (const auto bad = first_non_finite(model_->named_buffers(), "model buffer")) {
+    why = bad->describe() + " after the forward pass";
+  } else {
+    optimizer_->step();  // --on-nonfinite stop: throws naming the parameter whose gradient is not finite
+    if (optimizer_->last_step_skipped()) why = "a gradient holds NaN or Inf";
+  }
+  last_step_applied_ = why.empty();
+  if (!why.empty()) {
+    on_non_finite_step(why, saved_buffers);
+    return;
+  }
+  // ... and after it (the weights).
+  check_update_finite();
+  nonfinite_streak_ = 0;
+  divergence_.record_first_loss(last_step_loss_);  // the first applied step's loss; kept afterwards
   epoch_loss_sum_ += loss_sum;
   epoch_correct_ += static_cast<double>(correct);
   epoch_count_ += B;
-  ++epoch_batches_;
+}
+
+void Trainer::on_non_finite_step(const std::string& why, const nn::NamedTensors& buffers) {
+  const std::string at = "step " + std::to_string(step_ + 1) + ": " + why;
+  if (c_.on_nonfinite != "skip")
+    throw Error(at + "; stopped (--on-nonfinite stop) without saving this state: " + last_checkpoint_note() +
+                ". Lower --lr, or pass --on-nonfinite skip to skip such steps");
+  const nn::NamedTensors live = model_->named_buffers();
+  for (size_t i = 0; i < live.size() && i < buffers.size(); ++i) live[i].second.copy_(buffers[i].second);
+  optimizer_->zero_grad(/*set_to_none=*/true);
+  ++skipped_steps_;
+  ++nonfinite_streak_;
+  warn("warning: " + at + "; step skipped (" + std::to_string(nonfinite_streak_) + " in a row, " +
+      std::to_string(skipped_steps_) + " in all)");
+  if (nonfinite_streak_ >= c_.nonfinite_skip_limit)
+    throw Error(at + "; " + std::to_string(nonfinite_streak_) + " non-finite steps in a row (--nonfinite-skip-limit " +
+                std::to_string(c_.nonfinite_skip_limit) + "): stopped; " + last_checkpoint_note() + ". Lower --lr");
+}
+
+void Trainer::check_update_finite() const {
+  const auto bad = first_non_finite(model_->named_parameters(), "model parameter");
+  if (!bad) return;
+  std::string source;
+  if (const auto st = first_non_finite(optimizer_->state_dict().tensors, "optimizer state"))
+    source = "; its source: " + st->describe();
+  throw Error("step " + std::to_string(step_ + 1) + ": the optimizer's update left " + bad->describe() + source +
+              "; stopped without saving this state: " + last_checkpoint_note());
 }
 
 void Trainer::log_step(double step_seconds, int64_t images) {
@@ -226,7 +315,7 @@ void Trainer::log_step(double step_seconds, int64_t images) {
   r["img_per_s"] = step_seconds > 0 ? static_cast<double>(images) / step_seconds : 0.0;
   r["time_s"] = wall_before_ + seconds_since(session_start_);
   const auto& recs = optimizer_->trust_ratios();
-  if (!recs.empty()) {
+  if (!recs.empty() && last_step_applied_) {  // a skipped step has no ratios (the optimizer keeps the last ones)
     const optim::TrustRatioSummary s = optim::summarize_trust_ratios(recs);
     r["tr_count"] = s.count;
     r["tr_min"] = s.min;
@@ -236,7 +325,11 @@ void Trainer::log_step(double step_seconds, int64_t images) {
     r["tr_raw_median"] = s.raw_median;
     r["tr_raw_max"] = s.raw_max;
     r["clipped_fraction"] = s.clipped_fraction;
-    if (step_ % telemetry_interval_ == 0 || step_ == 1 || step_ == total_steps_) optim::write_jsonl(*trust_log_, recs);
+    if (step_ % telemetry_interval_ == 0 || step_ == 1 || step_ == total_steps_) {
+      std::ostringstream lines;
+      optim::write_jsonl(lines, recs);
+      trust_log_->append(lines.str());
+    }
   }
   step_log_->append(r);
 }
@@ -298,9 +391,7 @@ void Trainer::finish_epoch() {
     r["img_per_s"] = img_s;
     r["time_s"] = wall_before_ + seconds_since(session_start_);
     epoch_log_->append(r);
-    epoch_log_->flush();
-    step_log_->flush();
-    trust_log_->flush();
+    flush_logs();
   }
   char line[320];
   std::snprintf(line, sizeof(line), "epoch %lld/%lld  train loss %.4f acc %s  |  test loss %s acc %s (best %s)  |  %.0f img/s  %s elapsed",
@@ -308,6 +399,7 @@ void Trainer::finish_epoch() {
                 ev.complete ? std::to_string(ev.loss).substr(0, 6).c_str() : "n/a", ev.complete ? pct_str(ev.acc).c_str() : "n/a",
                 pct_str(best_acc_).c_str(), img_s, format_duration(wall_before_ + seconds_since(session_start_)).c_str());
   say(line);
+  for (const auto& w : divergence_.on_epoch_end(epochs_done_, train_loss, ev.complete ? ev.acc : -1.0)) warn(w);
   epoch_loss_sum_ = 0;
   epoch_correct_ = 0;
   epoch_count_ = 0;
@@ -320,14 +412,22 @@ void Trainer::finish_epoch() {
 void Trainer::write_outputs() {
   if (paths_.run_dir.empty()) return;
   const fs::path d(paths_.run_dir);
-  step_log_->flush();
-  epoch_log_->flush();
-  trust_log_->flush();
+  flush_logs();
   model_->save((d / "model.safetensors").string(), {{"config", to_json(c_).dump()}});
   if (c_.report) write_report(paths_.run_dir);
 }
 
 TrainSummary Trainer::run() {
+  try {
+    return run_session();
+  } catch (const IOError& e) {  // the write-error policy: stop, and say what is safe
+    const std::string next = last_checkpoint_.empty() ? " (free space, then run the same command again)"
+                                                      : " (free space, then train --resume " + paths_.run_dir + ")";
+    throw IOError(std::string(e.what()) + "; training stopped: " + last_checkpoint_note() + next);
+  }
+}
+
+TrainSummary Trainer::run_session() {
   session_start_ = Clock::now();
   open_logs(resumed_);
   {
@@ -401,6 +501,8 @@ TrainSummary Trainer::run() {
   sum.images_seen = images_seen_;
   sum.images_per_s = train_s > 0 ? static_cast<double>(images_seen_) / train_s : 0.0;
   sum.last_checkpoint = last_checkpoint_;
+  sum.skipped_steps = skipped_steps_;
+  sum.warnings = divergence_.warnings();
   if (!paths_.run_dir.empty()) {
     nlohmann::ordered_json j;
     j["steps"] = sum.steps;
@@ -416,7 +518,10 @@ TrainSummary Trainer::run() {
     j["interrupted"] = sum.interrupted;
     j["threads"] = get_num_threads();
     j["last_checkpoint"] = sum.last_checkpoint;
-    std::ofstream((fs::path(paths_.run_dir) / "summary.json").string(), std::ios::trunc) << j.dump(2) << "\n";
+    j["skipped_steps"] = sum.skipped_steps;
+    j["diverged"] = divergence_.diverged();
+    j["warnings"] = sum.warnings;
+    write_file_atomic((fs::path(paths_.run_dir) / "summary.json").string(), j.dump(2) + "\n", &faults_);
   }
   write_outputs();
   return sum;

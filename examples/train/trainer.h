@@ -13,7 +13,9 @@
 #include "engine/random.h"
 #include "examples/train/checkpoint.h"
 #include "examples/train/config.h"
+#include "examples/train/divergence.h"
 #include "examples/train/metrics.h"
+#include "examples/train/output_files.h"
 #include "examples/train/progress.h"
 #include "nn/module.h"
 #include "optim/optimizer.h"
@@ -31,6 +33,7 @@ struct TrainerOptions {
   int64_t stop_at_step = 0;       // > 0: behave as if Ctrl-C arrived after this step
   std::ostream* out = &std::cout; // progress and epoch lines
   bool quiet = false;             // no console output at all
+  int64_t fail_write_at = 0;      // test hook: the Nth checked write fails as on a full disk (0 = never)
 };
 
 struct EvalResult {
@@ -50,6 +53,8 @@ struct TrainSummary {
   int64_t images_seen = 0;
   bool interrupted = false;
   std::string last_checkpoint;
+  int64_t skipped_steps = 0;          // non-finite steps skipped (--on-nonfinite skip)
+  std::vector<std::string> warnings;  // divergence warnings, in order
 };
 
 class Trainer {
@@ -73,7 +78,15 @@ class Trainer {
   const std::string& run_dir() const { return paths_.run_dir; }
 
  private:
+  TrainSummary run_session();  // run() without the write-error note
   void train_step(const data::Batch& batch);
+  // A step whose loss, BN statistics or gradients are not finite: skip it (restoring `buffers`)
+  // or stop, per --on-nonfinite. Throws when stopping.
+  void on_non_finite_step(const std::string& why, const nn::NamedTensors& buffers);
+  // After an update: every parameter must be finite (an update cannot be undone: always stops).
+  void check_update_finite() const;
+  void flush_logs();
+  std::string last_checkpoint_note() const;
   void finish_epoch();
   TrainerState state() const;
   std::string save_checkpoint_now();
@@ -81,6 +94,7 @@ class Trainer {
   void log_step(double step_seconds, int64_t images);
   void write_outputs();  // summary.json, model.safetensors, report.html
   void say(const std::string& line);
+  void warn(const std::string& line);  // on the console even with --progress none (then on stderr)
 
   TrainConfig c_;
   RunPaths paths_;
@@ -91,11 +105,14 @@ class Trainer {
   std::unique_ptr<optim::Optimizer> optimizer_;
   std::unique_ptr<data::DataLoader> train_loader_, test_loader_;
   std::unique_ptr<CheckpointManager> checkpoints_;
+  WriteFaults faults_;
   std::unique_ptr<MetricsLog> step_log_, epoch_log_;
-  std::unique_ptr<std::ofstream> trust_log_;
+  std::unique_ptr<AppendFile> trust_log_;
+  DivergenceMonitor divergence_{0};
   std::unique_ptr<Progress> progress_;
   int64_t steps_per_epoch_ = 0, total_steps_ = 0, telemetry_interval_ = 1;
   bool resumed_ = false;
+  bool warnings_to_stderr_ = false;
 
   // Training position and running statistics (all saved in checkpoints).
   int64_t step_ = 0;
@@ -103,12 +120,14 @@ class Trainer {
   int64_t epoch_count_ = 0, epoch_batches_ = 0;
   double best_acc_ = -1, last_acc_ = -1, last_loss_ = -1;
   int64_t best_epoch_ = -1, epochs_done_ = 0, images_seen_ = 0;
+  int64_t skipped_steps_ = 0, nonfinite_streak_ = 0;  // non-finite steps: in all, and in a row now
   double train_seconds_ = 0, wall_before_ = 0;  // from earlier sessions of this run
   double session_train_seconds_ = 0, epoch_train_seconds_ = 0;
   std::chrono::steady_clock::time_point session_start_ = std::chrono::steady_clock::now();
   std::string last_checkpoint_;
   // Last step's values for the progress display.
   double last_step_loss_ = 0, last_step_acc_ = 0, last_lr_ = 0;
+  bool last_step_applied_ = true;  // false after a skipped non-finite step
 };
 
 }  // namespace tg::train
