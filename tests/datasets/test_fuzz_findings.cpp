@@ -34,3 +34,38 @@ TEST_CASE("gzip: bytes after the last member are refused, naming the file and wh
   CHECK(gunzip(two, "two.gz") == labels);
   CHECK(parse_idx(maybe_gunzip(two, "two.gz"), "two.gz", 1).data == Bytes{1, 2, 3});
 }
+
+TEST_CASE("idx: zero images of absurd sides are refused, not multiplied into a signed overflow") {
+  // fuzz_idx found it (UBSan: signed overflow in Dataset::image_numel): dims (0, 4278190079,
+  // 4294967295) need 0 data bytes, so the header parsed and an empty label file matched it.
+  test::TempDir tmp("idx_sides");
+  const std::string images = tmp.file("images"), labels = tmp.file("labels");
+  write_file(labels, test::idx_bytes({0}, {}));
+  for (auto [h, w] : {std::pair<uint32_t, uint32_t>{0xfeffffffu, 0xffffffffu}, {0, 28}, {28, 0}, {65536, 1}}) {
+    write_file(images, test::idx_bytes({0, h, w}, {}));
+    const std::string msg = io_error_of([&] { load_idx_dataset(images, labels, mnist_class_names(), "t"); });
+    CHECK(contains(msg, "IDX image file '" + images + "' holds images of " + std::to_string(h) + " x " + std::to_string(w)));
+    CHECK(contains(msg, "expected each side in [1, 65535]"));
+  }
+  write_file(images, test::idx_bytes({0, 65535, 2}, {}));  // the largest side still loads (no images)
+  CHECK(load_idx_dataset(images, labels, mnist_class_names(), "t").height == 65535);
+}
+
+TEST_CASE("dataset: validate refuses a shape whose size overflows int64, naming it") {
+  Dataset ds;
+  ds.name = "huge";
+  ds.channels = 3;
+  ds.height = ds.width = int64_t{1} << 31;
+  ds.class_names = {"a"};
+  std::string msg;
+  try {
+    ds.validate();
+  } catch (const Error& e) {
+    msg = e.what();
+  }
+  CHECK(contains(msg, "dataset 'huge': 0 images of shape (3, 2147483648, 2147483648) overflow a 64-bit size"));
+  ds.height = ds.width = 2;
+  ds.labels = {0};
+  ds.images.assign(12, 0);
+  CHECK_NOTHROW(ds.validate());
+}
