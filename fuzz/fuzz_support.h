@@ -36,12 +36,17 @@ void expect_clean_refusal(F&& f) {
   }
 }
 
-// Writes the input to /tmp/tg_fuzz_<pid><suffix> (one file per process, rewritten each run;
-// the suffix matters to loaders that pick the format by name) and returns its path.
+// Writes the input to <shm or tmp>/tg_fuzz_<pid><suffix> (one file per process, rewritten each
+// run; the suffix matters to loaders that pick the format by name) and returns its path.
 inline std::string write_temp(const uint8_t* data, size_t size, const std::string& suffix) {
-  const std::string path = "/tmp/tg_fuzz_" + std::to_string(::getpid()) + suffix;
-  data::write_file(path, data, size);
-  return path;
+  static const std::string dir = ::access("/dev/shm", W_OK) == 0 ? "/dev/shm" : "/tmp";
+  struct RemovedAtExit {
+    std::string path;
+    ~RemovedAtExit() { ::unlink(path.c_str()); }
+  };
+  static const RemovedAtExit file{dir + "/tg_fuzz_" + std::to_string(::getpid()) + suffix};  // one suffix per target
+  data::write_file(file.path, data, size);
+  return file.path;
 }
 
 // Conv(1->2, 3x3) + BatchNorm(2) + ReLU + GlobalAvgPool + Linear(2->3): every kind of state a
