@@ -24,12 +24,16 @@ namespace tg::fuzz {
 // Runs f. Success, tg::Error (IOError included) and the train program's ConfigError are the
 // documented outcomes; any other exception (std::out_of_range, nlohmann::json::exception,
 // std::bad_alloc, ...) escaped a parser's checks: print it and abort so libFuzzer keeps the input.
+// TG_FUZZ_VERBOSE=1 prints each refusal (to see how deep a seed gets: run a target on one file).
 template <class F>
 void expect_clean_refusal(F&& f) {
+  static const bool verbose = std::getenv("TG_FUZZ_VERBOSE") != nullptr;
   try {
     f();
-  } catch (const Error&) {
-  } catch (const train::ConfigError&) {
+  } catch (const Error& e) {
+    if (verbose) std::fprintf(stderr, "fuzz: refused: %s\n", e.what());
+  } catch (const train::ConfigError& e) {
+    if (verbose) std::fprintf(stderr, "fuzz: refused: %s\n", e.what());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "fuzz: undocumented exception escaped: %s\n", e.what());
     std::abort();
