@@ -12,8 +12,14 @@ namespace tg::data {
 void Dataset::validate() const {
   TG_CHECK(channels > 0 && height > 0 && width > 0,
            "dataset '" << name << "': image shape (" << channels << ", " << height << ", " << width << ") must be positive");
-  TG_CHECK(static_cast<int64_t>(images.size()) == size() * image_numel(),
-           "dataset '" << name << "': " << size() << " labels need " << size() * image_numel()
+  // C*H*W and N*C*H*W in int64 without overflow (absurd headers reach here with N = 0).
+  int64_t numel = 0, total = 0;
+  TG_CHECK(!__builtin_mul_overflow(channels, height, &numel) && !__builtin_mul_overflow(numel, width, &numel) &&
+               !__builtin_mul_overflow(numel, size(), &total),
+           "dataset '" << name << "': " << size() << " images of shape (" << channels << ", " << height << ", " << width
+                       << ") overflow a 64-bit size");
+  TG_CHECK(static_cast<int64_t>(images.size()) == total,
+           "dataset '" << name << "': " << size() << " labels need " << total
                        << " pixel bytes, found " << images.size());
   TG_CHECK(num_classes() > 0, "dataset '" << name << "': no class names");
   for (int64_t i = 0; i < size(); ++i)

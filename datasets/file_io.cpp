@@ -73,13 +73,17 @@ Bytes gunzip(const Bytes& compressed, const std::string& what) {
     out.insert(out.end(), chunk, chunk + (sizeof(chunk) - zs.avail_out));
     if (rc == Z_STREAM_END) {
       member_done = true;
-      // Another gzip member may follow (concatenated .gz files are valid gzip).
+      if (in_pos == compressed.size()) break;
+      // Another gzip member may follow (`cat a.gz b.gz` is valid gzip); anything else is garbage
+      // that gzip(1) itself only warns about: refuse it, the file was damaged or mis-assembled.
       if (in_pos + 2 <= compressed.size() && compressed[in_pos] == 0x1f && compressed[in_pos + 1] == 0x8b) {
         inflateReset(&zs);
         member_done = false;
         continue;
       }
-      break;
+      inflateEnd(&zs);
+      throw IOError("trailing garbage in '" + what + "': expected another gzip member (1f 8b) or the end of the file after the member ending at compressed byte " +
+                    std::to_string(in_pos) + ", found " + std::to_string(compressed.size() - in_pos) + " more bytes");
     }
     if (rc != Z_OK && rc != Z_BUF_ERROR) {
       std::string msg = "corrupt gzip data in '" + what + "' at compressed byte " + std::to_string(in_pos) +
@@ -113,9 +117,8 @@ Bytes gzip(const Bytes& raw, int level) {
   return out;
 }
 
-Bytes read_maybe_gzip(const std::string& path) {
-  Bytes bytes = read_file(path);
-  return is_gzip(bytes) ? gunzip(bytes, path) : bytes;
-}
+Bytes maybe_gunzip(Bytes bytes, const std::string& what) { return is_gzip(bytes) ? gunzip(bytes, what) : bytes; }
+
+Bytes read_maybe_gzip(const std::string& path) { return maybe_gunzip(read_file(path), path); }
 
 }  // namespace tg::data

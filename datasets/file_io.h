@@ -18,13 +18,16 @@ inline void write_file(const std::string& path, const Bytes& bytes) { write_file
 bool is_gzip(const Bytes& bytes);
 
 // Inflates a gzip stream (concatenated members allowed; CRC and length are checked by zlib).
+// Bytes after the last member that do not start another member are refused (IOError).
 // `what` names the source in error messages (usually the path).
 Bytes gunzip(const Bytes& compressed, const std::string& what);
 
 // Deflates into a gzip stream (used by tests to write .gz fixtures).
 Bytes gzip(const Bytes& raw, int level = 6);
 
-// read_file, then gunzip when the content is gzip (decided by the magic bytes, not the name).
+// gunzip when the content is gzip (decided by the magic bytes, not the name), else the bytes as given.
+Bytes maybe_gunzip(Bytes bytes, const std::string& what);
+// read_file, then maybe_gunzip.
 Bytes read_maybe_gzip(const std::string& path);
 
 }  // namespace tg::data

@@ -69,8 +69,17 @@ IdxArray read_idx(const std::string& path, int expected_ndim) { return parse_idx
 
 Dataset load_idx_dataset(const std::string& images_path, const std::string& labels_path,
                          const std::vector<std::string>& class_names, const std::string& name) {
-  IdxArray images = read_idx(images_path, 3);  // (N, H, W)
-  IdxArray labels = read_idx(labels_path, 1);  // (N)
+  return idx_dataset(read_idx(images_path, 3), read_idx(labels_path, 1), class_names, name, images_path, labels_path);
+}
+
+Dataset idx_dataset(IdxArray images, IdxArray labels, const std::vector<std::string>& class_names, const std::string& name,
+                    const std::string& images_path, const std::string& labels_path) {
+  // Sides of 0 (any N then fits in 0 bytes) or past 65535 are no images; refused before their
+  // product can overflow anything downstream.
+  for (int d = 1; d <= 2; ++d)
+    if (images.dims[d] < 1 || images.dims[d] > kMaxIdxImageSide)
+      throw IOError("IDX image file '" + images_path + "' holds images of " + std::to_string(images.dims[1]) + " x " +
+                    std::to_string(images.dims[2]) + " pixels: expected each side in [1, " + std::to_string(kMaxIdxImageSide) + "]");
   if (images.dims[0] != labels.dims[0])
     throw IOError("IDX image/label count mismatch: '" + images_path + "' holds " + std::to_string(images.dims[0]) +
                   " images but '" + labels_path + "' holds " + std::to_string(labels.dims[0]) + " labels");

@@ -21,6 +21,11 @@ IdxArray parse_idx(const Bytes& bytes, const std::string& what, int expected_ndi
 IdxArray read_idx(const std::string& path, int expected_ndim);  // raw or .gz, decided by content
 
 // Images (N, H, W) + labels (N), checked to agree in N and labels < class_names.size().
+// idx_dataset does it for arrays already parsed; the paths only name the files in messages.
+// Image sides must be in [1, kMaxIdxImageSide].
+constexpr int64_t kMaxIdxImageSide = 65535;
+Dataset idx_dataset(IdxArray images, IdxArray labels, const std::vector<std::string>& class_names, const std::string& name,
+                    const std::string& images_path, const std::string& labels_path);
 Dataset load_idx_dataset(const std::string& images_path, const std::string& labels_path,
                          const std::vector<std::string>& class_names, const std::string& name);
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs every Debian package trustgrad needs (idempotent). Uses sudo when not root and runs
 # `apt-get update` once, only when something is missing. Pass --with-torch to also install the
-# PyTorch used by tests/reference/ fixture generators and bench/ comparisons.
+# PyTorch used by tests/reference/ fixture generators and bench/ comparisons; --with-fuzz for clang,
+# its sanitizer/libFuzzer runtimes, libomp (with the Archer TSan tool) and llvm-symbolizer, used by
+# `make fuzz` and `make test-tsan`.
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config libeigen3-dev doctest-dev libcli11-dev nlohmann-json3-dev
@@ -11,7 +13,8 @@ for arg in "$@"; do
     --with-torch) packages+=(python3-torch python3-numpy) ;;
     --with-data) packages+=(dataset-fashion-mnist) ;;
     --with-browser) packages+=(chromium) ;;
-    *) echo "setup.sh: unknown option '$arg' (known: --with-torch --with-data --with-browser)" >&2; exit 2 ;;
+    --with-fuzz) packages+=(clang libclang-rt-dev libomp-dev llvm) ;;
+    *) echo "setup.sh: unknown option '$arg' (known: --with-torch --with-data --with-browser --with-fuzz)" >&2; exit 2 ;;
   esac
 done
 

@@ -113,7 +113,9 @@ const std::vector<std::pair<std::string, Shape>> kShapes = {
     {"conv.weight", {4, 3, 3, 3}}, {"bn.weight", {4}}, {"fc.weight", {5, 8}}, {"fc.bias", {5}}};
 
 TEST_CASE("a NaN or Inf gradient: step() refuses naming the parameter and modifies nothing") {
-  for (const auto& [name, make] : all_optimizers()) {
+  for (const auto& entry : all_optimizers()) {
+    const auto& name = entry.first;  // no structured binding: clang 14 cannot capture one in doctest's CAPTURE/INFO lambdas
+    const auto& make = entry.second;
     for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
       CAPTURE(name);
       CAPTURE(bad);
@@ -172,7 +174,9 @@ TEST_CASE("a NaN on the very first step leaves no state behind") {
 }
 
 TEST_CASE("parameters without a gradient are skipped: unchanged, no state, no telemetry") {
-  for (const auto& [name, make] : all_optimizers()) {
+  for (const auto& entry : all_optimizers()) {
+    const auto& name = entry.first;  // no structured binding: clang 14 cannot capture one in doctest's CAPTURE/INFO lambdas
+    const auto& make = entry.second;
     CAPTURE(name);
     NamedParams params = make_params(kShapes, 6, 0.5f);
     const NamedParams before = clone_params(params);

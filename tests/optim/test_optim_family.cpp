@@ -103,7 +103,8 @@ TEST_CASE("the CPU step orders (cache-blocked, staged two-pass, plain two-pass) 
       CHECK(a.state("big.weight", "exp_avg_sq")->to_vector() == v_before);
       run_pair(a, p1, b, p2, 3, 12);
       CHECK(bitwise_equal(p1, p2));
-      for (const auto& [name, t] : p1) {
+      for (const auto& entry : p1) {
+        const std::string& name = entry.first;  // no structured binding: clang 14 cannot capture one in doctest's CAPTURE/INFO lambdas
         for (const char* slot : {"exp_avg", "exp_avg_sq"}) {
           CHECK_MESSAGE(bitwise_equal(*a.state(name, slot), *b.state(name, slot)), name << "/" << slot);
         }

@@ -62,7 +62,8 @@ void run_golden(const GoldenCase& c) {
       expect_golden(p, golden.at("param/" + std::to_string(t) + "/" + n), c.config + " step " + std::to_string(t) + " " + n);
     }
     if (std::find(state_steps.begin(), state_steps.end(), std::to_string(t)) == state_steps.end()) continue;
-    for (const auto& [n, p] : params) {
+    for (const auto& entry : params) {
+      const std::string& n = entry.first;  // no structured binding: clang 14 cannot capture one in doctest's *_MESSAGE lambdas
       for (const auto& slot : slots) {
         const std::string key = "state/" + std::to_string(t) + "/" + n + "/" + slot;
         const Tensor* expected = golden.find(key);

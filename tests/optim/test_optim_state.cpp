@@ -39,7 +39,9 @@ std::vector<std::pair<std::string, Factory>> optimizers() {
 }
 
 TEST_CASE("state_dict round trip (in memory and through a file) continues bit for bit") {
-  for (const auto& [name, make] : optimizers()) {
+  for (const auto& entry : optimizers()) {
+    const auto& name = entry.first;  // no structured binding: clang 14 cannot capture one in doctest's CAPTURE/INFO lambdas
+    const auto& make = entry.second;
     CAPTURE(name);
     NamedParams a = make_params(kShapes, 1, 0.5f);
     std::unique_ptr<Optimizer> opt_a = make(a);
