@@ -3,8 +3,12 @@ BUILD ?= build
 SANITIZE_BUILD ?= build-sanitize
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
+# The test builds turn trustgrad's own warnings into errors (TRUSTGRAD_WERROR), so a new one cannot
+# land; a plain `make` / `make train` leaves the option as configured (OFF by default).
+WERROR_FLAGS :=
+test test-sanitize: WERROR_FLAGS := -DTRUSTGRAD_WERROR=ON
 
-.PHONY: all setup setup-test configure build train test test-sanitize bench clean
+.PHONY: all setup setup-test setup-bench configure build train test test-sanitize bench clean
 
 all: build
 
@@ -16,7 +20,7 @@ setup-test:
 	@bash scripts/setup.sh --with-browser --with-data
 
 configure: setup
-	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) > $(BUILD).configure.log 2>&1 || { cat $(BUILD).configure.log; exit 1; }
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) $(WERROR_FLAGS) > $(BUILD).configure.log 2>&1 || { cat $(BUILD).configure.log; exit 1; }
 	@grep -E "trustgrad backends" $(BUILD).configure.log || true
 
 build: configure
@@ -30,11 +34,16 @@ test: setup-test build
 	@cd $(BUILD) && ctest --output-on-failure -j 1
 
 test-sanitize: setup-test
-	@cmake -S . -B $(SANITIZE_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRUSTGRAD_SANITIZE=ON -DTRUSTGRAD_CUDA=OFF -DTRUSTGRAD_BUILD_EXAMPLES=OFF $(CMAKE_FLAGS) > $(SANITIZE_BUILD).configure.log 2>&1 || { cat $(SANITIZE_BUILD).configure.log; exit 1; }
+	@cmake -S . -B $(SANITIZE_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRUSTGRAD_SANITIZE=ON -DTRUSTGRAD_CUDA=OFF -DTRUSTGRAD_BUILD_EXAMPLES=OFF $(CMAKE_FLAGS) $(WERROR_FLAGS) > $(SANITIZE_BUILD).configure.log 2>&1 || { cat $(SANITIZE_BUILD).configure.log; exit 1; }
 	@cmake --build $(SANITIZE_BUILD) -j $(JOBS)
 	@cd $(SANITIZE_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 TG_SANITIZE=1 ctest --output-on-failure -j 1
 
-bench: build
+# The PyTorch side of `make bench` (bench/torch_reference.py) runs on Debian's python3-torch; without
+# root or sudo the install fails and the bench prints trustgrad's figures only.
+setup-bench:
+	@bash scripts/setup.sh --with-torch || echo "note: could not install python3-torch; benchmarking trustgrad alone"
+
+bench: setup-bench build
 	@bash bench/run_bench.sh $(BUILD)
 
 clean:
