@@ -43,8 +43,9 @@ test-sanitize: setup-test
 setup-bench:
 	@bash scripts/setup.sh --with-torch || echo "note: could not install python3-torch; benchmarking trustgrad alone"
 
+# BENCH_ARGS="64 2": batch and steps (default 256 5); MODELS="small resnet18" limits the networks.
 bench: setup-bench build
-	@bash bench/run_bench.sh $(BUILD)
+	@bash bench/run_bench.sh $(BUILD) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(SANITIZE_BUILD) $(BUILD).configure.log $(SANITIZE_BUILD).configure.log
