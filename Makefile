@@ -6,8 +6,12 @@ FUZZ_SECONDS ?= 60
 TSAN_BUILD ?= build-tsan
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
+# The test builds turn trustgrad's own warnings into errors (TRUSTGRAD_WERROR), so a new one cannot
+# land; a plain `make` / `make train` leaves the option as configured (OFF by default).
+WERROR_FLAGS :=
+test test-sanitize: WERROR_FLAGS := -DTRUSTGRAD_WERROR=ON
 
-.PHONY: all setup setup-test configure build train test test-sanitize fuzz-build fuzz fuzz-seeds test-tsan bench clean
+.PHONY: all setup setup-test setup-bench configure build train test test-sanitize fuzz-build fuzz fuzz-seeds test-tsan bench clean
 
 all: build
 
@@ -19,7 +23,7 @@ setup-test:
 	@bash scripts/setup.sh --with-browser --with-data
 
 configure: setup
-	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) > $(BUILD).configure.log 2>&1 || { cat $(BUILD).configure.log; exit 1; }
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) $(WERROR_FLAGS) > $(BUILD).configure.log 2>&1 || { cat $(BUILD).configure.log; exit 1; }
 	@grep -E "trustgrad backends" $(BUILD).configure.log || true
 
 build: configure
@@ -33,7 +37,7 @@ test: setup-test build
 	@cd $(BUILD) && ctest --output-on-failure -j 1
 
 test-sanitize: setup-test
-	@cmake -S . -B $(SANITIZE_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRUSTGRAD_SANITIZE=ON -DTRUSTGRAD_CUDA=OFF -DTRUSTGRAD_BUILD_EXAMPLES=OFF $(CMAKE_FLAGS) > $(SANITIZE_BUILD).configure.log 2>&1 || { cat $(SANITIZE_BUILD).configure.log; exit 1; }
+	@cmake -S . -B $(SANITIZE_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRUSTGRAD_SANITIZE=ON -DTRUSTGRAD_CUDA=OFF -DTRUSTGRAD_BUILD_EXAMPLES=OFF $(CMAKE_FLAGS) $(WERROR_FLAGS) > $(SANITIZE_BUILD).configure.log 2>&1 || { cat $(SANITIZE_BUILD).configure.log; exit 1; }
 	@cmake --build $(SANITIZE_BUILD) -j $(JOBS)
 	@cd $(SANITIZE_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 TG_SANITIZE=1 ctest --output-on-failure -j 1
 
@@ -71,8 +75,14 @@ test-tsan:
 	  $(TSAN_ENV) $(TSAN_BUILD)/tests/$$t --force-colors=0 --minimal || exit 1; \
 	done
 
-bench: build
-	@bash bench/run_bench.sh $(BUILD)
+# The PyTorch side of `make bench` (bench/torch_reference.py) runs on Debian's python3-torch; without
+# root or sudo the install fails and the bench prints trustgrad's figures only.
+setup-bench:
+	@bash scripts/setup.sh --with-torch || echo "note: could not install python3-torch; benchmarking trustgrad alone"
+
+# BENCH_ARGS="64 2": batch and steps (default 256 5); MODELS="small resnet18" limits the networks.
+bench: setup-bench build
+	@bash bench/run_bench.sh $(BUILD) $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD) $(SANITIZE_BUILD) $(FUZZ_BUILD) $(TSAN_BUILD) $(BUILD).configure.log $(SANITIZE_BUILD).configure.log \

@@ -7,7 +7,6 @@
 //   bench_conv [--batch 256] [--threads 2] [--reps 3] [--model small|resnet18|all] [--json]
 #include <omp.h>
 
-#include <Eigen/Core>
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -22,6 +21,7 @@
 #include "engine/cpu/conv2d.h"
 #include "engine/cpu/sgemm.h"
 #include "engine/cpu/winograd.h"
+#include "engine/eigen_core.h"
 #include "engine/parallel.h"
 
 namespace {
@@ -35,7 +35,7 @@ struct Layer {
   int count;  // how many times the layer occurs in the model
 };
 
-// The conv layers of ../shared/reference/torch_bench.py (3x32x32 input), each distinct shape once.
+// The conv layers of the small CNN and ResNet-18 (nn/models/, 3x32x32 input), each distinct shape once.
 const std::vector<Layer> kLayers = {
     {"small", "conv1 3->32 @32", 3, 32, 32, 3, 1, 1, 1},
     {"small", "conv2 32->32 @32", 32, 32, 32, 3, 1, 1, 1},

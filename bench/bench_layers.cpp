@@ -99,7 +99,7 @@ int main(int argc, char** argv) {
       const double fb = median_ms([&] { m(xg).backward(dout); }, steps);
       const double flops = forward_flops(m, x, y);
       std::string shape;
-      for (auto d : y.shape()) shape += (shape.empty() ? "" : "x") + std::to_string(d);
+      for (auto d : y.shape()) shape.append(shape.empty() ? "" : "x").append(std::to_string(d));
       std::printf("%-3zu %-12s %-18s %9.2f %9.1f %9.2f %9.1f\n", i, m.type_name().c_str(), shape.c_str(), fwd,
                   flops > 0 ? flops / fwd * 1e-6 : 0.0, fb, flops > 0 ? 3 * flops / fb * 1e-6 : 0.0);
       total_fwd += fwd;

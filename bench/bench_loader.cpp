@@ -25,7 +25,7 @@ std::shared_ptr<const Dataset> synthetic_cifar(int64_t n) {
   ds->channels = 3;
   ds->height = 32;
   ds->width = 32;
-  for (int i = 0; i < 10; ++i) ds->class_names.push_back("c" + std::to_string(i));
+  for (int i = 0; i < 10; ++i) ds->class_names.push_back(std::string("c").append(std::to_string(i)));
   Generator gen(1);
   ds->images.resize(static_cast<size_t>(n) * 3072);
   for (auto& p : ds->images) p = static_cast<uint8_t>(gen.next_u32());

@@ -1,8 +1,9 @@
 // Training-step and inference throughput of the reference networks, printed with the same JSON
-// fields as ../shared/reference/torch_bench.py so the two can be compared side by side.
-//   bench_train_step --model small|small28|resnet18 --batch 256 --threads 2 --steps 10 [--device cuda]
-//                    [--conv-algorithm auto|gemm] [--json]
-// The optimizer step is SGD with momentum (as in torch_bench.py), so the figure is dominated by
+// fields as bench/torch_reference.py (PyTorch, the same networks and protocol) so the two can be
+// compared side by side (bench/run_bench.sh, `make bench`).
+//   bench_train_step --model small|small28|resnet18|airbench --batch 256 --threads 2 --steps 10
+//                    [--device cuda] [--conv-algorithm auto|gemm] [--json]
+// The optimizer step is SGD with momentum (lr 0.01, momentum 0.9), so the figure is dominated by
 // forward + backward. Peak RSS is the whole process's, so run one model per process. On a GPU
 // (--device cuda) the timed loop ends with a copy back to the host, so queued kernels are counted.
 #include <sys/resource.h>
@@ -52,6 +53,9 @@ Args parse(int argc, char** argv) {
       throw tg::Error("unknown flag " + k +
                       " (known: --model --batch --threads --steps --device --conv-algorithm --json)");
   }
+  if (a.batch < 1 || a.threads < 1 || a.steps < 1)
+    throw tg::Error("--batch, --threads and --steps must be positive, got " + std::to_string(a.batch) + ", " +
+                    std::to_string(a.threads) + ", " + std::to_string(a.steps));
   return a;
 }
 
@@ -78,8 +82,8 @@ int main(int argc, char** argv) {
       channels = 1;
       side = 28;
       name = "small";
-    } else if (a.model != "small" && a.model != "resnet18") {
-      throw tg::Error("unknown model '" + a.model + "' (known: small, small28, resnet18)");
+    } else if (a.model != "small" && a.model != "resnet18" && a.model != "airbench") {
+      throw tg::Error("unknown model '" + a.model + "' (known: small, small28, resnet18, airbench)");
     }
     tg::Generator gen(0);
     auto net = tg::nn::make_model(name, channels, side, 10, gen);
@@ -123,9 +127,10 @@ int main(int argc, char** argv) {
     const double train_ips = a.batch / train_s, infer_ips = a.batch / infer_s;
     if (a.json) {
       std::printf(
-          "{\"engine\": \"trustgrad\", \"device\": \"%s\", \"model\": \"%s\", \"batch\": %d, \"threads\": %d, "
-          "\"train_img_per_s\": %.2f, \"infer_img_per_s\": %.2f, \"peak_rss_mib\": %.1f}\n",
-          device.str().c_str(), a.model.c_str(), a.batch, a.threads, train_ips, infer_ips, rss_mib);
+          "{\"engine\": \"trustgrad\", \"device\": \"%s\", \"model\": \"%s\", \"params\": %lld, \"batch\": %d, "
+          "\"threads\": %d, \"train_img_per_s\": %.2f, \"infer_img_per_s\": %.2f, \"peak_rss_mib\": %.1f}\n",
+          device.str().c_str(), a.model.c_str(), static_cast<long long>(net->num_parameters()), a.batch, a.threads,
+          train_ips, infer_ips, rss_mib);
     } else {
       std::printf("trustgrad %s %s batch=%d threads=%d: train %.0f img/s, inference %.0f img/s, peak RSS %.0f MiB\n",
                   device.str().c_str(), a.model.c_str(), a.batch, a.threads, train_ips, infer_ips, rss_mib);

@@ -3,8 +3,7 @@
 
 #include <omp.h>
 
-#include <Eigen/Core>
-
+#include "engine/eigen_core.h"
 #include "engine/error.h"
 
 namespace tg {

@@ -2,20 +2,22 @@
 # GPU checks in one go, for a machine with an NVIDIA GPU: builds the CUDA backend (sm_90 unless
 # ARCH is set), runs every CUDA test (kernel parity, op-layer parity, model parity, optimizers),
 # trains the offline Fashion-MNIST recipe on the GPU, and benchmarks the training step against
-# PyTorch on the same GPU. Everything is logged to $LOG_DIR (default build-gpu/logs).
-#   bash scripts/gpu_check.sh [--data-dir DIR] [--torch-ref path/to/torch_bench.py]
+# PyTorch on the same GPU (bench/torch_reference.py --device cuda: the same networks and protocol).
+# Everything is logged to $LOG_DIR (default build-gpu/logs).
+#   bash scripts/gpu_check.sh [--data-dir DIR]
 # Without a data dir holding fashion-mnist/ (or Debian's dataset), the training run is skipped;
-# without --torch-ref (or python3 with torch), the PyTorch side of the bench is skipped.
+# without a python3 that has torch (PYTHON=..., default python3), the PyTorch side of the bench is.
+# TORCH_BENCH=path/to/script.py replaces the PyTorch reference (same flags and JSON fields).
 set -uo pipefail
 data_dir=""
-torch_ref=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --data-dir) data_dir=$2; shift 2 ;;
-    --torch-ref) torch_ref=$2; shift 2 ;;
-    *) echo "gpu_check.sh: unknown flag $1 (known: --data-dir DIR, --torch-ref FILE)" >&2; exit 2 ;;
+    *) echo "gpu_check.sh: unknown flag $1 (known: --data-dir DIR)" >&2; exit 2 ;;
   esac
 done
+PYTHON=${PYTHON:-python3}
+torch_bench=${TORCH_BENCH:-bench/torch_reference.py}
 B=${BUILD:-build-gpu}
 ARCH=${ARCH:-90}
 JOBS=${JOBS:-$(nproc)}
@@ -59,10 +61,14 @@ if [ -n "$data_dir" ]; then
 fi
 
 step "bench: training step and inference, batch 256, trustgrad vs PyTorch on the same GPU"
-for model in small small28 resnet18; do
+have_torch=0
+if "$PYTHON" -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; then have_torch=1; else
+  echo "note: $PYTHON has no torch with CUDA; trustgrad's side only"
+fi
+for model in small small28 resnet18 airbench; do
   "$B/bench/bench_train_step" --device cuda --model $model --batch 256 --steps 20 --json | tee -a "$LOG_DIR/bench.jsonl"
-  if [ -n "$torch_ref" ]; then
-    python3 bench/torch_gpu_bench.py --ref "$torch_ref" --model $model --batch 256 --steps 20 --json | tee -a "$LOG_DIR/bench.jsonl"
+  if [ $have_torch = 1 ]; then
+    "$PYTHON" "$torch_bench" --device cuda --model $model --batch 256 --steps 20 --json | tee -a "$LOG_DIR/bench.jsonl" || status=1
   fi
 done
 exit $status

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Installs every Debian package trustgrad needs (idempotent). Uses sudo when not root and runs
-# `apt-get update` once, only when something is missing. Pass --with-torch to also install the
-# PyTorch used by tests/reference/ fixture generators and bench/ comparisons; --with-fuzz for clang,
-# its sanitizer/libFuzzer runtimes, libomp (with the Archer TSan tool) and llvm-symbolizer, used by
-# `make fuzz` and `make test-tsan`.
+# `apt-get update` once, only when something is missing. python3 runs the checks of tests/scripts/.
+# Pass --with-torch to also install the PyTorch (run as /usr/bin/python3) of `make bench`'s reference
+# bench/torch_reference.py, its test torch_reference_models and the tests/reference/ generators.
+# Pass --with-fuzz for clang, its sanitizer/libFuzzer runtimes, libomp (with the Archer TSan tool)
+# and llvm-symbolizer, used by `make fuzz` and `make test-tsan`.
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config libeigen3-dev doctest-dev libcli11-dev nlohmann-json3-dev
-          zlib1g-dev libarchive-dev)
+          zlib1g-dev libarchive-dev python3)
 for arg in "$@"; do
   case "$arg" in
     --with-torch) packages+=(python3-torch python3-numpy) ;;

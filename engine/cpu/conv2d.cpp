@@ -15,7 +15,6 @@
 
 #include <omp.h>
 
-#include <Eigen/Core>
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -26,6 +25,7 @@
 #include "engine/cpu/sgemm.h"
 #include "engine/cpu/stride2_rows.h"
 #include "engine/cpu/winograd.h"
+#include "engine/eigen_core.h"
 #include "engine/storage.h"
 
 namespace tg::cpu {

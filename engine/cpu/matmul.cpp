@@ -2,7 +2,7 @@
 // thread count set by tg::set_num_threads.
 #include "engine/cpu/matmul.h"
 
-#include <Eigen/Core>
+#include "engine/eigen_core.h"
 
 namespace tg::cpu {
 

@@ -1,4 +1,4 @@
-// ResNet-18 in the CIFAR form of the LAMBC experiments (torch_bench.py's ResNet18): 3x3 stem
+// ResNet-18 in the CIFAR form of the LAMBC experiments (bench/torch_reference.py's ResNet18): 3x3 stem
 // conv (64, stride 1) + BN + ReLU, four stages of two BasicBlocks (64, 128/2, 256/2, 512/2),
 // global average pool, linear head. Names: conv1, bn1, layer1..layer4 (each Sequential "0", "1"
 // of BasicBlocks with conv1, bn1, conv2, bn2, shortcut), linear.

@@ -1,4 +1,4 @@
-// The reference small CNN of ../shared/reference/torch_bench.py, as one Sequential whose
+// The reference small CNN (bench/torch_reference.py builds it in PyTorch), as one Sequential whose
 // state_dict keys equal PyTorch's ("0.weight", "1.running_mean", ..., "19.weight"):
 //   [conv3x3-BN-ReLU](cin->32) [..](32->32) maxpool2 [..](32->64) [..](64->64) maxpool2
 //   [..](64->128) maxpool2 flatten linear(128 * (side/8)^2 -> num_classes)

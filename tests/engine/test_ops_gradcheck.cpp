@@ -21,7 +21,8 @@ TEST_CASE("gradcheck: binary ops with broadcasting (same shape, per-channel, sca
   const std::vector<std::pair<Shape, Shape>> cases = {
       {{2, 3}, {2, 3}}, {{2, 3, 2, 2}, {3, 1, 1}}, {{2, 3, 2, 2}, {1, 3, 1, 1}}, {{3, 4}, {}}, {{4}, {3, 1}}};
   for (const auto& shapes : cases) {
-    const Shape &sa = shapes.first, &sb = shapes.second;  // not a structured binding: clang 14 cannot capture one (CAPTURE)
+    const Shape& sa = shapes.first;  // not a structured binding: CAPTURE's lambda needs Clang 16 for those
+    const Shape& sb = shapes.second;
     CAPTURE(shape_str(sa));
     CAPTURE(shape_str(sb));
     Tensor a = leaf(sa, 1), b = leaf(sb, 2, 0.5f, 1.5f);  // b away from 0 for div

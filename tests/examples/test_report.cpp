@@ -73,8 +73,8 @@ TEST_CASE("nice_ticks: 1-2-5 steps covering the range") {
 }
 
 TEST_CASE("render_line_chart: id, title, one polyline per series, escaping, empty note") {
-  Series a{"loss <train>", {1, 2, 3}, {3, 2, 1}};
-  Series b{"acc", {1, 2, 3}, {0.1, 0.5, 0.9}};
+  Series a{"loss <train>", {1, 2, 3}, {3, 2, 1}, ""};  // "": the palette's colour
+  Series b{"acc", {1, 2, 3}, {0.1, 0.5, 0.9}, ""};
   const std::string svg = render_line_chart({"chart-x", "My \"chart\"", "step", "value"}, {a, b});
   CHECK(svg.find("id=\"chart-x\"") != std::string::npos);
   CHECK(svg.find("<title id=\"chart-x-title\">My &quot;chart&quot;</title>") != std::string::npos);
@@ -83,7 +83,7 @@ TEST_CASE("render_line_chart: id, title, one polyline per series, escaping, empt
   for (size_t p = svg.find("<polyline"); p != std::string::npos; p = svg.find("<polyline", p + 1)) ++lines;
   CHECK(lines == 2);
   // A log axis drops non-positive points; no usable point gives the note instead of lines.
-  Series z{"zero", {1, 2}, {0, -1}};
+  Series z{"zero", {1, 2}, {0, -1}, ""};
   ChartSpec spec{"chart-z", "Z", "step", "v", true};
   spec.empty_note = "nothing here";
   const std::string e = render_line_chart(spec, {z});

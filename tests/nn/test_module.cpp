@@ -24,7 +24,7 @@ std::string fixture_path(const std::string& file) { return std::string(TG_FIXTUR
 std::string shape_text(const Shape& s) {
   if (s.empty()) return "-";
   std::string out;
-  for (size_t i = 0; i < s.size(); ++i) out += (i ? "," : "") + std::to_string(s[i]);
+  for (size_t i = 0; i < s.size(); ++i) out.append(i ? "," : "").append(std::to_string(s[i]));
   return out;
 }
 

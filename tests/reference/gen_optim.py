@@ -6,7 +6,7 @@ Run with Debian's PyTorch:  /usr/bin/python3 tests/reference/gen_optim.py
 Writes tests/fixtures/optim_inputs.safetensors (initial params + one gradient per step),
 tests/fixtures/optim_<config>.safetensors (params after every step, state after steps 1 and N)
 and tests/fixtures/optim_schedules.safetensors (torch.optim.lr_scheduler lr per step).
-The reference implementations are written from /work/shared/optimizers-reference.md: LAMBC
+The reference implementations are written from the update rules in docs/optimizers.md: LAMBC
 `paper` follows the authors' lambc.py (jeffrey-fong/LAMBC), `timm` follows timm's Lamb."""
 import math, os, sys
 import torch
