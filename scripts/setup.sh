@@ -4,7 +4,7 @@
 # PyTorch used by tests/reference/ fixture generators and bench/ comparisons.
 set -euo pipefail
 
-packages=(build-essential cmake pkg-config libeigen3-dev doctest-dev libcli11-dev nlohmann-json3-dev
+packages=(build-essential cmake pkg-config libeigen3-dev doctest-dev libsimde-dev libcli11-dev nlohmann-json3-dev
           zlib1g-dev libarchive-dev)
 for arg in "$@"; do
   case "$arg" in

@@ -1,20 +1,18 @@
 // Packed SGEMM: blocking, packing and the 6 x 16 AVX2/FMA micro-kernel (see sgemm.h).
-#include "engine/cpu/sgemm.h"
+#include "engine/cpu/kernels/isa_kernels.h"
 
 #include <algorithm>
 #include <cstring>
 #include <vector>
 
+#include "engine/cpu/kernels/simd_transpose.h"
 #include "engine/cpu/scratch.h"
 
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
+#if TG_ISA_LEVEL >= 1
 #define TG_SGEMM_AVX2 1
-#include "engine/cpu/simd_transpose.h"
 #endif
 
-
-namespace tg::cpu {
+namespace tg::cpu::TG_ISA_NS {
 
 namespace {
 
@@ -264,4 +262,4 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
   }
 }
 
-}  // namespace tg::cpu
+}  // namespace tg::cpu::TG_ISA_NS
