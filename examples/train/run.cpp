@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "datasets/find_data.h"
+#include "engine/cpu/isa.h"
 #include "engine/parallel.h"
 #include "examples/train/cli.h"
 #include "examples/train/interrupt.h"
@@ -87,6 +88,7 @@ int run_train(int argc, const char* const* argv, std::ostream& out, std::ostream
     }
     const int threads = c.threads > 0 ? c.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     set_num_threads(threads);
+    out << "train: cpu kernels " << cpu_isa_name(cpu_isa()) << ", " << threads << " threads" << std::endl;
 
     // ---- data, model, training ----
     out << "train: loading " << c.dataset << " from " << c.data_dir << " ..." << std::endl;

@@ -28,6 +28,33 @@
 
 namespace tg::cpu::TG_ISA_NS {
 
+#if TG_ISA_LEVEL >= 2
+// AVX-512 masked loads and stores of 16 floats (lanes with their mask bit off: 0 loaded, memory left
+// alone). SIMDe 0.7.4 has no masked load/store: its build goes through a stack copy (test-only).
+#if defined(TG_SIMDE)
+using Mask16 = simde__mmask16;
+inline __m512 masked_load(Mask16 m, const float* p) {
+  alignas(64) float tmp[16];
+  for (int i = 0; i < 16; ++i) tmp[i] = (m >> i) & 1 ? p[i] : 0.f;
+  return _mm512_load_ps(tmp);
+}
+inline void masked_store(float* p, Mask16 m, __m512 v) {
+  alignas(64) float tmp[16];
+  _mm512_store_ps(tmp, v);
+  for (int i = 0; i < 16; ++i)
+    if ((m >> i) & 1) p[i] = tmp[i];
+}
+#else
+using Mask16 = __mmask16;
+inline __m512 masked_load(Mask16 m, const float* p) { return _mm512_maskz_loadu_ps(m, p); }
+inline void masked_store(float* p, Mask16 m, __m512 v) { _mm512_mask_storeu_ps(p, m, v); }
+#endif
+// Lanes [0, n) on, n clamped to [0, 16].
+inline Mask16 first_lanes(int64_t n) {
+  return static_cast<Mask16>(n <= 0 ? 0u : n >= 16 ? 0xffffu : (1u << n) - 1u);
+}
+#endif
+
 // keep_in_register(v): an empty asm that makes the compiler materialise v in a vector register
 // (so GCC does not fold one load into each of several FMAs). SIMDe's emulated vectors are plain
 // structs: nothing to do there.
