@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/cpu/isa.h"
 #include "engine/cpu/conv2d.h"
 #include "engine/cpu/sgemm.h"
 #include "engine/cpu/winograd.h"
@@ -131,6 +132,7 @@ double sgemm_per_thread_gflops(int n, int reps, int threads) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::fprintf(stderr, "%s: cpu kernels %s\n", argv[0], tg::cpu_isa_name(tg::cpu_isa()));
   int64_t batch = 256;
   int threads = 2, reps = 3;
   std::string model = "all";

@@ -8,12 +8,14 @@
 #include <string>
 #include <vector>
 
+#include "engine/cpu/isa.h"
 #include "engine/cpu/matmul.h"
 #include "engine/cpu/sgemm.h"
 #include "engine/parallel.h"
 #include "engine/random.h"
 
 int main(int argc, char** argv) {
+  std::fprintf(stderr, "%s: cpu kernels %s\n", argv[0], tg::cpu_isa_name(tg::cpu_isa()));
   int threads = 2;
   bool json = false;
   for (int i = 1; i < argc; ++i) {

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/cpu/isa.h"
 #include "engine/autograd.h"
 #include "engine/error.h"
 #include "engine/ops.h"
@@ -48,6 +49,7 @@ double forward_flops(tg::nn::Module& m, const tg::Tensor& x, const tg::Tensor& y
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::fprintf(stderr, "%s: cpu kernels %s\n", argv[0], tg::cpu_isa_name(tg::cpu_isa()));
   try {
     std::string model = "small";
     int batch = 256, threads = 2, steps = 5;

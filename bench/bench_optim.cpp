@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/cpu/isa.h"
 #include "engine/parallel.h"
 #include "engine/random.h"
 #include "optim/optim.h"
@@ -103,6 +104,7 @@ struct Case {
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::fprintf(stderr, "%s: cpu kernels %s\n", argv[0], tg::cpu_isa_name(tg::cpu_isa()));
   int rounds = 5, steps = 3, threads = 0;
   bool json = false, warm = false;
   for (int i = 1; i < argc; ++i) {

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <string>
 
+#include "engine/cpu/isa.h"
 #include "engine/autograd.h"
 #include "engine/error.h"
 #include "engine/ops.h"
@@ -73,6 +74,7 @@ double seconds_per_call(F&& fn, S&& sync, int steps) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::fprintf(stderr, "%s: cpu kernels %s\n", argv[0], tg::cpu_isa_name(tg::cpu_isa()));
   try {
     const Args a = parse(argc, argv);
     tg::set_num_threads(a.threads);

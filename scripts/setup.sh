@@ -7,7 +7,7 @@
 # and llvm-symbolizer, used by `make fuzz` and `make test-tsan`.
 set -euo pipefail
 
-packages=(build-essential cmake pkg-config libeigen3-dev doctest-dev libcli11-dev nlohmann-json3-dev
+packages=(build-essential cmake pkg-config libeigen3-dev doctest-dev libsimde-dev libcli11-dev nlohmann-json3-dev
           zlib1g-dev libarchive-dev python3)
 for arg in "$@"; do
   case "$arg" in

@@ -3,6 +3,9 @@
 //
 //   float* p = grow_aligned(t_buf, n);   // p[0, n) usable; p % 64 == 0; contents not kept on growth
 //
+// Defined out of line in scratch.cpp, built for the baseline ISA: the per-ISA kernel sources
+// (kernels/isa_kernels.h) call it instead of instantiating std::vector's growth code themselves.
+//
 // The alignment matters: with malloc's 16-byte alignment half of the 8-float vectors of a packed
 // GEMM panel or a Winograd plane straddle two cache lines (measured on the Winograd-sized products,
 // 32 x 80 x 32, one thread: 22-31 -> 34-36 GFLOP/s).
@@ -14,11 +17,7 @@
 
 namespace tg::cpu {
 
-inline float* grow_aligned(std::vector<float>& buf, size_t n) {
-  constexpr size_t kLineFloats = 64 / sizeof(float);
-  if (buf.size() < n + kLineFloats) buf.resize(n + kLineFloats);
-  const uintptr_t at = reinterpret_cast<uintptr_t>(buf.data());
-  return buf.data() + ((64 - at % 64) % 64) / sizeof(float);
-}
+float* grow_aligned(std::vector<float>& buf, size_t n);
+double* grow_aligned(std::vector<double>& buf, size_t n);
 
 }  // namespace tg::cpu

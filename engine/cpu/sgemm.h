@@ -11,7 +11,8 @@
 // Loops (Goto / BLIS): for each NC-wide panel of B and KC-deep slice of K, pack B into NR-wide
 // slivers; for each MC-tall block of A, pack it into MR-tall slivers; the micro-kernel then
 // computes one MR x NR tile of C from a sliver pair, its accumulators in registers.
-// With AVX2 + FMA the micro-kernel is 6 x 16 (12 ymm accumulators); otherwise a portable loop.
+// The micro-kernel per ISA level (runtime dispatch, isa.h): AVX-512 12 x 32 (24 zmm accumulators,
+// edge tiles stored with masks), AVX2 + FMA 6 x 16 (12 ymm accumulators), generic a portable loop.
 // gemm_reference (engine/cpu/matmul.h, Eigen) is what the tests compare it with.
 #pragma once
 #include <cstdint>

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "datasets/find_data.h"
+#include "engine/cpu/isa.h"
 #include "engine/parallel.h"
 #include "examples/train/cli.h"
 #include "examples/train/interrupt.h"
@@ -105,6 +106,7 @@ int run_train(int argc, const char* const* argv, std::ostream& out, std::ostream
       err << "train: warning: --threads " << c.threads << " is more than the " << cores
           << " cores of this machine (oversubscribed threads only slow training down); using " << cores << std::endl;
     set_num_threads(threads);
+    out << "train: cpu kernels " << cpu_isa_name(cpu_isa()) << ", " << threads << " threads" << std::endl;
 
     // ---- output directories: writable now, not after an epoch of work; stale temporaries gone ----
     const std::string checkpoint_dir = c.checkpoint_dir.empty() ? (fs::path(run_dir) / "checkpoints").string() : c.checkpoint_dir;

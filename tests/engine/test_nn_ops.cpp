@@ -14,6 +14,7 @@
 #include "engine/cpu/batchnorm.h"
 #include "engine/cpu/conv2d.h"
 #include "engine/cpu/conv2d_direct.h"
+#include "engine/cpu/isa.h"
 #include "engine/cpu/stride2_rows.h"
 #include "engine/cpu/winograd.h"
 #include "engine/error.h"
@@ -325,12 +326,12 @@ TEST_CASE("winograd: conv2d routes eligible convs there, and the result does not
 }
 
 TEST_CASE("direct conv (1-4 input channels): routed, matches the reference, threads do not change a bit") {
-#if !(defined(__AVX2__) && defined(__FMA__))
-  // The direct loops exist only in AVX2 builds; a portable build routes these convs to im2col + GEMM.
-  CHECK_FALSE(cpu::direct_applies({3, 1, 28, 28, 8, 3, 3, 1, 1, 1, 1, 1}));
-  MESSAGE("skipped: direct conv loops need AVX2 + FMA (portable build)");
-  return;
-#endif
+  if (tg::cpu_isa() == tg::CpuIsa::Generic) {
+    // The direct loops exist only in the AVX2 / AVX-512 kernels; generic routes these convs to im2col + GEMM.
+    CHECK_FALSE(cpu::direct_applies({3, 1, 28, 28, 8, 3, 3, 1, 1, 1, 1, 1}));
+    MESSAGE("skipped: direct conv loops need AVX2 + FMA (TG_CPU_ISA=generic or an older CPU)");
+    return;
+  }
   Generator gen(29);
   // Stems (1 and 3 channels at 28 and 32 wide), K not a multiple of the forward's six-channel block
   // (8 = 4 + 4, 13 = 6 + 4 + 3, 17 = 6 + 6 + 5, 1-6 alone), maps wider than one 16-column block with

@@ -1,23 +1,75 @@
-# CTest script: install trustgrad from the build tree into a temporary prefix, then configure,
-# build and run a tiny consumer project that uses find_package(trustgrad).
-set(prefix ${BINARY_DIR}/install_test/prefix)
-set(consumer_build ${BINARY_DIR}/install_test/consumer_build)
-file(REMOVE_RECURSE ${BINARY_DIR}/install_test)
-execute_process(COMMAND ${CMAKE_COMMAND} --install ${BINARY_DIR} --prefix ${prefix} RESULT_VARIABLE rc OUTPUT_QUIET)
-if(NOT rc EQUAL 0)
-  message(FATAL_ERROR "cmake --install failed (${rc})")
+# CTest script: install trustgrad into a temporary prefix, then configure, build and run a tiny
+# consumer project (find_package(trustgrad), #include <trustgrad/...>) against it, twice:
+#   static  the install of this build tree (libtrustgrad.a)
+#   shared  a second build of the library with -DBUILD_SHARED_LIBS=ON (libtrustgrad.so beside the .a;
+#           tests/examples off), also compiled once through pkg-config
+# and checks that no machine flag (-march, -mavx...) reaches the consumer's compile lines.
+#   cmake -DSOURCE_DIR=<repo> -DBINARY_DIR=<build> -DCXX=<compiler> [-DLAUNCHER=ccache] -P run_consumer.cmake
+set(root ${BINARY_DIR}/install_test)
+file(REMOVE_RECURSE ${root})
+
+function(run what)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "${what} failed (${rc}):\n${out}\n${err}")
+  endif()
+  set(run_output "${out}" PARENT_SCOPE)
+endfunction()
+
+function(check_consumer kind prefix)
+  set(build ${root}/consumer_${kind})
+  run("configuring the consumer against the ${kind} install" ${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/install/consumer
+      -B ${build} -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_BUILD_TYPE=Release -DCMAKE_EXPORT_COMPILE_COMMANDS=ON)
+  run("building the consumer against the ${kind} install" ${CMAKE_COMMAND} --build ${build} -j 2)
+  file(READ ${build}/compile_commands.json commands)
+  if(commands MATCHES "-march|-mavx|-mfma|-mtune")
+    message(FATAL_ERROR "a machine flag reached the consumer's compile lines (${kind}):\n${commands}")
+  endif()
+  run("the ${kind} consumer program" ${build}/consumer)
+  if(NOT run_output MATCHES "consumer ok")
+    message(FATAL_ERROR "the ${kind} consumer printed: ${run_output}")
+  endif()
+  message(STATUS "${kind}: ${run_output}")
+endfunction()
+
+# static: this build tree
+run("cmake --install (static)" ${CMAKE_COMMAND} --install ${BINARY_DIR} --prefix ${root}/static)
+check_consumer(static ${root}/static)
+
+# shared: a library-only build with BUILD_SHARED_LIBS=ON
+set(launcher "")
+if(LAUNCHER)
+  set(launcher -DCMAKE_CXX_COMPILER_LAUNCHER=${LAUNCHER})
 endif()
-execute_process(COMMAND ${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/install/consumer -B ${consumer_build}
-                        -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_BUILD_TYPE=Release RESULT_VARIABLE rc)
-if(NOT rc EQUAL 0)
-  message(FATAL_ERROR "configuring the consumer project against the installed package failed (${rc})")
+run("configuring the shared library" ${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${root}/shared_build -DCMAKE_BUILD_TYPE=Release
+    -DBUILD_SHARED_LIBS=ON -DTRUSTGRAD_BUILD_TESTS=OFF -DTRUSTGRAD_BUILD_EXAMPLES=OFF -DTRUSTGRAD_CUDA=OFF ${launcher})
+run("building the shared library" ${CMAKE_COMMAND} --build ${root}/shared_build -j 2 --target trustgrad trustgrad_static)
+run("cmake --install (shared)" ${CMAKE_COMMAND} --install ${root}/shared_build --prefix ${root}/shared)
+file(GLOB so ${root}/shared/lib*/libtrustgrad.so)
+if(NOT so)
+  message(FATAL_ERROR "BUILD_SHARED_LIBS=ON installed no libtrustgrad.so")
 endif()
-execute_process(COMMAND ${CMAKE_COMMAND} --build ${consumer_build} -j 2 RESULT_VARIABLE rc)
-if(NOT rc EQUAL 0)
-  message(FATAL_ERROR "building the consumer project failed (${rc})")
+check_consumer(shared ${root}/shared)
+
+# The kernels and engine/cpu internals are hidden in the shared library; the public API is not.
+run("nm -D" nm -D -C --defined-only ${so})
+if(run_output MATCHES "tg::cpu::(generic|avx2|avx512)::|tg::cpu::sgemm")
+  message(FATAL_ERROR "internal kernel symbols are exported by ${so}")
 endif()
-execute_process(COMMAND ${consumer_build}/consumer RESULT_VARIABLE rc OUTPUT_VARIABLE out)
-message(STATUS "${out}")
-if(NOT rc EQUAL 0 OR NOT out MATCHES "consumer ok")
-  message(FATAL_ERROR "the consumer program failed (${rc}): ${out}")
+if(NOT run_output MATCHES "tg::cpu_isa\\(\\)" OR NOT run_output MATCHES "tg::Tensor::")
+  message(FATAL_ERROR "the public API is missing from the exports of ${so}")
+endif()
+
+# pkg-config (non-CMake consumers), against the shared install.
+find_program(PKG_CONFIG pkg-config)
+if(PKG_CONFIG)
+  file(GLOB pcdir ${root}/shared/lib*/pkgconfig)
+  set(ENV{PKG_CONFIG_PATH} ${pcdir})
+  run("pkg-config" ${PKG_CONFIG} --cflags --libs trustgrad)
+  string(STRIP "${run_output}" flags)
+  separate_arguments(flags UNIX_COMMAND "${flags}")
+  run("compiling the consumer with pkg-config's flags" ${CXX} ${SOURCE_DIR}/tests/install/consumer/main.cpp ${flags}
+      -Wl,-rpath,${root}/shared/lib -o ${root}/consumer_pc)
+  run("the pkg-config consumer" ${root}/consumer_pc)
+  message(STATUS "pkg-config: ${run_output}")
 endif()

@@ -1,7 +1,10 @@
-// Consumer of the installed package: a few autograd ops, checked against closed-form values.
-#include <cstdio>
+// Consumer of the installed package: a few autograd ops, checked against closed-form values, through
+// the prefixed public headers (<trustgrad/...>) only.
+#include <trustgrad/engine/cpu/isa.h>
+#include <trustgrad/engine/ops.h>
+#include <trustgrad/version.h>
 
-#include "engine/ops.h"
+#include <cstdio>
 
 int main() {
   tg::Tensor x = tg::Tensor::from_vector({1.f, 2.f, 3.f}, {3}).set_requires_grad(true);
@@ -12,6 +15,7 @@ int main() {
     std::printf("consumer FAILED: y=%g grad=(%g, %g, %g)\n", y.item(), g[0], g[1], g[2]);
     return 1;
   }
-  std::printf("consumer ok: %s\n", tg::backends_summary().c_str());
+  std::printf("consumer ok: trustgrad %s, cpu kernels %s, %s\n", TRUSTGRAD_VERSION_STRING,
+              tg::cpu_isa_name(tg::cpu_isa()), tg::backends_summary().c_str());
   return 0;
 }

@@ -14,7 +14,7 @@
 // transforms split by channel and the products by xi, with one shared dU (many channels, where
 // per-unit dU copies would cost 36 K C floats each). Either way dU is summed in an order fixed by
 // the shape, so dw is the same bits at any thread count.
-#include "engine/cpu/winograd.h"
+#include "engine/cpu/kernels/isa_kernels.h"
 
 #include <omp.h>
 
@@ -22,16 +22,14 @@
 #include <cstring>
 #include <vector>
 
+#include "engine/cpu/kernels/simd_transpose.h"
 #include "engine/cpu/scratch.h"
-#include "engine/cpu/sgemm.h"
-#include "engine/cpu/simd_transpose.h"
 
-#if defined(__AVX2__)
-#include <immintrin.h>
+#if TG_ISA_LEVEL >= 1
 #define TG_WINOGRAD_AVX2 1  // tiles moved between images and lanes with 8x8 register transposes
 #endif
 
-namespace tg::cpu {
+namespace tg::cpu::TG_ISA_NS {
 namespace {
 
 constexpr int64_t kM = 4;        // outputs per tile side
@@ -822,4 +820,4 @@ void winograd_backward(float* din, float* dw, const float* dout, const float* in
   }
 }
 
-}  // namespace tg::cpu
+}  // namespace tg::cpu::TG_ISA_NS

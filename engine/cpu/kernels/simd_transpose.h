@@ -2,13 +2,14 @@
 //
 //   transpose8(r):  r[j][l] <- r[l][j] for the 8x8 matrix held in eight ymm registers
 //                   (24 shuffles: unpack pairs, shuffle quads, swap 128-bit halves).
-// Only defined when the compiler targets AVX2; callers keep a portable path beside it.
+// Only defined in the AVX2 and AVX-512 copies of the kernels (TG_ISA_LEVEL >= 1), in their own
+// namespace (isa_kernels.h); callers keep a portable path beside it.
 #pragma once
 
-#if defined(__AVX2__)
-#include <immintrin.h>
+#include "engine/cpu/kernels/isa_kernels.h"
 
-namespace tg::cpu {
+#if TG_ISA_LEVEL >= 1
+namespace tg::cpu::TG_ISA_NS {
 
 inline void transpose8(__m256 r[8]) {
   const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
@@ -33,5 +34,5 @@ inline void transpose8(__m256 r[8]) {
   r[7] = _mm256_permute2f128_ps(s3, s7, 0x31);
 }
 
-}  // namespace tg::cpu
+}  // namespace tg::cpu::TG_ISA_NS
 #endif

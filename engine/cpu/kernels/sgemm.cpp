@@ -1,26 +1,33 @@
-// Packed SGEMM: blocking, packing and the 6 x 16 AVX2/FMA micro-kernel (see sgemm.h).
-#include "engine/cpu/sgemm.h"
+// Packed SGEMM: blocking, packing and the micro-kernels (see sgemm.h): 12 x 32 with AVX-512, 6 x 16
+// with AVX2 + FMA, a portable loop otherwise (one copy per ISA level, isa_kernels.h).
+#include "engine/cpu/kernels/isa_kernels.h"
 
 #include <algorithm>
 #include <cstring>
 #include <vector>
 
+#include "engine/cpu/kernels/simd_transpose.h"
 #include "engine/cpu/scratch.h"
 
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
+#if TG_ISA_LEVEL >= 1
 #define TG_SGEMM_AVX2 1
-#include "engine/cpu/simd_transpose.h"
 #endif
 
-
-namespace tg::cpu {
+namespace tg::cpu::TG_ISA_NS {
 
 namespace {
 
+#if TG_ISA_LEVEL >= 2
+// AVX-512: 12 rows x 32 columns (2 zmm per row): 24 accumulators + 2 B vectors + 1 broadcast of the
+// 32 zmm registers; per k 2 B loads and 12 broadcasts feed 24 FMAs.
+constexpr int64_t MR = 12, NR = 32;
+constexpr int64_t KC = 256;   // A sliver 12 KiB, B sliver 32 KiB (L1: 48 KiB)
+constexpr int64_t MC = 144;   // rows of A per packed block: 144 KiB (L2)
+#else
 constexpr int64_t MR = 6, NR = 16;  // register tile: 6 rows x 16 columns (2 ymm per row)
 constexpr int64_t KC = 256;         // depth of one packed slice: A sliver 6 KiB, B sliver 16 KiB (L1)
 constexpr int64_t MC = 120;         // rows of A per packed block: 120 KiB (L2)
+#endif
 constexpr int64_t NC = 3072;        // columns of B per packed panel: 3 MiB (L3)
 
 // Packed buffers, per thread (grow_aligned, scratch.h): grown on demand and kept, 64-byte aligned.
@@ -43,14 +50,18 @@ void pack_a(float* pa, const float* A, int64_t lda, bool trans, int64_t i0, int6
     if (!trans) {
       int64_t k = 0;
 #ifdef TG_SGEMM_AVX2
-      if (rows == MR) {
+      if (rows == MR) {  // MR = 6 or 12: groups of six rows, each k's groups stored in order
         const float* src = A + (i0 + s) * lda + k0;
+        constexpr int64_t kGroups = MR / 6;
         for (; k + 8 <= kc; k += 8) {
-          __m256 r[8];
-          for (int64_t i = 0; i < MR; ++i) r[i] = _mm256_loadu_ps(src + i * lda + k);
-          r[6] = r[7] = _mm256_setzero_ps();
-          transpose8(r);  // r[j] = op(A)[rows 0..5, k + j], then two zeros
-          for (int64_t j = 0; j < 8; ++j) _mm256_storeu_ps(dst + (k + j) * MR, r[j]);
+          __m256 r[kGroups][8];
+          for (int64_t h = 0; h < kGroups; ++h) {
+            for (int64_t i = 0; i < 6; ++i) r[h][i] = _mm256_loadu_ps(src + (6 * h + i) * lda + k);
+            r[h][6] = r[h][7] = _mm256_setzero_ps();
+            transpose8(r[h]);  // r[h][j] = op(A)[rows 6h .. 6h+5, k + j], then two zeros
+          }
+          for (int64_t j = 0; j < 8; ++j)
+            for (int64_t h = 0; h < kGroups; ++h) _mm256_storeu_ps(dst + (k + j) * MR + 6 * h, r[h][j]);
         }
       }
 #endif
@@ -127,10 +138,50 @@ void pack_b(float* pb, const float* B, int64_t ldb, bool trans, int64_t k0, int6
 // The register tile: acc (MR x NR) = sum_k pa[k * MR + r] * pb[k * NR + c], then either
 //   write_tile:  C[r * ldc + c] = alpha * acc + beta * C  (a full tile; beta = 0: C is not read)
 //   spill_tile:  edge[r * NR + c] = acc                     (an edge tile, finished by store_tile)
-#ifdef TG_SGEMM_AVX2
+#if TG_ISA_LEVEL >= 2
+using Tile = __m512[MR][2];
+
+template <int64_t ROWS>
+inline void micro_kernel(int64_t kc, const float* pa, const float* pb, Tile& c) {
+  for (int64_t r = 0; r < MR; ++r) c[r][0] = c[r][1] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < kc; ++k) {
+    const __m512 b0 = _mm512_loadu_ps(pb), b1 = _mm512_loadu_ps(pb + 16);
+    for (int64_t r = 0; r < ROWS; ++r) {
+      const __m512 a = _mm512_set1_ps(pa[r]);
+      c[r][0] = _mm512_fmadd_ps(a, b0, c[r][0]);
+      c[r][1] = _mm512_fmadd_ps(a, b1, c[r][1]);
+    }
+    pa += MR;
+    pb += NR;
+  }
+}
+
+// C[r, c] = alpha * acc + beta * C for r < rows, c < cols (beta = 0: C is not read): the columns
+// past cols masked off, so edge tiles need no scalar remainder.
+inline void write_tile_masked(const Tile& c, float* C, int64_t ldc, int64_t rows, int64_t cols, float alpha,
+                              float beta) {
+  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+  const Mask16 mask[2] = {first_lanes(cols), first_lanes(cols - 16)};
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t h = 0; h < 2; ++h) {
+      float* out = C + r * ldc + 16 * h;
+      __m512 v = _mm512_mul_ps(va, c[r][h]);
+      if (beta == 1.f) {
+        v = _mm512_add_ps(masked_load(mask[h], out), v);
+      } else if (beta != 0.f) {
+        v = _mm512_fmadd_ps(vb, masked_load(mask[h], out), v);
+      }
+      masked_store(out, mask[h], v);
+    }
+}
+
+inline void write_tile(const Tile& c, float* C, int64_t ldc, float alpha, float beta) {
+  write_tile_masked(c, C, ldc, MR, NR, alpha, beta);
+}
+#elif defined(TG_SGEMM_AVX2)
 using Tile = __m256[MR][2];
 
-// ROWS = MR for every sliver but a short last one of at most 3 rows (M = 32, 128: 2 rows), which
+// ROWS = MR for every sliver but a short last one of at most MR / 2 rows (M = 32, 128: 2 rows), which
 // skips the FMAs of its zero rows (their accumulators stay 0 and are never stored).
 template <int64_t ROWS>
 inline void micro_kernel(int64_t kc, const float* pa, const float* pb, Tile& c) {
@@ -216,6 +267,19 @@ inline void store_tile(float* C, int64_t ldc, int64_t rows, int64_t cols, const 
   }
 }
 
+// An edge tile (rows x cols, the valid part of MR x NR): AVX-512 stores it with masks; the other
+// levels spill the accumulators and finish with store_tile's loops.
+inline void write_edge_tile(const Tile& tile, float* C, int64_t ldc, int64_t rows, int64_t cols, float alpha,
+                            float beta, bool first) {
+#if TG_ISA_LEVEL >= 2
+  write_tile_masked(tile, C, ldc, rows, cols, alpha, first ? beta : 1.f);
+#else
+  alignas(64) float acc[MR * NR];
+  spill_tile(tile, acc);
+  store_tile(C, ldc, rows, cols, acc, alpha, beta, first);
+#endif
+}
+
 }  // namespace
 
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
@@ -230,7 +294,6 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
   const int64_t mc_max = std::min(MC, (M + MR - 1) / MR * MR);
   float* pb = grow_aligned(t_pack_b, static_cast<size_t>(nc_max * kc_max));
   float* pa = grow_aligned(t_pack_a, static_cast<size_t>(mc_max * kc_max + kPackSlack));
-  alignas(32) float acc[MR * NR];
   Tile tile;
   for (int64_t j0 = 0; j0 < N; j0 += NC) {
     const int64_t nc = std::min(NC, N - j0);
@@ -246,16 +309,15 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
           for (int64_t ir = 0; ir < mc; ir += MR) {
             const int64_t rows = std::min(MR, mc - ir);
             float* c = C + (i0 + ir) * ldc + j0 + jr;
-            if (rows > 3) {
+            if (rows > MR / 2) {
               micro_kernel<MR>(kc, pa + ir * kc, pb + jr * kc, tile);
             } else {
-              micro_kernel<3>(kc, pa + ir * kc, pb + jr * kc, tile);
+              micro_kernel<MR / 2>(kc, pa + ir * kc, pb + jr * kc, tile);
             }
             if (rows == MR && cols == NR) {  // beta applies on the first K slice; later slices add
               write_tile(tile, c, ldc, alpha, first ? beta : 1.f);
             } else {
-              spill_tile(tile, acc);
-              store_tile(c, ldc, rows, cols, acc, alpha, beta, first);
+              write_edge_tile(tile, c, ldc, rows, cols, alpha, beta, first);
             }
           }
         }
@@ -264,4 +326,4 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
   }
 }
 
-}  // namespace tg::cpu
+}  // namespace tg::cpu::TG_ISA_NS

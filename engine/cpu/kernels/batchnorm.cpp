@@ -2,13 +2,15 @@
 // values of each channel of an NCHW tensor; OpenMP over rows (n, c) in memory order.
 // Each row of HW floats is summed in float SIMD lanes; rows are accumulated in double (two-pass
 // variance), so the statistics stay exact to float rounding even for large N*HW.
-#include "engine/cpu/batchnorm.h"
+#include "engine/cpu/kernels/isa_kernels.h"
 
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
-namespace tg::cpu {
+#include "engine/cpu/scratch.h"
+
+namespace tg::cpu::TG_ISA_NS {
 namespace {
 
 // Every pass walks the tensor's rows r = n*C + c (HW floats each) in memory order, the threads
@@ -23,15 +25,13 @@ bool worth_parallel(int64_t N, int64_t C, int64_t HW) { return N * C * HW >= 163
 // The calling thread's per-row scratch (2 doubles per row), grown on demand and kept.
 thread_local std::vector<double> t_row_sums;
 double* row_scratch(int64_t rows) {
-  if (t_row_sums.size() < static_cast<size_t>(2 * rows)) t_row_sums.resize(static_cast<size_t>(2 * rows));
-  return t_row_sums.data();
+  return grow_aligned(t_row_sums, static_cast<size_t>(2 * rows));
 }
 
 // Per-channel floats (3C) the row passes read: scale, shift and mean, or the backward's a, b, d.
 thread_local std::vector<float> t_coef;
 float* coef_scratch(int64_t C) {
-  if (t_coef.size() < static_cast<size_t>(3 * C)) t_coef.resize(static_cast<size_t>(3 * C));
-  return t_coef.data();
+  return grow_aligned(t_coef, static_cast<size_t>(3 * C));
 }
 
 // z = x * scale + shift: the one expression the forward applies and the fused ReLU's backward
@@ -118,8 +118,7 @@ void grad_sums(double* sum_dy, double* sum_dy_xmu, const float* dout, const floa
 
 thread_local std::vector<double> t_chan;  // per-channel doubles: the forward's means, the backward's sums
 double* chan_scratch(int64_t C) {
-  if (t_chan.size() < static_cast<size_t>(2 * C)) t_chan.resize(static_cast<size_t>(2 * C));
-  return t_chan.data();
+  return grow_aligned(t_chan, static_cast<size_t>(2 * C));
 }
 
 void forward_train(float* out, float* save_mean, float* save_invstd, float* save_affine, const float* in,
@@ -291,4 +290,4 @@ void batchnorm2d_update_running(float* running_mean, float* running_var, const f
   }
 }
 
-}  // namespace tg::cpu
+}  // namespace tg::cpu::TG_ISA_NS

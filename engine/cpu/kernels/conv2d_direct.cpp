@@ -1,5 +1,5 @@
 // Direct 3x3 stride-1 convolution for few input channels (see conv2d_direct.h for the maths).
-#include "engine/cpu/conv2d_direct.h"
+#include "engine/cpu/kernels/isa_kernels.h"
 
 #include <omp.h>
 
@@ -7,12 +7,13 @@
 #include <cstring>
 #include <vector>
 
-#if defined(__AVX2__) && defined(__FMA__)
-#include <immintrin.h>
+#include "engine/cpu/scratch.h"
+
+#if TG_ISA_LEVEL >= 1
 #define TG_DIRECT_AVX2 1
 #endif
 
-namespace tg::cpu {
+namespace tg::cpu::TG_ISA_NS {
 
 #ifndef TG_DIRECT_AVX2
 
@@ -44,8 +45,7 @@ thread_local std::vector<float> t_xp;  // one padded image per thread, grown on 
 // Fills the calling thread's padded copy of image `img` (C, H, W) and returns it.
 const float* pad_image(const float* img, const ConvShape& s, const Padded& g) {
   const size_t size = static_cast<size_t>(s.C * g.Hp * g.Wp);
-  if (t_xp.size() < size) t_xp.resize(size);
-  float* xp = t_xp.data();
+  float* xp = grow_aligned(t_xp, size);
   std::memset(xp, 0, sizeof(float) * size);
   for (int64_t c = 0; c < s.C; ++c)
     for (int64_t h = 0; h < s.H; ++h) {
@@ -91,7 +91,7 @@ void forward_block(float* out_n, const float* xp, const float* w, const float* b
         __m256 x[V];
         for (int v = 0; v < V; ++v) {
           x[v] = _mm256_loadu_ps(row + t + 8 * v);
-          asm("" : "+x"(x[v]));
+          keep_in_register(x[v]);
         }
         const float* wt = w + k0 * taps + c * 9 + r * 3 + t;  // w[k0, c, r, t]
         for (int j = 0; j < KB; ++j) {
@@ -154,7 +154,7 @@ inline void weight_grad_row_pair(__m256 (&acc)[9], const float* d_plane, const f
   for (int64_t i = 0; i < 4; ++i)
     for (int64_t t = 0; t < 3; ++t) {
       __m256 x = load(x_plane + (p + i) * Wp + q + t);
-      asm("" : "+x"(x));  // one load for both rows' FMAs
+      keep_in_register(x);  // one load for both rows' FMAs
       if (i < 3) acc[i * 3 + t] = _mm256_fmadd_ps(d0, x, acc[i * 3 + t]);
       if (i > 0) acc[(i - 1) * 3 + t] = _mm256_fmadd_ps(d1, x, acc[(i - 1) * 3 + t]);
     }
@@ -226,8 +226,7 @@ thread_local std::vector<float> t_dp;  // one padded dout image per thread, grow
 const float* pad_dout(const float* d, const ConvShape& s, const PaddedGrad& g) {
   const int64_t P = s.P(), Q = s.Q(), oh = 2 - s.pad_h, ow = 2 - s.pad_w;
   const size_t size = static_cast<size_t>(g.Hp * s.K * g.Wp);
-  if (t_dp.size() < size) t_dp.resize(size);
-  float* dp = t_dp.data();
+  float* dp = grow_aligned(t_dp, size);
   for (int64_t i = 0; i < g.Hp; ++i)  // the rows no dout row lands on
     if (i < oh || i >= oh + P) std::memset(dp + i * s.K * g.Wp, 0, sizeof(float) * s.K * g.Wp);
   for (int64_t k = 0; k < s.K; ++k)
@@ -270,7 +269,7 @@ void input_grad_block(float* din_n, const float* dp, const float* w, const ConvS
           d[v] = _mm256_loadu_ps(row - t + 8 * v);
           // Kept in a register: GCC otherwise folds the load into each of the C FMAs (C loads per
           // vector instead of one): 27 vs 50 GFLOP/s measured on one Zen 3 core, C = V = 3, in cache.
-          asm("" : "+x"(d[v]));
+          keep_in_register(d[v]);
         }
         for (int c = 0; c < C; ++c) {
           const __m256 wv = _mm256_set1_ps(wk[c * 9 + r * 3 + t]);
@@ -344,16 +343,18 @@ void direct_forward(float* out, const float* in, const float* w, const float* b,
 void direct_weight_grad(float* dw, const float* dout, const float* in, const ConvShape& s) {
   const Padded g = padded_geometry(s);
   const int64_t in_size = s.C * s.H * s.W, out_size = s.K * s.P() * s.Q(), wsize = s.K * s.C * 9;
-  std::vector<float> per_image(static_cast<size_t>(s.N * wsize));  // (N, K, C, 3, 3)
+  // (N, K, C, 3, 3), every value written by its image's pass; the calling thread's buffer, kept.
+  thread_local std::vector<float> t_per_image;
+  float* per_image = grow_aligned(t_per_image, static_cast<size_t>(s.N * wsize));
 #pragma omp parallel for schedule(dynamic, 1) if (s.N > 1 && !omp_in_parallel())
   for (int64_t n = 0; n < s.N; ++n) {
     const float* xp = pad_image(in + n * in_size, s, g);
-    weight_grad_image(per_image.data() + n * wsize, dout + n * out_size, xp, s, g);
+    weight_grad_image(per_image + n * wsize, dout + n * out_size, xp, s, g);
   }
   // dw = sum of the images' partials in image order, whatever the threads did.
-  std::memcpy(dw, per_image.data(), sizeof(float) * wsize);
+  std::memcpy(dw, per_image, sizeof(float) * wsize);
   for (int64_t n = 1; n < s.N; ++n) {
-    const float* part = per_image.data() + n * wsize;
+    const float* part = per_image + n * wsize;
 #pragma omp simd
     for (int64_t j = 0; j < wsize; ++j) dw[j] += part[j];
   }
@@ -378,4 +379,4 @@ void direct_input_grad(float* din, const float* dout, const float* w, const Conv
 
 #endif
 
-}  // namespace tg::cpu
+}  // namespace tg::cpu::TG_ISA_NS

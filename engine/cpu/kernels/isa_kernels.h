@@ -1,0 +1,90 @@
+// Included first by every per-ISA kernel source (engine/cpu/kernels/*.cpp, compiled once per level).
+//
+// The build defines TG_ISA_NS (generic, avx2 or avx512: the namespace this copy's functions live in,
+// tg::cpu::TG_ISA_NS) and TG_ISA_LEVEL (0, 1, 2) with the matching -m flags; TG_SIMDE (test-only
+// build) takes the intrinsics from SIMDe's portable emulation instead of the compiler's.
+// Everything a kernel source defines goes in its level's namespace: an inline helper in tg::cpu
+// compiled here with -mavx512f could be merged by the linker (COMDAT) with the generic copy and run
+// AVX-512 code on a CPU without it (tests/isa/check_isa_symbols.sh checks the objects for that).
+// So helpers live here or in the kernel sources, and these sources avoid out-of-line std templates
+// (scratch buffers come from the baseline-built grow_aligned, scratch.h).
+#pragma once
+
+#if !defined(TG_ISA_NS) || !defined(TG_ISA_LEVEL)
+#error "engine/cpu/kernels/*.cpp are compiled once per ISA level with TG_ISA_NS and TG_ISA_LEVEL defined (CMakeLists.txt)"
+#endif
+
+#if TG_ISA_LEVEL >= 1
+#if defined(TG_SIMDE)
+#define SIMDE_ENABLE_NATIVE_ALIASES
+#include <simde/x86/avx512.h>
+#include <simde/x86/fma.h>
+#else
+#include <immintrin.h>
+#endif
+#endif
+
+#include "engine/cpu/kernel_table.h"
+
+namespace tg::cpu::TG_ISA_NS {
+
+#if TG_ISA_LEVEL >= 2
+// AVX-512 masked loads and stores of 16 floats (lanes with their mask bit off: 0 loaded, memory left
+// alone). SIMDe 0.7.4 has no masked load/store: its build goes through a stack copy (test-only).
+#if defined(TG_SIMDE)
+using Mask16 = simde__mmask16;
+inline __m512 masked_load(Mask16 m, const float* p) {
+  alignas(64) float tmp[16];
+  for (int i = 0; i < 16; ++i) tmp[i] = (m >> i) & 1 ? p[i] : 0.f;
+  return _mm512_load_ps(tmp);
+}
+inline void masked_store(float* p, Mask16 m, __m512 v) {
+  alignas(64) float tmp[16];
+  _mm512_store_ps(tmp, v);
+  for (int i = 0; i < 16; ++i)
+    if ((m >> i) & 1) p[i] = tmp[i];
+}
+#else
+using Mask16 = __mmask16;
+inline __m512 masked_load(Mask16 m, const float* p) { return _mm512_maskz_loadu_ps(m, p); }
+inline void masked_store(float* p, Mask16 m, __m512 v) { _mm512_mask_storeu_ps(p, m, v); }
+#endif
+// Lanes [0, n) on, n clamped to [0, 16].
+inline Mask16 first_lanes(int64_t n) {
+  return static_cast<Mask16>(n <= 0 ? 0u : n >= 16 ? 0xffffu : (1u << n) - 1u);
+}
+#endif
+
+// keep_in_register(v): an empty asm that makes the compiler materialise v in a vector register
+// (so GCC does not fold one load into each of several FMAs). SIMDe's emulated vectors are plain
+// structs: nothing to do there.
+template <class Vec>
+inline void keep_in_register(Vec& v) {
+#if defined(TG_SIMDE)
+  (void)v;
+#else
+  asm("" : "+x"(v));
+#endif
+}
+
+// This level's copies of the entry points (same signatures as the public declarations).
+decltype(cpu::sgemm) sgemm;
+decltype(cpu::winograd_applies) winograd_applies;
+decltype(cpu::winograd_forward) winograd_forward;
+decltype(cpu::winograd_backward) winograd_backward;
+decltype(cpu::direct_applies) direct_applies;
+decltype(cpu::direct_forward) direct_forward;
+decltype(cpu::direct_weight_grad) direct_weight_grad;
+decltype(cpu::direct_input_grad) direct_input_grad;
+decltype(cpu::batchnorm2d_forward_train) batchnorm2d_forward_train;
+decltype(cpu::batchnorm2d_forward_eval) batchnorm2d_forward_eval;
+decltype(cpu::batchnorm2d_backward) batchnorm2d_backward;
+decltype(cpu::batchnorm2d_backward_eval) batchnorm2d_backward_eval;
+decltype(cpu::batchnorm2d_relu_forward_train) batchnorm2d_relu_forward_train;
+decltype(cpu::batchnorm2d_relu_forward_eval) batchnorm2d_relu_forward_eval;
+decltype(cpu::batchnorm2d_relu_backward) batchnorm2d_relu_backward;
+decltype(cpu::batchnorm2d_update_running) batchnorm2d_update_running;
+
+const KernelTable& kernel_table();
+
+}  // namespace tg::cpu::TG_ISA_NS

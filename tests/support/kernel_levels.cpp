@@ -1,0 +1,129 @@
+// check_kernels_agree (kernel_levels.h).
+#include "support/kernel_levels.h"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "engine/random.h"
+
+namespace tg::test {
+namespace {
+
+std::vector<float> random_floats(size_t n, uint64_t seed) {
+  Generator gen(seed);
+  std::vector<float> v(n);
+  for (float& x : v) x = gen.uniform(-1.f, 1.f);
+  return v;
+}
+
+// max |a - b| / (1 + max |b|): the kernels round differently (FMA contraction, summation order).
+double scaled_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  double worst = 0.0, scale = 1.0;
+  for (float v : b) scale = std::max(scale, 1.0 + std::fabs(v));
+  for (size_t i = 0; i < a.size(); ++i) {
+    const double d = std::fabs(static_cast<double>(a[i]) - b[i]);
+    worst = std::max(worst, std::isnan(d) ? 1e30 : d);
+  }
+  return worst / scale;
+}
+
+void check_sgemm(const cpu::KernelTable& t, const cpu::KernelTable& r) {
+  struct Case {
+    bool ta, tb;
+    int64_t M, N, K;
+    float alpha, beta;
+  };
+  const Case cases[] = {{false, false, 37, 45, 70, 1.f, 0.f},   {true, false, 14, 33, 300, 0.5f, 1.f},
+                        {false, true, 13, 64, 17, 1.f, -0.5f},  {true, true, 29, 7, 9, 2.f, 0.f},
+                        {false, false, 96, 130, 260, 1.f, 1.f}, {false, false, 1, 1, 1, 1.f, 0.f}};
+  for (const Case& c : cases) {
+    CAPTURE(c.M);
+    CAPTURE(c.N);
+    CAPTURE(c.K);
+    CAPTURE(c.ta);
+    CAPTURE(c.tb);
+    const auto A = random_floats(static_cast<size_t>(c.M * c.K), 1), B = random_floats(static_cast<size_t>(c.K * c.N), 2);
+    auto C = random_floats(static_cast<size_t>(c.M * c.N), 3), C_ref = C;
+    const int64_t lda = c.ta ? c.M : c.K, ldb = c.tb ? c.K : c.N;
+    t.sgemm(c.ta, c.tb, c.M, c.N, c.K, c.alpha, A.data(), lda, B.data(), ldb, c.beta, C.data(), c.N);
+    r.sgemm(c.ta, c.tb, c.M, c.N, c.K, c.alpha, A.data(), lda, B.data(), ldb, c.beta, C_ref.data(), c.N);
+    CHECK(scaled_diff(C, C_ref) < 1e-5);
+  }
+}
+
+// Runs `conv` forward and backward with both tables on shape s (which the tested table must route
+// to the given algorithm: applies(s)).
+void check_conv(const cpu::KernelTable& t, const cpu::KernelTable& r, const cpu::ConvShape& s, bool winograd) {
+  CAPTURE(s.C);
+  CAPTURE(s.W);
+  CAPTURE(s.K);
+  CAPTURE(winograd);
+  const size_t n_in = static_cast<size_t>(s.N * s.C * s.H * s.W), n_w = static_cast<size_t>(s.K * s.C * 9);
+  const size_t n_out = static_cast<size_t>(s.N * s.K * s.P() * s.Q());
+  const auto in = random_floats(n_in, 4), w = random_floats(n_w, 5), b = random_floats(static_cast<size_t>(s.K), 6);
+  const auto dout = random_floats(n_out, 7);
+  std::vector<float> out(n_out), out_ref(n_out), din(n_in), din_ref(n_in), dw(n_w), dw_ref(n_w);
+  if (winograd) {
+    REQUIRE(t.winograd_applies(s));
+    t.winograd_forward(out.data(), in.data(), w.data(), b.data(), s, ConvEpilogue::None);
+    r.winograd_forward(out_ref.data(), in.data(), w.data(), b.data(), s, ConvEpilogue::None);
+    t.winograd_backward(din.data(), dw.data(), dout.data(), in.data(), w.data(), s);
+    r.winograd_backward(din_ref.data(), dw_ref.data(), dout.data(), in.data(), w.data(), s);
+  } else {
+    if (!t.direct_applies(s)) return;  // generic has no direct loops
+    t.direct_forward(out.data(), in.data(), w.data(), b.data(), s, true);
+    t.direct_weight_grad(dw.data(), dout.data(), in.data(), s);
+    t.direct_input_grad(din.data(), dout.data(), w.data(), s);
+    if (r.direct_applies(s)) {
+      r.direct_forward(out_ref.data(), in.data(), w.data(), b.data(), s, true);
+      r.direct_weight_grad(dw_ref.data(), dout.data(), in.data(), s);
+      r.direct_input_grad(din_ref.data(), dout.data(), w.data(), s);
+    } else {  // the reference level routes these to im2col: compare with the plain loops instead
+      cpu::conv2d_forward_reference(out_ref.data(), in.data(), w.data(), b.data(), s);
+      for (float& v : out_ref) v = std::max(v, 0.f);
+      cpu::conv2d_backward_reference(din_ref.data(), dw_ref.data(), nullptr, dout.data(), in.data(), w.data(), s);
+    }
+  }
+  CHECK(scaled_diff(out, out_ref) < 1e-5);
+  CHECK(scaled_diff(din, din_ref) < 1e-5);
+  CHECK(scaled_diff(dw, dw_ref) < 1e-5);
+}
+
+void check_batchnorm(const cpu::KernelTable& t, const cpu::KernelTable& r) {
+  const int64_t N = 3, C = 5, HW = 37;
+  const size_t n = static_cast<size_t>(N * C * HW);
+  const auto x = random_floats(n, 8), dout = random_floats(n, 9), gamma = random_floats(C, 10), beta = random_floats(C, 11);
+  std::vector<float> out(n), out_ref(n), din(n), din_ref(n), affine(2 * C), affine_ref(2 * C);
+  std::vector<float> mean(C), mean_ref(C), invstd(C), invstd_ref(C), dg(C), dg_ref(C), db(C), db_ref(C);
+  t.batchnorm2d_relu_forward_train(out.data(), mean.data(), invstd.data(), affine.data(), x.data(), gamma.data(),
+                                   beta.data(), N, C, HW, 1e-5f);
+  r.batchnorm2d_relu_forward_train(out_ref.data(), mean_ref.data(), invstd_ref.data(), affine_ref.data(), x.data(),
+                                   gamma.data(), beta.data(), N, C, HW, 1e-5f);
+  CHECK(scaled_diff(out, out_ref) < 1e-5);
+  CHECK(scaled_diff(invstd, invstd_ref) < 1e-5);
+  t.batchnorm2d_relu_backward(din.data(), dg.data(), db.data(), dout.data(), affine_ref.data(), x.data(), gamma.data(),
+                              mean_ref.data(), invstd_ref.data(), N, C, HW);
+  r.batchnorm2d_relu_backward(din_ref.data(), dg_ref.data(), db_ref.data(), dout.data(), affine_ref.data(), x.data(),
+                              gamma.data(), mean_ref.data(), invstd_ref.data(), N, C, HW);
+  CHECK(scaled_diff(din, din_ref) < 1e-5);
+  CHECK(scaled_diff(dg, dg_ref) < 1e-5);
+  CHECK(scaled_diff(db, db_ref) < 1e-5);
+}
+
+}  // namespace
+
+void check_kernels_agree(const cpu::KernelTable& tested, const cpu::KernelTable& reference) {
+  check_sgemm(tested, reference);
+  // Winograd: padding 1 and 0, a ragged 4x4 tile grid, images split across chunks.
+  check_conv(tested, reference, {2, 16, 10, 13, 24, 3, 3, 1, 1, 1, 1, 1}, true);
+  check_conv(tested, reference, {3, 32, 8, 8, 16, 3, 3, 1, 1, 0, 0, 1}, true);
+  // Direct stems: 1 and 3 channels, widths with a ragged last vector.
+  check_conv(tested, reference, {2, 1, 12, 28, 8, 3, 3, 1, 1, 1, 1, 1}, false);
+  check_conv(tested, reference, {2, 3, 9, 37, 13, 3, 3, 1, 1, 1, 1, 1}, false);
+  check_batchnorm(tested, reference);
+}
+
+}  // namespace tg::test
