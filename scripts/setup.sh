@@ -5,7 +5,7 @@
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config libeigen3-dev doctest-dev libcli11-dev nlohmann-json3-dev
-          zlib1g-dev libarchive-dev)
+          zlib1g-dev libarchive-dev libopenmpi-dev openmpi-bin)
 for arg in "$@"; do
   case "$arg" in
     --with-torch) packages+=(python3-torch python3-numpy) ;;
