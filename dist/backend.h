@@ -40,6 +40,8 @@ class Backend {
   // send holds world_size * count elements; rank r receives the sum over ranks of block r.
   virtual std::unique_ptr<Request> reduce_scatter(const void* send, void* recv, int64_t count, ScalarType type,
                                                   BackendOp op) = 0;
+  // Ends every rank of the job (MPI_Abort). Only dist::run_job calls it, from a program's main.
+  virtual void abort_job(int code) = 0;
 };
 
 // A request that is already complete (the single backend's, and empty operations').

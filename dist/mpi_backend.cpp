@@ -108,6 +108,8 @@ class MpiBackend : public Backend {
   int world_size() const override { return size_; }
   int local_rank() const override { return local_rank_; }
 
+  void abort_job(int code) override { MPI_Abort(MPI_COMM_WORLD, code); }
+
   std::unique_ptr<Request> barrier() override {
     auto r = std::make_unique<MpiRequest>("barrier");
     check_mpi(MPI_Ibarrier(comm_, r->handle()), "MPI_Ibarrier");

@@ -4,6 +4,7 @@
 #include "dist/process_group.h"
 
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <sstream>
 #include <thread>
@@ -151,6 +152,22 @@ void ProcessGroup::check_same(int64_t value, const std::string& what) {
   }
   TG_CHECK(same, "process group: the ranks disagree on " << what << " (" << os.str()
                                                           << "); every rank must run the same setup");
+}
+
+void ProcessGroup::abort_job(int code) {
+  if (cuda_) cuda_->abort_job(code);
+  cpu_->abort_job(code);
+}
+
+int run_job(ProcessGroup& group, const std::function<int()>& body) {
+  try {
+    return body();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "trustgrad: rank %d of %d failed: %s\n", group.rank(), group.world_size(), e.what());
+    std::fflush(stderr);
+    group.abort_job(1);
+    return 1;
+  }
 }
 
 Backend& ProcessGroup::backend_for(const Tensor& t, const char* op) {

@@ -8,6 +8,7 @@
 //   tg::dist::ProcessGroup pg;                     // from the environment
 //   pg.all_reduce(grad, tg::dist::ReduceOp::kAverage);
 #pragma once
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -75,6 +76,10 @@ class ProcessGroup {
   // Throws tg::Error when any rank passes a different value (a setup mismatch), listing them.
   void check_same(int64_t value, const std::string& what);
 
+  // Ends the whole job at once (MPI_Abort; nothing in a world of one). For run_job only: the
+  // library never calls it on its own paths.
+  void abort_job(int code);
+
  private:
   Backend& backend_for(const Tensor& t, const char* op);
   void finish(std::unique_ptr<Request> request, const std::string& what);
@@ -85,6 +90,11 @@ class ProcessGroup {
   std::unique_ptr<Backend> cuda_;  // NCCL, created on the first CUDA tensor
   int rank_ = 0, world_size_ = 1, local_rank_ = 0;
 };
+
+// For a program's main(): runs `body`. When it throws on any rank, prints "trustgrad: rank r of N
+// failed: <message>" to stderr and ends every rank (MPI_Abort) so that no peer waits in a
+// collective; in a world of one it prints the same and returns 1. Returns body's exit code.
+int run_job(ProcessGroup& group, const std::function<int()>& body);
 
 // The launcher's world size from its environment (Open MPI, MPICH/PMI, Slurm srun), or 0 when
 // not launched by one. ProcessGroup compares it with what the backend sees.

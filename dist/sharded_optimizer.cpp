@@ -200,8 +200,10 @@ optim::StateDict ShardedOptimizer::state_dict() const {
     if (steps[k] > 0) param_steps[names_[k]] = static_cast<int64_t>(steps[k]);
   }
   sd.metadata["param_steps"] = param_steps.dump();
-  // State tensors: each slot all-gathered over the ranks' ranges, then cut per tensor.
+  // State tensors: each slot all-gathered over the ranks' ranges, then cut per tensor (in the
+  // unsharded order: per parameter, its slots).
   const std::vector<std::string> slots = inner_->state_names();
+  std::vector<std::vector<float>> gathered(slots.size(), std::vector<float>(static_cast<size_t>(total_)));
   for (size_t s = 0; s < slots.size(); ++s) {
     std::vector<float> mine(static_cast<size_t>(end_ - begin_), 0.0f);
     int64_t at = 0;
@@ -210,13 +212,14 @@ optim::StateDict ShardedOptimizer::state_dict() const {
       if (s < st.size()) std::memcpy(mine.data() + at, st[s].data(), static_cast<size_t>(slices_[j].length) * sizeof(float));
       at += slices_[j].length;
     }
-    std::vector<float> all(static_cast<size_t>(total_));
-    const_cast<ProcessGroup&>(group_).all_gatherv(mine.data(), all.data(), rank_counts(),
+    const_cast<ProcessGroup&>(group_).all_gatherv(mine.data(), gathered[s].data(), rank_counts(),
                                                   "all-gather of optimizer state '" + slots[s] + "'");
-    for (size_t k = 0; k < names_.size(); ++k) {
-      if (steps[k] <= 0) continue;
+  }
+  for (size_t k = 0; k < names_.size(); ++k) {
+    if (steps[k] <= 0) continue;
+    for (size_t s = 0; s < slots.size(); ++s) {
       Tensor t = Tensor::empty(tensors_[k].shape());
-      std::memcpy(t.data(), all.data() + flat_offset_[k], static_cast<size_t>(t.numel()) * sizeof(float));
+      std::memcpy(t.data(), gathered[s].data() + flat_offset_[k], static_cast<size_t>(t.numel()) * sizeof(float));
       sd.tensors.emplace_back(names_[k] + "/" + slots[s], t);
     }
   }
