@@ -46,7 +46,9 @@ inline Data batch(int64_t step, int64_t n = 128) {
 // Rows [begin, begin + count) of a batch (a copy).
 inline Data rows(const Data& d, int64_t begin, int64_t count) {
   const int64_t per = d.images.numel() / d.images.size(0);
-  Data out{Tensor::empty({count, 3, 16, 16}), Tensor::empty({count})};
+  Shape shape = d.images.shape();
+  shape[0] = count;
+  Data out{Tensor::empty(shape), Tensor::empty({count})};
   std::memcpy(out.images.data(), d.images.data() + begin * per, static_cast<size_t>(count * per) * sizeof(float));
   std::memcpy(out.labels.data(), d.labels.data() + begin, static_cast<size_t>(count) * sizeof(float));
   return out;

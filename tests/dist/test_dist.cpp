@@ -5,7 +5,11 @@
 #include <cstdlib>
 
 #include "dist_test_util.h"
+#include "dist/sync_batch_norm.h"
 #include "engine/autograd.h"
+#include "engine/nn_ops.h"
+#include "nn/sync_batch_norm.h"
+#include "support/gradcheck.h"
 
 namespace tg::dist {
 namespace {
@@ -150,6 +154,51 @@ TEST_CASE("dist: sharding refuses optimizers whose state is not shaped like the 
                                         [](auto g) { return std::make_unique<optim::NovoGrad>(std::move(g), optim::NovoGradOptions{}); }),
                        doctest::Contains("novograd is not supported sharded"), Error);
   CHECK_THROWS_WITH_AS(flat_slice(Tensor::zeros({4}), 2, 3), doctest::Contains("outside a tensor of 4"), Error);
+}
+
+}  // namespace
+}  // namespace tg::dist
+
+namespace tg::dist {
+namespace {
+
+// Sums nothing across ranks: a world of one.
+class LocalSync : public nn::BatchStatsSync {
+ public:
+  void sum(double*, int64_t) const override {}
+};
+
+TEST_CASE("sync batch norm: in a world of one it is batch_norm2d (values, gradients, running stats) and passes gradcheck") {
+  auto sync = std::make_shared<LocalSync>();
+  const Tensor x = test::leaf({3, 4, 5, 5}, 1), w = test::leaf({4}, 2, 0.5f, 1.5f), b = test::leaf({4}, 3);
+  Tensor rm1 = Tensor::zeros({4}), rv1 = Tensor::ones({4}), rm2 = Tensor::zeros({4}), rv2 = Tensor::ones({4});
+  const Tensor dy = test::leaf({3, 4, 5, 5}, 4).detach();
+  Tensor y1 = nn::sync_batch_norm2d(x, w, b, rm1, rv1, 0.1f, 1e-5f, sync);
+  y1.backward(dy);
+  const Tensor gx = x.grad().clone(), gw = w.grad().clone(), gb = b.grad().clone();
+  x.set_grad(Tensor());
+  w.set_grad(Tensor());
+  b.set_grad(Tensor());
+  Tensor y2 = batch_norm2d(x, w, b, rm2, rv2, true, 0.1f, 1e-5f);
+  y2.backward(dy);
+  CHECK(rel_diff(y1, y2) < 1e-6);
+  CHECK(rel_diff(gx, x.grad()) < 1e-5);
+  CHECK(rel_diff(gw, w.grad()) < 1e-5);
+  CHECK(rel_diff(gb, b.grad()) < 1e-5);
+  CHECK(rel_diff(rm1, rm2) < 1e-6);
+  CHECK(rel_diff(rv1, rv2) < 1e-6);
+  // Finite differences: batch norm sums 75 values per channel, so atol as the batch-norm tests.
+  const auto r = test::gradcheck(
+      [&](const std::vector<Tensor>& in) {
+        return nn::sync_batch_norm2d(in[0], in[1], in[2], Tensor(), Tensor(), 0.1f, 1e-5f, sync);
+      },
+      {test::leaf({2, 3, 4, 4}, 5), test::leaf({3}, 6, 0.5f, 1.5f), test::leaf({3}, 7)}, {.atol = 5e-3});
+  CHECK_MESSAGE(r.ok, r.report);
+  // Through the module: convert and revert in a world of one.
+  ProcessGroup pg(ProcessGroupOptions{.force_single = true});
+  auto m = make_model(1);
+  CHECK(convert_sync_batchnorm(*m, pg) == 5);
+  CHECK(revert_sync_batchnorm(*m) == 5);
 }
 
 }  // namespace

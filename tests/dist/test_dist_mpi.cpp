@@ -7,7 +7,12 @@
 #include <chrono>
 #include <thread>
 
+#include "dist/sync_batch_norm.h"
 #include "dist_test_util.h"
+#include "engine/nn_ops.h"
+#include "nn/layers_norm.h"
+#include "nn/sync_batch_norm.h"
+#include "support/gradcheck.h"
 
 namespace tg::dist {
 namespace {
@@ -221,6 +226,55 @@ TEST_CASE("mpi: a collective a peer never joins times out naming the op and the 
     pg.all_reduce(data.data(), 4, ReduceOp::kSum, "late join");
   }
   pg.barrier();
+}
+
+TEST_CASE("mpi: SyncBatchNorm over 2 ranks == batch norm over the whole batch (values, gradients, running stats)") {
+  ProcessGroup& pg = world();
+  const int64_t per = 3, n = per * pg.world_size();
+  const Tensor x = test::leaf({n, 4, 5, 5}, 1), w = test::leaf({4}, 2, 0.5f, 1.5f), b = test::leaf({4}, 3);
+  const Tensor dy = test::leaf({n, 4, 5, 5}, 4).detach();
+  Tensor rm = Tensor::zeros({4}), rv = Tensor::ones({4});
+  batch_norm2d(x, w, b, rm, rv, true, 0.1f, 1e-5f).backward(dy);  // the whole batch, one process
+  auto mine = [&](const Tensor& t) { return rows(Data{t, Tensor::zeros({n})}, pg.rank() * per, per).images; };
+  Tensor xr = mine(x.detach());
+  xr.set_requires_grad(true);
+  Tensor wr = w.detach().clone(), br = b.detach().clone();
+  wr.set_requires_grad(true);
+  br.set_requires_grad(true);
+  Generator gen(1);
+  auto model = nn::small_cnn(3, 16, 10, gen);
+  convert_sync_batchnorm(*model, pg);  // the module path installs the same sync
+  auto* bn = dynamic_cast<nn::BatchNorm2d*>((*model)[1].get());
+  REQUIRE(bn != nullptr);
+  Tensor srm = Tensor::zeros({4}), srv = Tensor::ones({4});
+  const Tensor y = nn::sync_batch_norm2d(xr, wr, br, srm, srv, 0.1f, 1e-5f, bn->stats_sync);
+  y.backward(mine(dy));
+  CHECK(rel_diff(xr.grad(), mine(x.grad())) < 1e-5);
+  pg.all_reduce(wr.grad(), ReduceOp::kSum);  // each rank's share of dweight, dbias
+  pg.all_reduce(br.grad(), ReduceOp::kSum);
+  CHECK(rel_diff(wr.grad(), w.grad()) < 1e-5);
+  CHECK(rel_diff(br.grad(), b.grad()) < 1e-5);
+  CHECK(rel_diff(srm, rm) < 1e-6);
+  CHECK(rel_diff(srv, rv) < 1e-6);
+}
+
+TEST_CASE("mpi: small CNN in training mode, SyncBatchNorm on 2 x 64 == BatchNorm on 128 (one step's gradients)") {
+  ProcessGroup& pg = world();
+  auto ref = make_model(7), model = make_model(7);
+  ref->train();
+  model->train();
+  convert_sync_batchnorm(*model, pg);
+  DataParallel ddp(pg, *model);
+  forward_backward(*ref, batch(0));
+  forward_backward(*model, my_rows(0));
+  ddp.synchronize();
+  const auto pa = model->named_parameters(), pb = ref->named_parameters();
+  double worst = 0.0;
+  for (size_t i = 0; i < pa.size(); ++i) worst = std::max(worst, rel_diff(pa[i].second.grad(), pb[i].second.grad()));
+  MESSAGE("max relative gradient difference " << worst << " (one forward of 128 against 2 x 64: kernel rounding)");
+  CHECK(worst < 1e-4);
+  const auto ba = model->named_buffers(), bb = ref->named_buffers();
+  for (size_t i = 0; i < ba.size(); ++i) CHECK(rel_diff(ba[i].second, bb[i].second) < 1e-5);
 }
 
 }  // namespace
