@@ -59,6 +59,9 @@ void resolve_defaults(TrainConfig& c) {
 void validate(const TrainConfig& c_in, const std::set<std::string>& explicit_keys) {
   TrainConfig c = c_in;
   resolve_defaults(c);
+  if (!(c.comm_timeout > 0)) throw ConfigError("--comm-timeout: must be > 0 seconds, got " + std::to_string(c.comm_timeout));
+  if (c.shard_optimizer && (c.optimizer == "novograd" || c.optimizer == "adabelief"))
+    throw ConfigError("--shard-optimizer: not available for " + c.optimizer + " (sgd, adamw, lars, lamb, lambc)");
 
   // Allowed values of the string fields with a fixed set.
   visit_config(c, [](const FieldInfo& f, auto& value) {

@@ -71,6 +71,8 @@ struct TrainConfig {
   int64_t log_interval = 0;          // plain-line interval in steps (0 = about 10 per epoch)
   int64_t telemetry_interval = 0;    // per-layer trust-ratio records every N steps (0 = ~200 per run)
   bool report = true;                // write report.html at the end
+  bool shard_optimizer = false;      // under mpirun: ZeRO-1, each rank keeps 1/N of the optimizer state
+  double comm_timeout = 300;         // under mpirun: seconds a collective may wait before failing
 };
 
 // One field of the config: its JSON key (the flag is "--" + key with '_' -> '-'), help text,
@@ -136,6 +138,10 @@ void visit_config(TrainConfig& c, Visitor&& v) {
   v(FieldInfo{"telemetry_interval", "Steps between per-layer trust-ratio records (0 = about 200 per run)", {}, true},
     c.telemetry_interval);
   v(FieldInfo{"report", "Write report.html (inline SVG charts) at the end", {}, true}, c.report);
+  v(FieldInfo{"shard_optimizer", "Under mpirun: shard the optimizer state over the ranks (ZeRO-1; sgd, adamw, lars, lamb, lambc)",
+              {}, true}, c.shard_optimizer);
+  v(FieldInfo{"comm_timeout", "Under mpirun: seconds a collective may wait for the other ranks before the job fails", {}, true},
+    c.comm_timeout);
 }
 
 // Thrown for a bad setting or combination; what() is one line naming the flag.

@@ -9,9 +9,20 @@
 
 namespace tg::train {
 
+std::vector<optim::ParamGroup> optimizer_param_groups(const TrainConfig& c, const nn::Module& model) {
+  const optim::NamedParams params = model.named_parameters();
+  if (c.optimizer == "lamb" || c.optimizer == "lambc") {
+    return optim::lambc_param_groups(optim::parse_lambc_preset(c.preset), params, c.weight_decay);
+  }
+  return optim::default_param_groups(params, c.weight_decay);
+}
+
 std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& c, const nn::Module& model) {
+  return make_optimizer(c, optimizer_param_groups(c, model));
+}
+
+std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& c, std::vector<optim::ParamGroup> groups) {
   using namespace tg::optim;
-  const NamedParams params = model.named_parameters();
   const std::string& o = c.optimizer;
   if (o == "lamb" || o == "lambc") {
     const LambcPreset preset = parse_lambc_preset(c.preset);
@@ -22,11 +33,9 @@ std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& c, const nn:
     lo.clip_min = c.clip_min;
     lo.clip_max = c.clip_max;  // lamb resolves to +inf: the unclipped ratio
     lo.max_grad_norm = c.max_grad_norm;
-    auto groups = lambc_param_groups(preset, params, c.weight_decay);
     if (o == "lamb") return std::make_unique<Lamb>(std::move(groups), lo);
     return std::make_unique<Lambc>(std::move(groups), lo);
   }
-  auto groups = default_param_groups(params, c.weight_decay);
   if (o == "sgd") {
     SgdOptions so;
     so.lr = c.lr;

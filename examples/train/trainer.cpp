@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <sstream>
 
 #include "engine/autograd.h"
@@ -71,8 +72,13 @@ Trainer::Trainer(TrainConfig c, data::DatasetSplits splits, RunPaths paths, Trai
 
   const data::ChannelStats stats = normalization_for(c_.dataset, train);
   const int64_t n_train = train.size();
-  train_loader_ = std::make_unique<data::DataLoader>(std::move(train), train_loader_options(c_, stats));
-  test_loader_ = std::make_unique<data::DataLoader>(std::move(test), test_loader_options(c_, stats));
+  data::LoaderOptions train_options = train_loader_options(c_, stats), test_options = test_loader_options(c_, stats);
+  if (opt_.group) {  // each rank reads its slice of the same permutation (and of the test set)
+    train_options.rank = test_options.rank = opt_.group->rank();
+    train_options.world_size = test_options.world_size = opt_.group->world_size();
+  }
+  train_loader_ = std::make_unique<data::DataLoader>(std::move(train), train_options);
+  test_loader_ = std::make_unique<data::DataLoader>(std::move(test), test_options);
   steps_per_epoch_ = train_loader_->batches_per_epoch();
   TG_CHECK(steps_per_epoch_ > 0, "--batch-size " << c_.batch_size << " is larger than the training set (" << n_train
                                                  << " images); lower it or use more data");
@@ -80,7 +86,9 @@ Trainer::Trainer(TrainConfig c, data::DatasetSplits splits, RunPaths paths, Trai
   if (c_.max_steps > 0) total_steps_ = std::min(total_steps_, c_.max_steps);
 
   optimizer_ = make_optimizer(c_, *model_);
-  optimizer_->set_schedule(make_schedule(c_, steps_per_epoch_, total_steps_));
+  std::shared_ptr<const optim::Schedule> schedule = make_schedule(c_, steps_per_epoch_, total_steps_);
+  optimizer_->set_schedule(schedule);
+  if (opt_.group) dist_ = std::make_unique<DistributedTraining>(*opt_.group, *model_, *optimizer_, schedule, c_);
   telemetry_interval_ = c_.telemetry_interval > 0 ? c_.telemetry_interval : std::max<int64_t>(1, total_steps_ / 200);
 
   const int64_t log_interval = c_.log_interval > 0 ? c_.log_interval : std::max<int64_t>(1, steps_per_epoch_ / 10);
@@ -102,6 +110,10 @@ void Trainer::say(const std::string& line) {
 void Trainer::resume(const LoadedCheckpoint& ck) {
   model_->load_state_dict(ck.model, /*strict=*/true, ck.path);
   optimizer_->load_state_dict(ck.optimizer);
+  const int64_t world = opt_.group ? opt_.group->world_size() : 1;
+  const std::string world_note = check_resume_world_size(static_cast<int64_t>(json_num(ck.trainer.stats, "world_size", 1)),
+                                                         world, ck.trainer.loader.batch, ck.path);
+  if (dist_) dist_->after_resume(*optimizer_);
   TG_CHECK(ck.trainer.step <= total_steps_, "--resume: checkpoint '" << ck.path << "' is at step " << ck.trainer.step
                                                                      << " but this run has only " << total_steps_ << " steps");
   step_ = ck.trainer.step;
@@ -123,6 +135,10 @@ void Trainer::resume(const LoadedCheckpoint& ck) {
   wall_before_ = json_num(s, "wall_seconds", 0);
   last_checkpoint_ = ck.path;
   resumed_ = true;
+  if (!world_note.empty()) {  // another world size: the step counter in this run's steps (whole epochs)
+    step_ = epochs_done_ * steps_per_epoch_;
+    say(world_note);
+  }
   if (ck.trainer.threads != get_num_threads())
     say("note: the checkpoint was written with " + std::to_string(ck.trainer.threads) + " threads, this run uses " +
         std::to_string(get_num_threads()) + ": results stay correct but are not bit-identical to an uninterrupted run");
@@ -146,14 +162,16 @@ TrainerState Trainer::state() const {
               {"epochs_done", epochs_done_},
               {"images_seen", images_seen_},
               {"train_seconds", train_seconds_ + session_train_seconds_},
-              {"wall_seconds", wall_before_ + seconds_since(session_start_)}};
+              {"wall_seconds", wall_before_ + seconds_since(session_start_)},
+              {"world_size", opt_.group ? opt_.group->world_size() : 1}};
   return st;
 }
 
 std::string Trainer::save_checkpoint_now() {
-  if (!checkpoints_) return "";
-  last_checkpoint_ = checkpoints_->save(*model_, *optimizer_, state(), to_json(c_), paths_.run_dir);
-  return last_checkpoint_;
+  if (dist_) dist_->prepare_checkpoint(*optimizer_);  // every rank: buffers averaged, sharded state gathered
+  if (checkpoints_) last_checkpoint_ = checkpoints_->save(*model_, *optimizer_, state(), to_json(c_), paths_.run_dir);
+  if (dist_) dist_->release_checkpoint_state(*optimizer_);
+  return checkpoints_ ? last_checkpoint_ : "";
 }
 
 void Trainer::open_logs(bool resumed) {
@@ -191,11 +209,14 @@ void Trainer::train_step(const data::Batch& batch) {
   //   grad L = sum_i (n_i / B) grad_i    (summed into .grad by autograd, then one step).
   optimizer_->zero_grad(/*set_to_none=*/true);
   const int64_t B = batch.size();
+  int64_t global_batch = B;  // over every rank
   const int64_t k = std::min<int64_t>(c_.accum_steps, B);
   double loss_sum = 0;
   int64_t correct = 0;
   for (int64_t i = 0; i < k; ++i) {
     const int64_t r0 = B * i / k, r1 = B * (i + 1) / k;
+    std::optional<dist::DataParallel::NoSync> no_sync;  // data-parallel: only the last micro-batch syncs
+    if (dist_) no_sync.emplace(dist_->ddp(), i + 1 < k);
     const Tensor x = rows(batch.images, r0, r1).to(device_);  // (n_i, C, H, W)
     const Tensor y = rows(batch.labels, r0, r1).to(device_);  // (n_i)
     const Tensor logits = (*model_)(x);                        // (n_i, classes)
@@ -205,13 +226,24 @@ void Trainer::train_step(const data::Batch& batch) {
     loss_sum += static_cast<double>(loss.item()) * static_cast<double>(r1 - r0);
     correct += nn::topk_correct(logits.detach(), y, 1);
   }
-  last_lr_ = optimizer_->scheduled_lr(0);
-  optimizer_->step();
-  last_step_loss_ = loss_sum / static_cast<double>(B);
-  last_step_acc_ = static_cast<double>(correct) / static_cast<double>(B);
+  if (dist_) {
+    dist_->synchronize();  // gradients averaged over the ranks
+    std::vector<double> totals{loss_sum, static_cast<double>(correct), static_cast<double>(B)};
+    dist_->sum(totals);  // the step's loss and accuracy over the global batch
+    loss_sum = totals[0];
+    correct = static_cast<int64_t>(totals[1]);
+    last_lr_ = dist_->stepping(*optimizer_).scheduled_lr(0);
+    dist_->step(*optimizer_);
+    global_batch = static_cast<int64_t>(totals[2]);
+  } else {
+    last_lr_ = optimizer_->scheduled_lr(0);
+    optimizer_->step();
+  }
+  last_step_loss_ = loss_sum / static_cast<double>(global_batch);
+  last_step_acc_ = static_cast<double>(correct) / static_cast<double>(global_batch);
   epoch_loss_sum_ += loss_sum;
   epoch_correct_ += static_cast<double>(correct);
-  epoch_count_ += B;
+  epoch_count_ += global_batch;
   ++epoch_batches_;
 }
 
@@ -225,7 +257,7 @@ void Trainer::log_step(double step_seconds, int64_t images) {
   r["lr"] = last_lr_;
   r["img_per_s"] = step_seconds > 0 ? static_cast<double>(images) / step_seconds : 0.0;
   r["time_s"] = wall_before_ + seconds_since(session_start_);
-  const auto& recs = optimizer_->trust_ratios();
+  const auto& recs = dist_ ? dist_->trust_ratios(*optimizer_) : optimizer_->trust_ratios();
   if (!recs.empty()) {
     const optim::TrustRatioSummary s = optim::summarize_trust_ratios(recs);
     r["tr_count"] = s.count;
@@ -244,6 +276,7 @@ void Trainer::log_step(double step_seconds, int64_t images) {
 EvalResult Trainer::evaluate() {
   EvalResult ev;
   NoGradGuard no_grad;
+  if (dist_) dist_->sync_buffers();  // the same running statistics on every rank
   model_->eval();
   test_loader_->set_epoch(0);
   data::Batch b;
@@ -261,6 +294,13 @@ EvalResult Trainer::evaluate() {
     ev.count += b.size();
   }
   model_->train();
+  if (dist_) {  // each rank evaluated its slice of the test set
+    std::vector<double> totals{loss_sum, static_cast<double>(correct), static_cast<double>(ev.count)};
+    dist_->sum(totals);
+    loss_sum = totals[0];
+    correct = static_cast<int64_t>(totals[1]);
+    ev.count = static_cast<int64_t>(totals[2]);
+  }
   ev.loss = loss_sum / static_cast<double>(std::max<int64_t>(ev.count, 1));
   ev.acc = static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(ev.count, 1));
   ev.complete = true;
@@ -313,7 +353,7 @@ void Trainer::finish_epoch() {
   epoch_count_ = 0;
   epoch_batches_ = 0;
   epoch_train_seconds_ = 0;
-  if (c_.reset_each_epoch) optimizer_->reset_state();  // the authors' script builds a new optimizer per epoch
+  if (c_.reset_each_epoch) dist_ ? dist_->reset_state(*optimizer_) : optimizer_->reset_state();  // the authors' script builds a new optimizer per epoch
   if (!last && !interrupt_requested()) save_checkpoint_now();
 }
 
@@ -342,6 +382,7 @@ TrainSummary Trainer::run() {
       << schedule_spec(c_, steps_per_epoch_, total_steps_) << ", " << device_.str() << ", " << get_num_threads() << " threads";
     if (!paths_.run_dir.empty()) h << "\n       run dir " << paths_.run_dir;
     if (resumed_) h << "\n       resumed at step " << step_ << " from " << last_checkpoint_;
+    if (dist_) h << "\n       data-parallel: " << dist_->describe(c_.batch_size, c_.accum_steps);
     say(h.str());
   }
 
@@ -360,7 +401,7 @@ TrainSummary Trainer::run() {
     train_step(b);
     const double dt = seconds_since(t0);
     ++step_;
-    images_seen_ += b.size();
+    images_seen_ += dist_ ? b.size() * dist_->group().world_size() : b.size();
     session_train_seconds_ += dt;
     epoch_train_seconds_ += dt;
     log_step(dt, b.size());
@@ -378,6 +419,7 @@ TrainSummary Trainer::run() {
     si.lr = last_lr_;
     const double per_step = (train_seconds_ + session_train_seconds_) / static_cast<double>(std::max<int64_t>(step_, 1));
     si.eta_s = per_step * static_cast<double>(total_steps_ - step_);
+    if (dist_) si.comm_share = dist_->comm_wait_seconds() / std::max(session_train_seconds_, 1e-9);
     progress_->step(si);
 
     if (c_.checkpoint_every > 0 && step_ % c_.checkpoint_every == 0 && step_ < total_steps_) save_checkpoint_now();
@@ -401,6 +443,7 @@ TrainSummary Trainer::run() {
   sum.images_seen = images_seen_;
   sum.images_per_s = train_s > 0 ? static_cast<double>(images_seen_) / train_s : 0.0;
   sum.last_checkpoint = last_checkpoint_;
+  if (dist_) sum.comm_wait_share = dist_->comm_wait_seconds() / std::max(session_train_seconds_, 1e-9);
   if (!paths_.run_dir.empty()) {
     nlohmann::ordered_json j;
     j["steps"] = sum.steps;
@@ -416,6 +459,10 @@ TrainSummary Trainer::run() {
     j["interrupted"] = sum.interrupted;
     j["threads"] = get_num_threads();
     j["last_checkpoint"] = sum.last_checkpoint;
+    if (dist_) {
+      j["world_size"] = dist_->group().world_size();
+      j["comm_wait_share"] = sum.comm_wait_share;
+    }
     std::ofstream((fs::path(paths_.run_dir) / "summary.json").string(), std::ios::trunc) << j.dump(2) << "\n";
   }
   write_outputs();

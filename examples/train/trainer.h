@@ -13,6 +13,7 @@
 #include "engine/random.h"
 #include "examples/train/checkpoint.h"
 #include "examples/train/config.h"
+#include "examples/train/distributed.h"
 #include "examples/train/metrics.h"
 #include "examples/train/progress.h"
 #include "nn/module.h"
@@ -31,6 +32,7 @@ struct TrainerOptions {
   int64_t stop_at_step = 0;       // > 0: behave as if Ctrl-C arrived after this step
   std::ostream* out = &std::cout; // progress and epoch lines
   bool quiet = false;             // no console output at all
+  dist::ProcessGroup* group = nullptr;  // under mpirun: data-parallel over its ranks (distributed.h)
 };
 
 struct EvalResult {
@@ -50,6 +52,7 @@ struct TrainSummary {
   int64_t images_seen = 0;
   bool interrupted = false;
   std::string last_checkpoint;
+  double comm_wait_share = -1;  // data-parallel runs: share of training time spent waiting for gradients
 };
 
 class Trainer {
@@ -89,6 +92,7 @@ class Trainer {
   Generator gen_;
   std::shared_ptr<nn::Module> model_;
   std::unique_ptr<optim::Optimizer> optimizer_;
+  std::unique_ptr<DistributedTraining> dist_;  // under mpirun only
   std::unique_ptr<data::DataLoader> train_loader_, test_loader_;
   std::unique_ptr<CheckpointManager> checkpoints_;
   std::unique_ptr<MetricsLog> step_log_, epoch_log_;
