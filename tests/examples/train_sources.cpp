@@ -4,6 +4,7 @@
 #include "examples/train/checkpoint.cpp"
 #include "examples/train/cli.cpp"
 #include "examples/train/config.cpp"
+#include "examples/train/distributed.cpp"
 #include "examples/train/interrupt.cpp"
 #include "examples/train/metrics.cpp"
 #include "examples/train/progress.cpp"
