@@ -49,6 +49,19 @@ Data my_rows(int64_t s) {
   return rows(d, world().rank() * n, n);
 }
 
+// A data-parallel model with the ZeRO-1 sharded LAMBC, trained on this rank's rows.
+struct ShardedRun {
+  std::shared_ptr<nn::Sequential> model = make_model(7);
+  DataParallel ddp{world(), *model};
+  ShardedOptimizer opt{world(), lambc_groups(*model), make_lambc};
+  void train(int64_t s) {
+    forward_backward(*model, my_rows(s));
+    ddp.synchronize();
+    opt.step();
+    opt.zero_grad();
+  }
+};
+
 TEST_CASE("mpi: world, rank and collectives on tensors") {
   ProcessGroup& pg = world();
   MESSAGE("backend " << pg.backend_name() << ", rank " << pg.rank() << " of " << pg.world_size());
@@ -95,18 +108,14 @@ TEST_CASE("mpi: 2 ranks x 64 == 1 process x 128 after 5 LAMBC steps; trust ratio
 TEST_CASE("mpi: ZeRO-1 sharded LAMBC == unsharded; telemetry equal; state memory / world size") {
   ProcessGroup& pg = world();
   Reference ref;
-  auto model = make_model(7);
-  DataParallel ddp(pg, *model);
-  ShardedOptimizer opt(pg, lambc_groups(*model), make_lambc);
+  ShardedRun run;
+  const ShardedOptimizer& opt = run.opt;
   for (int s = 0; s < kSteps; ++s) {
     ref.step(s);
-    forward_backward(*model, my_rows(s));
-    ddp.synchronize();
-    opt.step();
-    opt.zero_grad();
+    run.train(s);
     CHECK(ratio_rel_diff(opt.trust_ratios(), ref.opt->trust_ratios()) < 1e-5);
   }
-  CHECK(max_rel_diff(*model, *ref.model) < 1e-5);
+  CHECK(max_rel_diff(*run.model, *ref.model) < 1e-5);
   const int64_t full_bytes = 2 * 4 * opt.total_elements();
   MESSAGE("rank " << pg.rank() << ": optimizer state " << opt.state_bytes() << " bytes of " << full_bytes
                   << " unsharded (" << opt.local_elements() << " of " << opt.total_elements() << " elements)");
@@ -163,20 +172,12 @@ TEST_CASE("mpi: accumulation, 2 ranks x 2 micro-batches == 1 process x 4 micro-b
 }
 
 TEST_CASE("mpi: a sharded optimizer's state is unsharded: saved on 2 ranks == 1 process, and loads back") {
-  ProcessGroup& pg = world();
   Reference ref;
-  auto model = make_model(7);
-  DataParallel ddp(pg, *model);
-  ShardedOptimizer opt(pg, lambc_groups(*model), make_lambc);
-  auto train = [&](int s) {
-    forward_backward(*model, my_rows(s));
-    ddp.synchronize();
-    opt.step();
-    opt.zero_grad();
-  };
+  ShardedRun run;
+  ShardedOptimizer& opt = run.opt;
   for (int s = 0; s < 3; ++s) {
     ref.step(s);
-    train(s);
+    run.train(s);
   }
   const optim::StateDict saved = opt.state_dict();
   const optim::StateDict want = ref.opt->state_dict();
@@ -192,9 +193,9 @@ TEST_CASE("mpi: a sharded optimizer's state is unsharded: saved on 2 ranks == 1 
   opt.load_state_dict(want);
   for (int s = 3; s < 5; ++s) {
     ref.step(s);
-    train(s);
+    run.train(s);
   }
-  CHECK(max_rel_diff(*model, *ref.model) < 1e-5);
+  CHECK(max_rel_diff(*run.model, *ref.model) < 1e-5);
   // A state for another model is refused, naming the difference.
   optim::StateDict wrong = want;
   wrong.tensors[0].second = Tensor::zeros({3});
