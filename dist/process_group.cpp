@@ -35,20 +35,23 @@ ProcessGroup::ProcessGroup(ProcessGroupOptions options) : options_(options) {
   set_timeout_seconds(options.timeout_seconds);
   const int launched = launcher_world_size();
   if (!options.force_single) cpu_ = make_mpi_backend();
-  if (!cpu_) {
-    TG_CHECK(launched <= 1 || options.force_single,
-             "process group: launched as " << launched << " ranks (mpirun/srun), but this build has no MPI "
-                                           "(TRUSTGRAD_MPI=OFF or MPI not found at configure time): every rank "
-                                           "would train alone. Install libopenmpi-dev and reconfigure, or run one process");
-    cpu_ = make_single_backend();
-  }
+  const bool have_mpi = cpu_ != nullptr;
+  if (!cpu_) cpu_ = make_single_backend();
   rank_ = cpu_->rank();
   world_size_ = cpu_->world_size();
   local_rank_ = cpu_->local_rank();
-  TG_CHECK(launched == 0 || launched == world_size_ || options.force_single,
-           "process group: the launcher started " << launched << " ranks but MPI sees a world of " << world_size_
-                                                  << " (rank " << rank_ << "): the program was built against a "
-                                                     "different MPI than the mpirun that launched it");
+  if (!options.force_single) check_launch(launched, world_size_, have_mpi);
+}
+
+void check_launch(int launched, int world, bool have_mpi) {
+  TG_CHECK(launched <= 1 || have_mpi,
+           "process group: launched as " << launched << " ranks (mpirun/srun), but this build has no MPI "
+                                         "(TRUSTGRAD_MPI=OFF or MPI not found at configure time): every rank would "
+                                         "train alone. Install libopenmpi-dev and reconfigure, or run one process");
+  TG_CHECK(launched == 0 || launched == world,
+           "process group: the launcher started " << launched << " ranks but MPI sees a world of " << world
+                                                  << ": the program was built against a different MPI than the "
+                                                     "mpirun that launched it");
 }
 
 ProcessGroup::~ProcessGroup() = default;

@@ -100,4 +100,9 @@ int run_job(ProcessGroup& group, const std::function<int()>& body);
 // not launched by one. ProcessGroup compares it with what the backend sees.
 int launcher_world_size();
 
+// The setup checks a ProcessGroup makes at start: `launched` ranks started by the launcher (0: no
+// launcher), `world` ranks seen by the backend, `have_mpi` in this build. Throws tg::Error saying
+// what is wrong (a build without MPI under mpirun; a launcher from another MPI than the build's).
+void check_launch(int launched, int world, bool have_mpi);
+
 }  // namespace tg::dist

@@ -51,6 +51,15 @@ TEST_CASE("dist: the launcher's world size comes from its environment") {
   if (!std::getenv("PMI_SIZE") && !std::getenv("PMIX_SIZE")) CHECK(launcher_world_size() == 0);
 }
 
+TEST_CASE("dist: a wrong launch is a clear error (no MPI under mpirun; another MPI's mpirun)") {
+  CHECK_NOTHROW(check_launch(0, 1, false));
+  CHECK_NOTHROW(check_launch(4, 4, true));
+  CHECK_THROWS_WITH_AS(check_launch(2, 1, false), doctest::Contains("launched as 2 ranks (mpirun/srun), but this build has no MPI"),
+                       Error);
+  CHECK_THROWS_WITH_AS(check_launch(4, 1, true), doctest::Contains("the launcher started 4 ranks but MPI sees a world of 1"),
+                       Error);
+}
+
 TEST_CASE("autograd: the post-accumulate-grad hook fires once, after a leaf's last gradient") {
   Tensor w = Tensor::from_vector({2.f}, {1});
   w.set_requires_grad(true);
