@@ -58,11 +58,11 @@ void DistributedTraining::after_resume(optim::Optimizer& full) {
   full.reset_state();
 }
 
-std::string check_resume_world_size(int64_t saved, int64_t world, int64_t loader_batch, const std::string& path) {
+std::string check_resume_world_size(int64_t saved, int64_t world, int64_t epoch_batches, const std::string& path) {
   if (saved == world) return "";
-  TG_CHECK(loader_batch == 0,
+  TG_CHECK(epoch_batches == 0,
            "--resume: checkpoint '" << path << "' was written by " << saved << " rank(s) in the middle of an epoch (batch "
-               << loader_batch << "); this run has " << world << ", and the data order of the rest of that epoch depends on "
+               << epoch_batches << "); this run has " << world << ", and the data order of the rest of that epoch depends on "
                "the world size. Resume with " << (saved == 1 ? std::string("one process") : "mpirun -np " + std::to_string(saved))
                << ", or from a checkpoint written at an epoch end");
   return "note: the checkpoint was written by " + std::to_string(saved) + " rank(s), this run has " + std::to_string(world) +

@@ -60,9 +60,10 @@ class DistributedTraining {
 };
 
 // Resuming a checkpoint written by `saved` ranks in a run of `world` ranks (1 = a single process):
-// allowed at an epoch boundary (loader batch 0), refused with a tg::Error naming both otherwise
+// allowed at an epoch boundary (no batch of an unfinished epoch done: `epoch_batches` 0), refused
+// with a tg::Error naming both otherwise
 // (the rest of that epoch's data order depends on the world size). Returns the note to print
 // when the sizes differ, "" when they agree.
-std::string check_resume_world_size(int64_t saved, int64_t world, int64_t loader_batch, const std::string& path);
+std::string check_resume_world_size(int64_t saved, int64_t world, int64_t epoch_batches, const std::string& path);
 
 }  // namespace tg::train

@@ -112,7 +112,8 @@ void Trainer::resume(const LoadedCheckpoint& ck) {
   optimizer_->load_state_dict(ck.optimizer);
   const int64_t world = opt_.group ? opt_.group->world_size() : 1;
   const std::string world_note = check_resume_world_size(static_cast<int64_t>(json_num(ck.trainer.stats, "world_size", 1)),
-                                                         world, ck.trainer.loader.batch, ck.path);
+                                                         world, static_cast<int64_t>(json_num(ck.trainer.stats, "epoch_batches", 0)),
+                                                         ck.path);
   if (dist_) dist_->after_resume(*optimizer_);
   TG_CHECK(ck.trainer.step <= total_steps_, "--resume: checkpoint '" << ck.path << "' is at step " << ck.trainer.step
                                                                      << " but this run has only " << total_steps_ << " steps");
@@ -135,8 +136,9 @@ void Trainer::resume(const LoadedCheckpoint& ck) {
   wall_before_ = json_num(s, "wall_seconds", 0);
   last_checkpoint_ = ck.path;
   resumed_ = true;
-  if (!world_note.empty()) {  // another world size: the step counter in this run's steps (whole epochs)
+  if (!world_note.empty()) {  // another world size: whole epochs done, counted in this run's steps
     step_ = epochs_done_ * steps_per_epoch_;
+    train_loader_->set_state({epochs_done_, 0});
     say(world_note);
   }
   if (ck.trainer.threads != get_num_threads())
