@@ -103,6 +103,7 @@ void run_backward(const Tensor& root, const Tensor& dout_in, bool retain_graph) 
 
   if (!root.grad_fn()) {  // a leaf: its gradient is dout itself
     accumulate_grad(*root.impl(), dout);
+    if (root.impl()->post_accumulate_grad_hook) root.impl()->post_accumulate_grad_hook();
     return;
   }
 
@@ -123,6 +124,20 @@ void run_backward(const Tensor& root, const Tensor& dout_in, bool retain_graph) 
     }
   }
 
+  // Leaves with a post-accumulate hook: how many edges of this graph still lead to each. The hook
+  // fires when the last one has delivered its gradient (a node no gradient reaches never counts
+  // down; whoever installed the hook handles gradients that never became ready).
+  std::unordered_map<TensorImpl*, int> leaf_edges_left;
+  for (Node* node : order) {
+    for (const Edge& e : node->edges) {
+      if (e.leaf && e.leaf->post_accumulate_grad_hook) ++leaf_edges_left[e.leaf.get()];
+    }
+  }
+  auto leaf_edge_done = [&](TensorImpl& leaf) {
+    if (!leaf.post_accumulate_grad_hook) return;
+    if (--leaf_edges_left[&leaf] == 0) leaf.post_accumulate_grad_hook();
+  };
+
   std::unordered_map<Node*, Tensor> pending;  // summed gradient w.r.t. each node's output
   pending[root.grad_fn().get()] = dout;
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
@@ -142,12 +157,17 @@ void run_backward(const Tensor& root, const Tensor& dout_in, bool retain_graph) 
                                                                  << " gradients for " << node->edges.size() << " inputs");
     for (size_t i = 0; i < grads.size(); ++i) {
       const Edge& e = node->edges[i];
-      if (!e.needs_grad() || !grads[i].defined()) continue;
+      if (!e.needs_grad()) continue;
+      if (!grads[i].defined()) {
+        if (e.leaf) leaf_edge_done(*e.leaf);
+        continue;
+      }
       if (e.fn) {
         auto [slot, inserted] = pending.try_emplace(e.fn.get(), grads[i]);
         if (!inserted) slot->second = add(slot->second, grads[i]);  // out of place: grads may alias
       } else {
         accumulate_grad(*e.leaf, grads[i]);
+        leaf_edge_done(*e.leaf);
       }
     }
     if (!retain_graph) node->backward = nullptr;  // frees the tensors the closure saved

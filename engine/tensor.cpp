@@ -236,6 +236,11 @@ void Tensor::set_grad(const Tensor& g) const {
 }
 const std::shared_ptr<Node>& Tensor::grad_fn() const { return impl_of(impl_).grad_fn; }
 
+void Tensor::set_post_accumulate_grad_hook(std::function<void()> hook) const {
+  TG_CHECK(is_leaf(), "set_post_accumulate_grad_hook: only leaf tensors (parameters) accumulate a .grad");
+  impl_->post_accumulate_grad_hook = std::move(hook);
+}
+
 void Tensor::backward(const Tensor& dout, bool retain_graph) const { run_backward(*this, dout, retain_graph); }
 
 std::ostream& operator<<(std::ostream& os, const Tensor& t) { return os << t.str(); }

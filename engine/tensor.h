@@ -3,6 +3,7 @@
 // flatten are views on the same storage, everything else that reorders elements materialises.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <iosfwd>
 #include <memory>
 #include <string>
@@ -70,6 +71,10 @@ class Tensor {
   Tensor& set_requires_grad(bool value);  // only on leaves
   Tensor grad() const;                    // undefined until a backward reaches this leaf
   void set_grad(const Tensor& g) const;       // replaces .grad (undefined clears it)
+  // Leaves only: called once per backward() after the last gradient that backward() sends to this
+  // tensor has been added to .grad (PyTorch's post-accumulate-grad hook; data-parallel training
+  // starts a bucket's all-reduce from it). One hook per tensor; an empty function removes it.
+  void set_post_accumulate_grad_hook(std::function<void()> hook) const;
   const std::shared_ptr<Node>& grad_fn() const;
   // Reverse-mode backward from this tensor. Without `dout`, the tensor must hold one element
   // and dout = 1. The graph is freed unless retain_graph.
@@ -91,6 +96,7 @@ struct TensorImpl {
   bool requires_grad = false;
   Tensor grad;                     // accumulated gradient (leaves only)
   std::shared_ptr<Node> grad_fn;   // the op that produced this tensor (non-leaves only)
+  std::function<void()> post_accumulate_grad_hook;  // see Tensor::set_post_accumulate_grad_hook
 };
 
 std::ostream& operator<<(std::ostream& os, const Tensor& t);

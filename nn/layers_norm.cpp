@@ -46,6 +46,9 @@ bool BatchNorm2d::prepare(const Tensor& x) {
 
 Tensor BatchNorm2d::forward(const Tensor& x) {
   const bool use_batch_stats = prepare(x);
+  if (use_batch_stats && stats_sync) {
+    return sync_batch_norm2d(x, weight, bias, running_mean, running_var, momentum, eps, stats_sync);
+  }
   // Running buffers are undefined when not tracking; with batch statistics the op updates them.
   return batch_norm2d(x, weight, bias, running_mean, running_var, use_batch_stats, momentum, eps);
 }
@@ -53,6 +56,9 @@ Tensor BatchNorm2d::forward(const Tensor& x) {
 Tensor BatchNorm2d::forward_relu(const Tensor& x) {
   if (recording_summary()) return relu((*this)(x));  // keeps this module's summary row
   const bool use_batch_stats = prepare(x);
+  if (use_batch_stats && stats_sync) {
+    return relu(sync_batch_norm2d(x, weight, bias, running_mean, running_var, momentum, eps, stats_sync));
+  }
   return batch_norm2d_relu(x, weight, bias, running_mean, running_var, use_batch_stats, momentum, eps);
 }
 

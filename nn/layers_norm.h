@@ -1,7 +1,10 @@
 // BatchNorm2d with PyTorch's parameter and buffer names: weight, bias, running_mean, running_var,
 // num_batches_tracked (kept as a float32 scalar; PyTorch's int64 one loads and saves across).
 #pragma once
+#include <memory>
+
 #include "nn/module.h"
+#include "nn/sync_batch_norm.h"
 
 namespace tg::nn {
 
@@ -25,6 +28,8 @@ class BatchNorm2d : public Module {
   Tensor weight, bias;                 // (C) each, ones / zeros; undefined when !affine
   Tensor running_mean, running_var;    // (C) zeros / ones; undefined when !track_running_stats
   Tensor num_batches_tracked;          // () float32 count; undefined when !track_running_stats
+  // Set (dist::convert_sync_batchnorm): batch statistics over every rank (sync_batch_norm2d).
+  std::shared_ptr<const BatchStatsSync> stats_sync;
 
  private:
   bool prepare(const Tensor& x);  // checks x, counts the batch; true = use batch statistics

@@ -50,7 +50,18 @@ OptimizerConfig resolve_optimizer_defaults(OptimizerConfig c) {
   return c;
 }
 
+std::vector<ParamGroup> param_groups(const OptimizerConfig& config, const NamedParams& params) {
+  const OptimizerConfig c = resolve_optimizer_defaults(config);
+  if (c.name == "lamb" || c.name == "lambc") return lambc_param_groups(parse_lambc_preset(c.preset), params, c.weight_decay);
+  if (c.decay_1d) return {ParamGroup{"all", params, std::nullopt, c.weight_decay, true}};
+  return default_param_groups(params, c.weight_decay, c.adapt_1d);
+}
+
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& config, const NamedParams& params) {
+  return make_optimizer(config, param_groups(config, params));
+}
+
+std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& config, std::vector<ParamGroup> groups) {
   const OptimizerConfig c = resolve_optimizer_defaults(config);
   const std::string& n = c.name;
   if (n == "lamb" || n == "lambc") {
@@ -63,12 +74,9 @@ std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& config, const N
     o.clip_max = c.clip_max;  // lamb: +inf, the unclipped ratio
     o.max_grad_norm = c.max_grad_norm;
     if (preset == LambcPreset::kTimm && c.adapt_1d) o.always_adapt = true;
-    std::vector<ParamGroup> groups = lambc_param_groups(preset, params, c.weight_decay);
     if (n == "lamb") return std::make_unique<Lamb>(std::move(groups), o);
     return std::make_unique<Lambc>(std::move(groups), o);
   }
-  std::vector<ParamGroup> groups = c.decay_1d ? std::vector<ParamGroup>{ParamGroup{"all", params, std::nullopt, c.weight_decay, true}}
-                                              : default_param_groups(params, c.weight_decay, c.adapt_1d);
   if (n == "sgd") {
     return std::make_unique<Sgd>(std::move(groups), SgdOptions{.lr = c.lr, .momentum = c.momentum, .nesterov = c.nesterov,
                                                                .weight_decay = c.weight_decay});

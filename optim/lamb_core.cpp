@@ -94,7 +94,9 @@ int64_t LambFamily::inspect(const std::vector<ActiveParam>& active) {
   }
   bool any_adapted = false;
   for (const auto& a : active) any_adapted = any_adapted || adapted(a);
-  if (!any_adapted || cache_blocked()) {  // the gradient check only; norms come in apply()
+  // The gradient check only; norms come in apply(). Sharded: always the norms pass below, so the
+  // partial sums are reduced the same number of times on every rank.
+  if (!has_partial_sum_reducer() && (!any_adapted || cache_blocked())) {
     if (o_.max_grad_norm > 0.0) return -1;  // the global-norm pass checked them
     const int64_t bad = Optimizer::inspect(active);
     for (size_t i = 0; i < active.size(); ++i) norms_[i].g_sq = grad_sq_[i];
@@ -113,6 +115,7 @@ int64_t LambFamily::inspect(const std::vector<ActiveParam>& active) {
       const ParamEntry& p = entry(a);
       norms_[i] = device_adam_direction_norms(device(), a.w, a.g, p.state[0].data(), p.state[1].data(), a.numel, c[i]);
     }
+    reduce_norms(active);
     return first_non_finite_norm();
   }
   // Staged moments: scratch buffers for every adapted tensor, allocated once and reused.
@@ -143,10 +146,26 @@ int64_t LambFamily::inspect(const std::vector<ActiveParam>& active) {
     return std::array<double, 3>{n.w_sq, n.u_sq, n.g_sq};
   });
   for (size_t i = 0; i < active.size(); ++i) norms_[i] = DirectionNorms{sums[i][0], sums[i][1], sums[i][2]};
+  reduce_norms(active);
   return first_non_finite_norm();
 }
 
-bool LambFamily::cache_blocked() const { return o_.cache_block_bytes > 0 && device().is_cpu(); }
+void LambFamily::reduce_norms(const std::vector<ActiveParam>& active) {
+  if (!has_partial_sum_reducer()) return;
+  std::vector<double> w_sq(norms_.size()), u_sq(norms_.size()), g_sq(norms_.size());
+  for (size_t i = 0; i < norms_.size(); ++i) {
+    w_sq[i] = norms_[i].w_sq;
+    u_sq[i] = norms_[i].u_sq;
+    g_sq[i] = norms_[i].g_sq;
+  }
+  reduce_partial_sums(active, {&w_sq, &u_sq, &g_sq});
+  for (size_t i = 0; i < norms_.size(); ++i) norms_[i] = DirectionNorms{w_sq[i], u_sq[i], g_sq[i]};
+}
+
+bool LambFamily::cache_blocked() const {
+  // Sharded, the norms of all tensors are reduced across ranks in inspect(), before any update.
+  return o_.cache_block_bytes > 0 && device().is_cpu() && !has_partial_sum_reducer();
+}
 
 void LambFamily::trust_step(const ActiveParam& a, const DirectionNorms& n, float& decay, float& step) {
   // Decoupled weight decay: w <- (1 - lr wd) w, before the ratio (so ||w|| is the decayed norm).

@@ -62,6 +62,7 @@ class LambFamily : public Optimizer {
   bool adapted(const ActiveParam& a) const;
   AdamCoeffs coeffs(const ActiveParam& a) const;
   int64_t first_non_finite_norm() const;  // over norms_[i].g_sq
+  void reduce_norms(const std::vector<ActiveParam>& active);  // the sharding hook over norms_
   bool cache_blocked() const;             // this step runs the cache-blocked CPU schedule
   // r for one tensor from its norms (telemetry recorded), and its update's decay and lr r.
   void trust_step(const ActiveParam& a, const DirectionNorms& n, float& decay, float& step);

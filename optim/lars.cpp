@@ -52,6 +52,7 @@ int64_t Lars::inspect(const std::vector<ActiveParam>& active) {
       grad_sq_[i] = device_sum_squares(device(), a.g, a.numel);
       if (adapted(a)) w_sq_[i] = device_sum_squares(device(), a.w, a.numel);
     }
+    reduce_partial_sums(active, {&w_sq_, &grad_sq_});
     return first_non_finite(grad_sq_);
   }
   const auto sums = per_tensor_sums<2>(numels(active), [&](size_t i, int64_t b, int64_t e) {
@@ -73,6 +74,7 @@ int64_t Lars::inspect(const std::vector<ActiveParam>& active) {
     w_sq_[i] = sums[i][0];
     grad_sq_[i] = sums[i][1];
   }
+  reduce_partial_sums(active, {&w_sq_, &grad_sq_});
   return first_non_finite(grad_sq_);
 }
 

@@ -118,6 +118,7 @@ int64_t Optimizer::inspect(const std::vector<ActiveParam>& active) {
   if (device_.is_cuda()) {  // one launcher per tensor; each returns sum(g^2) to the host
     grad_sq_.assign(active.size(), 0.0);
     for (size_t i = 0; i < active.size(); ++i) grad_sq_[i] = device_sum_squares(device_, active[i].g, active[i].numel);
+    reduce_partial_sums(active, {&grad_sq_});
     return first_non_finite(grad_sq_);
   }
   const auto sums = per_tensor_sums<1>(numels(active), [&](size_t i, int64_t b, int64_t e) {
@@ -125,7 +126,26 @@ int64_t Optimizer::inspect(const std::vector<ActiveParam>& active) {
   });
   grad_sq_.assign(active.size(), 0.0);
   for (size_t i = 0; i < active.size(); ++i) grad_sq_[i] = sums[i][0];
+  reduce_partial_sums(active, {&grad_sq_});
   return first_non_finite(grad_sq_);
+}
+
+void Optimizer::reduce_partial_sums(const std::vector<ActiveParam>& active,
+                                    std::initializer_list<std::vector<double>*> columns) {
+  if (!reducer_) return;
+  const size_t width = columns.size();
+  std::vector<double> sums(active.size() * width);  // row i: the sums of active parameter i
+  size_t c = 0;
+  for (const std::vector<double>* col : columns) {
+    for (size_t i = 0; i < active.size(); ++i) sums[i * width + c] = (*col)[i];
+    ++c;
+  }
+  reducer_(active, sums, width);
+  c = 0;
+  for (std::vector<double>* col : columns) {
+    for (size_t i = 0; i < active.size(); ++i) (*col)[i] = sums[i * width + c];
+    ++c;
+  }
 }
 
 void Optimizer::record_trust_ratio(const ActiveParam& a, double w_norm, double u_norm, double raw, double applied) {

@@ -3,6 +3,7 @@
 // lr schedules, trust-ratio telemetry and state_dict / load_state_dict through safetensors.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -107,6 +108,18 @@ class Optimizer {
   void set_telemetry(bool enabled) { telemetry_ = enabled; }
   bool telemetry() const { return telemetry_; }
 
+  // Sharding hook (dist::ShardedOptimizer, where this optimizer updates one rank's slices of the
+  // parameters): every per-tensor sum a step takes over the elements (sum g^2 for the NaN/Inf
+  // check and global clipping; ||w||^2, ||u||^2 or ||g||^2 for trust ratios) is handed to it as
+  // `width` consecutive values per active parameter, and it replaces them with the sums over all
+  // slices, so ratios, clipping and telemetry are those of the whole tensors. It runs the same
+  // number of times per step whatever the slice (the LAMB family then takes its two-pass schedule:
+  // every tensor's norms before any update). Empty: off.
+  using PartialSumReducer =
+      std::function<void(const std::vector<ActiveParam>& active, std::vector<double>& sums, size_t width)>;
+  void set_partial_sum_reducer(PartialSumReducer reducer) { reducer_ = std::move(reducer); }
+  bool has_partial_sum_reducer() const { return static_cast<bool>(reducer_); }
+
   // Exact resume: moments, per-parameter steps, step counter, group options and hyper-parameters.
   StateDict state_dict() const;
   // Validates everything first (optimizer name, groups and parameter names, tensor shapes) and
@@ -138,6 +151,9 @@ class Optimizer {
   static int64_t first_non_finite(const std::vector<double>& grad_sq);
   // The default inspect's result: sum of g^2 for each active parameter.
   std::vector<double> grad_sq_;
+  // Completes per-tensor partial sums through the reducer (no-op without one). `columns` are
+  // per-active-parameter vectors, reduced together in one call.
+  void reduce_partial_sums(const std::vector<ActiveParam>& active, std::initializer_list<std::vector<double>*> columns);
 
  private:
   std::vector<ActiveParam> collect_active();
@@ -146,6 +162,7 @@ class Optimizer {
   std::vector<ParamEntry> params_;
   std::vector<Group> groups_;
   std::shared_ptr<const Schedule> schedule_;
+  PartialSumReducer reducer_;
   std::vector<TrustRatioRecord> trust_ratios_;
   int64_t step_ = 0;
   int64_t skipped_ = 0;

@@ -8,7 +8,7 @@
 set -euo pipefail
 
 packages=(build-essential cmake pkg-config libeigen3-dev doctest-dev libsimde-dev libcli11-dev nlohmann-json3-dev
-          zlib1g-dev libarchive-dev python3)
+          zlib1g-dev libarchive-dev python3 libopenmpi-dev openmpi-bin)
 for arg in "$@"; do
   case "$arg" in
     --with-torch) packages+=(python3-torch python3-numpy) ;;

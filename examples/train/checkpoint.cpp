@@ -185,7 +185,8 @@ LoadedCheckpoint load_checkpoint(const std::string& path) {
   return c;
 }
 
-void check_checkpoint_counters(const LoadedCheckpoint& ck, int64_t spe, int64_t total_steps, int64_t epochs, int64_t batch_size) {
+void check_checkpoint_counters(const LoadedCheckpoint& ck, int64_t spe, int64_t total_steps, int64_t epochs, int64_t batch_size,
+                               bool drop_last) {
   const TrainerState& t = ck.trainer;
   const auto stat = [&](const char* key) { return stat_int(t.stats, key, ck.path); };
   const int64_t step = t.step, done = stat("epochs_done"), in_epoch = stat("epoch_batches");
@@ -202,9 +203,12 @@ void check_checkpoint_counters(const LoadedCheckpoint& ck, int64_t spe, int64_t 
   if (!running && !cut_end)
     bad_counter(ck.path, "epochs_done " + std::to_string(done) + " and epoch_batches " + std::to_string(in_epoch) +
                              " do not add up to " + at + " (" + std::to_string(spe) + " steps per epoch)");
-  if (stat("images_seen") != step * batch_size)
-    bad_counter(ck.path, "images_seen is " + std::to_string(stat("images_seen")) + ", expected " + at + " x batch " +
-                             std::to_string(batch_size));
+  const int64_t seen = stat("images_seen"), full = step * batch_size;
+  const int64_t least = drop_last ? full : full - (t.loader.epoch + 1) * (batch_size - 1);
+  if (seen > full || seen < least)
+    bad_counter(ck.path, "images_seen is " + std::to_string(seen) + ", expected " +
+                             (drop_last ? std::to_string(full) : "between " + std::to_string(least) + " and " + std::to_string(full)) +
+                             " (" + at + " x batch " + std::to_string(batch_size) + ")");
   if (stat("best_epoch") > done) bad_counter(ck.path, "best_epoch " + std::to_string(stat("best_epoch")) + " is after epochs_done");
 }
 

@@ -51,9 +51,11 @@ void save_checkpoint(const std::string& path, const nn::Module& model, const opt
 LoadedCheckpoint load_checkpoint(const std::string& path);
 
 // The checks that need the run: the loader position, epochs done and images seen agree with the
-// step for `steps_per_epoch` and `batch_size`, and nothing is past the run's end. Throws tg::Error.
+// step for `steps_per_epoch` and the global `batch_size` (per-rank batch x ranks), and nothing is
+// past the run's end. Without drop_last each epoch's last batch may be short, so images seen is
+// between step x batch less one short batch per epoch begun and step x batch. Throws tg::Error.
 void check_checkpoint_counters(const LoadedCheckpoint& ck, int64_t steps_per_epoch, int64_t total_steps, int64_t epochs,
-                               int64_t batch_size);
+                               int64_t batch_size, bool drop_last = true);
 
 // Checkpoints in `dir` as (step, path), sorted by step; empty when the directory is missing.
 std::vector<std::pair<int64_t, std::string>> list_checkpoints(const std::string& dir);

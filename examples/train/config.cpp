@@ -76,6 +76,11 @@ optim::OptimizerConfig optimizer_config(const TrainConfig& c) {
 void validate(const TrainConfig& c_in, const std::set<std::string>& explicit_keys) {
   TrainConfig c = c_in;
   resolve_defaults(c);
+  if (!(c.comm_timeout > 0)) throw ConfigError("--comm-timeout: must be > 0 seconds, got " + std::to_string(c.comm_timeout));
+  if (c.shard_optimizer && (c.optimizer == "novograd" || c.optimizer == "adabelief" || c.optimizer == "adam"))
+    throw ConfigError("--shard-optimizer: not available for " + c.optimizer + " (sgd, adamw, lars, lamb, lambc)");
+  if (c.shard_optimizer && c.on_nonfinite == "skip")  // each rank would check only its own slice's gradients
+    throw ConfigError("--on-nonfinite skip: not available with --shard-optimizer (use stop)");
 
   // Allowed values of the string fields with a fixed set.
   visit_config(c, [](const FieldInfo& f, auto& value) {

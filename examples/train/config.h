@@ -76,6 +76,8 @@ struct TrainConfig {
   bool report = true;                // write report.html at the end
   std::string on_nonfinite = "stop"; // a step with a NaN/Inf loss, gradient or BN statistic: stop | skip
   int64_t nonfinite_skip_limit = 10; // with skip: stop after this many such steps in a row
+  bool shard_optimizer = false;      // under mpirun: ZeRO-1, each rank keeps 1/N of the optimizer state
+  double comm_timeout = 300;         // under mpirun: seconds a collective may wait before failing
 };
 
 // One field of the config: its JSON key (the flag is "--" + key with '_' -> '-'), help text,
@@ -147,6 +149,10 @@ void visit_config(TrainConfig& c, Visitor&& v) {
               {"stop", "skip"}, true}, c.on_nonfinite);
   v(FieldInfo{"nonfinite_skip_limit", "With --on-nonfinite skip: stop after this many non-finite steps in a row", {}, true},
     c.nonfinite_skip_limit);
+  v(FieldInfo{"shard_optimizer", "Under mpirun: shard the optimizer state over the ranks (ZeRO-1; sgd, adamw, lars, lamb, lambc)",
+              {}, true}, c.shard_optimizer);
+  v(FieldInfo{"comm_timeout", "Under mpirun: seconds a collective may wait for the other ranks before the job fails", {}, true},
+    c.comm_timeout);
 }
 
 // Thrown for a bad setting or combination; what() is one line naming the flag.

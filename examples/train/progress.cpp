@@ -40,7 +40,9 @@ void Progress::step(const StepInfo& s) {
                   static_cast<long long>(s.epoch + 1), static_cast<long long>(s.epochs), static_cast<long long>(s.batch),
                   static_cast<long long>(s.batches), static_cast<long long>(s.step), static_cast<long long>(s.total_steps),
                   s.loss, 100.0 * s.acc, s.images_per_s, s.lr, format_duration(s.eta_s).c_str());
-    out_ << line << "\n" << std::flush;
+    out_ << line;
+    if (s.comm_share >= 0) out_ << "  comm " << static_cast<int>(100.0 * s.comm_share + 0.5) << "%";
+    out_ << "\n" << std::flush;
     return;
   }
   // Live bar: redraw at most every 100 ms, and always for the epoch's last batch.

@@ -20,6 +20,7 @@ struct StepInfo {
   double loss = 0, acc = 0;               // running averages over the epoch
   double images_per_s = 0, lr = 0;
   double eta_s = 0;                       // whole run
+  double comm_share = -1;                 // data-parallel: share of step time waiting for gradients (< 0: none)
 };
 
 // "1:02:03" or "4:05".

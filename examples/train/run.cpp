@@ -67,6 +67,13 @@ std::string default_run_name(const TrainConfig& c) {
 }
 
 int run_train(int argc, const char* const* argv, std::ostream& out, std::ostream& err) {
+  return run_train(argc, argv, out, err, nullptr);
+}
+
+int run_train(int argc, const char* const* argv, std::ostream& out_root, std::ostream& err, dist::ProcessGroup* group) {
+  if (group && group->world_size() == 1) group = nullptr;  // a plain single-process run
+  std::ostream null_out(nullptr);  // ranks other than 0 print nothing
+  std::ostream& out = group && !group->is_root() ? null_out : out_root;
   CliResult cli = parse_cli(argc, argv);
   if (cli.action == CliResult::Action::kExit) {
     (cli.exit_code == 0 ? out : err) << cli.output << "\n";
@@ -100,6 +107,10 @@ int run_train(int argc, const char* const* argv, std::ostream& out, std::ostream
       if (c.run_name.empty()) c.run_name = default_run_name(c);
       run_dir = (fs::path(c.log_dir) / c.run_name).string();
     }
+    if (group) {
+      group->set_timeout_seconds(c.comm_timeout);
+      if (!group->is_root()) run_dir.clear();  // rank 0 alone writes logs, report and checkpoints
+    }
     const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     const int threads = c.threads > 0 ? std::min(c.threads, cores) : cores;
     if (c.threads > cores)
@@ -123,6 +134,7 @@ int run_train(int argc, const char* const* argv, std::ostream& out, std::ostream
     TrainerOptions options;
     options.out = &out;
     options.fail_write_at = write_faults_from_env();
+    options.group = group;
     Trainer trainer(c, std::move(splits), RunPaths{run_dir, c.checkpoint_dir}, options);
     if (resuming) trainer.resume(ckpt);
     install_interrupt_handler();
@@ -139,6 +151,11 @@ int run_train(int argc, const char* const* argv, std::ostream& out, std::ostream
                   static_cast<long long>(s.steps), static_cast<long long>(s.epochs_done), format_duration(s.wall_s).c_str(),
                   s.images_per_s, threads);
     out << line << "\n";
+    if (s.comm_wait_share >= 0) {
+      std::snprintf(line, sizeof(line), "         data-parallel over %d ranks: %.1f%% of the training time spent waiting for gradients",
+                    group->world_size(), 100.0 * s.comm_wait_share);
+      out << line << "\n";
+    }
     if (s.final_test_acc >= 0) {
       std::snprintf(line, sizeof(line), "         test accuracy: final %.2f%%, best %.2f%% (epoch %lld)", 100 * s.final_test_acc,
                     100 * s.best_test_acc, static_cast<long long>(s.best_epoch));

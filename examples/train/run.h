@@ -6,6 +6,7 @@
 
 #include "examples/train/checkpoint.h"
 #include "examples/train/config.h"
+#include "dist/process_group.h"
 
 namespace tg::train {
 
@@ -23,5 +24,8 @@ std::string default_run_name(const TrainConfig& c);
 
 // The whole program. Returns the exit status: 0 done, 2 bad flags, 1 other errors, 130 interrupted.
 int run_train(int argc, const char* const* argv, std::ostream& out, std::ostream& err);
+// Under mpirun (main passes the job's group): data-parallel over its ranks; rank 0 alone prints
+// (other ranks' `out` is ignored) and writes the run directory. A group of one is a plain run.
+int run_train(int argc, const char* const* argv, std::ostream& out, std::ostream& err, dist::ProcessGroup* group);
 
 }  // namespace tg::train

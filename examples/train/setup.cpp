@@ -9,8 +9,16 @@
 
 namespace tg::train {
 
+std::vector<optim::ParamGroup> optimizer_param_groups(const TrainConfig& c, const nn::Module& model) {
+  return optim::param_groups(optimizer_config(c), model.named_parameters());
+}
+
 std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& c, const nn::Module& model) {
-  return optim::make_optimizer(optimizer_config(c), model.named_parameters());
+  return make_optimizer(c, optimizer_param_groups(c, model));
+}
+
+std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& c, std::vector<optim::ParamGroup> groups) {
+  return optim::make_optimizer(optimizer_config(c), std::move(groups));
 }
 
 std::string schedule_spec(const TrainConfig& c, int64_t steps_per_epoch, int64_t total_steps) {

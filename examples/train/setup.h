@@ -17,6 +17,10 @@ namespace tg::train {
 //                 (betas, eps, clip bounds, max_grad_norm); lamb = the same with clip_max = inf.
 //   others:       decay group (ndim >= 2) + no-decay group (biases, BN), as timm does.
 std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& c, const nn::Module& model);
+// The same optimizer over given groups (the sharded optimizer builds it over its slices), and
+// the groups make_optimizer(c, model) uses.
+std::unique_ptr<optim::Optimizer> make_optimizer(const TrainConfig& c, std::vector<optim::ParamGroup> groups);
+std::vector<optim::ParamGroup> optimizer_param_groups(const TrainConfig& c, const nn::Module& model);
 
 // "warmup:W+<c.schedule>" over `total_steps` (W = round(warmup_epochs * steps_per_epoch), at most
 // total_steps - 1), or c.schedule alone when W = 0.

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <optional>
 #include <sstream>
 
 #include "engine/autograd.h"
@@ -74,8 +75,13 @@ Trainer::Trainer(TrainConfig c, data::DatasetSplits splits, RunPaths paths, Trai
 
   const data::ChannelStats stats = normalization_for(c_.dataset, train);
   const int64_t n_train = train.size();
-  train_loader_ = std::make_unique<data::DataLoader>(std::move(train), train_loader_options(c_, stats));
-  test_loader_ = std::make_unique<data::DataLoader>(std::move(test), test_loader_options(c_, stats));
+  data::LoaderOptions train_options = train_loader_options(c_, stats), test_options = test_loader_options(c_, stats);
+  if (opt_.group) {  // each rank reads its slice of the same permutation (and of the test set)
+    train_options.rank = test_options.rank = opt_.group->rank();
+    train_options.world_size = test_options.world_size = opt_.group->world_size();
+  }
+  train_loader_ = std::make_unique<data::DataLoader>(std::move(train), train_options);
+  test_loader_ = std::make_unique<data::DataLoader>(std::move(test), test_options);
   steps_per_epoch_ = train_loader_->batches_per_epoch();
   TG_CHECK(steps_per_epoch_ > 0, "--batch-size " << c_.batch_size << " is larger than the training set (" << n_train
                                                  << " images); lower it or use more data");
@@ -86,7 +92,9 @@ Trainer::Trainer(TrainConfig c, data::DatasetSplits splits, RunPaths paths, Trai
   // skip: the optimizer refuses a non-finite gradient without touching anything, and this trainer
   // counts it; stop: it throws naming the parameter.
   optimizer_->set_non_finite_policy(c_.on_nonfinite == "skip" ? optim::NonFinitePolicy::kSkip : optim::NonFinitePolicy::kThrow);
-  optimizer_->set_schedule(make_schedule(c_, steps_per_epoch_, total_steps_));
+  std::shared_ptr<const optim::Schedule> schedule = make_schedule(c_, steps_per_epoch_, total_steps_);
+  optimizer_->set_schedule(schedule);
+  if (opt_.group) dist_ = std::make_unique<DistributedTraining>(*opt_.group, *model_, *optimizer_, schedule, c_);
   telemetry_interval_ = c_.telemetry_interval > 0 ? c_.telemetry_interval : std::max<int64_t>(1, total_steps_ / 200);
 
   const int64_t log_interval = c_.log_interval > 0 ? c_.log_interval : std::max<int64_t>(1, steps_per_epoch_ / 10);
@@ -115,9 +123,16 @@ void Trainer::warn(const std::string& line) {
 }
 
 void Trainer::resume(const LoadedCheckpoint& ck) {
-  check_checkpoint_counters(ck, steps_per_epoch_, total_steps_, c_.epochs, c_.batch_size);
+  const int64_t world = opt_.group ? opt_.group->world_size() : 1;
+  const std::string world_note = check_resume_world_size(static_cast<int64_t>(json_num(ck.trainer.stats, "world_size", 1)),
+                                                         world, static_cast<int64_t>(json_num(ck.trainer.stats, "epoch_batches", 0)),
+                                                         ck.path);
+  // The counters are in the frame of the world size that wrote them: cross-checked when it is this
+  // run's (another world size may only resume at an epoch end, checked above).
+  if (world_note.empty()) check_checkpoint_counters(ck, steps_per_epoch_, total_steps_, c_.epochs, c_.batch_size * world, c_.drop_last);
   model_->load_state_dict(ck.model, /*strict=*/true, ck.path);
   optimizer_->load_state_dict(ck.optimizer);
+  if (dist_) dist_->after_resume(*optimizer_);
   step_ = ck.trainer.step;
   train_loader_->set_state(ck.trainer.loader);
   gen_.set_state(ck.trainer.rng);
@@ -141,6 +156,11 @@ void Trainer::resume(const LoadedCheckpoint& ck) {
   if (s.contains("divergence")) divergence_.set_state(s["divergence"]);
   last_checkpoint_ = ck.path;
   resumed_ = true;
+  if (!world_note.empty()) {  // another world size: whole epochs done, counted in this run's steps
+    step_ = epochs_done_ * steps_per_epoch_;
+    train_loader_->set_state({epochs_done_, 0});
+    say(world_note);
+  }
   if (ck.trainer.threads != get_num_threads())
     say("note: the checkpoint was written with " + std::to_string(ck.trainer.threads) + " threads, this run uses " +
         std::to_string(get_num_threads()) + ": results stay correct but are not bit-identical to an uninterrupted run");
@@ -168,15 +188,19 @@ TrainerState Trainer::state() const {
               {"nonfinite_streak", nonfinite_streak_},
               {"divergence", divergence_.state()},
               {"train_seconds", train_seconds_ + session_train_seconds_},
-              {"wall_seconds", wall_before_ + seconds_since(session_start_)}};
+              {"wall_seconds", wall_before_ + seconds_since(session_start_)},
+              {"world_size", opt_.group ? opt_.group->world_size() : 1}};
   return st;
 }
 
 std::string Trainer::save_checkpoint_now() {
-  if (!checkpoints_) return "";
-  flush_logs();  // every row up to this step is on disk before the checkpoint that covers it
-  last_checkpoint_ = checkpoints_->save(*model_, *optimizer_, state(), to_json(c_), paths_.run_dir);
-  return last_checkpoint_;
+  if (dist_) dist_->prepare_checkpoint(*optimizer_);  // every rank: buffers averaged, sharded state gathered
+  if (checkpoints_) {
+    flush_logs();  // every row up to this step is on disk before the checkpoint that covers it
+    last_checkpoint_ = checkpoints_->save(*model_, *optimizer_, state(), to_json(c_), paths_.run_dir);
+  }
+  if (dist_) dist_->release_checkpoint_state(*optimizer_);
+  return checkpoints_ ? last_checkpoint_ : "";
 }
 
 void Trainer::open_logs(bool resumed) {
@@ -234,11 +258,14 @@ void Trainer::train_step(const data::Batch& batch) {
     for (const auto& [name, t] : model_->named_buffers()) saved_buffers.emplace_back(name, t.clone());
   optimizer_->zero_grad(/*set_to_none=*/true);
   const int64_t B = batch.size();
+  int64_t global_batch = B;  // over every rank
   const int64_t k = std::min<int64_t>(c_.accum_steps, B);
   double loss_sum = 0;
   int64_t correct = 0;
   for (int64_t i = 0; i < k; ++i) {
     const int64_t r0 = B * i / k, r1 = B * (i + 1) / k;
+    std::optional<dist::DataParallel::NoSync> no_sync;  // data-parallel: only the last micro-batch syncs
+    if (dist_) no_sync.emplace(dist_->ddp(), i + 1 < k);
     const Tensor x = rows(batch.images, r0, r1).to(device_);  // (n_i, C, H, W)
     const Tensor y = rows(batch.labels, r0, r1).to(device_);  // (n_i)
     const Tensor logits = (*model_)(x);                        // (n_i, classes)
@@ -248,20 +275,34 @@ void Trainer::train_step(const data::Batch& batch) {
     loss_sum += static_cast<double>(loss.item()) * static_cast<double>(r1 - r0);
     correct += nn::topk_correct(logits.detach(), y, 1);
   }
-  last_lr_ = optimizer_->scheduled_lr(0);
-  last_step_loss_ = loss_sum / static_cast<double>(B);
-  last_step_acc_ = static_cast<double>(correct) / static_cast<double>(B);
+  if (dist_) {
+    dist_->synchronize();  // gradients averaged over the ranks
+    std::vector<double> totals{loss_sum, static_cast<double>(correct), static_cast<double>(B)};
+    dist_->sum(totals);  // the step's loss and accuracy over the global batch
+    loss_sum = totals[0];
+    correct = static_cast<int64_t>(totals[1]);
+    global_batch = static_cast<int64_t>(totals[2]);
+  }
+  last_lr_ = dist_ ? dist_->stepping(*optimizer_).scheduled_lr(0) : optimizer_->scheduled_lr(0);
+  last_step_loss_ = loss_sum / static_cast<double>(global_batch);
+  last_step_acc_ = static_cast<double>(correct) / static_cast<double>(global_batch);
   ++epoch_batches_;
 
   // Non-finite values are caught before the update (loss, BN statistics, gradients) ...
   std::string why;
   if (!std::isfinite(loss_sum)) {
     why = "the loss is " + value_text(last_step_loss_);
-  } else if (const auto bad = first_non_finite(model_->named_buffers(), "model buffer")) {
-    why = bad->describe() + " after the forward pass";
+  } else if (const std::string bad = non_finite_buffers(); !bad.empty()) {
+    why = bad;
   } else {
-    optimizer_->step();  // --on-nonfinite stop: throws naming the parameter whose gradient is not finite
-    if (optimizer_->last_step_skipped()) why = "a gradient holds NaN or Inf";
+    // --on-nonfinite stop: throws naming the parameter whose gradient is not finite. The averaged
+    // gradients are the same on every rank, so every rank takes the same decision.
+    if (dist_) {
+      dist_->step(*optimizer_);
+    } else {
+      optimizer_->step();
+    }
+    if ((dist_ ? dist_->stepping(*optimizer_) : *optimizer_).last_step_skipped()) why = "a gradient holds NaN or Inf";
   }
   last_step_applied_ = why.empty();
   if (!why.empty()) {
@@ -274,7 +315,7 @@ void Trainer::train_step(const data::Batch& batch) {
   divergence_.record_first_loss(last_step_loss_);  // the first applied step's loss; kept afterwards
   epoch_loss_sum_ += loss_sum;
   epoch_correct_ += static_cast<double>(correct);
-  epoch_count_ += B;
+  epoch_count_ += global_batch;
 }
 
 void Trainer::on_non_finite_step(const std::string& why, const nn::NamedTensors& buffers) {
@@ -292,6 +333,17 @@ void Trainer::on_non_finite_step(const std::string& why, const nn::NamedTensors&
   if (nonfinite_streak_ >= c_.nonfinite_skip_limit)
     throw Error(at + "; " + std::to_string(nonfinite_streak_) + " non-finite steps in a row (--nonfinite-skip-limit " +
                 std::to_string(c_.nonfinite_skip_limit) + "): stopped; " + last_checkpoint_note() + ". Lower --lr");
+}
+
+std::string Trainer::non_finite_buffers() {
+  std::string why;
+  if (const auto bad = first_non_finite(model_->named_buffers(), "model buffer")) why = bad->describe() + " after the forward pass";
+  if (dist_) {  // every rank takes the same decision, or their collectives would part ways
+    std::vector<double> any{why.empty() ? 0.0 : 1.0};
+    dist_->sum(any);
+    if (any[0] > 0 && why.empty()) why = "a model buffer (BatchNorm statistic) of another rank is not finite after the forward pass";
+  }
+  return why;
 }
 
 void Trainer::check_update_finite() const {
@@ -314,7 +366,7 @@ void Trainer::log_step(double step_seconds, int64_t images) {
   r["lr"] = last_lr_;
   r["img_per_s"] = step_seconds > 0 ? static_cast<double>(images) / step_seconds : 0.0;
   r["time_s"] = wall_before_ + seconds_since(session_start_);
-  const auto& recs = optimizer_->trust_ratios();
+  const auto& recs = dist_ ? dist_->trust_ratios(*optimizer_) : optimizer_->trust_ratios();
   if (!recs.empty() && last_step_applied_) {  // a skipped step has no ratios (the optimizer keeps the last ones)
     const optim::TrustRatioSummary s = optim::summarize_trust_ratios(recs);
     r["tr_count"] = s.count;
@@ -337,6 +389,7 @@ void Trainer::log_step(double step_seconds, int64_t images) {
 EvalResult Trainer::evaluate() {
   EvalResult ev;
   NoGradGuard no_grad;
+  if (dist_) dist_->sync_buffers();  // the same running statistics on every rank
   model_->eval();
   test_loader_->set_epoch(0);
   data::Batch b;
@@ -354,6 +407,13 @@ EvalResult Trainer::evaluate() {
     ev.count += b.size();
   }
   model_->train();
+  if (dist_) {  // each rank evaluated its slice of the test set
+    std::vector<double> totals{loss_sum, static_cast<double>(correct), static_cast<double>(ev.count)};
+    dist_->sum(totals);
+    loss_sum = totals[0];
+    correct = static_cast<int64_t>(totals[1]);
+    ev.count = static_cast<int64_t>(totals[2]);
+  }
   ev.loss = loss_sum / static_cast<double>(std::max<int64_t>(ev.count, 1));
   ev.acc = static_cast<double>(correct) / static_cast<double>(std::max<int64_t>(ev.count, 1));
   ev.complete = true;
@@ -405,7 +465,7 @@ void Trainer::finish_epoch() {
   epoch_count_ = 0;
   epoch_batches_ = 0;
   epoch_train_seconds_ = 0;
-  if (c_.reset_each_epoch) optimizer_->reset_state();  // the authors' script builds a new optimizer per epoch
+  if (c_.reset_each_epoch) dist_ ? dist_->reset_state(*optimizer_) : optimizer_->reset_state();  // the authors' script builds a new optimizer per epoch
   if (!last && !interrupt_requested()) save_checkpoint_now();
 }
 
@@ -442,6 +502,7 @@ TrainSummary Trainer::run_session() {
       << schedule_spec(c_, steps_per_epoch_, total_steps_) << ", " << device_.str() << ", " << get_num_threads() << " threads";
     if (!paths_.run_dir.empty()) h << "\n       run dir " << paths_.run_dir;
     if (resumed_) h << "\n       resumed at step " << step_ << " from " << last_checkpoint_;
+    if (dist_) h << "\n       data-parallel: " << dist_->describe(c_.batch_size, c_.accum_steps);
     say(h.str());
   }
 
@@ -460,7 +521,7 @@ TrainSummary Trainer::run_session() {
     train_step(b);
     const double dt = seconds_since(t0);
     ++step_;
-    images_seen_ += b.size();
+    images_seen_ += dist_ ? b.size() * dist_->group().world_size() : b.size();
     session_train_seconds_ += dt;
     epoch_train_seconds_ += dt;
     log_step(dt, b.size());
@@ -478,6 +539,7 @@ TrainSummary Trainer::run_session() {
     si.lr = last_lr_;
     const double per_step = (train_seconds_ + session_train_seconds_) / static_cast<double>(std::max<int64_t>(step_, 1));
     si.eta_s = per_step * static_cast<double>(total_steps_ - step_);
+    if (dist_) si.comm_share = dist_->comm_wait_seconds() / std::max(session_train_seconds_, 1e-9);
     progress_->step(si);
 
     if (c_.checkpoint_every > 0 && step_ % c_.checkpoint_every == 0 && step_ < total_steps_) save_checkpoint_now();
@@ -503,6 +565,7 @@ TrainSummary Trainer::run_session() {
   sum.last_checkpoint = last_checkpoint_;
   sum.skipped_steps = skipped_steps_;
   sum.warnings = divergence_.warnings();
+  if (dist_) sum.comm_wait_share = dist_->comm_wait_seconds() / std::max(session_train_seconds_, 1e-9);
   if (!paths_.run_dir.empty()) {
     nlohmann::ordered_json j;
     j["steps"] = sum.steps;
@@ -521,6 +584,10 @@ TrainSummary Trainer::run_session() {
     j["skipped_steps"] = sum.skipped_steps;
     j["diverged"] = divergence_.diverged();
     j["warnings"] = sum.warnings;
+    if (dist_) {
+      j["world_size"] = dist_->group().world_size();
+      j["comm_wait_share"] = sum.comm_wait_share;
+    }
     write_file_atomic((fs::path(paths_.run_dir) / "summary.json").string(), j.dump(2) + "\n", &faults_);
   }
   write_outputs();

@@ -13,6 +13,7 @@
 #include "engine/random.h"
 #include "examples/train/checkpoint.h"
 #include "examples/train/config.h"
+#include "examples/train/distributed.h"
 #include "examples/train/divergence.h"
 #include "examples/train/metrics.h"
 #include "examples/train/output_files.h"
@@ -34,6 +35,7 @@ struct TrainerOptions {
   std::ostream* out = &std::cout; // progress and epoch lines
   bool quiet = false;             // no console output at all
   int64_t fail_write_at = 0;      // test hook: the Nth checked write fails as on a full disk (0 = never)
+  dist::ProcessGroup* group = nullptr;  // under mpirun: data-parallel over its ranks (distributed.h)
 };
 
 struct EvalResult {
@@ -55,6 +57,7 @@ struct TrainSummary {
   std::string last_checkpoint;
   int64_t skipped_steps = 0;          // non-finite steps skipped (--on-nonfinite skip)
   std::vector<std::string> warnings;  // divergence warnings, in order
+  double comm_wait_share = -1;  // data-parallel runs: share of training time spent waiting for gradients
 };
 
 class Trainer {
@@ -83,6 +86,8 @@ class Trainer {
   // A step whose loss, BN statistics or gradients are not finite: skip it (restoring `buffers`)
   // or stop, per --on-nonfinite. Throws when stopping.
   void on_non_finite_step(const std::string& why, const nn::NamedTensors& buffers);
+  // "" when every model buffer is finite on every rank; else what is not (all ranks agree).
+  std::string non_finite_buffers();
   // After an update: every parameter must be finite (an update cannot be undone: always stops).
   void check_update_finite() const;
   void flush_logs();
@@ -103,6 +108,7 @@ class Trainer {
   Generator gen_;
   std::shared_ptr<nn::Module> model_;
   std::unique_ptr<optim::Optimizer> optimizer_;
+  std::unique_ptr<DistributedTraining> dist_;  // under mpirun only
   std::unique_ptr<data::DataLoader> train_loader_, test_loader_;
   std::unique_ptr<CheckpointManager> checkpoints_;
   WriteFaults faults_;

@@ -4,6 +4,7 @@
 #include "examples/train/checkpoint.cpp"
 #include "examples/train/cli.cpp"
 #include "examples/train/config.cpp"
+#include "examples/train/distributed.cpp"
 #include "examples/train/divergence.cpp"
 #include "examples/train/finite_check.cpp"
 #include "examples/train/interrupt.cpp"

@@ -1,0 +1,197 @@
+// DataParallel: bucketed, overlapped gradient averaging (see data_parallel.h for the protocol).
+#include "dist/data_parallel.h"
+
+#include <cstring>
+
+#include "engine/autograd.h"
+#include "engine/error.h"
+
+namespace tg::dist {
+
+namespace {
+
+// A 52-bit FNV-1a fingerprint of the parameter names and shapes (exact through a double).
+int64_t layout_fingerprint(const nn::NamedTensors& params) {
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&](const void* data, size_t bytes) {
+    const auto* p = static_cast<const unsigned char*>(data);
+    for (size_t i = 0; i < bytes; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  };
+  for (const auto& [name, t] : params) {
+    mix(name.data(), name.size());
+    for (int64_t d : t.shape()) mix(&d, sizeof d);
+  }
+  return static_cast<int64_t>(h & ((uint64_t{1} << 52) - 1));
+}
+
+std::string mib(int64_t bytes) {
+  char text[32];
+  std::snprintf(text, sizeof text, "%.2f MiB", static_cast<double>(bytes) / (1 << 20));
+  return text;
+}
+
+}  // namespace
+
+DataParallel::DataParallel(ProcessGroup& group, nn::Module& model, DataParallelOptions options) : group_(group) {
+  TG_CHECK(options.bucket_bytes > 0, "DataParallel: bucket_bytes must be > 0, got " << options.bucket_bytes);
+  for (auto& [name, t] : model.named_parameters()) {
+    if (t.requires_grad()) params_.emplace_back(name, t);
+  }
+  buffers_ = model.named_buffers();
+  TG_CHECK(!params_.empty(), "DataParallel: the model has no parameter that requires grad");
+  for (const auto& [name, t] : params_) {
+    TG_CHECK(t.device().is_cpu(), "DataParallel: parameter '" << name << "' is on " << t.device().str()
+                                                                << "; gradient buckets are CPU (MPI) only so far");
+  }
+  int64_t total = 0;
+  for (const auto& p : params_) total += p.second.numel();
+  group_.check_same(static_cast<int64_t>(params_.size()), "the number of trainable parameters");
+  group_.check_same(total, "the number of trainable parameter elements");
+  group_.check_same(layout_fingerprint(params_), "the parameter names and shapes (model architecture)");
+  group_.check_same(static_cast<int64_t>(buffers_.size()), "the number of buffers");
+
+  // Buckets in reverse registration order: the last layers' gradients are ready first.
+  bucket_of_.assign(params_.size(), 0);
+  const int64_t max_elems = std::max<int64_t>(options.bucket_bytes / static_cast<int64_t>(sizeof(float)), 1);
+  int64_t filled = 0;
+  for (size_t k = params_.size(); k-- > 0;) {
+    const int64_t n = params_[k].second.numel();
+    if (buckets_.empty() || filled >= max_elems) {
+      buckets_.emplace_back();
+      filled = 0;
+    }
+    Bucket& b = buckets_.back();
+    b.params.push_back(k);
+    b.offsets.push_back(filled);
+    filled += n;
+    bucket_of_[k] = buckets_.size() - 1;
+  }
+  for (Bucket& b : buckets_) {
+    const size_t last = b.params.back();
+    b.flat = Tensor::empty({b.offsets.back() + params_[last].second.numel()});
+  }
+  ready_.assign(params_.size(), 0);
+  reset_buckets();
+  for (size_t k = 0; k < params_.size(); ++k) {
+    params_[k].second.set_post_accumulate_grad_hook([this, k] { on_grad_ready(k); });
+  }
+  if (options.broadcast_at_start) {
+    broadcast_parameters(0);
+    sync_buffers(BufferSync::kBroadcast);
+  }
+}
+
+DataParallel::~DataParallel() {
+  for (auto& p : params_) p.second.set_post_accumulate_grad_hook(nullptr);
+}
+
+std::vector<std::vector<size_t>> DataParallel::bucket_layout() const {
+  std::vector<std::vector<size_t>> out;
+  for (const Bucket& b : buckets_) out.push_back(b.params);
+  return out;
+}
+
+void DataParallel::set_sync(bool enabled) { sync_ = enabled; }
+
+void DataParallel::broadcast_parameters(int root) {
+  NoGradGuard no_grad;
+  for (auto& [name, t] : params_) group_.broadcast(t.data(), t.numel(), root, "broadcast of parameter '" + name + "'");
+}
+
+void DataParallel::sync_buffers(BufferSync mode) {
+  for (auto& [name, t] : buffers_) {
+    if (t.numel() == 0) continue;
+    if (mode == BufferSync::kBroadcast) {
+      group_.broadcast(t.data(), t.numel(), 0, "broadcast of buffer '" + name + "'");
+    } else {
+      group_.all_reduce(t.data(), t.numel(), ReduceOp::kAverage, "average of buffer '" + name + "'");
+    }
+  }
+}
+
+void DataParallel::reset_buckets() {
+  std::fill(ready_.begin(), ready_.end(), 0);
+  for (Bucket& b : buckets_) {
+    b.pending = static_cast<int>(b.params.size());
+    b.launched = false;
+    b.work = Work{};
+  }
+  next_launch_ = 0;
+}
+
+void DataParallel::progress() {
+  for (size_t i = 0; i < next_launch_; ++i) {
+    if (buckets_[i].work.request) buckets_[i].work.test();
+  }
+}
+
+void DataParallel::on_grad_ready(size_t param) {
+  if (!sync_) return;
+  TG_CHECK(!ready_[param], "DataParallel: the gradient of '" << params_[param].first
+                                                             << "' became ready twice before synchronize(); wrap the "
+                                                                "backward of non-final accumulation micro-batches in no_sync()");
+  ready_[param] = 1;
+  --buckets_[bucket_of_[param]].pending;
+  launch_ready_buckets();
+  progress();  // MPI progresses non-blocking collectives inside its calls
+}
+
+void DataParallel::launch_ready_buckets() {
+  while (next_launch_ < buckets_.size() && buckets_[next_launch_].pending == 0) {
+    launch(buckets_[next_launch_], next_launch_);
+    ++next_launch_;
+  }
+}
+
+void DataParallel::launch(Bucket& b, size_t index) {
+  // Pack: flat[offset_k : offset_k + numel_k] = grad_k (zeros where a parameter got no gradient).
+  float* flat = b.flat.data();
+  for (size_t j = 0; j < b.params.size(); ++j) {
+    const Tensor& p = params_[b.params[j]].second;
+    const Tensor g = p.grad();
+    float* dst = flat + b.offsets[j];
+    const size_t bytes = static_cast<size_t>(p.numel()) * sizeof(float);
+    if (g.defined()) {
+      std::memcpy(dst, g.data(), bytes);
+    } else {
+      std::memset(dst, 0, bytes);
+    }
+  }
+  b.launched = true;
+  b.work = group_.all_reduce_async(flat, b.flat.numel(),
+                                   "gradient all-reduce of bucket " + std::to_string(index) + " of " +
+                                       std::to_string(buckets_.size()) + " (" + std::to_string(b.params.size()) +
+                                       " tensors, " + mib(b.flat.numel() * 4) + ", first '" +
+                                       params_[b.params.front()].first + "')");
+}
+
+void DataParallel::synchronize() {
+  if (!sync_) return;
+  // Parameters no gradient reached in this backward: start their buckets now, in order.
+  for (Bucket& b : buckets_) b.pending = 0;
+  launch_ready_buckets();
+  const float inv = 1.0f / static_cast<float>(group_.world_size());
+  NoGradGuard no_grad;
+  for (Bucket& b : buckets_) {
+    if (b.work.test()) ++done_before_wait_;
+    group_.wait(b.work);
+    ++buckets_waited_;
+    wait_seconds_ += b.work.seconds_waited;
+    // Unpack: grad_k = flat[offset_k : ...] / world_size.
+    const float* flat = b.flat.data();
+    for (size_t j = 0; j < b.params.size(); ++j) {
+      const Tensor& p = params_[b.params[j]].second;
+      Tensor g = p.grad();
+      if (!g.defined()) {
+        g = Tensor::empty(p.shape());
+        p.set_grad(g);
+      }
+      float* dst = g.data();
+      const float* src = flat + b.offsets[j];
+      for (int64_t e = 0; e < p.numel(); ++e) dst[e] = src[e] * inv;
+    }
+  }
+  reset_buckets();
+}
+
+}  // namespace tg::dist

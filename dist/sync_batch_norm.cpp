@@ -1,0 +1,44 @@
+// convert_sync_batchnorm: installs a BatchStatsSync that sums over the process group.
+#include "dist/sync_batch_norm.h"
+
+#include <memory>
+
+#include "nn/layers_norm.h"
+
+namespace tg::dist {
+
+namespace {
+
+class GroupStatsSync : public nn::BatchStatsSync {
+ public:
+  explicit GroupStatsSync(ProcessGroup& group) : group_(group) {}
+  void sum(double* data, int64_t count) const override {
+    group_.all_reduce(data, count, ReduceOp::kSum, "all-reduce of synchronised batch-norm statistics");
+  }
+
+ private:
+  ProcessGroup& group_;
+};
+
+int set_sync(nn::Module& model, const std::shared_ptr<const nn::BatchStatsSync>& sync) {
+  int count = 0;
+  for (auto& [name, m] : model.named_modules()) {
+    if (auto* bn = dynamic_cast<nn::BatchNorm2d*>(m)) {
+      bn->stats_sync = sync;
+      ++count;
+    }
+  }
+  return count;
+}
+
+}  // namespace
+
+int convert_sync_batchnorm(nn::Module& model, ProcessGroup& group) {
+  const int count = set_sync(model, std::make_shared<GroupStatsSync>(group));
+  group.check_same(count, "the number of BatchNorm2d modules converted to SyncBatchNorm");
+  return count;
+}
+
+int revert_sync_batchnorm(nn::Module& model) { return set_sync(model, nullptr); }
+
+}  // namespace tg::dist

@@ -1,0 +1,89 @@
+// DistributedTraining: DataParallel + optional ShardedOptimizer behind the Trainer's hooks.
+#include "examples/train/distributed.h"
+
+#include <sstream>
+
+#include "engine/error.h"
+#include "examples/train/setup.h"
+
+namespace tg::train {
+
+DistributedTraining::DistributedTraining(dist::ProcessGroup& group, nn::Module& model, optim::Optimizer& full,
+                                         std::shared_ptr<const optim::Schedule> schedule, const TrainConfig& c)
+    : group_(group), ddp_(group, model) {
+  if (!c.shard_optimizer) return;
+  std::vector<optim::ParamGroup> groups;  // the full optimizer's groups, with its resolved options
+  for (const optim::Group& g : full.groups()) {
+    optim::ParamGroup pg{g.name, {}, g.lr, g.weight_decay, g.adapt};
+    for (size_t idx : g.params) pg.params.emplace_back(full.params()[idx].name, full.params()[idx].tensor);
+    groups.push_back(std::move(pg));
+  }
+  sharded_ = std::make_unique<dist::ShardedOptimizer>(
+      group, std::move(groups), [&c](std::vector<optim::ParamGroup> g) { return make_optimizer(c, std::move(g)); });
+  sharded_->local().set_schedule(std::move(schedule));
+  sharded_->local().set_telemetry(full.telemetry());
+}
+
+void DistributedTraining::step(optim::Optimizer& full) { sharded_ ? sharded_->step() : full.step(); }
+
+const optim::Optimizer& DistributedTraining::stepping(const optim::Optimizer& full) const {
+  return sharded_ ? sharded_->local() : full;
+}
+
+const std::vector<optim::TrustRatioRecord>& DistributedTraining::trust_ratios(const optim::Optimizer& full) const {
+  return sharded_ ? sharded_->trust_ratios() : full.trust_ratios();
+}
+
+void DistributedTraining::reset_state(optim::Optimizer& full) {
+  full.reset_state();
+  if (sharded_) sharded_->local().reset_state();
+}
+
+void DistributedTraining::sum(std::vector<double>& values) {
+  group_.all_reduce(values.data(), static_cast<int64_t>(values.size()), dist::ReduceOp::kSum, "all-reduce of step statistics");
+}
+
+void DistributedTraining::prepare_checkpoint(optim::Optimizer& full) {
+  sync_buffers();
+  if (sharded_) full.load_state_dict(sharded_->state_dict());
+}
+
+void DistributedTraining::release_checkpoint_state(optim::Optimizer& full) {
+  if (sharded_) full.reset_state();  // the moments live in the shards; the step counter stays
+}
+
+void DistributedTraining::after_resume(optim::Optimizer& full) {
+  if (!sharded_) return;
+  sharded_->load_state_dict(full.state_dict());
+  full.reset_state();
+}
+
+std::string check_resume_world_size(int64_t saved, int64_t world, int64_t epoch_batches, const std::string& path) {
+  if (saved == world) return "";
+  TG_CHECK(epoch_batches == 0,
+           "--resume: checkpoint '" << path << "' was written by " << saved << " rank(s) in the middle of an epoch (batch "
+               << epoch_batches << "); this run has " << world << ", and the data order of the rest of that epoch depends on "
+               "the world size. Resume with " << (saved == 1 ? std::string("one process") : "mpirun -np " + std::to_string(saved))
+               << ", or from a checkpoint written at an epoch end");
+  return "note: the checkpoint was written by " + std::to_string(saved) + " rank(s), this run has " + std::to_string(world) +
+         ": parameters and optimizer moments carry over exactly and training continues at the next epoch; the global "
+         "batch, steps per epoch and data order follow the new world size, and the lr schedule and bias corrections "
+         "continue from the optimizer's own step count, not where a run at this size would be";
+}
+
+std::string DistributedTraining::describe(int64_t batch_size, int64_t accum_steps) const {
+  std::ostringstream os;
+  const int n = group_.world_size();
+  os << n << " rank" << (n == 1 ? "" : "s") << " (" << group_.backend_name() << "), global batch " << batch_size * n
+     << " = " << n << " x " << batch_size << " per rank";
+  if (accum_steps > 1) os << " (" << accum_steps << " micro-batches each)";
+  os << ", " << ddp_.bucket_count() << " gradient bucket" << (ddp_.bucket_count() == 1 ? "" : "s");
+  if (sharded_) {
+    os << "; optimizer state sharded: " << sharded_->local_elements() << " of " << sharded_->total_elements()
+       << " parameters' moments on this rank";
+  }
+  return os.str();
+}
+
+
+}  // namespace tg::train

@@ -1,0 +1,214 @@
+// dist/ in one process (no mpirun): the world of one, the post-accumulate-grad hook, DataParallel
+// and the sharded optimizer reducing to plain training bit for bit, and argument errors.
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+
+#include "dist_test_util.h"
+#include "dist/sync_batch_norm.h"
+#include "engine/autograd.h"
+#include "engine/nn_ops.h"
+#include "nn/sync_batch_norm.h"
+#include "support/gradcheck.h"
+
+namespace tg::dist {
+namespace {
+
+using namespace tg::dist::testing;
+
+TEST_CASE("dist: a group of one without mpirun; its collectives are the identity") {
+  ProcessGroup pg(ProcessGroupOptions{.force_single = true});
+  CHECK(pg.rank() == 0);
+  CHECK(pg.world_size() == 1);
+  CHECK(pg.backend_name() == "single");
+  Tensor t = Tensor::from_vector({1.f, 2.f}, {2});
+  pg.all_reduce(t, ReduceOp::kAverage);
+  pg.broadcast(t);
+  CHECK(t.to_vector() == std::vector<float>{1.f, 2.f});
+  CHECK(pg.all_gather(t).shape() == Shape{1, 2});
+  CHECK(pg.reduce_scatter(t).to_vector() == std::vector<float>{1.f, 2.f});
+  pg.barrier();
+  CHECK_THROWS_WITH_AS(pg.broadcast(t, 1), doctest::Contains("root 1 is not a rank of a world of 1"), Error);
+  CHECK_THROWS_WITH_AS(pg.set_timeout_seconds(0), doctest::Contains("timeout must be > 0"), Error);
+  CHECK_THROWS_WITH_AS(pg.all_reduce(Tensor()), doctest::Contains("all_reduce"), Error);
+}
+
+TEST_CASE("dist: the default group outside mpirun is a world of one (MPI singleton or no MPI)") {
+  ProcessGroup pg;
+  CHECK(pg.world_size() == 1);
+  CHECK(pg.rank() == 0);
+  CHECK(pg.local_rank() == 0);
+  MESSAGE("backend: " << pg.backend_name() << std::string(mpi_built() ? " (MPI built)" : " (no MPI in this build)"));
+  std::vector<double> v{1.0, 2.0};
+  pg.all_reduce(v.data(), 2, ReduceOp::kSum, "test");
+  CHECK(v[1] == 2.0);
+}
+
+TEST_CASE("dist: the launcher's world size comes from its environment") {
+  ::setenv("OMPI_COMM_WORLD_SIZE", "4", 1);
+  CHECK(launcher_world_size() == 4);
+  ::unsetenv("OMPI_COMM_WORLD_SIZE");
+  if (!std::getenv("PMI_SIZE") && !std::getenv("PMIX_SIZE")) CHECK(launcher_world_size() == 0);
+}
+
+TEST_CASE("dist: a wrong launch is a clear error (no MPI under mpirun; another MPI's mpirun)") {
+  CHECK_NOTHROW(check_launch(0, 1, false));
+  CHECK_NOTHROW(check_launch(4, 4, true));
+  CHECK_THROWS_WITH_AS(check_launch(2, 1, false), doctest::Contains("launched as 2 ranks (mpirun/srun), but this build has no MPI"),
+                       Error);
+  CHECK_THROWS_WITH_AS(check_launch(4, 1, true), doctest::Contains("the launcher started 4 ranks but MPI sees a world of 1"),
+                       Error);
+}
+
+TEST_CASE("autograd: the post-accumulate-grad hook fires once, after a leaf's last gradient") {
+  Tensor w = Tensor::from_vector({2.f}, {1});
+  w.set_requires_grad(true);
+  int calls = 0;
+  float seen = 0.f;
+  w.set_post_accumulate_grad_hook([&] {
+    ++calls;
+    seen = w.grad().data()[0];
+  });
+  Tensor y = add(mul(w, w), mul(w, 3.f));  // dy/dw = 2w + 3 = 7, from three edges
+  y.backward(Tensor::ones({1}));
+  CHECK(calls == 1);
+  CHECK(seen == 7.f);
+  w.backward(Tensor::ones({1}));  // a leaf as the root
+  CHECK(calls == 2);
+  CHECK(seen == 8.f);
+  w.set_post_accumulate_grad_hook(nullptr);
+  mul(w, 2.f).backward(Tensor::ones({1}));
+  CHECK(calls == 2);
+  Tensor x = add(w, 1.f);
+  CHECK_THROWS_WITH_AS(x.set_post_accumulate_grad_hook([] {}), doctest::Contains("only leaf tensors"), Error);
+}
+
+TEST_CASE("dist: DataParallel in a world of one is plain training, bit for bit") {
+  ProcessGroup pg(ProcessGroupOptions{.force_single = true});
+  auto a = make_model(5), b = make_model(5);
+  DataParallel ddp(pg, *a, DataParallelOptions{.bucket_bytes = 32 << 10});
+  // Reverse registration order, every parameter in exactly one bucket.
+  const auto layout = ddp.bucket_layout();
+  CHECK(layout.front().front() == a->named_parameters().size() - 1);
+  size_t count = 0;
+  for (const auto& bucket : layout) count += bucket.size();
+  CHECK(count == a->named_parameters().size());
+  auto oa = make_lambc(lambc_groups(*a)), ob = make_lambc(lambc_groups(*b));
+  for (int s = 0; s < 3; ++s) {
+    const Data d = batch(s, 16);
+    {
+      auto guard = ddp.no_sync();
+      forward_backward(*a, rows(d, 0, 8), 0.5f);
+      ddp.synchronize();  // a no-op while sync is off
+    }
+    forward_backward(*a, rows(d, 8, 8), 0.5f);
+    forward_backward(*b, rows(d, 0, 8), 0.5f);
+    forward_backward(*b, rows(d, 8, 8), 0.5f);
+    ddp.synchronize();
+    oa->step();
+    ob->step();
+    oa->zero_grad();
+    ob->zero_grad();
+  }
+  CHECK(std::memcmp(flat_parameters(*a).data(), flat_parameters(*b).data(),
+                    static_cast<size_t>(a->num_parameters()) * 4) == 0);
+  CHECK(ddp.buckets_waited() == 3 * static_cast<int64_t>(ddp.bucket_count()));
+}
+
+TEST_CASE("dist: backward twice without no_sync is refused, naming the parameter") {
+  ProcessGroup pg(ProcessGroupOptions{.force_single = true});
+  auto m = make_model(5);
+  DataParallel ddp(pg, *m);
+  const Data d = batch(0, 4);
+  forward_backward(*m, d);
+  CHECK_THROWS_WITH_AS(forward_backward(*m, d), doctest::Contains("became ready twice before synchronize()"), Error);
+}
+
+TEST_CASE("dist: the sharded optimizer in a world of one is the optimizer, bit for bit (sgd, adamw, lars, lamb, lambc)") {
+  ProcessGroup pg(ProcessGroupOptions{.force_single = true});
+  const std::vector<std::pair<std::string, OptimizerFactory>> kinds = {
+      {"sgd", [](auto g) { return std::make_unique<optim::Sgd>(std::move(g), optim::SgdOptions{.lr = 0.1, .momentum = 0.9, .weight_decay = 1e-4}); }},
+      {"adamw", [](auto g) { return std::make_unique<optim::AdamW>(std::move(g), optim::AdamWOptions{.lr = 1e-3}); }},
+      {"lars", [](auto g) { return std::make_unique<optim::Lars>(std::move(g), optim::LarsOptions{.lr = 0.1, .weight_decay = 1e-4, .trust_clip = true}); }},
+      {"lamb", [](auto g) { return std::make_unique<optim::Lamb>(std::move(g), optim::LambOptions{.lr = 1e-3, .weight_decay = 1e-2}); }},
+      {"lambc", make_lambc},
+  };
+  for (const auto& [kind, make] : kinds) {
+    CAPTURE(kind);
+    auto a = make_model(9), b = make_model(9);
+    ShardedOptimizer sharded(pg, lambc_groups(*a), make);
+    auto plain = make(lambc_groups(*b));
+    for (int s = 0; s < 3; ++s) {
+      const Data d = batch(s, 8);
+      forward_backward(*a, d);
+      forward_backward(*b, d);
+      sharded.step();
+      plain->step();
+      sharded.zero_grad();
+      plain->zero_grad();
+      CHECK(sharded.trust_ratios().size() == plain->trust_ratios().size());
+    }
+    CHECK(std::memcmp(flat_parameters(*a).data(), flat_parameters(*b).data(),
+                      static_cast<size_t>(a->num_parameters()) * 4) == 0);
+    const optim::StateDict sa = sharded.state_dict(), sb = plain->state_dict();
+    REQUIRE(sa.tensors.size() == sb.tensors.size());
+    for (size_t i = 0; i < sa.tensors.size(); ++i) CHECK(rel_diff(sa.tensors[i].second, sb.tensors[i].second) == 0.0);
+  }
+}
+
+TEST_CASE("dist: sharding refuses optimizers whose state is not shaped like the parameter") {
+  ProcessGroup pg(ProcessGroupOptions{.force_single = true});
+  auto m = make_model(1);
+  CHECK_THROWS_WITH_AS(ShardedOptimizer(pg, lambc_groups(*m),
+                                        [](auto g) { return std::make_unique<optim::NovoGrad>(std::move(g), optim::NovoGradOptions{}); }),
+                       doctest::Contains("novograd is not supported sharded"), Error);
+  CHECK_THROWS_WITH_AS(flat_slice(Tensor::zeros({4}), 2, 3), doctest::Contains("outside a tensor of 4"), Error);
+}
+
+}  // namespace
+}  // namespace tg::dist
+
+namespace tg::dist {
+namespace {
+
+// Sums nothing across ranks: a world of one.
+class LocalSync : public nn::BatchStatsSync {
+ public:
+  void sum(double*, int64_t) const override {}
+};
+
+TEST_CASE("sync batch norm: in a world of one it is batch_norm2d (values, gradients, running stats) and passes gradcheck") {
+  auto sync = std::make_shared<LocalSync>();
+  const Tensor x = test::leaf({3, 4, 5, 5}, 1), w = test::leaf({4}, 2, 0.5f, 1.5f), b = test::leaf({4}, 3);
+  Tensor rm1 = Tensor::zeros({4}), rv1 = Tensor::ones({4}), rm2 = Tensor::zeros({4}), rv2 = Tensor::ones({4});
+  const Tensor dy = test::leaf({3, 4, 5, 5}, 4).detach();
+  Tensor y1 = nn::sync_batch_norm2d(x, w, b, rm1, rv1, 0.1f, 1e-5f, sync);
+  y1.backward(dy);
+  const Tensor gx = x.grad().clone(), gw = w.grad().clone(), gb = b.grad().clone();
+  x.set_grad(Tensor());
+  w.set_grad(Tensor());
+  b.set_grad(Tensor());
+  Tensor y2 = batch_norm2d(x, w, b, rm2, rv2, true, 0.1f, 1e-5f);
+  y2.backward(dy);
+  CHECK(rel_diff(y1, y2) < 1e-6);
+  CHECK(rel_diff(gx, x.grad()) < 1e-5);
+  CHECK(rel_diff(gw, w.grad()) < 1e-5);
+  CHECK(rel_diff(gb, b.grad()) < 1e-5);
+  CHECK(rel_diff(rm1, rm2) < 1e-6);
+  CHECK(rel_diff(rv1, rv2) < 1e-6);
+  // Finite differences: batch norm sums 75 values per channel, so atol as the batch-norm tests.
+  const auto r = test::gradcheck(
+      [&](const std::vector<Tensor>& in) {
+        return nn::sync_batch_norm2d(in[0], in[1], in[2], Tensor(), Tensor(), 0.1f, 1e-5f, sync);
+      },
+      {test::leaf({2, 3, 4, 4}, 5), test::leaf({3}, 6, 0.5f, 1.5f), test::leaf({3}, 7)}, {.atol = 5e-3});
+  CHECK_MESSAGE(r.ok, r.report);
+  // Through the module: convert and revert in a world of one.
+  ProcessGroup pg(ProcessGroupOptions{.force_single = true});
+  auto m = make_model(1);
+  CHECK(convert_sync_batchnorm(*m, pg) == 5);
+  CHECK(revert_sync_batchnorm(*m) == 5);
+}
+
+}  // namespace
+}  // namespace tg::dist
