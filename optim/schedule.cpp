@@ -145,6 +145,15 @@ double to_number(const std::string& text, const std::string& spec) {
   throw Error("parse_schedule: '" + text + "' in '" + spec + "' is not a number");
 }
 
+// A step count (warmup, step size): to_number, then refused unless finite and within int64's range,
+// since converting anything else to int64_t is undefined (fuzz_config found "step:2e85:0.1").
+int64_t to_steps(const std::string& text, const std::string& spec) {
+  const double v = to_number(text, spec);
+  if (!(std::isfinite(v) && std::fabs(v) < 9.2e18))
+    throw Error("parse_schedule: '" + text + "' in '" + spec + "' is not a usable number of steps");
+  return static_cast<int64_t>(v);
+}
+
 constexpr const char* kForms =
     "constant | cosine[:MIN] | poly[:POWER] | linear | step:SIZE:GAMMA | onecycle[:PCT], optionally prefixed by "
     "warmup:W+";
@@ -158,7 +167,7 @@ std::shared_ptr<const Schedule> parse_schedule(const std::string& spec, int64_t 
   if (body.rfind("warmup:", 0) == 0) {
     const size_t plus = body.find('+');
     TG_CHECK(plus != std::string::npos, "parse_schedule: '" << spec << "' has warmup but no '+SCHEDULE'; forms: " << kForms);
-    warmup = static_cast<int64_t>(to_number(body.substr(7, plus - 7), spec));
+    warmup = to_steps(body.substr(7, plus - 7), spec);
     TG_CHECK(warmup >= 0 && warmup < total_steps,
              "parse_schedule: warmup " << warmup << " must be in [0, total_steps=" << total_steps << ")");
     body = body.substr(plus + 1);
@@ -176,7 +185,7 @@ std::shared_ptr<const Schedule> parse_schedule(const std::string& spec, int64_t 
   } else if (kind == "linear" && p.size() == 1) {
     s = std::make_shared<PolynomialSchedule>(rest, 1.0);
   } else if (kind == "step" && p.size() == 3) {
-    s = std::make_shared<StepSchedule>(static_cast<int64_t>(to_number(p[1], spec)), to_number(p[2], spec));
+    s = std::make_shared<StepSchedule>(to_steps(p[1], spec), to_number(p[2], spec));
   } else if (kind == "onecycle" && p.size() <= 2) {
     s = std::make_shared<OneCycleSchedule>(rest, p.size() == 2 ? to_number(p[1], spec) : 0.3);
   } else {
