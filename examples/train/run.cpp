@@ -120,11 +120,14 @@ int run_train(int argc, const char* const* argv, std::ostream& out_root, std::os
     out << "train: cpu kernels " << cpu_isa_name(cpu_isa()) << ", " << threads << " threads" << std::endl;
 
     // ---- output directories: writable now, not after an epoch of work; stale temporaries gone ----
-    const std::string checkpoint_dir = c.checkpoint_dir.empty() ? (fs::path(run_dir) / "checkpoints").string() : c.checkpoint_dir;
-    require_writable_dir(run_dir, "--log-dir/--run-name (run directory)");
-    require_writable_dir(checkpoint_dir, "--checkpoint-dir");
-    const int stale = remove_stale_temp_files(run_dir) + remove_stale_temp_files(checkpoint_dir);
-    if (stale > 0) out << "train: removed " << stale << " temporary file(s) left by an interrupted earlier process" << std::endl;
+    //      (rank 0 alone writes under mpirun: the other ranks have no run directory)
+    if (!run_dir.empty()) {
+      const std::string checkpoint_dir = c.checkpoint_dir.empty() ? (fs::path(run_dir) / "checkpoints").string() : c.checkpoint_dir;
+      require_writable_dir(run_dir, "--log-dir/--run-name (run directory)");
+      require_writable_dir(checkpoint_dir, "--checkpoint-dir");
+      const int stale = remove_stale_temp_files(run_dir) + remove_stale_temp_files(checkpoint_dir);
+      if (stale > 0) out << "train: removed " << stale << " temporary file(s) left by an interrupted earlier process" << std::endl;
+    }
 
     // ---- data, model, training ----
     out << "train: loading " << c.dataset << " from " << c.data_dir << " ..." << std::endl;
