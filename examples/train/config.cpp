@@ -148,9 +148,17 @@ void validate(const TrainConfig& c_in, const std::set<std::string>& explicit_key
       {"beta1", {"adam", "adamw", "lamb", "lambc", "novograd", "adabelief"}},
       {"beta2", {"adam", "adamw", "lamb", "lambc", "novograd", "adabelief"}},
       {"eps", {"adam", "adamw", "lamb", "lambc", "novograd", "adabelief", "lars"}}};
+  // A value equal to what this optimizer resolves by default is no mistake: a run's saved
+  // config.json lists every field (momentum 0.9, larc false, ... for lambc) and must load back.
+  TrainConfig defaults;
+  defaults.optimizer = c.optimizer;
+  defaults.preset = c.preset;
+  resolve_defaults(defaults);
+  const json given = to_json(c), usual = to_json(defaults);
   for (const auto& key : explicit_keys) {
     auto it = only_for.find(key);
     if (it == only_for.end() || it->second.count(c.optimizer)) continue;
+    if (given.contains(key) && usual.contains(key) && given[key] == usual[key]) continue;
     std::string list;
     for (const auto& o : it->second) list += (list.empty() ? "" : ", ") + o;
     throw ConfigError(flag_name(key) + ": not used by optimizer '" + c.optimizer + "' (only by " + list + ")");
