@@ -124,6 +124,9 @@ CliResult parse_cli(int argc, const char* const* argv) {
   std::set<std::string> typed_keys;  // set on the command line (not by the config file)
   for (const auto& [key, opt] : opts)
     if (opt->count() > 0) typed_keys.insert(key);
+  std::set<std::string> file_keys;  // set by the config file only
+  for (const auto& key : r.explicit_keys)
+    if (!typed_keys.count(key)) file_keys.insert(key);
   r.explicit_keys.insert(typed_keys.begin(), typed_keys.end());
   // NaN stands for "auto" inside TrainConfig, so a typed "nan" would silently become the default.
   std::string nan_flag;
@@ -135,7 +138,7 @@ CliResult parse_cli(int argc, const char* const* argv) {
   if (!nan_flag.empty()) return exit_with_error(flag_name(nan_flag) + ": must be a number, got NaN");
 
   try {
-    validate(r.config, r.explicit_keys);
+    validate(r.config, r.explicit_keys, file_keys);
   } catch (const std::exception& e) {
     return exit_with_error(e.what());
   }

@@ -73,7 +73,7 @@ optim::OptimizerConfig optimizer_config(const TrainConfig& c) {
   return o;
 }
 
-void validate(const TrainConfig& c_in, const std::set<std::string>& explicit_keys) {
+void validate(const TrainConfig& c_in, const std::set<std::string>& explicit_keys, const std::set<std::string>& file_keys) {
   TrainConfig c = c_in;
   resolve_defaults(c);
   if (!(c.comm_timeout > 0)) throw ConfigError("--comm-timeout: must be > 0 seconds, got " + std::to_string(c.comm_timeout));
@@ -148,8 +148,9 @@ void validate(const TrainConfig& c_in, const std::set<std::string>& explicit_key
       {"beta1", {"adam", "adamw", "lamb", "lambc", "novograd", "adabelief"}},
       {"beta2", {"adam", "adamw", "lamb", "lambc", "novograd", "adabelief"}},
       {"eps", {"adam", "adamw", "lamb", "lambc", "novograd", "adabelief", "lars"}}};
-  // A value equal to what this optimizer resolves by default is no mistake: a run's saved
-  // config.json lists every field (momentum 0.9, larc false, ... for lambc) and must load back.
+  // A value from a config file equal to what this optimizer resolves by default is no mistake: a
+  // run's saved config.json lists every field (momentum 0.9, larc false, ... for lambc) and must
+  // load back. A flag typed on the command line is always checked.
   TrainConfig defaults;
   defaults.optimizer = c.optimizer;
   defaults.preset = c.preset;
@@ -158,7 +159,7 @@ void validate(const TrainConfig& c_in, const std::set<std::string>& explicit_key
   for (const auto& key : explicit_keys) {
     auto it = only_for.find(key);
     if (it == only_for.end() || it->second.count(c.optimizer)) continue;
-    if (given.contains(key) && usual.contains(key) && given[key] == usual[key]) continue;
+    if (file_keys.count(key) && given.contains(key) && usual.contains(key) && given[key] == usual[key]) continue;
     std::string list;
     for (const auto& o : it->second) list += (list.empty() ? "" : ", ") + o;
     throw ConfigError(flag_name(key) + ": not used by optimizer '" + c.optimizer + "' (only by " + list + ")");

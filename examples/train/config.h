@@ -173,7 +173,8 @@ optim::OptimizerConfig optimizer_config(const TrainConfig& c);
 // Checks every setting and combination; throws ConfigError with one line naming the flag.
 // `explicit_keys`: fields the user set (command line or config file); options given for an
 // optimizer that ignores them (e.g. --clip-max with sgd) are errors.
-void validate(const TrainConfig& c, const std::set<std::string>& explicit_keys = {});
+void validate(const TrainConfig& c, const std::set<std::string>& explicit_keys = {},
+              const std::set<std::string>& file_keys = {});
 
 // JSON with every field (auto values resolved or written as "auto"; +-inf as "inf"/"-inf").
 nlohmann::json to_json(const TrainConfig& c);

@@ -133,7 +133,9 @@ TEST_CASE("dist: the sharded optimizer in a world of one is the optimizer, bit f
       {"lamb", [](auto g) { return std::make_unique<optim::Lamb>(std::move(g), optim::LambOptions{.lr = 1e-3, .weight_decay = 1e-2}); }},
       {"lambc", make_lambc},
   };
-  for (const auto& [kind, make] : kinds) {
+  for (const auto& entry : kinds) {  // no structured binding: Clang 14 cannot capture one in CAPTURE
+    const auto& kind = entry.first;
+    const auto& make = entry.second;
     CAPTURE(kind);
     auto a = make_model(9), b = make_model(9);
     ShardedOptimizer sharded(pg, lambc_groups(*a), make);

@@ -43,7 +43,8 @@ int count_temporaries(const std::string& dir) {
 // (written by an earlier session, or at the end: at most total_steps).
 void check_nothing_half_written(const std::string& run, int64_t total_steps) {
   CHECK(count_temporaries(run) == 0);
-  for (const auto& [step, path] : list_checkpoints((fs::path(run) / "checkpoints").string())) {
+  for (const auto& entry : list_checkpoints((fs::path(run) / "checkpoints").string())) {  // no structured binding: Clang 14 cannot capture one
+    const std::string& path = entry.second;
     INFO(path);
     CHECK_NOTHROW(load_checkpoint(path));
   }

@@ -117,9 +117,11 @@ TEST_CASE("defect 2: a resume at an epoch boundary logs that epoch's learning ra
 }
 
 TEST_CASE("defect 3: NaN hyper-parameters on the command line are refused, naming the flag") {
-  for (const auto& [flag, extra] : std::vector<std::pair<std::string, std::string>>{
+  for (const auto& entry : std::vector<std::pair<std::string, std::string>>{
            {"--lr", ""}, {"--weight-decay", ""}, {"--eps", ""}, {"--clip-max", ""}, {"--momentum", "sgd"},
            {"--warmup-epochs", ""}, {"--label-smoothing", ""}, {"--beta1", ""}}) {
+    const std::string& flag = entry.first;  // no structured binding: Clang 14 cannot capture one in INFO
+    const std::string& extra = entry.second;
     std::vector<std::string> args = {"--dry-run", flag, "nan"};
     if (!extra.empty()) args.insert(args.end(), {"--optimizer", extra});
     const TrainOutput r = run_train_args(args);
@@ -262,7 +264,9 @@ TEST_CASE("defect 6: checkpoint counters are cross-checked against each other an
       {[](nn::Metadata& m) { m["trainer.loader_batch"] = "5"; }, "the loader is at epoch 0 batch 5"},
       {[](nn::Metadata& m) { m["trainer.threads"] = "0"; }, "trainer.threads is 0"},
   };
-  for (const auto& [edit, expect] : cases) {
+  for (const auto& entry : cases) {  // no structured binding: Clang 14 cannot capture one in INFO
+    const auto& edit = entry.first;
+    const auto& expect = entry.second;
     INFO(expect);
     edit_checkpoint_metadata(good, edit);
     CHECK(resume_error().find(expect) != std::string::npos);

@@ -242,10 +242,13 @@ TEST_CASE("a run's saved config.json loads back as --config (every field listed)
     train::TrainConfig back;
     const auto keys = train::load_config_file(back, path);
     CHECK(keys.count("momentum") == 1);  // every field is in the file
-    CHECK_NOTHROW(train::validate(back, keys));
+    CHECK_NOTHROW(train::validate(back, keys, keys));  // all from the file
+    CHECK(keys.count("momentum") == 1);
   }
   train::TrainConfig c;
   c.optimizer = "lambc";
   c.momentum = 0.5;  // not lambc's: a mistake, named
+  CHECK_THROWS_WITH(train::validate(c, {"momentum"}, {"momentum"}), doctest::Contains("--momentum: not used by optimizer 'lambc'"));
+  c.momentum = 0.9;  // lambc's resolved default, but typed on the command line: still named
   CHECK_THROWS_WITH(train::validate(c, {"momentum"}), doctest::Contains("--momentum: not used by optimizer 'lambc'"));
 }

@@ -20,7 +20,7 @@ void check_parity(const std::string& name) {
   auto cpu = make_model(name, 3, 32, 10, g1);
   auto gpu = make_model(name, 3, 32, 10, g2);
   gpu->to(Device::cuda(0));
-  for (const auto& [n, t] : gpu->state_dict()) REQUIRE_MESSAGE(t.device() == Device::cuda(0), n);
+  for (const auto& entry : gpu->state_dict()) REQUIRE_MESSAGE(entry.second.device() == Device::cuda(0), entry.first);
   Tensor x = formula_input({4, 3, 32, 32}, 3);
   Tensor y = Tensor::from_vector({1.f, 4.f, 7.f, 0.f}, {4});
   Tensor logits_cpu = (*cpu)(x);

@@ -35,7 +35,9 @@ void check_layer(Module& m, const std::string& c, bool train) {
   test::expect_close(y, f.at(c + ".out"), kRtol, kAtol, c + " output");
   y.backward(f.at(c + ".dout"));
   test::expect_close(x.grad(), f.at(c + ".dx"), kRtol, kAtol, c + " dx");
-  for (const auto& [name, p] : m.named_parameters()) {
+  for (const auto& entry : m.named_parameters()) {  // no structured binding: CAPTURE-style macros need Clang 16 for those
+    const std::string& name = entry.first;
+    const Tensor& p = entry.second;
     REQUIRE_MESSAGE(p.grad().defined(), c << ": no gradient for " << name);
     test::expect_close(p.grad(), f.at(c + ".grad." + name), kRtol, kAtol, c + " d" + name);
   }

@@ -47,7 +47,9 @@ void check_model(const std::string& name, ConvAlgorithm algorithm = ConvAlgorith
   int checked = 0;
   double worst = 0;
   std::string worst_name;
-  for (const auto& [pname, p] : model->named_parameters()) {
+  for (const auto& entry : model->named_parameters()) {  // no structured binding: Clang 14 cannot capture one
+    const std::string& pname = entry.first;
+    const Tensor& p = entry.second;
     const std::string key = "grad." + pname;
     if (!f.find(key + ".norm")) {  // PyTorch had no gradient (frozen): neither may we
       CHECK_MESSAGE(!p.requires_grad(), pname << " has no reference gradient but requires grad");
@@ -75,7 +77,9 @@ void check_model(const std::string& name, ConvAlgorithm algorithm = ConvAlgorith
       if (e > worst) worst = e, worst_name = pname;
     ++checked;
   }
-  for (const auto& [bname, b] : model->named_buffers()) {
+  for (const auto& entry : model->named_buffers()) {
+    const std::string& bname = entry.first;
+    const Tensor& b = entry.second;
     const double n = norm(b).item(), e = f.at("after." + bname + ".norm").item();
     CHECK_MESSAGE(rel_err(n, e) <= kTol, name << " buffer " << bname << " norm " << n << " vs " << e);
   }

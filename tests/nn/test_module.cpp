@@ -63,7 +63,9 @@ std::string error_of(const std::function<void()>& fn) {
 TEST_CASE("module: state_dict names, shapes and order equal PyTorch's for every model") {
   const auto keys = torch_keys();
   REQUIRE(keys.size() == 5);
-  for (const auto& [model, expected] : keys) {
+  for (const auto& entry : keys) {  // no structured binding: Clang 14 cannot capture one in CHECK_MESSAGE
+    const auto& model = entry.first;
+    const auto& expected = entry.second;
     Generator gen(0);
     auto m = model_by_fixture_name(model, gen);
     REQUIRE_MESSAGE(m != nullptr, "no builder for " << model);
@@ -128,7 +130,7 @@ TEST_CASE("module: train/eval recurse; to(cpu) keeps handles; zero_grad") {
   auto net = resnet18_cifar(10, 3, gen);
   CHECK(net->is_training());
   net->eval();
-  for (auto& [name, m] : net->named_modules()) CHECK_MESSAGE(!m->is_training(), name);
+  for (auto& entry : net->named_modules()) CHECK_MESSAGE(!entry.second->is_training(), entry.first);
   net->train();
   CHECK(net->layer3->at<BasicBlock>(1)->bn2->is_training());
 
