@@ -352,8 +352,8 @@ void conv2d_forward(float* out, const float* in, const float* w, const float* b,
   if (direct_applies(s)) return direct_forward(out, in, w, b, s, epi == ConvEpilogue::Relu);  // 1-4 channels
   const int threads = omp_in_parallel() ? 1 : omp_get_max_threads();
   const Plan pl = make_plan(s, threads);
-  // Chunks write disjoint outputs: run them in parallel (Eigen then stays single-threaded inside,
-  // it never nests in an active team) unless there are too few, then Eigen's threads split each GEMM.
+  // Chunks write disjoint outputs: run them in parallel, each with our single-threaded sgemm inside,
+  // unless there are fewer chunks than threads (then they run one after another on this thread).
   // Dynamic scheduling keeps both cores busy when one is slowed down; each chunk's result does not
   // depend on which thread computes it, so the output stays deterministic.
   const int64_t chunks = pl.chunks();

@@ -13,7 +13,7 @@
 // computes one MR x NR tile of C from a sliver pair, its accumulators in registers.
 // The micro-kernel per ISA level (runtime dispatch, isa.h): AVX-512 12 x 32 (24 zmm accumulators,
 // edge tiles stored with masks), AVX2 + FMA 6 x 16 (12 ymm accumulators), generic a portable loop.
-// gemm_reference (engine/cpu/matmul.h, Eigen) is what the tests compare it with.
+// tests/engine/test_sgemm.cpp compares it with a double-precision triple loop.
 #pragma once
 #include <cstdint>
 
