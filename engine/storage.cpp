@@ -11,11 +11,13 @@
 
 namespace tg {
 
+#ifndef TRUSTGRAD_WITH_CUDA
 namespace {
 [[noreturn]] void throw_no_cuda() {
   throw Error("this trustgrad build has no CUDA backend: rebuild with -DTRUSTGRAD_CUDA=ON (needs nvcc), or use device cpu");
 }
 }  // namespace
+#endif
 
 Storage::Storage(size_t bytes, Device device) : bytes_(bytes), device_(device) {
   if (device.is_cpu()) {

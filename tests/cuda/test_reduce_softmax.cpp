@@ -22,7 +22,13 @@ const std::vector<std::tuple<int64_t, int64_t, int64_t>> kViews = {
     {37, 100, 1}, {3, 17, 29}, {1, 100000, 1}, {1000, 3, 1}, {5, 1, 7}, {2, 2000, 3}};
 
 std::string view_text(int64_t o, int64_t d, int64_t i) {
-  return "(" + std::to_string(o) + "," + std::to_string(d) + "," + std::to_string(i) + ")";
+  std::string t = "(";  // appended piece by piece: GCC 12 warns (-Wrestrict) on "lit" + to_string
+  t += std::to_string(o);
+  t += ',';
+  t += std::to_string(d);
+  t += ',';
+  t += std::to_string(i);
+  return t + ")";
 }
 }  // namespace
 
