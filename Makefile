@@ -6,10 +6,11 @@ FUZZ_SECONDS ?= 60
 TSAN_BUILD ?= build-tsan
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
-# The test builds turn trustgrad's own warnings into errors (TRUSTGRAD_WERROR), so a new one cannot
-# land; a plain `make` / `make train` leaves the option as configured (OFF by default).
+# `make test` turns trustgrad's own warnings into errors (TRUSTGRAD_WERROR), so a new one cannot land;
+# a plain `make` / `make train` leaves the option as configured (OFF by default). Not the sanitizer
+# build: with ASan, GCC 12 warns -Wmaybe-uninitialized inside libstdc++'s std::regex/std::function.
 WERROR_FLAGS :=
-test test-sanitize: WERROR_FLAGS := -DTRUSTGRAD_WERROR=ON
+test: WERROR_FLAGS := -DTRUSTGRAD_WERROR=ON
 
 .PHONY: all setup setup-test setup-bench configure build train test test-sanitize fuzz-build fuzz fuzz-seeds test-tsan bench clean
 
@@ -37,7 +38,7 @@ test: setup-test build
 	@cd $(BUILD) && ctest --output-on-failure -j 1
 
 test-sanitize: setup-test
-	@cmake -S . -B $(SANITIZE_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRUSTGRAD_SANITIZE=ON -DTRUSTGRAD_CUDA=OFF -DTRUSTGRAD_BUILD_EXAMPLES=OFF $(CMAKE_FLAGS) $(WERROR_FLAGS) > $(SANITIZE_BUILD).configure.log 2>&1 || { cat $(SANITIZE_BUILD).configure.log; exit 1; }
+	@cmake -S . -B $(SANITIZE_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTRUSTGRAD_SANITIZE=ON -DTRUSTGRAD_CUDA=OFF -DTRUSTGRAD_BUILD_EXAMPLES=OFF $(CMAKE_FLAGS) > $(SANITIZE_BUILD).configure.log 2>&1 || { cat $(SANITIZE_BUILD).configure.log; exit 1; }
 	@cmake --build $(SANITIZE_BUILD) -j $(JOBS)
 	@cd $(SANITIZE_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 TG_SANITIZE=1 ctest --output-on-failure -j 1
 
