@@ -2,7 +2,7 @@
 # Runs every libFuzzer target of fuzz/ for a bounded time and prints executions per target.
 #   fuzz/run_fuzz.sh BUILD_DIR SECONDS [TARGET...]    (make fuzz; FUZZ_SECONDS sets SECONDS)
 # Each target starts from its committed seeds (fuzz/corpus/<target>) plus what earlier runs found
-# (BUILD_DIR/fuzz/work/<target>, never committed). A crash, leak, sanitizer report or timeout
+# (BUILD_DIR/fuzz/work/<target>, created here on the first run, never committed). A crash, leak, sanitizer report or timeout
 # stops that target, keeps the input as BUILD_DIR/fuzz/artifacts/<target>-crash-*, and makes the
 # script exit 1 after the others have run. Reproduce one with: BUILD_DIR/fuzz/fuzz_<target> FILE
 set -uo pipefail

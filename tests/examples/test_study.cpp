@@ -243,7 +243,6 @@ TEST_CASE("a run's saved config.json loads back as --config (every field listed)
     const auto keys = train::load_config_file(back, path);
     CHECK(keys.count("momentum") == 1);  // every field is in the file
     CHECK_NOTHROW(train::validate(back, keys, keys));  // all from the file
-    CHECK(keys.count("momentum") == 1);
   }
   train::TrainConfig c;
   c.optimizer = "lambc";
