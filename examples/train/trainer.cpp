@@ -275,13 +275,19 @@ void Trainer::train_step(const data::Batch& batch) {
     loss_sum += static_cast<double>(loss.item()) * static_cast<double>(r1 - r0);
     correct += nn::topk_correct(logits.detach(), y, 1);
   }
+  std::string bad_buffers;  // this rank's first non-finite model buffer, if any
+  if (const auto bad = first_non_finite(model_->named_buffers(), "model buffer")) bad_buffers = bad->describe() + " after the forward pass";
   if (dist_) {
     dist_->synchronize();  // gradients averaged over the ranks
-    std::vector<double> totals{loss_sum, static_cast<double>(correct), static_cast<double>(B)};
-    dist_->sum(totals);  // the step's loss and accuracy over the global batch
+    // One all-reduce: the step's loss and accuracy over the global batch, and whether any rank's
+    // BN statistics went non-finite (every rank must take the same decision below).
+    std::vector<double> totals{loss_sum, static_cast<double>(correct), static_cast<double>(B), bad_buffers.empty() ? 0.0 : 1.0};
+    dist_->sum(totals);
     loss_sum = totals[0];
     correct = static_cast<int64_t>(totals[1]);
     global_batch = static_cast<int64_t>(totals[2]);
+    if (totals[3] > 0 && bad_buffers.empty())
+      bad_buffers = "a model buffer (BatchNorm statistic) of another rank is not finite after the forward pass";
   }
   last_lr_ = dist_ ? dist_->stepping(*optimizer_).scheduled_lr(0) : optimizer_->scheduled_lr(0);
   last_step_loss_ = loss_sum / static_cast<double>(global_batch);
@@ -292,8 +298,8 @@ void Trainer::train_step(const data::Batch& batch) {
   std::string why;
   if (!std::isfinite(loss_sum)) {
     why = "the loss is " + value_text(last_step_loss_);
-  } else if (const std::string bad = non_finite_buffers(); !bad.empty()) {
-    why = bad;
+  } else if (!bad_buffers.empty()) {
+    why = bad_buffers;
   } else {
     // --on-nonfinite stop: throws naming the parameter whose gradient is not finite. The averaged
     // gradients are the same on every rank, so every rank takes the same decision.
@@ -333,17 +339,6 @@ void Trainer::on_non_finite_step(const std::string& why, const nn::NamedTensors&
   if (nonfinite_streak_ >= c_.nonfinite_skip_limit)
     throw Error(at + "; " + std::to_string(nonfinite_streak_) + " non-finite steps in a row (--nonfinite-skip-limit " +
                 std::to_string(c_.nonfinite_skip_limit) + "): stopped; " + last_checkpoint_note() + ". Lower --lr");
-}
-
-std::string Trainer::non_finite_buffers() {
-  std::string why;
-  if (const auto bad = first_non_finite(model_->named_buffers(), "model buffer")) why = bad->describe() + " after the forward pass";
-  if (dist_) {  // every rank takes the same decision, or their collectives would part ways
-    std::vector<double> any{why.empty() ? 0.0 : 1.0};
-    dist_->sum(any);
-    if (any[0] > 0 && why.empty()) why = "a model buffer (BatchNorm statistic) of another rank is not finite after the forward pass";
-  }
-  return why;
 }
 
 void Trainer::check_update_finite() const {

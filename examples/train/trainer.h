@@ -86,8 +86,6 @@ class Trainer {
   // A step whose loss, BN statistics or gradients are not finite: skip it (restoring `buffers`)
   // or stop, per --on-nonfinite. Throws when stopping.
   void on_non_finite_step(const std::string& why, const nn::NamedTensors& buffers);
-  // "" when every model buffer is finite on every rank; else what is not (all ranks agree).
-  std::string non_finite_buffers();
   // After an update: every parameter must be finite (an update cannot be undone: always stops).
   void check_update_finite() const;
   void flush_logs();
