@@ -27,7 +27,7 @@
 
 namespace {
 
-using tg::cpu::ConvShape;
+using tg::ConvShape;
 
 struct Layer {
   const char* model;

@@ -26,7 +26,7 @@ struct BroadcastIndexer {
   // Builds the indexer for out = f(a, b); a and b must broadcast to `out` (NumPy rules, trailing
   // alignment). Throws tg::Error naming the shapes otherwise, or when more than 8 dims are needed.
   static BroadcastIndexer make(const Shape& out, const Shape& a, const Shape& b);
-  // From raw arrays (what tg::cpu::BroadcastShape holds): sizes and strides per output dim.
+  // From raw arrays (what tg::BroadcastShape holds): sizes and strides per output dim.
   static BroadcastIndexer from_strides(int ndim, const int64_t* out, const int64_t* a_stride, const int64_t* b_stride);
 
   // Element offsets of a and b for flat output index i.

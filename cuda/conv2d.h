@@ -2,11 +2,9 @@
 #pragma once
 #include <cstdint>
 
-#include "engine/cpu/conv2d.h"  // ConvShape, shared with the CPU kernels
+#include "engine/kernel_params/conv2d.h"  // ConvShape, shared with the CPU kernels
 
 namespace tg::cuda {
-
-using cpu::ConvShape;
 
 // in (N, C, H, W), w (K, C/groups, R, S), b (K) or nullptr, out (N, K, P, Q).
 // out[n,k,p,q] = b[k] + sum_{c,r,s} w[k,c,r,s] * in[n, g*C/groups + c, p*sh - ph + r, q*sw - pw + s]

@@ -4,14 +4,10 @@
 #pragma once
 #include <cstdint>
 
-#include "engine/cpu/elementwise.h"  // BinaryOp, UnaryOp, BroadcastShape: shared with the CPU kernels
+#include "engine/kernel_params/elementwise.h"  // BinaryOp, UnaryOp, BroadcastShape: shared with the CPU kernels
 #include "engine/shape.h"
 
 namespace tg::cuda {
-
-using cpu::BinaryOp;
-using cpu::BroadcastShape;
-using cpu::UnaryOp;
 
 // out[i] = value for i < n.
 void fill(float* out, float value, int64_t n);

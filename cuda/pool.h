@@ -3,11 +3,9 @@
 #pragma once
 #include <cstdint>
 
-#include "engine/cpu/pool.h"  // PoolShape, shared with the CPU kernels
+#include "engine/kernel_params/pool.h"  // PoolShape, shared with the CPU kernels
 
 namespace tg::cuda {
-
-using cpu::PoolShape;
 
 void max_pool2d_forward(float* out, int32_t* indices, const float* in, const PoolShape& s);
 // din (N, C, H, W) overwritten: din[n,c,h*W+w] = sum of dout over the windows whose argmax is (h, w).

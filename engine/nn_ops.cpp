@@ -52,7 +52,7 @@ void check_bn_args(const Tensor& x, const Tensor& gamma, const Tensor& beta, con
 }
 
 // Pool window checks shared by max and average pooling; resolves stride = -1 to the kernel size.
-cpu::PoolShape pool_shape(const Tensor& x, int kernel, int& stride, int padding, const char* op) {
+PoolShape pool_shape(const Tensor& x, int kernel, int& stride, int padding, const char* op) {
   check_4d(x, op);
   if (stride == -1) stride = kernel;
   TG_CHECK(kernel >= 1 && stride >= 1 && padding >= 0,
@@ -69,7 +69,7 @@ cpu::PoolShape pool_shape(const Tensor& x, int kernel, int& stride, int padding,
 // ---- conv2d ----
 
 // Checks a conv2d's arguments (messages name `op`) and returns its shape.
-cpu::ConvShape conv_shape(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding, int groups,
+ConvShape conv_shape(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding, int groups,
                           ConvAlgorithm algorithm, const char* op) {
   check_4d(x, op);
   check_defined(w, op, "weight");
@@ -99,7 +99,7 @@ cpu::ConvShape conv_shape(const Tensor& x, const Tensor& w, const Tensor& b, int
 
 // conv2d and conv2d_relu: the forward with its activation, and the backward (through the ReLU's mask
 // when there is one: dconv = dout where out > 0, else 0).
-Tensor conv2d_with(const Tensor& x, const Tensor& w, const Tensor& b, const cpu::ConvShape& s, bool relu,
+Tensor conv2d_with(const Tensor& x, const Tensor& w, const Tensor& b, const ConvShape& s, bool relu,
                    const char* op) {
   Tensor out = Tensor::empty({s.N, s.K, s.P(), s.Q()}, x.device());
   const ConvEpilogue epi = relu ? ConvEpilogue::Relu : ConvEpilogue::None;
@@ -107,7 +107,7 @@ Tensor conv2d_with(const Tensor& x, const Tensor& w, const Tensor& b, const cpu:
     case DeviceType::CPU: cpu::conv2d_forward(out.data(), x.data(), w.data(), data_or_null(b), s, epi); break;
     case DeviceType::CUDA:  // the CUDA conv has no epilogue: the ReLU is a second kernel, in place
       TG_CUDA_CALL(cuda::conv2d_forward(out.data(), x.data(), w.data(), data_or_null(b), s));
-      if (relu) TG_CUDA_CALL(cuda::unary_forward(out.data(), out.data(), cpu::UnaryOp::Relu, 0.f, out.numel()));
+      if (relu) TG_CUDA_CALL(cuda::unary_forward(out.data(), out.data(), UnaryOp::Relu, 0.f, out.numel()));
       break;
   }
   const bool need_x = x.requires_grad(), need_w = w.requires_grad(), need_b = b.defined() && b.requires_grad();
@@ -120,10 +120,10 @@ Tensor conv2d_with(const Tensor& x, const Tensor& w, const Tensor& b, const cpu:
       const float* y = yd.data();
       switch (yd.device().type) {
         case DeviceType::CPU:
-          cpu::unary_backward(dout.data(), dout_in.data(), y, y, cpu::UnaryOp::Relu, 0.f, yd.numel());
+          cpu::unary_backward(dout.data(), dout_in.data(), y, y, UnaryOp::Relu, 0.f, yd.numel());
           break;
         case DeviceType::CUDA:
-          TG_CUDA_CALL(cuda::unary_backward(dout.data(), dout_in.data(), y, y, cpu::UnaryOp::Relu, 0.f, yd.numel()));
+          TG_CUDA_CALL(cuda::unary_backward(dout.data(), dout_in.data(), y, y, UnaryOp::Relu, 0.f, yd.numel()));
           break;
       }
     }
@@ -160,7 +160,7 @@ Tensor conv2d_relu(const Tensor& x, const Tensor& w, const Tensor& b, int stride
 Tensor conv2d_relu_maxpool2x2(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding, int groups,
                               ConvAlgorithm algorithm) {
   const char* op = "conv2d_relu_maxpool2x2";
-  const cpu::ConvShape s = conv_shape(x, w, b, stride, padding, groups, algorithm, op);
+  const ConvShape s = conv_shape(x, w, b, stride, padding, groups, algorithm, op);
   TG_CHECK(!any_requires_grad({&x, &w, &b}),
            op << ": inference only (it keeps no pooling indices for a backward); with grad mode on and an input that "
                  "requires grad, use max_pool2d(conv2d_relu(...), 2)");
@@ -315,7 +315,7 @@ Tensor batch_norm2d_relu(const Tensor& x, const Tensor& gamma, const Tensor& bet
 
 Tensor max_pool2d(const Tensor& x, int kernel, int stride, int padding) {
   const char* op = "max_pool2d";
-  const cpu::PoolShape s = pool_shape(x, kernel, stride, padding, op);
+  const PoolShape s = pool_shape(x, kernel, stride, padding, op);
   Tensor out = Tensor::empty({s.N, s.C, s.P(), s.Q()}, x.device());
   // argmax per output element (flat h*W + w within its plane), int32, on the tensor's device; on the
   // CPU only when a backward may read it.
@@ -348,7 +348,7 @@ Tensor max_pool2d(const Tensor& x, int kernel, int stride, int padding) {
 
 Tensor avg_pool2d(const Tensor& x, int kernel, int stride, int padding) {
   const char* op = "avg_pool2d";
-  const cpu::PoolShape s = pool_shape(x, kernel, stride, padding, op);
+  const PoolShape s = pool_shape(x, kernel, stride, padding, op);
   Tensor out = Tensor::empty({s.N, s.C, s.P(), s.Q()}, x.device());
   switch (x.device().type) {
     case DeviceType::CPU: cpu::avg_pool2d_forward(out.data(), x.data(), s); break;

@@ -2,7 +2,7 @@
 // All images are NCHW, row-major, contiguous. Kernels live in engine/cpu/ (and cuda/).
 #pragma once
 #include "engine/autograd.h"
-#include "engine/cpu/conv2d.h"  // ConvAlgorithm
+#include "engine/kernel_params/conv2d.h"  // ConvAlgorithm
 #include "engine/random.h"
 #include "engine/tensor.h"
 

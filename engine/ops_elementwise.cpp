@@ -14,7 +14,7 @@ namespace tg {
 
 namespace {
 
-Tensor binary(const Tensor& a, const Tensor& b, cpu::BinaryOp op, const char* name) {
+Tensor binary(const Tensor& a, const Tensor& b, BinaryOp op, const char* name) {
   check_defined(a, name, "a");
   check_defined(b, name, "b");
   check_same_device(a, b, name);
@@ -29,42 +29,42 @@ Tensor binary(const Tensor& a, const Tensor& b, cpu::BinaryOp op, const char* na
                                         cpu::make_broadcast(out_shape, a.shape(), b.shape())));
       break;
   }
-  const bool need_values = op == cpu::BinaryOp::Mul || op == cpu::BinaryOp::Div;
+  const bool need_values = op == BinaryOp::Mul || op == BinaryOp::Div;
   Tensor ad = need_values ? a.detach() : Tensor(), bd = need_values ? b.detach() : Tensor();
   const Shape sa = a.shape(), sb = b.shape();
   return record_op(out, name, {&a, &b}, [op, ad, bd, sa, sb](const Tensor& g) {
     switch (op) {
-      case cpu::BinaryOp::Add: return std::vector<Tensor>{sum_to(g, sa), sum_to(g, sb)};
-      case cpu::BinaryOp::Sub: return std::vector<Tensor>{sum_to(g, sa), sum_to(neg(g), sb)};
-      case cpu::BinaryOp::Mul: return std::vector<Tensor>{sum_to(mul(g, bd), sa), sum_to(mul(g, ad), sb)};
-      case cpu::BinaryOp::Div:
+      case BinaryOp::Add: return std::vector<Tensor>{sum_to(g, sa), sum_to(g, sb)};
+      case BinaryOp::Sub: return std::vector<Tensor>{sum_to(g, sa), sum_to(neg(g), sb)};
+      case BinaryOp::Mul: return std::vector<Tensor>{sum_to(mul(g, bd), sa), sum_to(mul(g, ad), sb)};
+      case BinaryOp::Div:
         return std::vector<Tensor>{sum_to(div(g, bd), sa), sum_to(neg(div(mul(g, ad), mul(bd, bd))), sb)};
     }
     return std::vector<Tensor>{Tensor(), Tensor()};
   });
 }
 
-Tensor scalar_op(const Tensor& a, float s, cpu::BinaryOp op, bool scalar_first, const char* name) {
+Tensor scalar_op(const Tensor& a, float s, BinaryOp op, bool scalar_first, const char* name) {
   check_defined(a, name);
   Tensor out = Tensor::empty(a.shape(), a.device());
   switch (a.device().type) {
     case DeviceType::CPU: cpu::binary_scalar(out.data(), a.data(), s, op, scalar_first, a.numel()); break;
     case DeviceType::CUDA: TG_CUDA_CALL(cuda::binary_scalar(out.data(), a.data(), s, op, scalar_first, a.numel())); break;
   }
-  Tensor ad = (op == cpu::BinaryOp::Div && scalar_first) ? a.detach() : Tensor();
+  Tensor ad = (op == BinaryOp::Div && scalar_first) ? a.detach() : Tensor();
   return record_op(out, name, {&a}, [op, s, scalar_first, ad](const Tensor& g) {
     switch (op) {
-      case cpu::BinaryOp::Add: return std::vector<Tensor>{g};
-      case cpu::BinaryOp::Sub: return std::vector<Tensor>{scalar_first ? neg(g) : g};
-      case cpu::BinaryOp::Mul: return std::vector<Tensor>{mul(g, s)};
-      case cpu::BinaryOp::Div:  // d(a/s) = g/s;  d(s/a) = -s g / a^2
+      case BinaryOp::Add: return std::vector<Tensor>{g};
+      case BinaryOp::Sub: return std::vector<Tensor>{scalar_first ? neg(g) : g};
+      case BinaryOp::Mul: return std::vector<Tensor>{mul(g, s)};
+      case BinaryOp::Div:  // d(a/s) = g/s;  d(s/a) = -s g / a^2
         return std::vector<Tensor>{scalar_first ? mul(div(g, mul(ad, ad)), -s) : div(g, s)};
     }
     return std::vector<Tensor>{Tensor()};
   });
 }
 
-Tensor unary(const Tensor& x, cpu::UnaryOp op, float param, const char* name) {
+Tensor unary(const Tensor& x, UnaryOp op, float param, const char* name) {
   check_defined(x, name);
   Tensor y = Tensor::empty(x.shape(), x.device());
   switch (x.device().type) {
@@ -75,7 +75,7 @@ Tensor unary(const Tensor& x, cpu::UnaryOp op, float param, const char* name) {
   // tanh and relu (y = max(x, 0) > 0 exactly when x > 0). After a ReLU the input is then freed as
   // soon as its other users are done (in a ResNet block: the residual sum). The kernel receives the
   // kept tensor in both pointer slots and reads only the one its rule uses (cpu::unary_backward).
-  const bool keep_x = op == cpu::UnaryOp::Log || op == cpu::UnaryOp::Pow || op == cpu::UnaryOp::Gelu;
+  const bool keep_x = op == UnaryOp::Log || op == UnaryOp::Pow || op == UnaryOp::Gelu;
   Tensor saved = keep_x ? x.detach() : y.detach();
   return record_op(y, name, {&x}, [op, param, saved](const Tensor& g) {
     Tensor dx = Tensor::empty(saved.shape(), saved.device());
@@ -90,26 +90,26 @@ Tensor unary(const Tensor& x, cpu::UnaryOp op, float param, const char* name) {
 
 }  // namespace
 
-Tensor add(const Tensor& a, const Tensor& b) { return binary(a, b, cpu::BinaryOp::Add, "add"); }
-Tensor sub(const Tensor& a, const Tensor& b) { return binary(a, b, cpu::BinaryOp::Sub, "sub"); }
-Tensor mul(const Tensor& a, const Tensor& b) { return binary(a, b, cpu::BinaryOp::Mul, "mul"); }
-Tensor div(const Tensor& a, const Tensor& b) { return binary(a, b, cpu::BinaryOp::Div, "div"); }
-Tensor add(const Tensor& a, float s) { return scalar_op(a, s, cpu::BinaryOp::Add, false, "add"); }
-Tensor sub(const Tensor& a, float s) { return scalar_op(a, s, cpu::BinaryOp::Sub, false, "sub"); }
-Tensor mul(const Tensor& a, float s) { return scalar_op(a, s, cpu::BinaryOp::Mul, false, "mul"); }
-Tensor div(const Tensor& a, float s) { return scalar_op(a, s, cpu::BinaryOp::Div, false, "div"); }
-Tensor rsub(float s, const Tensor& a) { return scalar_op(a, s, cpu::BinaryOp::Sub, true, "rsub"); }
-Tensor rdiv(float s, const Tensor& a) { return scalar_op(a, s, cpu::BinaryOp::Div, true, "rdiv"); }
+Tensor add(const Tensor& a, const Tensor& b) { return binary(a, b, BinaryOp::Add, "add"); }
+Tensor sub(const Tensor& a, const Tensor& b) { return binary(a, b, BinaryOp::Sub, "sub"); }
+Tensor mul(const Tensor& a, const Tensor& b) { return binary(a, b, BinaryOp::Mul, "mul"); }
+Tensor div(const Tensor& a, const Tensor& b) { return binary(a, b, BinaryOp::Div, "div"); }
+Tensor add(const Tensor& a, float s) { return scalar_op(a, s, BinaryOp::Add, false, "add"); }
+Tensor sub(const Tensor& a, float s) { return scalar_op(a, s, BinaryOp::Sub, false, "sub"); }
+Tensor mul(const Tensor& a, float s) { return scalar_op(a, s, BinaryOp::Mul, false, "mul"); }
+Tensor div(const Tensor& a, float s) { return scalar_op(a, s, BinaryOp::Div, false, "div"); }
+Tensor rsub(float s, const Tensor& a) { return scalar_op(a, s, BinaryOp::Sub, true, "rsub"); }
+Tensor rdiv(float s, const Tensor& a) { return scalar_op(a, s, BinaryOp::Div, true, "rdiv"); }
 
-Tensor neg(const Tensor& x) { return unary(x, cpu::UnaryOp::Neg, 0.f, "neg"); }
-Tensor exp(const Tensor& x) { return unary(x, cpu::UnaryOp::Exp, 0.f, "exp"); }
-Tensor log(const Tensor& x) { return unary(x, cpu::UnaryOp::Log, 0.f, "log"); }
-Tensor sqrt(const Tensor& x) { return unary(x, cpu::UnaryOp::Sqrt, 0.f, "sqrt"); }
-Tensor pow(const Tensor& x, float exponent) { return unary(x, cpu::UnaryOp::Pow, exponent, "pow"); }
-Tensor relu(const Tensor& x) { return unary(x, cpu::UnaryOp::Relu, 0.f, "relu"); }
-Tensor gelu(const Tensor& x) { return unary(x, cpu::UnaryOp::Gelu, 0.f, "gelu"); }
-Tensor sigmoid(const Tensor& x) { return unary(x, cpu::UnaryOp::Sigmoid, 0.f, "sigmoid"); }
-Tensor tanh(const Tensor& x) { return unary(x, cpu::UnaryOp::Tanh, 0.f, "tanh"); }
+Tensor neg(const Tensor& x) { return unary(x, UnaryOp::Neg, 0.f, "neg"); }
+Tensor exp(const Tensor& x) { return unary(x, UnaryOp::Exp, 0.f, "exp"); }
+Tensor log(const Tensor& x) { return unary(x, UnaryOp::Log, 0.f, "log"); }
+Tensor sqrt(const Tensor& x) { return unary(x, UnaryOp::Sqrt, 0.f, "sqrt"); }
+Tensor pow(const Tensor& x, float exponent) { return unary(x, UnaryOp::Pow, exponent, "pow"); }
+Tensor relu(const Tensor& x) { return unary(x, UnaryOp::Relu, 0.f, "relu"); }
+Tensor gelu(const Tensor& x) { return unary(x, UnaryOp::Gelu, 0.f, "gelu"); }
+Tensor sigmoid(const Tensor& x) { return unary(x, UnaryOp::Sigmoid, 0.f, "sigmoid"); }
+Tensor tanh(const Tensor& x) { return unary(x, UnaryOp::Tanh, 0.f, "tanh"); }
 
 Tensor expand(const Tensor& x, const Shape& shape) {
   check_defined(x, "expand");

@@ -13,7 +13,7 @@
 // holds: no autograd graph is being recorded (inference under NoGradGuard), the batch norm is in eval
 // mode with running statistics, and no summary() is being taken. Training never folds.
 #pragma once
-#include "engine/cpu/conv2d.h"  // ConvEpilogue
+#include "engine/kernel_params/conv2d.h"  // ConvEpilogue
 #include "nn/layers_conv.h"
 #include "nn/layers_norm.h"
 
@@ -28,7 +28,7 @@ struct FoldedConv {
 FoldedConv fold_batch_norm(const Conv2d& conv, const BatchNorm2d& bn);
 
 // epi(bn(conv(x))) by the folded convolution: None, relu, or 2x2 max pool of the relu
-// (cpu::ConvEpilogue). Throws like the layers on a wrong input shape, and when can_fold_batch_norm()
+// (ConvEpilogue). Throws like the layers on a wrong input shape, and when can_fold_batch_norm()
 // does not hold.
 Tensor conv_bn_forward(Conv2d& conv, BatchNorm2d& bn, const Tensor& x, ConvEpilogue epi);
 

@@ -1,7 +1,7 @@
 // Conv2d and Linear layers: learnable weights with PyTorch-default init and PyTorch's names
 // ("weight", "bias"). The math lives in the fused ops tg::conv2d and tg::linear.
 #pragma once
-#include "engine/cpu/conv2d.h"  // ConvAlgorithm
+#include "engine/kernel_params/conv2d.h"  // ConvAlgorithm
 #include "engine/random.h"
 #include "nn/module.h"
 

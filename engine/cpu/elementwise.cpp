@@ -59,12 +59,6 @@ void aligned_strides(const Shape& out, const Shape& in, int64_t* strides) {
 }
 }  // namespace
 
-int64_t BroadcastShape::numel() const {
-  int64_t n = 1;
-  for (int d = 0; d < ndim; ++d) n *= out[d];
-  return n;
-}
-
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
   const size_t n = std::max(a.size(), b.size());
   Shape out(n);

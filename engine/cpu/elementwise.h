@@ -3,24 +3,10 @@
 #pragma once
 #include <cstdint>
 
+#include "engine/kernel_params/elementwise.h"  // BinaryOp, UnaryOp, BroadcastShape
 #include "engine/shape.h"
 
 namespace tg::cpu {
-
-enum class BinaryOp { Add, Sub, Mul, Div };
-enum class UnaryOp { Neg, Exp, Log, Sqrt, Pow, Relu, Gelu, Sigmoid, Tanh };
-
-constexpr int kMaxDims = 8;
-
-// Describes out = f(a, b) over a broadcast output shape: strides are in elements, 0 on the dims
-// where an input is stretched. Built by make_broadcast().
-struct BroadcastShape {
-  int ndim = 0;
-  int64_t out[kMaxDims] = {};
-  int64_t a_stride[kMaxDims] = {};
-  int64_t b_stride[kMaxDims] = {};
-  int64_t numel() const;
-};
 
 // Output shape of broadcasting a with b; throws tg::Error naming `op` and both shapes if incompatible.
 Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op);

@@ -3,15 +3,9 @@
 #pragma once
 #include <cstdint>
 
-namespace tg::cpu {
+#include "engine/kernel_params/pool.h"  // PoolShape
 
-// Window geometry shared by max and average pooling: in (N, C, H, W) -> out (N, C, P, Q).
-struct PoolShape {
-  int64_t N, C, H, W;
-  int64_t kernel_h, kernel_w, stride_h, stride_w, pad_h, pad_w;
-  int64_t P() const { return (H + 2 * pad_h - kernel_h) / stride_h + 1; }
-  int64_t Q() const { return (W + 2 * pad_w - kernel_w) / stride_w + 1; }
-};
+namespace tg::cpu {
 
 // out[n,c,p,q] = max over the window of in[n,c,...] (padding never wins); indices[n,c,p,q] = h*W + w of
 // the FIRST maximum in row-major window order (a NaN counts as the maximum, as in PyTorch).

@@ -70,7 +70,7 @@ TEST_CASE("cuda batchnorm2d train/eval forward, backward and running update matc
 
 TEST_CASE("cuda max/avg/global-avg pooling forward and backward match the CPU") {
   TG_REQUIRE_CUDA_DEVICE();
-  const std::vector<cpu::PoolShape> shapes = {
+  const std::vector<PoolShape> shapes = {
       // N, C, H, W, kh, kw, sh, sw, ph, pw
       {2, 3, 8, 8, 2, 2, 2, 2, 0, 0},  // the CNN's 2x2 pool
       {2, 2, 9, 7, 3, 3, 2, 2, 1, 1},  // overlapping windows with padding

@@ -17,14 +17,14 @@ using namespace tg::cuda::test;
 
 namespace {
 
-std::string conv_name(const cpu::ConvShape& s) {
+std::string conv_name(const ConvShape& s) {
   return "conv N" + std::to_string(s.N) + " C" + std::to_string(s.C) + " " + std::to_string(s.H) + "x" +
          std::to_string(s.W) + " K" + std::to_string(s.K) + " " + std::to_string(s.R) + "x" + std::to_string(s.S) +
          " s" + std::to_string(s.stride_h) + std::to_string(s.stride_w) + " p" + std::to_string(s.pad_h) +
          std::to_string(s.pad_w) + " g" + std::to_string(s.groups);
 }
 
-const std::vector<cpu::ConvShape> kShapes = {
+const std::vector<ConvShape> kShapes = {
     // N, C, H, W, K, R, S, sh, sw, ph, pw, groups
     {2, 3, 7, 6, 4, 3, 3, 1, 1, 1, 1, 1},     // 3x3 same padding
     {3, 4, 9, 9, 6, 2, 2, 2, 2, 0, 0, 1},     // 2x2 stride 2
@@ -69,7 +69,7 @@ TEST_CASE("cuda conv2d forward and backward match the CPU") {
 
 TEST_CASE("cuda im2col and col2im are adjoint: <col2im(y), x> == <y, im2col(x)>") {
   TG_REQUIRE_CUDA_DEVICE();
-  const cpu::ConvShape s{2, 3, 7, 8, 1, 3, 2, 2, 1, 1, 1, 1};
+  const ConvShape s{2, 3, 7, 8, 1, 3, 2, 2, 1, 1, 1, 1};
   const int64_t in_n = s.N * s.C * s.H * s.W, col_n = s.N * s.C * s.R * s.S * s.P() * s.Q();
   const auto x = random_floats(in_n, 120), y = random_floats(col_n, 121);
   DeviceFloats dx(x), dy(y), dcol(col_n), dimg(in_n);

@@ -32,12 +32,12 @@ std::string text(const Shape& s) {
   return t + ")";
 }
 
-const char* op_name(cpu::BinaryOp op) {
+const char* op_name(BinaryOp op) {
   switch (op) {
-    case cpu::BinaryOp::Add: return "add";
-    case cpu::BinaryOp::Sub: return "sub";
-    case cpu::BinaryOp::Mul: return "mul";
-    case cpu::BinaryOp::Div: return "div";
+    case BinaryOp::Add: return "add";
+    case BinaryOp::Sub: return "sub";
+    case BinaryOp::Mul: return "mul";
+    case BinaryOp::Div: return "div";
   }
   return "?";
 }
@@ -71,11 +71,11 @@ TEST_CASE("cuda binary_forward matches the CPU on broadcast shapes") {
   uint32_t seed = 10;
   for (const auto& [sa, sb] : cases) {
     const Shape out = cpu::broadcast_shapes(sa, sb, "test");
-    const cpu::BroadcastShape bs = cpu::make_broadcast(out, sa, sb);
+    const BroadcastShape bs = cpu::make_broadcast(out, sa, sb);
     const auto a = random_floats(count(sa), seed++);
     auto b = random_floats(count(sb), seed++, 0.5f, 2.f);  // away from 0 for div
     cuda::test::DeviceFloats da(a), db(b), dout(count(out));
-    for (auto op : {cpu::BinaryOp::Add, cpu::BinaryOp::Sub, cpu::BinaryOp::Mul, cpu::BinaryOp::Div}) {
+    for (auto op : {BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div}) {
       std::vector<float> ref(count(out));
       cpu::binary_forward(ref.data(), a.data(), b.data(), op, bs);
       cuda::binary_forward(dout.get(), da.get(), db.get(), op, bs);
@@ -89,7 +89,7 @@ TEST_CASE("cuda binary_scalar, add_inplace and fill match the CPU") {
   const int64_t n = 10007;
   const auto a = random_floats(n, 3, 0.5f, 2.f), x = random_floats(n, 4);
   DeviceFloats da(a), dout(n);
-  for (auto op : {cpu::BinaryOp::Add, cpu::BinaryOp::Sub, cpu::BinaryOp::Mul, cpu::BinaryOp::Div})
+  for (auto op : {BinaryOp::Add, BinaryOp::Sub, BinaryOp::Mul, BinaryOp::Div})
     for (bool first : {false, true}) {
       std::vector<float> ref(n);
       cpu::binary_scalar(ref.data(), a.data(), 1.7f, op, first, n);
@@ -108,14 +108,14 @@ TEST_CASE("cuda binary_scalar, add_inplace and fill match the CPU") {
 TEST_CASE("cuda unary forward and backward match the CPU for every op") {
   TG_REQUIRE_CUDA_DEVICE();
   const int64_t n = 4099;
-  const std::vector<std::pair<cpu::UnaryOp, const char*>> ops = {
-      {cpu::UnaryOp::Neg, "neg"},   {cpu::UnaryOp::Exp, "exp"},   {cpu::UnaryOp::Log, "log"},
-      {cpu::UnaryOp::Sqrt, "sqrt"}, {cpu::UnaryOp::Pow, "pow"},   {cpu::UnaryOp::Relu, "relu"},
-      {cpu::UnaryOp::Gelu, "gelu"}, {cpu::UnaryOp::Sigmoid, "sigmoid"}, {cpu::UnaryOp::Tanh, "tanh"}};
+  const std::vector<std::pair<UnaryOp, const char*>> ops = {
+      {UnaryOp::Neg, "neg"},   {UnaryOp::Exp, "exp"},   {UnaryOp::Log, "log"},
+      {UnaryOp::Sqrt, "sqrt"}, {UnaryOp::Pow, "pow"},   {UnaryOp::Relu, "relu"},
+      {UnaryOp::Gelu, "gelu"}, {UnaryOp::Sigmoid, "sigmoid"}, {UnaryOp::Tanh, "tanh"}};
   const auto dout = random_floats(n, 7);
   DeviceFloats ddout(dout), dy(n), ddx(n);
   for (const auto& [op, name] : ops) {
-    const bool positive = op == cpu::UnaryOp::Log || op == cpu::UnaryOp::Sqrt || op == cpu::UnaryOp::Pow;
+    const bool positive = op == UnaryOp::Log || op == UnaryOp::Sqrt || op == UnaryOp::Pow;
     const auto x = positive ? random_floats(n, 8, 0.1f, 3.f) : random_floats(n, 8, -4.f, 4.f);
     const float param = 2.5f;
     std::vector<float> y(n), dx(n);

@@ -50,20 +50,20 @@ std::string error_of(F&& fn) {
   return "";
 }
 
-int64_t meta_int(const nn::SafetensorsFile& f, const std::string& key) {
+int64_t meta_int(const io::SafetensorsFile& f, const std::string& key) {
   const auto it = f.metadata.find(key);
   REQUIRE_MESSAGE(it != f.metadata.end(), "fixture " << f.path << " lacks metadata " << key);
   return std::stoll(it->second);
 }
 
-float meta_float(const nn::SafetensorsFile& f, const std::string& key) {
+float meta_float(const io::SafetensorsFile& f, const std::string& key) {
   const auto it = f.metadata.find(key);
   REQUIRE_MESSAGE(it != f.metadata.end(), "fixture " << f.path << " lacks metadata " << key);
   return std::stof(it->second);
 }
 
 // A fresh leaf copy of a fixture tensor that requires grad.
-Tensor fixture_leaf(const nn::SafetensorsFile& f, const std::string& name) {
+Tensor fixture_leaf(const io::SafetensorsFile& f, const std::string& name) {
   Tensor t = f.at(name).clone();
   t.set_requires_grad(true);
   return t;
@@ -87,7 +87,7 @@ double max_scaled_diff(const std::vector<float>& a, const std::vector<float>& b)
 // the result is ~1e-7 when both agree up to rounding, whatever the shape.
 // With winograd = true the Winograd kernels are called directly (whatever winograd_applies says) and
 // the bias gradient, which they leave to their caller, is not compared.
-double fast_vs_reference(const cpu::ConvShape& s, bool bias, Generator& gen, bool winograd = false) {
+double fast_vs_reference(const ConvShape& s, bool bias, Generator& gen, bool winograd = false) {
   const size_t nin = s.N * s.C * s.H * s.W, nw = s.K * (s.C / s.groups) * s.R * s.S, nout = s.N * s.K * s.P() * s.Q();
   const auto in = random_values(nin, gen), w = random_values(nw, gen), b = random_values(s.K, gen);
   const auto dout = random_values(nout, gen);
@@ -118,7 +118,7 @@ TEST_CASE("conv2d fast kernels match the direct reference on random shapes") {
   Generator gen(7);
   int tested = 0;
   for (int trial = 0; trial < 120; ++trial) {
-    cpu::ConvShape s{};
+    ConvShape s{};
     s.groups = 1 + static_cast<int64_t>(gen.below(3));
     s.N = 1 + static_cast<int64_t>(gen.below(trial % 6 == 0 ? 24 : 4));  // sometimes many images: tiles in parallel
     s.C = s.groups * (1 + static_cast<int64_t>(gen.below(3)));
@@ -207,7 +207,7 @@ TEST_CASE("stride-2 row helpers equal their scalar loops bit for bit and touch o
 
 TEST_CASE("conv2d fast kernels agree with 1 and 2 threads, and only write what is asked") {
   Generator gen(3);
-  const cpu::ConvShape s{8, 4, 6, 6, 5, 3, 3, 1, 1, 1, 1, 1};
+  const ConvShape s{8, 4, 6, 6, 5, 3, 3, 1, 1, 1, 1, 1};
   const size_t nin = 8 * 4 * 36, nw = 5 * 4 * 9, nout = 8 * 5 * 36;
   const auto in = random_values(nin, gen), w = random_values(nw, gen), dout = random_values(nout, gen);
   const int saved = get_num_threads();
@@ -248,7 +248,7 @@ TEST_CASE("winograd: which convs take the Winograd path") {
 TEST_CASE("winograd kernels match the direct reference on random shapes") {
   Generator gen(17);
   for (int trial = 0; trial < 60; ++trial) {
-    cpu::ConvShape s{};
+    ConvShape s{};
     s.groups = 1;
     s.R = s.S = 3;
     s.stride_h = s.stride_w = 1;
@@ -288,9 +288,9 @@ TEST_CASE("winograd: conv2d routes eligible convs there, and the result does not
   Generator gen(23);
   // 16 x 16 channels: the backward cuts the images into units the threads take as they come (6
   // images: 4 units, two of them 2 images; 19: 16 units, three of 2); 128 x 128: the team shares chunks.
-  for (const cpu::ConvShape& s : {cpu::ConvShape{6, 16, 10, 10, 16, 3, 3, 1, 1, 1, 1, 1},
-                                  cpu::ConvShape{19, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1},
-                                  cpu::ConvShape{3, 128, 6, 5, 128, 3, 3, 1, 1, 1, 1, 1}}) {
+  for (const ConvShape& s : {ConvShape{6, 16, 10, 10, 16, 3, 3, 1, 1, 1, 1, 1},
+                                  ConvShape{19, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1},
+                                  ConvShape{3, 128, 6, 5, 128, 3, 3, 1, 1, 1, 1, 1}}) {
     CAPTURE(s.N);
     CAPTURE(s.C);
     REQUIRE(cpu::winograd_applies(s));
@@ -338,14 +338,14 @@ TEST_CASE("direct conv (1-4 input channels): routed, matches the reference, thre
   // a ragged end, narrower than one vector, padding 0 and mixed.
   // The input gradient cuts rows into blocks of up to 7/4/3/2 vectors (C = 1/2/3/4), V + 1 left as two
   // halves: 64 wide (C = 1: 4 + 4; C = 3: 3 + 3 + 2), 40 wide (C = 2: 2 + 3), 37 wide (C = 4: 2 + 1 + 2).
-  const std::vector<cpu::ConvShape> shapes = {
+  const std::vector<ConvShape> shapes = {
       {3, 1, 28, 28, 8, 3, 3, 1, 1, 1, 1, 1},  {2, 3, 32, 32, 5, 3, 3, 1, 1, 1, 1, 1},
       {2, 4, 9, 37, 6, 3, 3, 1, 1, 1, 1, 1},   {3, 2, 10, 11, 4, 3, 3, 1, 1, 0, 0, 1},
       {1, 3, 5, 3, 3, 3, 3, 1, 1, 1, 1, 1},    {2, 3, 7, 70, 2, 3, 3, 1, 1, 1, 0, 1},
       {5, 3, 3, 3, 1, 3, 3, 1, 1, 0, 0, 1},    {2, 1, 6, 64, 17, 3, 3, 1, 1, 1, 1, 1},
       {2, 2, 5, 40, 3, 3, 3, 1, 1, 0, 1, 1},   {1, 3, 4, 64, 13, 3, 3, 1, 1, 1, 0, 1}};
   const int saved = get_num_threads();
-  for (const cpu::ConvShape& s : shapes) {
+  for (const ConvShape& s : shapes) {
     INFO("N" << s.N << " C" << s.C << " H" << s.H << " W" << s.W << " K" << s.K << " pad " << s.pad_h << ","
               << s.pad_w);
     REQUIRE(cpu::direct_applies(s));
@@ -386,7 +386,7 @@ TEST_CASE("direct conv (1-4 input channels): routed, matches the reference, thre
     for (size_t i = 0; i < nout; ++i) REQUIRE(relus[0][i] == (outs[0][i] > 0.f ? outs[0][i] : 0.f));
   }
   // Not routed there: 5 channels, stride 2, padding 2, groups, 5x5, and the Gemm algorithm.
-  cpu::ConvShape s{2, 5, 8, 8, 4, 3, 3, 1, 1, 1, 1, 1};
+  ConvShape s{2, 5, 8, 8, 4, 3, 3, 1, 1, 1, 1, 1};
   CHECK_FALSE(cpu::direct_applies(s));
   s.C = 3;
   s.stride_h = 2;
@@ -404,7 +404,7 @@ TEST_CASE("direct conv (1-4 input channels): routed, matches the reference, thre
 // ---------------- conv2d epilogues: relu, relu + 2x2 max pool ----------------
 
 // relu then the 2x2 stride-2 max pool (floor), the way the separate ops compute them.
-std::vector<float> relu_pool_reference(const std::vector<float>& y, const cpu::ConvShape& s, bool pool) {
+std::vector<float> relu_pool_reference(const std::vector<float>& y, const ConvShape& s, bool pool) {
   std::vector<float> r(y.size());
   for (size_t i = 0; i < y.size(); ++i) r[i] = y[i] > 0.f ? y[i] : 0.f;
   if (!pool) return r;
@@ -424,7 +424,7 @@ TEST_CASE("conv2d epilogues: relu and relu + 2x2 max pool give exactly the separ
   const int saved = get_num_threads();
   // Winograd shapes with ragged tiles and odd maps (7x7 pools to 3x3, 9x13 to 4x6), im2col shapes
   // (few channels, strided, 1x1, grouped): the pooled variant falls back to conv + pool there.
-  const std::vector<cpu::ConvShape> shapes = {
+  const std::vector<ConvShape> shapes = {
       {3, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1},   {2, 20, 7, 7, 24, 3, 3, 1, 1, 1, 1, 1},
       {2, 16, 9, 13, 17, 3, 3, 1, 1, 1, 1, 1},  {5, 32, 14, 14, 32, 3, 3, 1, 1, 1, 1, 1},
       {3, 16, 10, 11, 16, 3, 3, 1, 1, 0, 0, 1}, {2, 1, 12, 12, 8, 3, 3, 1, 1, 1, 1, 1},
@@ -432,7 +432,7 @@ TEST_CASE("conv2d epilogues: relu and relu + 2x2 max pool give exactly the separ
       {2, 4, 8, 8, 6, 3, 3, 1, 1, 1, 1, 2}};
   for (int threads : {1, 2}) {
     set_num_threads(threads);
-    for (const cpu::ConvShape& s : shapes) {
+    for (const ConvShape& s : shapes) {
       CAPTURE(threads);
       INFO("N" << s.N << " C" << s.C << " H" << s.H << " W" << s.W << " K" << s.K << " stride " << s.stride_h
                << " groups " << s.groups);

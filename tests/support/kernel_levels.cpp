@@ -56,7 +56,7 @@ void check_sgemm(const cpu::KernelTable& t, const cpu::KernelTable& r) {
 
 // Runs `conv` forward and backward with both tables on shape s (which the tested table must route
 // to the given algorithm: applies(s)).
-void check_conv(const cpu::KernelTable& t, const cpu::KernelTable& r, const cpu::ConvShape& s, bool winograd) {
+void check_conv(const cpu::KernelTable& t, const cpu::KernelTable& r, const ConvShape& s, bool winograd) {
   CAPTURE(s.C);
   CAPTURE(s.W);
   CAPTURE(s.K);
