@@ -10,7 +10,7 @@
 #include "examples/train/setup.h"
 #include "fuzz/fuzz_support.h"
 #include "nn/loss.h"
-#include "nn/safetensors.h"
+#include "io/safetensors.h"
 
 namespace fs = std::filesystem;
 using tg::data::Bytes;

@@ -148,15 +148,15 @@ void Module::zero_grad() {
 }
 
 // ---------------------------------------------------------------- checkpoints
-void Module::save(const std::string& path, const Metadata& metadata) const {
-  Metadata meta = metadata;
+void Module::save(const std::string& path, const io::Metadata& metadata) const {
+  io::Metadata meta = metadata;
   meta.emplace("format", "pt");  // the convention of HF-written PyTorch checkpoints
   meta.emplace("producer", "trustgrad");
-  save_safetensors(path, state_dict(), meta);
+  io::save_safetensors(path, state_dict(), meta);
 }
 
 void Module::load(const std::string& path, bool strict) {
-  SafetensorsFile file = load_safetensors(path);
+  io::SafetensorsFile file = io::load_safetensors(path);
   load_state_dict(file.tensors, strict, "checkpoint '" + path + "'");
 }
 

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "engine/tensor.h"
-#include "nn/safetensors.h"
+#include "io/safetensors.h"
 
 namespace tg::nn {
 
@@ -76,7 +76,7 @@ class Module {
 
   // ---- checkpoints (safetensors) ----
   // Writes state_dict() (params + buffers) with metadata {"format": "pt", "producer": "trustgrad", ...}.
-  void save(const std::string& path, const Metadata& metadata = {}) const;
+  void save(const std::string& path, const io::Metadata& metadata = {}) const;
   // Copies tensors from a file into this module's parameters and buffers (in place, any device).
   // strict: every name must match both ways and every shape must agree; otherwise one tg::Error
   // lists all missing, unexpected and mis-shaped tensors. Non-strict ignores missing/unexpected

@@ -11,5 +11,5 @@
 #include "nn/models/resnet.h"
 #include "nn/models/small_cnn.h"
 #include "nn/module.h"
-#include "nn/safetensors.h"
+#include "io/safetensors.h"
 #include "nn/sequential.h"

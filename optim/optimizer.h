@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "engine/tensor.h"
-#include "nn/safetensors.h"
+#include "io/safetensors.h"
 #include "optim/param_group.h"
 #include "optim/schedule.h"
 #include "optim/telemetry.h"
@@ -50,8 +50,8 @@ struct ActiveParam {
 enum class NonFinitePolicy { kThrow, kSkip };
 
 struct StateDict {
-  nn::TensorMap tensors;  // "<param name>/<slot>" -> state tensor, for parameters updated at least once
-  nn::Metadata metadata;  // optimizer name, step counters, groups, options
+  io::TensorMap tensors;  // "<param name>/<slot>" -> state tensor, for parameters updated at least once
+  io::Metadata metadata;  // optimizer name, step counters, groups, options
 };
 
 // Reads or writes hyper-parameters: one visit_options() serves state_dict and load_state_dict.

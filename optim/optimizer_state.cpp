@@ -71,7 +71,7 @@ class ReadOptions : public OptionVisitor {
   bool assign_;
 };
 
-const std::string& meta(const nn::Metadata& m, const std::string& key) {
+const std::string& meta(const io::Metadata& m, const std::string& key) {
   auto it = m.find(key);
   TG_CHECK(it != m.end(), "load_state_dict: metadata entry '" << key << "' is missing (not a trustgrad optimizer state?)");
   return it->second;
@@ -125,7 +125,7 @@ StateDict Optimizer::state_dict() const {
 }
 
 void Optimizer::load_state_dict(const StateDict& sd) {
-  const nn::Metadata& m = sd.metadata;
+  const io::Metadata& m = sd.metadata;
   TG_CHECK(meta(m, "format") == kFormat, "load_state_dict: format '" << meta(m, "format") << "', expected " << kFormat);
   TG_CHECK(meta(m, "optimizer") == name(), "load_state_dict: the state was saved by optimizer '"
                                                  << meta(m, "optimizer") << "', this optimizer is '" << name() << "'");
@@ -225,11 +225,11 @@ void Optimizer::load_state_dict(const StateDict& sd) {
 
 void Optimizer::save(const std::string& path) const {
   const StateDict sd = state_dict();
-  nn::save_safetensors(path, sd.tensors, sd.metadata);
+  io::save_safetensors(path, sd.tensors, sd.metadata);
 }
 
 void Optimizer::load(const std::string& path) {
-  nn::SafetensorsFile f = nn::load_safetensors(path);
+  io::SafetensorsFile f = io::load_safetensors(path);
   try {
     load_state_dict(StateDict{std::move(f.tensors), std::move(f.metadata)});
   } catch (const IOError&) {

@@ -10,7 +10,7 @@
 
 #include "engine/error.h"
 #include "examples/train/finite_check.h"
-#include "nn/safetensors.h"
+#include "io/safetensors.h"
 
 namespace tg::train {
 
@@ -24,13 +24,13 @@ constexpr const char* kModelPrefix = "model/";
 constexpr const char* kOptimPrefix = "optim/";
 constexpr const char* kOptimMetaPrefix = "optim.";
 
-const std::string& meta(const nn::Metadata& m, const std::string& key, const std::string& path) {
+const std::string& meta(const io::Metadata& m, const std::string& key, const std::string& path) {
   auto it = m.find(key);
   if (it == m.end()) throw IOError("checkpoint '" + path + "' has no metadata entry '" + key + "' (not a train checkpoint?)");
   return it->second;
 }
 
-json meta_json(const nn::Metadata& m, const std::string& key, const std::string& path) {
+json meta_json(const io::Metadata& m, const std::string& key, const std::string& path) {
   try {
     return json::parse(meta(m, key, path));
   } catch (const json::exception& e) {
@@ -69,7 +69,7 @@ std::string first_non_f32_tensor(const std::string& path, std::string& dtype) {
   return "";
 }
 
-int64_t meta_int(const nn::Metadata& m, const std::string& key, const std::string& path) {
+int64_t meta_int(const io::Metadata& m, const std::string& key, const std::string& path) {
   const std::string& text = meta(m, key, path);
   try {
     size_t used = 0;
@@ -109,11 +109,11 @@ void save_checkpoint(const std::string& path, const nn::Module& model, const opt
   if (bad)
     throw Error("refusing to write checkpoint '" + path + "' at step " + std::to_string(st.step) + ": " + bad->describe() +
                 "; the earlier checkpoints are kept");
-  nn::TensorMap tensors;
+  io::TensorMap tensors;
   for (const auto& [name, t] : model.state_dict()) tensors.emplace_back(kModelPrefix + name, t);
   for (auto& [name, t] : osd.tensors) tensors.emplace_back(kOptimPrefix + name, t);
 
-  nn::Metadata m;
+  io::Metadata m;
   for (const auto& [k, v] : osd.metadata) m[kOptimMetaPrefix + k] = v;
   json rng = json::array();
   for (uint64_t w : st.rng) rng.push_back(w);
@@ -126,12 +126,12 @@ void save_checkpoint(const std::string& path, const nn::Module& model, const opt
   m["trainer.stats"] = st.stats.dump();
   m["trainer.config"] = config.dump();
   m["trainer.run_dir"] = run_dir;
-  nn::save_safetensors(path, tensors, m);
+  io::save_safetensors(path, tensors, m);
 }
 
 LoadedCheckpoint load_checkpoint(const std::string& path) {
-  nn::SafetensorsFile f = nn::load_safetensors(path);
-  const nn::Metadata& m = f.metadata;
+  io::SafetensorsFile f = io::load_safetensors(path);
+  const io::Metadata& m = f.metadata;
   if (meta(m, "trainer.format", path) != kFormat)
     throw IOError("checkpoint '" + path + "' has format '" + meta(m, "trainer.format", path) + "', expected " + kFormat);
   LoadedCheckpoint c;

@@ -21,7 +21,7 @@
 #include "examples/train/trainer.h"
 #include "examples/trust_clipping_study/report_page.h"
 #include "examples/trust_clipping_study/study.h"
-#include "nn/safetensors.h"
+#include "io/safetensors.h"
 
 namespace fs = std::filesystem;
 using namespace tg;
@@ -133,8 +133,8 @@ std::string check_identity(const std::vector<study::RunSpec>& grid, const train:
     const fs::path twin_dir = fs::path(out) / "identity-check" / twin.name();
     train_one(config_for(base, twin, timm_wd), splits, twin_dir);
     const study::RunResult r = study::read_run(twin_dir.string(), twin);
-    const auto a = nn::load_safetensors((lamb_dir / "model.safetensors").string());
-    const auto b = nn::load_safetensors((twin_dir / "model.safetensors").string());
+    const auto a = io::load_safetensors((lamb_dir / "model.safetensors").string());
+    const auto b = io::load_safetensors((twin_dir / "model.safetensors").string());
     size_t differing = 0;
     for (const auto& [name, t] : a.tensors) {
       const Tensor& u = b.at(name);

@@ -11,7 +11,7 @@
 
 #include "examples/train/metrics.h"
 #include "examples/trust_clipping_study/interval_chart.h"
-#include "nn/safetensors.h"
+#include "io/safetensors.h"
 
 namespace tg::study {
 
@@ -186,7 +186,7 @@ RunResult read_run(const std::string& run_dir, const RunSpec& spec) {
   std::map<std::string, TensorKind> kinds;
   if (fs::exists(d / "model.safetensors")) {
     std::map<std::string, std::vector<int64_t>> shapes;
-    for (const auto& [name, t] : nn::load_safetensors((d / "model.safetensors").string()).tensors) shapes[name] = t.shape();
+    for (const auto& [name, t] : io::load_safetensors((d / "model.safetensors").string()).tensors) shapes[name] = t.shape();
     kinds = tensor_kinds(shapes);
   }
   const auto records = train::read_jsonl((d / "trust_ratios.jsonl").string());

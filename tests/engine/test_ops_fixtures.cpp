@@ -17,7 +17,7 @@ namespace {
 // relative (1e-6 absolute for values near 0) is tight enough to catch any wrong formula.
 constexpr double kRtol = 1e-5, kAtol = 1e-6;
 
-void check_case(const nn::SafetensorsFile& f, const std::string& name, int n_inputs, const std::vector<bool>& grads,
+void check_case(const io::SafetensorsFile& f, const std::string& name, int n_inputs, const std::vector<bool>& grads,
                 const OpFn& fn) {
   CAPTURE(name);
   std::vector<Tensor> inputs;
@@ -38,7 +38,7 @@ void check_case(const nn::SafetensorsFile& f, const std::string& name, int n_inp
 }  // namespace
 
 TEST_CASE("ops match PyTorch forward and backward") {
-  const nn::SafetensorsFile f = test::load_fixture("ops");
+  const io::SafetensorsFile f = test::load_fixture("ops");
   using V = std::vector<Tensor>;
   check_case(f, "add_bcast", 2, {true, true}, [](const V& x) { return add(x[0], x[1]); });
   check_case(f, "sub_bcast", 2, {true, true}, [](const V& x) { return sub(x[0], x[1]); });

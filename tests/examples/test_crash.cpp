@@ -19,7 +19,7 @@
 #include <thread>
 
 #include "examples/train/checkpoint.h"
-#include "nn/safetensors.h"
+#include "io/safetensors.h"
 #include "tiny_run.h"
 #include "train_cli_util.h"
 
@@ -65,7 +65,7 @@ int wait_for(pid_t pid, double limit) {
   }
 }
 
-void check_same_tensors(const nn::TensorMap& a, const nn::TensorMap& b, const std::string& what) {
+void check_same_tensors(const io::TensorMap& a, const io::TensorMap& b, const std::string& what) {
   check_bit_identical(nn::NamedTensors(a.begin(), a.end()), nn::NamedTensors(b.begin(), b.end()), what);
 }
 
@@ -77,7 +77,7 @@ nlohmann::json summary_of(const std::string& run) {
 
 // Everything a finished run leaves, compared with the uninterrupted reference.
 void compare_runs(const std::string& ref, const std::string& run) {
-  check_same_tensors(nn::load_safetensors(ref + "/model.safetensors").tensors, nn::load_safetensors(run + "/model.safetensors").tensors,
+  check_same_tensors(io::load_safetensors(ref + "/model.safetensors").tensors, io::load_safetensors(run + "/model.safetensors").tensors,
                      "model.safetensors");
   const LoadedCheckpoint a = load_checkpoint(resolve_checkpoint(ref)), b = load_checkpoint(resolve_checkpoint(run));
   CHECK(a.trainer.step == b.trainer.step);

@@ -16,7 +16,7 @@
 #include "examples/train/checkpoint.h"
 #include "examples/train/metrics.h"
 #include "examples/train/output_files.h"
-#include "nn/safetensors.h"
+#include "io/safetensors.h"
 #include "tiny_run.h"
 #include "train_cli_util.h"
 
@@ -42,9 +42,9 @@ TrainSummary resume_tiny(const TrainConfig& c, const std::string& dir) {
 // Rewrites a checkpoint with `edit` applied to its metadata.
 template <class Edit>
 void edit_checkpoint_metadata(const std::string& path, Edit edit) {
-  nn::SafetensorsFile f = nn::load_safetensors(path);
+  io::SafetensorsFile f = io::load_safetensors(path);
   edit(f.metadata);
-  nn::save_safetensors(path, f.tensors, f.metadata);
+  io::save_safetensors(path, f.tensors, f.metadata);
 }
 
 void check_logs_equal(const std::string& a, const std::string& b) {
@@ -245,24 +245,24 @@ TEST_CASE("defect 6: checkpoint counters are cross-checked against each other an
     return "";
   };
   CHECK(resume_error().empty());
-  const std::vector<std::pair<std::function<void(nn::Metadata&)>, std::string>> cases = {
-      {[](nn::Metadata& m) { m["trainer.step"] = "-4"; }, "trainer.step is -4"},
-      {[](nn::Metadata& m) { m["trainer.step"] = "5"; }, "the optimizer has made 4 steps"},
-      {[](nn::Metadata& m) { m["optim.step"] = "3"; }, "the optimizer has made 3 steps"},
-      {[](nn::Metadata& m) {
+  const std::vector<std::pair<std::function<void(io::Metadata&)>, std::string>> cases = {
+      {[](io::Metadata& m) { m["trainer.step"] = "-4"; }, "trainer.step is -4"},
+      {[](io::Metadata& m) { m["trainer.step"] = "5"; }, "the optimizer has made 4 steps"},
+      {[](io::Metadata& m) { m["optim.step"] = "3"; }, "the optimizer has made 3 steps"},
+      {[](io::Metadata& m) {
          auto s = nlohmann::json::parse(m["trainer.stats"]);
          s["epochs_done"] = 999;
          m["trainer.stats"] = s.dump();
        },
        "epochs_done is 999"},
-      {[](nn::Metadata& m) {
+      {[](io::Metadata& m) {
          auto s = nlohmann::json::parse(m["trainer.stats"]);
          s["images_seen"] = 1;
          m["trainer.stats"] = s.dump();
        },
        "images_seen is 1"},
-      {[](nn::Metadata& m) { m["trainer.loader_batch"] = "5"; }, "the loader is at epoch 0 batch 5"},
-      {[](nn::Metadata& m) { m["trainer.threads"] = "0"; }, "trainer.threads is 0"},
+      {[](io::Metadata& m) { m["trainer.loader_batch"] = "5"; }, "the loader is at epoch 0 batch 5"},
+      {[](io::Metadata& m) { m["trainer.threads"] = "0"; }, "trainer.threads is 0"},
   };
   for (const auto& entry : cases) {  // no structured binding: Clang 14 cannot capture one in INFO
     const auto& edit = entry.first;

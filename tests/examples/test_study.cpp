@@ -12,7 +12,7 @@
 #include "examples/trust_clipping_study/report_page.h"
 #include "examples/trust_clipping_study/stats.h"
 #include "examples/trust_clipping_study/study.h"
-#include "nn/safetensors.h"
+#include "io/safetensors.h"
 #include "train_test_util.h"
 
 using namespace tg;
@@ -71,7 +71,7 @@ void write_run(const fs::path& d, double final_acc, const std::vector<int>& clip
   std::ofstream(d / "summary.json") << R"({"steps": 6, "wall_s": 1.5})";
   std::ofstream(d / "metrics_epochs.jsonl") << R"({"epoch":1,"train_loss":1.0,"test_acc":)" << final_acc + 0.05 << "}\n"
                                             << R"({"epoch":2,"train_loss":0.5,"test_acc":)" << final_acc << "}\n";
-  nn::save_safetensors((d / "model.safetensors").string(),
+  io::save_safetensors((d / "model.safetensors").string(),
                        {{"0.weight", Tensor::zeros({4, 1, 3, 3})}, {"1.weight", Tensor::ones({4})}, {"1.bias", Tensor::zeros({4})}});
   std::ofstream t(d / "trust_ratios.jsonl");
   for (int step = 1; step <= 6; ++step) {

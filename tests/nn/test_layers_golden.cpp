@@ -14,15 +14,15 @@ namespace {
 // rtol 1e-4 (atol 1e-5 for entries near zero; all values are O(1)).
 constexpr double kRtol = 1e-4, kAtol = 1e-5;
 
-const SafetensorsFile& layers_fixture() {
-  static const SafetensorsFile f = test::load_fixture("nn_layers");
+const io::SafetensorsFile& layers_fixture() {
+  static const io::SafetensorsFile f = test::load_fixture("nn_layers");
   return f;
 }
 
 bool starts_with(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0; }
 
 void check_layer(Module& m, const std::string& c, bool train) {
-  const SafetensorsFile& f = layers_fixture();
+  const io::SafetensorsFile& f = layers_fixture();
   NamedTensors before;
   for (const auto& [name, t] : f.tensors)
     if (starts_with(name, c + ".param.")) before.emplace_back(name.substr(c.size() + 7), t);
@@ -102,7 +102,7 @@ TEST_CASE("golden layers: BasicBlock with 1x1 shortcut and with identity, train 
 }
 
 TEST_CASE("golden layers: cross-entropy with and without label smoothing") {
-  const SafetensorsFile& f = layers_fixture();
+  const io::SafetensorsFile& f = layers_fixture();
   for (auto [c, eps] : {std::pair<std::string, float>{"ce", 0.f}, {"ce_smooth", 0.1f}}) {
     Tensor x = f.at(c + ".x").clone();
     x.set_requires_grad(true);

@@ -193,8 +193,8 @@ TEST_CASE("module: save/load round trip and strict errors listing every problem"
   a->at<BatchNorm2d>(1)->running_mean.fill_(0.25f);
   a->at<BatchNorm2d>(1)->num_batches_tracked.fill_(7.f);
   a->save(path, {{"epoch", "4"}});
-  CHECK(load_safetensors(path).metadata.at("epoch") == "4");
-  CHECK(load_safetensors(path).metadata.at("producer") == "trustgrad");
+  CHECK(io::load_safetensors(path).metadata.at("epoch") == "4");
+  CHECK(io::load_safetensors(path).metadata.at("producer") == "trustgrad");
 
   Tensor b_handle = b->at<Conv2d>(0)->weight;
   b->load(path);
@@ -264,7 +264,7 @@ TEST_CASE("interop: a trustgrad-written checkpoint loads in PyTorch with identic
   CHECK(net->at<BatchNorm2d>(1)->num_batches_tracked.item() == 2.f);
   // The committed bytes are exactly what this writer produces for the same state.
   const std::string again = test::temp_path("mini_again.safetensors");
-  net->save(again, load_safetensors(committed).metadata);
+  net->save(again, io::load_safetensors(committed).metadata);
   CHECK(read_bytes(again) == read_bytes(committed));
 
   net->eval();

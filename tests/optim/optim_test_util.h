@@ -65,7 +65,7 @@ inline bool bitwise_equal(const NamedParams& a, const NamedParams& b) {
 
 // Tensors and metadata; `ignore` names a metadata key left out of the comparison.
 inline bool bitwise_equal(const StateDict& a, const StateDict& b, const std::string& ignore = "") {
-  nn::Metadata ma = a.metadata, mb = b.metadata;
+  io::Metadata ma = a.metadata, mb = b.metadata;
   ma.erase(ignore);
   mb.erase(ignore);
   if (ma != mb || a.tensors.size() != b.tensors.size()) return false;

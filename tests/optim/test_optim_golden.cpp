@@ -38,8 +38,8 @@ void expect_golden(const Tensor& actual, const Tensor& expected, const std::stri
 }
 
 void run_golden(const GoldenCase& c) {
-  const nn::SafetensorsFile inputs = tg::test::load_fixture("optim_inputs");
-  const nn::SafetensorsFile golden = tg::test::load_fixture("optim_" + c.config);
+  const io::SafetensorsFile inputs = tg::test::load_fixture("optim_inputs");
+  const io::SafetensorsFile golden = tg::test::load_fixture("optim_" + c.config);
   const std::vector<std::string> names = split_commas(inputs.metadata.at("names"));
   const int steps = std::stoi(inputs.metadata.at("steps"));
   const std::vector<std::string> state_steps = split_commas(inputs.metadata.at("state_steps"));
@@ -135,7 +135,7 @@ TEST_CASE("optim golden: every optimizer follows its PyTorch / reference traject
 
 TEST_CASE("optim golden: LAMBC presets really clip (the fixtures exercise both sides of 1)") {
   // Re-run the paper preset and count clipped / unclipped tensors over the trajectory.
-  const nn::SafetensorsFile inputs = tg::test::load_fixture("optim_inputs");
+  const io::SafetensorsFile inputs = tg::test::load_fixture("optim_inputs");
   const std::vector<std::string> names = split_commas(inputs.metadata.at("names"));
   NamedParams params;
   for (const auto& n : names) params.emplace_back(n, inputs.at("init/" + n).clone());

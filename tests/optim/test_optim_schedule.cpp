@@ -16,7 +16,7 @@ constexpr double kPi = std::numbers::pi;
 
 // Compares factor(t) * 0.1 with the fixture's torch lr for t = 0 .. n-1.
 void check_against_torch(const Schedule& s, const std::string& key) {
-  const nn::SafetensorsFile f = tg::test::load_fixture("optim_schedules");
+  const io::SafetensorsFile f = tg::test::load_fixture("optim_schedules");
   const std::vector<float> lrs = f.at(key).to_vector();
   REQUIRE(lrs.size() >= 10);
   for (size_t t = 0; t < lrs.size(); ++t) {

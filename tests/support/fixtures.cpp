@@ -12,11 +12,11 @@
 
 namespace tg::test {
 
-nn::SafetensorsFile load_fixture(const std::string& name) {
+io::SafetensorsFile load_fixture(const std::string& name) {
   const std::string path = std::string(TG_FIXTURE_DIR) + "/" + name + ".safetensors";
   if (!std::filesystem::exists(path))
     throw Error("missing fixture " + path + ": regenerate it with the scripts in tests/reference/ (/usr/bin/python3)");
-  return nn::load_safetensors(path);
+  return io::load_safetensors(path);
 }
 
 CloseResult compare(const Tensor& actual, const Tensor& expected, double rtol, double atol, const std::string& what) {

@@ -4,12 +4,12 @@
 #include <string>
 
 #include "engine/tensor.h"
-#include "nn/safetensors.h"
+#include "io/safetensors.h"
 
 namespace tg::test {
 
 // Loads tests/fixtures/<name>.safetensors (throws naming the path and the generator to run).
-nn::SafetensorsFile load_fixture(const std::string& name);
+io::SafetensorsFile load_fixture(const std::string& name);
 
 struct CloseResult {
   bool ok = true;

@@ -1,7 +1,7 @@
 // safetensors reader and atomic writer (format: https://github.com/huggingface/safetensors).
 // Layout: [u64 LE header length N][N bytes JSON header, space padded][data buffer]; every tensor's
 // data_offsets [begin, end) are relative to the data buffer, which they must tile exactly.
-#include "nn/safetensors.h"
+#include "io/safetensors.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -19,7 +19,7 @@
 
 #include "engine/error.h"
 
-namespace tg::nn {
+namespace tg::io {
 
 static_assert(std::endian::native == std::endian::little, "safetensors I/O assumes a little-endian host");
 
@@ -403,4 +403,4 @@ const Tensor& SafetensorsFile::at(const std::string& name) const {
                 " tensors: " + have + ")");
 }
 
-}  // namespace tg::nn
+}  // namespace tg::io

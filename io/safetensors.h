@@ -9,7 +9,7 @@
 
 #include "engine/tensor.h"
 
-namespace tg::nn {
+namespace tg::io {
 
 using TensorMap = std::vector<std::pair<std::string, Tensor>>;  // ordered name -> tensor
 using Metadata = std::map<std::string, std::string>;
@@ -30,4 +30,4 @@ struct SafetensorsFile {
 // in meaning (integers, halves) so PyTorch-written files load.
 SafetensorsFile load_safetensors(const std::string& path);
 
-}  // namespace tg::nn
+}  // namespace tg::io

@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "engine/error.h"
-#include "nn/safetensors.h"
+#include "io/safetensors.h"
 #include "support/fixtures.h"
 
 using namespace tg;
@@ -42,7 +42,7 @@ std::string pod_bytes(const std::vector<T>& v) {
 void expect_load_error(const std::string& path, const std::vector<std::string>& needles) {
   bool threw = false;
   try {
-    nn::load_safetensors(path);
+    io::load_safetensors(path);
   } catch (const IOError& e) {
     threw = true;
     const std::string msg = e.what();
@@ -63,9 +63,9 @@ TEST_CASE("safetensors: round trip keeps names, order, shapes, values and metada
   Tensor s = Tensor::scalar(42.f);
   Tensor e = Tensor::zeros({0, 4});
   Tensor b = Tensor::from_vector({9.f}, {1, 1, 1});
-  nn::save_safetensors(path, {{"z.first", a}, {"scalar", s}, {"empty", e}, {"b", b}}, {{"k", "v"}, {"epoch", "3"}});
+  io::save_safetensors(path, {{"z.first", a}, {"scalar", s}, {"empty", e}, {"b", b}}, {{"k", "v"}, {"epoch", "3"}});
 
-  nn::SafetensorsFile f = nn::load_safetensors(path);
+  io::SafetensorsFile f = io::load_safetensors(path);
   REQUIRE(f.tensors.size() == 4);
   CHECK(f.tensors[0].first == "z.first");
   CHECK(f.tensors[1].first == "scalar");
@@ -90,32 +90,32 @@ TEST_CASE("safetensors: round trip keeps names, order, shapes, values and metada
 
 TEST_CASE("safetensors: saves are atomic and leave no temporary file") {
   const std::string path = test::temp_path("atomic.safetensors");
-  nn::save_safetensors(path, {{"w", Tensor::full({3}, 1.f)}});
-  nn::save_safetensors(path, {{"w", Tensor::full({3}, 2.f)}});  // overwrite in place
-  CHECK(nn::load_safetensors(path).at("w").to_vector() == std::vector<float>{2.f, 2.f, 2.f});
+  io::save_safetensors(path, {{"w", Tensor::full({3}, 1.f)}});
+  io::save_safetensors(path, {{"w", Tensor::full({3}, 2.f)}});  // overwrite in place
+  CHECK(io::load_safetensors(path).at("w").to_vector() == std::vector<float>{2.f, 2.f, 2.f});
   const std::string tmp = path + ".tmp." + std::to_string(::getpid());
   CHECK_FALSE(std::filesystem::exists(tmp));
 
   // A save that fails at the rename (target is a directory) keeps the target and cleans up.
   const std::string dir = test::temp_path("atomic_dir.safetensors");
   std::filesystem::create_directories(dir);
-  CHECK_THROWS_AS(nn::save_safetensors(dir, {{"w", Tensor::full({3}, 3.f)}}), IOError);
+  CHECK_THROWS_AS(io::save_safetensors(dir, {{"w", Tensor::full({3}, 3.f)}}), IOError);
   CHECK(std::filesystem::is_directory(dir));
   CHECK_FALSE(std::filesystem::exists(dir + ".tmp." + std::to_string(::getpid())));
 
   // A save into a missing directory throws naming the path.
   const std::string bad = test::temp_path("no/such/dir/x.safetensors");
   try {
-    nn::save_safetensors(bad, {{"w", Tensor::full({3}, 3.f)}});
+    io::save_safetensors(bad, {{"w", Tensor::full({3}, 3.f)}});
     FAIL("expected an IOError");
   } catch (const IOError& e) {
     CHECK(std::string(e.what()).find(bad) != std::string::npos);
   }
   // Invalid inputs are refused before anything is written.
-  CHECK_THROWS_AS(nn::save_safetensors(path, {{"w", Tensor()}}), IOError);
-  CHECK_THROWS_AS(nn::save_safetensors(path, {{"w", Tensor::ones({1})}, {"w", Tensor::ones({1})}}), IOError);
-  CHECK_THROWS_AS(nn::save_safetensors(path, {{"__metadata__", Tensor::ones({1})}}), IOError);
-  CHECK(nn::load_safetensors(path).at("w").to_vector() == std::vector<float>{2.f, 2.f, 2.f});
+  CHECK_THROWS_AS(io::save_safetensors(path, {{"w", Tensor()}}), IOError);
+  CHECK_THROWS_AS(io::save_safetensors(path, {{"w", Tensor::ones({1})}, {"w", Tensor::ones({1})}}), IOError);
+  CHECK_THROWS_AS(io::save_safetensors(path, {{"__metadata__", Tensor::ones({1})}}), IOError);
+  CHECK(io::load_safetensors(path).at("w").to_vector() == std::vector<float>{2.f, 2.f, 2.f});
 }
 
 TEST_CASE("safetensors: other dtypes convert to float32") {
@@ -154,7 +154,7 @@ TEST_CASE("safetensors: other dtypes convert to float32") {
   header += "}";
   write_raw(path, header, data);
 
-  nn::SafetensorsFile f = nn::load_safetensors(path);
+  io::SafetensorsFile f = io::load_safetensors(path);
   CHECK(f.at("f16").to_vector() == f16_expect);
   CHECK(f.at("bf16").to_vector() == bf_src);
   CHECK(f.at("f64").to_vector() == std::vector<float>{0.1f, -1e10f});
