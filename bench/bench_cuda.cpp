@@ -78,7 +78,7 @@ void bench_conv(bool quick) {
                              {"resnet 256->512 4x4 3x3 s2", 256, 8, 512, 3, 2, 1}};
   if (quick) cases.resize(2);
   for (const Case& c : cases) {
-    tg::cuda::ConvShape s{128, c.C, c.H, c.H, c.K, c.R, c.R, c.stride, c.stride, c.pad, c.pad, 1};
+    tg::ConvShape s{128, c.C, c.H, c.H, c.K, c.R, c.R, c.stride, c.stride, c.pad, c.pad, 1};
     const int64_t in_n = s.N * s.C * s.H * s.W, w_n = s.K * s.C * s.R * s.S, out_n = s.N * s.K * s.P() * s.Q();
     Buffer x(in_n, 1), w(w_n, 2), b(s.K, 3), out(out_n, 4), dout(out_n, 5), din(in_n, 6), dw(w_n, 7), db(s.K, 8);
     const double fwd = time_ms(5, [&] { tg::cuda::conv2d_forward(out.ptr, x.ptr, w.ptr, b.ptr, s); });
@@ -107,7 +107,7 @@ void bench_lamb() {
   int64_t total = 0;
   for (int64_t n : sizes) total += n;
   Buffer w(total, 1), g(total, 2), m(total, 3), v(total, 4);
-  tg::cuda::unary_forward(v.ptr, v.ptr, tg::cuda::UnaryOp::Relu, 0.f, total);  // v >= 0
+  tg::cuda::unary_forward(v.ptr, v.ptr, tg::UnaryOp::Relu, 0.f, total);  // v >= 0
   std::vector<tg::cuda::LambTensor> list;
   int64_t offset = 0;
   for (int64_t n : sizes) {
@@ -142,13 +142,13 @@ void bench_elementwise() {
   std::printf("\n== elementwise (64M floats) ==\n");
   const int64_t n = int64_t(1) << 26;
   Buffer a(n, 1), b(n, 2), out(n, 3);
-  tg::cuda::BroadcastShape same;
+  tg::BroadcastShape same;
   same.ndim = 1;
   same.out[0] = n;
   same.a_stride[0] = 1;
   same.b_stride[0] = 1;
-  const double add = time_ms(20, [&] { tg::cuda::binary_forward(out.ptr, a.ptr, b.ptr, tg::cuda::BinaryOp::Add, same); });
-  const double gelu = time_ms(20, [&] { tg::cuda::unary_forward(out.ptr, a.ptr, tg::cuda::UnaryOp::Gelu, 0.f, n); });
+  const double add = time_ms(20, [&] { tg::cuda::binary_forward(out.ptr, a.ptr, b.ptr, tg::BinaryOp::Add, same); });
+  const double gelu = time_ms(20, [&] { tg::cuda::unary_forward(out.ptr, a.ptr, tg::UnaryOp::Gelu, 0.f, n); });
   std::printf("%-40s %9.3f ms  %8.1f GB/s\n", "add (same shape)", add, 12.0 * n / (add * 1e6));
   std::printf("%-40s %9.3f ms  %8.1f GB/s\n", "gelu forward", gelu, 8.0 * n / (gelu * 1e6));
 }
