@@ -69,10 +69,12 @@ def rule_for(path):
 
 
 def own_folder(glob):
+    """The folder a rule's files lie in ("engine/*.h" -> "engine"): always allowed to them."""
     return glob.rsplit("/", 1)[0]
 
 
 def allows(glob, allowed, target):
+    """Whether the rule (glob, allowed) lets its files include the repository path target."""
     if allowed is ANYTHING:
         return True
     target_folder = folder_of(target)
@@ -80,22 +82,24 @@ def allows(glob, allowed, target):
 
 
 def include_target(root, rel_file, line):
-    """The repository path a line includes: of one of our folders, or resolved next to the file;
-    None for other headers (std, third-party) and non-include lines."""
+    """(name as written, repository path or None) of an include of ours: a path in one of our
+    folders, or a quoted name resolved next to the file (path None when it resolves nowhere);
+    None for a line that is no include or includes another project's header with <...>."""
     m = INCLUDE.match(line)
     if not m:
         return None
     quoted, angled = m.groups()
     name = quoted or angled
     if folder_of(name):
-        return name
-    beside = os.path.normpath(os.path.join(os.path.dirname(rel_file), name))
-    if quoted and os.path.isfile(os.path.join(root, beside)):
-        return beside
-    return ("?", name) if quoted else None
+        return name, name
+    if angled:
+        return None  # std, Eigen, nlohmann/json, ...
+    beside = os.path.normpath(os.path.join(os.path.dirname(rel_file), name)).replace(os.sep, "/")
+    return name, (beside if os.path.isfile(os.path.join(root, beside)) else None)
 
 
 def list_files(root):
+    """The C++/CUDA sources and headers below SCANNED_DIRS, as sorted repository paths."""
     files = []
     for top in SCANNED_DIRS:
         for d, dirs, names in os.walk(os.path.join(root, top)):
@@ -116,12 +120,13 @@ def scan(root, exceptions):
         glob, allowed = rule
         with open(os.path.join(root, rel), encoding="utf-8", errors="replace") as f:
             for n, line in enumerate(f, 1):
-                target = include_target(root, rel, line)
-                if target is None:
+                included = include_target(root, rel, line)
+                if included is None:
                     continue
-                if isinstance(target, tuple):
+                name, target = included
+                if target is None:
                     if allowed is not ANYTHING:
-                        problems.append((rel, n, f'includes "{target[1]}", which is in none of the folders '
+                        problems.append((rel, n, f'includes "{name}", which is in none of the folders '
                                                  f"{', '.join(FOLDERS)} (name it from the repository root)"))
                     continue
                 if allows(glob, allowed, target):
