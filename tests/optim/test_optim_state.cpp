@@ -2,6 +2,7 @@
 // options, schedule position), through safetensors on disk too; mismatches are refused by name.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <functional>
 #include <memory>
 
