@@ -15,8 +15,6 @@ namespace {
 
 using namespace testing;  // optim_test_util.h: make_params, clone_params, random_grads, set_grads, bitwise_equal
 
-using Factory = std::function<std::unique_ptr<Optimizer>(const NamedParams&)>;
-
 const std::vector<std::pair<std::string, Shape>> kShapes = {
     {"conv.weight", {4, 3, 3, 3}}, {"bn.weight", {4}}, {"bn.bias", {4}}, {"fc.weight", {5, 8}}};
 
