@@ -221,8 +221,8 @@ void LambFamily::apply_cache_blocked(const std::vector<ActiveParam>& active) {
       const ActiveParam& a = active[first + j];
       ParamEntry& p = entry(a);
       if (!adapted(a)) {
-        cpu::adam_update(a.w + b, a.g + b, p.state[0].data() + b, p.state[1].data() + b, e - b, c[j], decay[j], step[j],
-                    /*parallel=*/false);
+        cpu::adam_update(a.w + b, a.g + b, p.state[0].data() + b, p.state[1].data() + b, e - b, c[j], decay[j],
+                         step[j], /*parallel=*/false);
         return std::array<double, 2>{0.0, 0.0};
       }
       const DirectionNorms d = cpu::adam_moments_and_direction(a.w + b, a.g + b, p.state[0].data() + b,
@@ -265,12 +265,12 @@ void LambFamily::apply(const std::vector<ActiveParam>& active) {
     const ActiveParam& a = active[i];
     ParamEntry& p = entry(a);
     if (staged_[i]) {  // the new moments are in the scratch buffers already
-      cpu::adam_update_staged(a.w + b, scratch_[a.index][0].data() + b, scratch_[a.index][1].data() + b, e - b, c[i],
-                         decay[i], step[i]);
+      cpu::adam_update_staged(a.w + b, scratch_[a.index][0].data() + b, scratch_[a.index][1].data() + b, e - b,
+                              c[i], decay[i], step[i]);
       return;
     }
     cpu::adam_update(a.w + b, a.g + b, p.state[0].data() + b, p.state[1].data() + b, e - b, c[i], decay[i], step[i],
-                /*parallel=*/false);
+                     /*parallel=*/false);
   });
   // The staged moments become the state; the old state tensors are next step's scratch.
   for (size_t i = 0; i < active.size(); ++i) {
