@@ -17,6 +17,13 @@
 
 namespace tg::optim::testing {
 
+// One CPU order of the LAMB family's step (LambFamilyOptions::staged_moments, cache_block_bytes).
+struct CpuOrder {
+  const char* name;
+  bool staged;
+  int64_t block_bytes;
+};
+
 // Builds an optimizer over the given parameters (the suites keep name -> factory tables).
 using Factory = std::function<std::unique_ptr<Optimizer>(const NamedParams&)>;
 

@@ -108,17 +108,12 @@ std::vector<Case> cases() {
 }
 
 TEST_CASE("every CPU order of the LAMB family matches the plain-loop reference (LAMBC, LAMB, Adam, AdamW)") {
-  struct Order {
-    const char* name;
-    bool staged;
-    int64_t block_bytes;
-  };
-  const Order orders[] = {{"cache-blocked", true, LambFamilyOptions{}.cache_block_bytes},
-                          {"cache-blocked, a group per tensor", true, 1},
-                          {"two-pass staged", true, 0},
-                          {"two-pass plain", false, 0}};
+  const CpuOrder orders[] = {{"cache-blocked", true, LambFamilyOptions{}.cache_block_bytes},
+                             {"cache-blocked, a group per tensor", true, 1},
+                             {"two-pass staged", true, 0},
+                             {"two-pass plain", false, 0}};
   for (const Case& c : cases()) {
-    for (const Order& order : orders) {
+    for (const CpuOrder& order : orders) {
       CAPTURE(c.name);
       CAPTURE(order.name);
       const NamedParams params = make_params(kShapes, 3, 1.5f);
