@@ -116,7 +116,7 @@ void bench_lamb() {
   }
   tg::cuda::LambMultiTensorPlan plan(list, 0);
   Buffer telemetry(static_cast<int64_t>(sizes.size()) * tg::cuda::kLambTelemetry, 9);
-  tg::cuda::AdamCoeffs c;
+  tg::AdamCoeffs c;
   tg::cuda::LambStepOptions o;
   o.clip_max = 1.f;
   const double multi = time_ms(20, [&] { tg::cuda::lamb_step_multi(plan, c, o, telemetry.ptr); });

@@ -2,13 +2,15 @@
 //   pass 1 (read-only): per chunk, sum w^2, u^2, g^2 (double) -> partial[chunk]
 //   pass 2: every block of a tensor re-adds that tensor's chunk partials in the same fixed order
 //           (so all its blocks agree bit for bit on r), computes r, writes m, v, w.
-// Nothing returns to the host between the passes. With global gradient clipping (multi-tensor), a
+// Nothing returns to the host between the passes. The element math (moments, u, the clipped ratio) is
+// engine/kernel_params/optimizer_math.h, the CPU kernels' own. With global gradient clipping (multi-tensor), a
 // pass 0 sums g^2 per chunk and one block turns it into the clip factor before pass 1.
 #include "cuda/lamb.h"
 
 #include "cuda/launch.h"
 #include "cuda/runtime.h"
 #include "cuda/scratch.h"
+#include "engine/kernel_params/optimizer_math.h"
 
 namespace tg::cuda {
 
@@ -63,14 +65,6 @@ __device__ __forceinline__ AdamCoeffs tensor_coeffs(const TensorEntry& e, const 
   return c;
 }
 
-// The same element maths as optim::adam_direction: u for one element; m, v receive the new moments.
-__device__ __forceinline__ float device_adam_direction(float w, float g, float& m, float& v, const AdamCoeffs& c) {
-  g = g * c.grad_scale + c.l2_grad * w;           // g <- g/s + wd w   (Adam's L2 only)
-  m = c.beta1 * m + c.beta3 * g;                  // m = b1 m + (1-b1) g
-  v = c.beta2 * v + c.one_minus_beta2 * (g * g);  // v = b2 v + (1-b2) g^2
-  return (m * c.inv_bc1) / (sqrtf(v) * c.inv_sqrt_bc2 + c.eps) + c.l2_update * w;  // m_hat/(sqrt(v_hat)+eps) + wd w
-}
-
 template <class Table>
 __global__ void __launch_bounds__(kLambBlock)
     norms_kernel(Table tab, int64_t num_chunks, StepParams p, const float* gscale, double* partial) {
@@ -84,7 +78,7 @@ __global__ void __launch_bounds__(kLambBlock)
     for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
       float mi = e.m[i], vi = e.v[i];
       const float w = e.w[i], g = e.g[i];
-      const float u = device_adam_direction(w, g, mi, vi, c);
+      const float u = adam_direction(w, g, mi, vi, c);
       ww += static_cast<double>(w) * w;
       uu += static_cast<double>(u) * u;
       gg += static_cast<double>(g) * g;
@@ -101,7 +95,7 @@ __global__ void __launch_bounds__(kLambBlock)
 }
 
 // r = clamp(||w|| / ||u||, clip_min, clip_max), 1 when either norm is 0 or the tensor is not adapted.
-// Same expression order as optim::LambFamily::apply (double; std::clamp semantics for NaN).
+// The CPU's rule (optim::LambFamily::trust_step), through the same clipped_trust_ratio.
 __device__ __forceinline__ double trust_ratio(double w_sq, double u_sq, double decay, bool adapt, double clip_min,
                                              double clip_max, double& raw, double& w_norm, double& u_norm) {
   w_norm = sqrt(w_sq) * fabs(decay);
@@ -110,8 +104,7 @@ __device__ __forceinline__ double trust_ratio(double w_sq, double u_sq, double d
     raw = 1.0;
     return 1.0;
   }
-  raw = (w_norm > 0.0 && u_norm > 0.0) ? w_norm / u_norm : 1.0;
-  return raw < clip_min ? clip_min : (clip_max < raw ? clip_max : raw);
+  return clipped_trust_ratio(w_norm, u_norm, clip_min, clip_max, raw);
 }
 
 template <class Table>
@@ -149,7 +142,7 @@ __global__ void __launch_bounds__(kLambBlock)
     for (int64_t i = begin + threadIdx.x; i < end; i += blockDim.x) {
       float mi = e.m[i], vi = e.v[i];
       const float w = e.w[i];
-      const float u = device_adam_direction(w, e.g[i], mi, vi, c);
+      const float u = adam_direction(w, e.g[i], mi, vi, c);
       e.m[i] = mi;
       e.v[i] = vi;
       e.w[i] = decay * w - step * u;  // w = (1 - lr wd) w - lr r u
@@ -203,7 +196,7 @@ __global__ void adam_update_kernel(float* w, const float* g, float* m, float* v,
   TG_GRID_STRIDE_LOOP(i, n) {
     float mi = m[i], vi = v[i];
     const float wi = w[i];
-    const float u = device_adam_direction(wi, g[i], mi, vi, c);
+    const float u = adam_direction(wi, g[i], mi, vi, c);
     m[i] = mi;
     v[i] = vi;
     w[i] = decay * wi - step * u;

@@ -1,10 +1,11 @@
 // CUDA kernels of the LAMB family (Adam, AdamW, LAMB, LAMBC), three ways:
-//  1. adam_direction_norms / adam_update: the same signatures as optim/adam_kernels.h (the norms
-//     pass returns to the host, so it synchronises once per tensor);
+//  1. adam_direction_norms / adam_update: the CUDA twins of engine/cpu/optimizer_kernels.h, same
+//     names and signatures (the norms pass returns to the host, so it synchronises once per tensor);
 //  2. lamb_step: one tensor, fused, the trust ratio computed ON THE DEVICE (no host sync);
 //  3. lamb_step_multi: every tensor of a LambMultiTensorPlan in 2 launches (4 with global gradient
 //     clipping), norms and trust ratios still PER TENSOR, no host sync.
-// Per tensor (see optim/lamb_core.cpp for the full rule):
+// Per tensor (see optim/lamb_core.cpp for the full rule; the element math is
+// engine/kernel_params/optimizer_math.h, shared with the CPU kernels):
 //   m = b1 m + (1-b1) g,  v = b2 v + (1-b2) g^2,  u = m_hat / (sqrt(v_hat) + eps) + wd w
 //   r = ||w|| / ||u|| (1 if either is 0), r = clamp(r, clip_min, clip_max) (adapted tensors; else 1)
 //   w = decay w - lr r u      (decay = 1 - lr wd for decoupled weight decay, else 1)
@@ -13,14 +14,11 @@
 #include <cstdint>
 #include <vector>
 
-#include "optim/adam_kernels.h"  // AdamCoeffs, DirectionNorms: shared with the CPU kernels
+#include "engine/kernel_params/optimizer.h"  // AdamCoeffs, DirectionNorms: shared with the CPU kernels
 
 namespace tg::cuda {
 
-using optim::AdamCoeffs;
-using optim::DirectionNorms;
-
-// ---- 1. mirrors of optim/adam_kernels.h (`parallel` is ignored: the GPU is always parallel) ----
+// ---- 1. twins of engine/cpu/optimizer_kernels.h (`parallel` is ignored: the GPU is always parallel) ----
 DirectionNorms adam_direction_norms(const float* w, const float* g, const float* m, const float* v, int64_t n,
                                     const AdamCoeffs& c, bool parallel);
 void adam_update(float* w, const float* g, float* m, float* v, int64_t n, const AdamCoeffs& c, float decay,

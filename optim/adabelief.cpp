@@ -15,8 +15,8 @@
 #include <algorithm>
 #include <cmath>
 
+#include "engine/cpu/simd_sqrt.h"
 #include "engine/error.h"
-#include "optim/simd_sqrt.h"
 #include "optim/tensor_loops.h"
 
 namespace tg::optim {
@@ -64,7 +64,7 @@ void adabelief_range(float* w, const float* g, float* m, float* s, int64_t n, co
       for (int64_t k = 0; k < len; ++k) wb[k] = wb[k] - c.step * mb[k];  // w -= lr m / (1-b1^t)
     } else if (c.mode != Mode::kNone) {
       alignas(64) float root[kBlock];
-      sqrt_block(root, sb, len);
+      cpu::sqrt_block(root, sb, len);
 #pragma omp simd
       for (int64_t k = 0; k < len; ++k) {
         wb[k] = wb[k] - c.step * mb[k] / (root[k] * c.inv_sqrt_bc2 + c.eps);  // w -= step m / (sqrt(s_hat) + eps)

@@ -32,9 +32,8 @@ LambFamilyOptions family_options(const LambOptions& o) {
   return f;
 }
 
-Lamb::Lamb(std::vector<ParamGroup> groups, const LambOptions& options, std::string name)
-    : LambFamily(std::move(groups), family_options(options), std::move(name)) {}
-Lamb::Lamb(std::vector<ParamGroup> groups, const LambOptions& options) : Lamb(std::move(groups), options, "lamb") {}
+Lamb::Lamb(std::vector<ParamGroup> groups, const LambOptions& options)
+    : LambFamily(std::move(groups), family_options(options), "lamb") {}
 Lamb::Lamb(const NamedParams& params, const LambOptions& options) : Lamb(single_param_group(params), options) {}
 
 }  // namespace tg::optim

@@ -32,9 +32,6 @@ class Lamb : public LambFamily {
  public:
   explicit Lamb(std::vector<ParamGroup> groups, const LambOptions& options = {});
   explicit Lamb(const NamedParams& params, const LambOptions& options = {});
-
- protected:
-  Lamb(std::vector<ParamGroup> groups, const LambOptions& options, std::string name);
 };
 
 }  // namespace tg::optim

@@ -28,8 +28,10 @@
 #include <algorithm>
 #include <cmath>
 
+#include "engine/cpu/optimizer_kernels.h"
 #include "engine/error.h"
-#include "optim/device_kernels.h"
+#include "engine/kernel_params/optimizer_math.h"
+#include "engine/optimizer_kernels.h"
 #include "optim/tensor_loops.h"
 
 namespace tg::optim {
@@ -134,15 +136,15 @@ int64_t LambFamily::inspect(const std::vector<ActiveParam>& active) {
   const auto sums = per_tensor_sums<3>(numels(active), [&](size_t i, int64_t b, int64_t e) {
     const ActiveParam& a = active[i];
     if (!adapted(a)) {  // only the NaN/Inf check, unless the global-norm pass already did it
-      return std::array<double, 3>{0.0, 0.0, o_.max_grad_norm > 0.0 ? 0.0 : sum_squares(a.g + b, e - b)};
+      return std::array<double, 3>{0.0, 0.0, o_.max_grad_norm > 0.0 ? 0.0 : cpu::chunk_sum_squares(a.g + b, e - b)};
     }
     const ParamEntry& p = entry(a);
     const float* m = p.state[0].data() + b;
     const float* v = p.state[1].data() + b;
     const DirectionNorms n =
-        staged_[i] ? adam_direction_norms_staged(a.w + b, a.g + b, m, v, scratch_[a.index][0].data() + b,
-                                                 scratch_[a.index][1].data() + b, e - b, c[i])
-                   : adam_direction_norms(a.w + b, a.g + b, m, v, e - b, c[i], /*parallel=*/false);
+        staged_[i] ? cpu::adam_direction_norms_staged(a.w + b, a.g + b, m, v, scratch_[a.index][0].data() + b,
+                                                      scratch_[a.index][1].data() + b, e - b, c[i])
+                   : cpu::adam_direction_norms(a.w + b, a.g + b, m, v, e - b, c[i], /*parallel=*/false);
     return std::array<double, 3>{n.w_sq, n.u_sq, n.g_sq};
   });
   for (size_t i = 0; i < active.size(); ++i) norms_[i] = DirectionNorms{sums[i][0], sums[i][1], sums[i][2]};
@@ -174,8 +176,8 @@ void LambFamily::trust_step(const ActiveParam& a, const DirectionNorms& n, float
   if (adapted(a)) {
     const double w_norm = std::sqrt(n.w_sq) * std::abs(d);
     const double u_norm = std::sqrt(n.u_sq);
-    const double raw = (w_norm > 0.0 && u_norm > 0.0) ? w_norm / u_norm : 1.0;  // r = ||w|| / ||u||
-    r = std::clamp(raw, o_.clip_min, o_.clip_max);                              // LAMBC clip
+    double raw = 1.0;
+    r = clipped_trust_ratio(w_norm, u_norm, o_.clip_min, o_.clip_max, raw);  // clamp(||w|| / ||u||, lo, hi)
     record_trust_ratio(a, w_norm, u_norm, raw, r);
   }
   decay = static_cast<float>(d);
@@ -219,12 +221,12 @@ void LambFamily::apply_cache_blocked(const std::vector<ActiveParam>& active) {
       const ActiveParam& a = active[first + j];
       ParamEntry& p = entry(a);
       if (!adapted(a)) {
-        adam_update(a.w + b, a.g + b, p.state[0].data() + b, p.state[1].data() + b, e - b, c[j], decay[j], step[j],
-                    /*parallel=*/false);
+        cpu::adam_update(a.w + b, a.g + b, p.state[0].data() + b, p.state[1].data() + b, e - b, c[j], decay[j],
+                         step[j], /*parallel=*/false);
         return std::array<double, 2>{0.0, 0.0};
       }
-      const DirectionNorms d = adam_moments_and_direction(a.w + b, a.g + b, p.state[0].data() + b,
-                                                          p.state[1].data() + b, u[j] + b, e - b, c[j]);
+      const DirectionNorms d = cpu::adam_moments_and_direction(a.w + b, a.g + b, p.state[0].data() + b,
+                                                               p.state[1].data() + b, u[j] + b, e - b, c[j]);
       return std::array<double, 2>{d.w_sq, d.u_sq};
     });
     for (size_t j = 0; j < count; ++j) {
@@ -237,7 +239,7 @@ void LambFamily::apply_cache_blocked(const std::vector<ActiveParam>& active) {
     // Pass 2 over the same group at once: w -= lr r u.
     if (!any_adapted) continue;
     for_each_chunk(n, [&](size_t j, int64_t b, int64_t e) {
-      if (adapted(active[first + j])) apply_direction(active[first + j].w + b, u[j] + b, e - b, decay[j], step[j]);
+      if (adapted(active[first + j])) cpu::apply_direction(active[first + j].w + b, u[j] + b, e - b, decay[j], step[j]);
     });
   }
 }
@@ -263,12 +265,12 @@ void LambFamily::apply(const std::vector<ActiveParam>& active) {
     const ActiveParam& a = active[i];
     ParamEntry& p = entry(a);
     if (staged_[i]) {  // the new moments are in the scratch buffers already
-      adam_update_staged(a.w + b, scratch_[a.index][0].data() + b, scratch_[a.index][1].data() + b, e - b, c[i],
-                         decay[i], step[i]);
+      cpu::adam_update_staged(a.w + b, scratch_[a.index][0].data() + b, scratch_[a.index][1].data() + b, e - b,
+                              c[i], decay[i], step[i]);
       return;
     }
-    adam_update(a.w + b, a.g + b, p.state[0].data() + b, p.state[1].data() + b, e - b, c[i], decay[i], step[i],
-                /*parallel=*/false);
+    cpu::adam_update(a.w + b, a.g + b, p.state[0].data() + b, p.state[1].data() + b, e - b, c[i], decay[i], step[i],
+                     /*parallel=*/false);
   });
   // The staged moments become the state; the old state tensors are next step's scratch.
   for (size_t i = 0; i < active.size(); ++i) {

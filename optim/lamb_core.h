@@ -8,7 +8,7 @@
 #include <string>
 #include <vector>
 
-#include "optim/adam_kernels.h"
+#include "engine/kernel_params/optimizer.h"
 #include "optim/optimizer.h"
 
 namespace tg::optim {

@@ -49,7 +49,8 @@ std::vector<ParamGroup> lambc_param_groups(LambcPreset preset, const NamedParams
   return default_param_groups(params, weight_decay, /*adapt_1d=*/false);
 }
 
-Lambc::Lambc(std::vector<ParamGroup> groups, const LambOptions& options) : Lamb(std::move(groups), options, "lambc") {}
+Lambc::Lambc(std::vector<ParamGroup> groups, const LambOptions& options)
+    : LambFamily(std::move(groups), family_options(options), "lambc") {}
 
 Lambc::Lambc(const NamedParams& params, LambcPreset preset, double lr, double weight_decay)
     : Lambc(lambc_param_groups(preset, params, weight_decay), lambc_options(preset, lr, weight_decay)) {}

@@ -1,6 +1,7 @@
 // LAMBC (Fong, Chen & Chen 2020, "Improving Layer-wise Adaptive Rate Methods using Trust Ratio
 // Clipping"): LAMB whose trust ratio is clipped, r = clamp(r, clip_min, clip_max), clip_max = 1.
 // Two presets: `paper` (the authors' code) and `timm` (timm's Lamb(trust_clip=True)).
+// Reading the update: docs/optimizers.md, "Reading LAMBC"; the plain-loop statement is optim/reference.h.
 #pragma once
 #include <string>
 #include <vector>
@@ -26,7 +27,9 @@ LambOptions lambc_options(LambcPreset preset, double lr, double weight_decay = 0
 // authors pass model.parameters()); timm -> default_param_groups(params, wd, adapt_1d = false).
 std::vector<ParamGroup> lambc_param_groups(LambcPreset preset, const NamedParams& params, double weight_decay);
 
-class Lambc : public Lamb {
+// Lambc, Lamb, Adam and AdamW are the LambFamily step (lamb_core.h) with their own options and
+// name; they add no behaviour, so each derives from LambFamily directly.
+class Lambc : public LambFamily {
  public:
   // Explicit options (clip_max defaults to 1 through lambc_options; any LambOptions is accepted).
   Lambc(std::vector<ParamGroup> groups, const LambOptions& options);

@@ -15,9 +15,9 @@
 #include <algorithm>
 #include <cmath>
 
+#include "engine/cpu/optimizer_kernels.h"
 #include "engine/error.h"
-#include "optim/device_kernels.h"
-#include "optim/momentum_kernels.h"
+#include "engine/optimizer_kernels.h"
 #include "optim/tensor_loops.h"
 
 namespace tg::optim {
@@ -57,7 +57,7 @@ int64_t Lars::inspect(const std::vector<ActiveParam>& active) {
   }
   const auto sums = per_tensor_sums<2>(numels(active), [&](size_t i, int64_t b, int64_t e) {
     const ActiveParam& a = active[i];
-    if (!adapted(a)) return std::array<double, 2>{0.0, sum_squares(a.g + b, e - b)};
+    if (!adapted(a)) return std::array<double, 2>{0.0, cpu::chunk_sum_squares(a.g + b, e - b)};
     const float* w = a.w + b;
     const float* g = a.g + b;
     double ww = 0.0, gg = 0.0;
@@ -119,7 +119,7 @@ void Lars::apply(const std::vector<ActiveParam>& active) {
     const ActiveParam& a = active[i];
     ParamEntry& p = entry(a);
     float* buf = p.state.empty() ? nullptr : p.state[0].data() + b;
-    momentum_update(a.w + b, a.g + b, buf, e - b, coeffs[i], /*parallel=*/false);
+    cpu::momentum_update(a.w + b, a.g + b, buf, e - b, coeffs[i], /*parallel=*/false);
   });
 }
 

@@ -9,6 +9,7 @@
 #include "optim/novograd.h"
 #include "optim/optimizer.h"
 #include "optim/param_group.h"
+#include "optim/reference.h"
 #include "optim/schedule.h"
 #include "optim/sgd.h"
 #include "optim/telemetry.h"

@@ -6,8 +6,9 @@
 #include <set>
 
 #include "engine/autograd.h"
+#include "engine/cpu/optimizer_kernels.h"
 #include "engine/error.h"
-#include "optim/device_kernels.h"
+#include "engine/optimizer_kernels.h"
 #include "optim/tensor_loops.h"
 
 namespace tg::optim {
@@ -122,7 +123,7 @@ int64_t Optimizer::inspect(const std::vector<ActiveParam>& active) {
     return first_non_finite(grad_sq_);
   }
   const auto sums = per_tensor_sums<1>(numels(active), [&](size_t i, int64_t b, int64_t e) {
-    return std::array<double, 1>{sum_squares(active[i].g + b, e - b)};
+    return std::array<double, 1>{cpu::chunk_sum_squares(active[i].g + b, e - b)};
   });
   grad_sq_.assign(active.size(), 0.0);
   for (size_t i = 0; i < active.size(); ++i) grad_sq_[i] = sums[i][0];

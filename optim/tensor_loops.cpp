@@ -1,4 +1,5 @@
-// Schedules and deterministic per-tensor reductions used by every optimizer's passes.
+// Schedules and deterministic per-tensor reductions used by every optimizer's passes. The two
+// schedule settings below are process-wide mutable state (documented in docs/architecture.md).
 #include "optim/tensor_loops.h"
 
 #include "engine/error.h"
@@ -43,17 +44,6 @@ std::vector<TensorRange> cache_groups(const std::vector<int64_t>& numels, int64_
     }
   }
   return groups;
-}
-
-double sum_squares(const float* x, int64_t n) {
-  double s = 0.0;
-#pragma omp simd reduction(+ : s)
-  for (int64_t i = 0; i < n; ++i) s += static_cast<double>(x[i]) * x[i];
-  return s;
-}
-
-double sum_squares(const float* x, int64_t n, bool parallel) {
-  return chunked_sum<1>(n, parallel, [x](int64_t b, int64_t e) { return std::array<double, 1>{sum_squares(x + b, e - b)}; })[0];
 }
 
 }  // namespace tg::optim

@@ -11,36 +11,21 @@
 #include <cstdint>
 #include <vector>
 
+#include "engine/cpu/chunked_sum.h"
+
 namespace tg::optim {
 
-// Elements per chunk (a multiple of every kernel's block size).
-constexpr int64_t kReduceChunk = 8192;
+// The chunk size and deterministic chunked sums are the CPU kernels' (engine/cpu/chunked_sum.h).
+using cpu::chunked_sum;
+using cpu::kReduceChunk;
 
-// Schedule switch (tests compare the two paths bit for bit).
+// Schedule switch (tests compare the two paths bit for bit). Process-wide settings (the only
+// mutable globals of optim/; docs/architecture.md lists them): they change speed, never results.
 bool multi_tensor_enabled();
 void set_multi_tensor(bool enabled);
 // Per-tensor schedule: tensors with at least this many elements run with threads inside.
 int64_t parallel_min_numel();
 void set_parallel_min_numel(int64_t n);  // n >= 1
-
-// Sums K quantities over [0, n): fn(begin, end) returns the K sums of one chunk (in double).
-template <int K, class ChunkFn>
-std::array<double, K> chunked_sum(int64_t n, bool parallel, ChunkFn&& fn) {
-  const int64_t chunks = (n + kReduceChunk - 1) / kReduceChunk;
-  std::array<double, K> total{};
-  if (chunks == 1) return fn(int64_t{0}, n);
-  if (chunks == 0) return total;
-  std::vector<std::array<double, K>> partial(static_cast<size_t>(chunks));
-#pragma omp parallel for schedule(static) if (parallel)
-  for (int64_t c = 0; c < chunks; ++c) {
-    partial[static_cast<size_t>(c)] = fn(c * kReduceChunk, std::min(n, (c + 1) * kReduceChunk));
-  }
-  total = partial[0];
-  for (size_t c = 1; c < partial.size(); ++c) {
-    for (int k = 0; k < K; ++k) total[k] += partial[c][k];
-  }
-  return total;
-}
 
 // Per-tensor schedule: fn(i, parallel_inside) once for every tensor i. fn must not throw.
 template <class Fn>
@@ -122,10 +107,5 @@ std::vector<std::array<double, K>> per_tensor_sums(const std::vector<int64_t>& n
   }
   return out;
 }
-
-// sum(x^2) over n floats of one chunk (sequential; vectorised).
-double sum_squares(const float* x, int64_t n);
-// sum(x^2) over a whole tensor, deterministic as chunked_sum.
-double sum_squares(const float* x, int64_t n, bool parallel);
 
 }  // namespace tg::optim

@@ -1,6 +1,7 @@
-// CPU/CUDA parity of the LAMB-family kernels (cuda/lamb.h vs optim/adam_kernels.h + the trust-ratio
-// rule of optim/lamb_core.cpp): mirrors, the fused single-tensor step with the ratio on the device,
-// and the multi-tensor step, whose ratios must stay per tensor (layer-wise, never global).
+// The LAMB-family CUDA kernels (cuda/lamb.h): the twins of the CPU kernels against
+// engine/cpu/optimizer_kernels.h, and the fused single-tensor step (ratio on the device) and the
+// multi-tensor step against the plain-loop reference (optim/reference.h); the multi-tensor
+// ratios must stay per tensor (layer-wise, never global).
 #include <doctest/doctest.h>
 
 #ifdef TRUSTGRAD_WITH_CUDA
@@ -12,7 +13,8 @@
 #include <vector>
 
 #include "cuda/lamb.h"
-#include "optim/adam_kernels.h"
+#include "engine/cpu/optimizer_kernels.h"
+#include "optim/reference.h"
 #include "tests/cuda/cuda_test_util.h"
 
 using namespace tg;
@@ -21,8 +23,8 @@ using namespace tg::cuda::test;
 namespace {
 
 // Coefficients of step t (1-based) with bias correction, as optim::LambFamily::coeffs builds them.
-optim::AdamCoeffs coeffs_at(int t, float l2_update = 0.f, float l2_grad = 0.f) {
-  optim::AdamCoeffs c;
+AdamCoeffs coeffs_at(int t, float l2_update = 0.f, float l2_grad = 0.f) {
+  AdamCoeffs c;
   c.beta1 = 0.9f;
   c.beta3 = 0.1f;
   c.beta2 = 0.999f;
@@ -48,19 +50,28 @@ HostTensor make_tensor(int64_t n, uint32_t seed, float w_scale) {
   return t;
 }
 
-// The CPU reference step: norms pass, r as in LambFamily::apply, update pass. Returns [r, raw, ||w||, ||u||].
-std::vector<double> cpu_step(HostTensor& t, const optim::AdamCoeffs& c, float lr, float decay, bool adapt,
-                             double clip_min, double clip_max) {
-  const int64_t n = static_cast<int64_t>(t.w.size());
-  const optim::DirectionNorms norms = optim::adam_direction_norms(t.w.data(), t.g.data(), t.m.data(), t.v.data(), n, c, false);
-  const double w_norm = std::sqrt(norms.w_sq) * std::abs(static_cast<double>(decay)), u_norm = std::sqrt(norms.u_sq);
-  double raw = 1.0, r = 1.0;
-  if (adapt) {
-    raw = (w_norm > 0.0 && u_norm > 0.0) ? w_norm / u_norm : 1.0;
-    r = std::clamp(raw, clip_min, clip_max);
-  }
-  optim::adam_update(t.w.data(), t.g.data(), t.m.data(), t.v.data(), n, c, decay, static_cast<float>(lr * r), false);
-  return {r, raw, w_norm, u_norm};
+// The reference step (optim/reference.h) with the hyper-parameters of coeffs_at (bias correction,
+// eps 1e-6) and weight decay wd in `mode`. Returns [r, raw, ||w||, ||u||].
+std::vector<double> reference_step(HostTensor& h, int t, float lr, float wd, optim::WeightDecayMode mode, bool adapt,
+                                   double clip_max, float grad_scale = 1.f) {
+  optim::LambFamilyOptions o;
+  o.beta1 = 0.9;
+  o.beta2 = 0.999;
+  o.eps = 1e-6;
+  o.weight_decay_mode = mode;
+  o.bias_correction = true;
+  o.always_adapt = true;  // `adapt` alone decides, as in cuda::TrustRatioOptions
+  o.clip_min = 0.0;
+  o.clip_max = clip_max;
+  const optim::reference::TensorStep step{t, lr, wd, adapt, grad_scale};
+  const optim::reference::TrustRatio r = optim::reference::lamb_family_step(
+      o, step, h.w.data(), h.g.data(), h.m.data(), h.v.data(), static_cast<int64_t>(h.w.size()));
+  return {r.applied, r.raw, r.w_norm, r.u_norm};
+}
+
+// decay = 1 - lr wd for decoupled weight decay, as the reference computes it; 1 otherwise.
+float decay_of(float lr, float wd, optim::WeightDecayMode mode) {
+  return mode == optim::WeightDecayMode::kDecoupled ? static_cast<float>(1.0 - static_cast<double>(lr) * wd) : 1.f;
 }
 
 struct DeviceTensor {
@@ -82,26 +93,27 @@ TEST_CASE("cuda adam_direction_norms and adam_update mirror the CPU kernels") {
   const int64_t n = 50000;
   HostTensor h = make_tensor(n, 400, 1.f);
   DeviceTensor d(h);
-  const optim::AdamCoeffs c = coeffs_at(3, 0.01f);
-  const auto ref = optim::adam_direction_norms(h.w.data(), h.g.data(), h.m.data(), h.v.data(), n, c, false);
+  const AdamCoeffs c = coeffs_at(3, 0.01f);
+  const auto ref = cpu::adam_direction_norms(h.w.data(), h.g.data(), h.m.data(), h.v.data(), n, c, false);
   const auto got = cuda::adam_direction_norms(d.w.get(), d.g.get(), d.m.get(), d.v.get(), n, c, true);
   check_close(got.w_sq, ref.w_sq, 1e-6, 0.0, "adam_direction_norms w_sq");
   check_close(got.u_sq, ref.u_sq, 1e-6, 0.0, "adam_direction_norms u_sq");
   check_close(got.g_sq, ref.g_sq, 1e-6, 0.0, "adam_direction_norms g_sq");
-  optim::adam_update(h.w.data(), h.g.data(), h.m.data(), h.v.data(), n, c, 0.999f, 0.01f, false);
+  cpu::adam_update(h.w.data(), h.g.data(), h.m.data(), h.v.data(), n, c, 0.999f, 0.01f, false);
   cuda::adam_update(d.w.get(), d.g.get(), d.m.get(), d.v.get(), n, c, 0.999f, 0.01f, true);
   check_tensor(d, h, "adam_update");
 }
 
-TEST_CASE("cuda lamb_step (ratio on the device) matches the CPU rule for LAMB, LAMBC, AdamW and decoupled decay") {
+TEST_CASE("cuda lamb_step (ratio on the device) matches the reference for LAMB, LAMBC, AdamW and decoupled decay") {
   TG_REQUIRE_CUDA_DEVICE();
   const float inf = std::numeric_limits<float>::infinity();
-  struct Config { const char* name; float wd_update; float decay; bool adapt; float clip_max; float w_scale; };
+  using Mode = optim::WeightDecayMode;
+  struct Config { const char* name; float wd; Mode mode; bool adapt; float clip_max; float w_scale; };
   const std::vector<Config> configs = {
-      {"LAMB", 0.01f, 1.f, true, inf, 1.f},
-      {"LAMBC clipped", 0.01f, 1.f, true, 1.f, 20.f},  // ||w|| >> ||u||: raw r > 1, clipped to 1
-      {"AdamW (r = 1)", 0.f, 1.f - 0.01f * 0.05f, false, inf, 1.f},
-      {"LAMB decoupled", 0.f, 1.f - 0.01f * 0.05f, true, inf, 1.f},
+      {"LAMB", 0.01f, Mode::kL2Update, true, inf, 1.f},
+      {"LAMBC clipped", 0.01f, Mode::kL2Update, true, 1.f, 20.f},  // ||w|| >> ||u||: raw r > 1, clipped to 1
+      {"AdamW (r = 1)", 0.05f, Mode::kDecoupled, false, inf, 1.f},
+      {"LAMB decoupled", 0.05f, Mode::kDecoupled, true, inf, 1.f},
   };
   const float lr = 0.01f;
   for (const Config& cfg : configs) {
@@ -110,11 +122,11 @@ TEST_CASE("cuda lamb_step (ratio on the device) matches the CPU rule for LAMB, L
     DeviceTensor d(h);
     DeviceFloats tele(cuda::kLambTelemetry);
     for (int t = 1; t <= 3; ++t) {
-      const optim::AdamCoeffs c = coeffs_at(t, cfg.wd_update);
-      const auto ref = cpu_step(h, c, lr, cfg.decay, cfg.adapt, 0.0, cfg.clip_max);
+      const AdamCoeffs c = coeffs_at(t, cfg.mode == Mode::kL2Update ? cfg.wd : 0.f);
+      const auto ref = reference_step(h, t, lr, cfg.wd, cfg.mode, cfg.adapt, cfg.clip_max);
       cuda::TrustRatioOptions o;
       o.lr = lr;
-      o.decay = cfg.decay;
+      o.decay = decay_of(lr, cfg.wd, cfg.mode);
       o.adapt = cfg.adapt;
       o.clip_max = cfg.clip_max;
       cuda::lamb_step(d.w.get(), d.g.get(), d.m.get(), d.v.get(), n, c, o, tele.get());
@@ -138,16 +150,16 @@ TEST_CASE("cuda lamb_step applies a device-side gradient scale") {
   HostTensor h = make_tensor(n, 420, 1.f);
   DeviceTensor d(h);
   DeviceFloats scale(std::vector<float>{0.25f});
-  optim::AdamCoeffs c = coeffs_at(1, 0.01f);
+  AdamCoeffs c = coeffs_at(1, 0.01f);
   cuda::TrustRatioOptions o;
   o.lr = 0.02f;
   cuda::lamb_step(d.w.get(), d.g.get(), d.m.get(), d.v.get(), n, c, o, nullptr, scale.get());
-  c.grad_scale = 0.25f;
-  cpu_step(h, c, 0.02f, 1.f, true, 0.0, std::numeric_limits<double>::infinity());
+  reference_step(h, 1, 0.02f, 0.01f, optim::WeightDecayMode::kL2Update, true, std::numeric_limits<double>::infinity(),
+                 0.25f);
   check_tensor(d, h, "lamb_step grad_scale");
 }
 
-TEST_CASE("cuda lamb_step_multi keeps norms per tensor and matches per-tensor CPU steps") {
+TEST_CASE("cuda lamb_step_multi keeps norms per tensor and matches the per-tensor reference") {
   TG_REQUIRE_CUDA_DEVICE();
   // Tensors of very different sizes and scales: a layer-wise ratio differs per tensor.
   const std::vector<int64_t> sizes = {7, 40000, 1, 16384, 900};
@@ -183,15 +195,14 @@ TEST_CASE("cuda lamb_step_multi keeps norms per tensor and matches per-tensor CP
         double total = 0.0;
         for (const auto& h : host)
           for (float g : h.g) total += static_cast<double>(g) * g;
-        gscale = static_cast<float>(1.0 / std::max(std::sqrt(total) / max_grad_norm, 1.0));
+        gscale = static_cast<float>(optim::reference::global_grad_scale(total, max_grad_norm));
         CHECK(gscale < 1.f);  // the clip is active in this test
       }
       const auto tel = tele.host();
       std::vector<float> ratios;
       for (size_t i = 0; i < host.size(); ++i) {
-        optim::AdamCoeffs c = coeffs_at(t, wds[i]);
-        c.grad_scale = gscale;
-        const auto ref = cpu_step(host[i], c, lr, 1.f, adapt[i], 0.0, 10.0);
+        const auto ref =
+            reference_step(host[i], t, lr, wds[i], optim::WeightDecayMode::kL2Update, adapt[i], 10.0, gscale);
         const std::string what = "multi tensor " + std::to_string(i) + " step " + std::to_string(t) + tag;
         check_tensor(*dev[i], host[i], what, scales[i]);
         check_close(tel[cuda::kLambTelemetry * i], static_cast<float>(ref[0]), 1e-5, 0.0, what + " r");

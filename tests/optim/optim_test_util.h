@@ -1,6 +1,12 @@
-// Helpers shared by the tests/optim suites: parameter sets, gradients, bitwise comparisons.
+// Helpers shared by the tests/optim suites: parameter sets, gradients, optimizer factories,
+// bitwise and scale-relative comparisons.
 #pragma once
+#include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <functional>
+#include <limits>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -10,6 +16,16 @@
 #include "optim/optim.h"
 
 namespace tg::optim::testing {
+
+// One CPU order of the LAMB family's step (LambFamilyOptions::staged_moments, cache_block_bytes).
+struct CpuOrder {
+  const char* name;
+  bool staged;
+  int64_t block_bytes;
+};
+
+// Builds an optimizer over the given parameters (the suites keep name -> factory tables).
+using Factory = std::function<std::unique_ptr<Optimizer>(const NamedParams&)>;
 
 inline NamedParams make_params(const std::vector<std::pair<std::string, Shape>>& shapes, uint64_t seed,
                                float scale = 1.f) {
@@ -75,6 +91,23 @@ inline bool bitwise_equal(const StateDict& a, const StateDict& b, const std::str
     }
   }
   return true;
+}
+
+// max |a - b| / max |b|: the error relative to the tensor's scale (an elementwise relative error
+// is meaningless for entries near 0, where float rounding differences dominate); +inf when the
+// sizes differ.
+inline double max_rel_err(const std::vector<float>& a, const std::vector<float>& b) {
+  if (a.size() != b.size()) return std::numeric_limits<double>::infinity();
+  double diff = 0.0, scale = 0.0;
+  for (size_t k = 0; k < a.size(); ++k) {
+    diff = std::max(diff, std::abs(static_cast<double>(a[k]) - b[k]));
+    scale = std::max(scale, std::abs(static_cast<double>(b[k])));
+  }
+  return scale > 0.0 ? diff / scale : diff;
+}
+
+inline double max_rel_err(const Tensor& a, const Tensor& b) {
+  return max_rel_err(a.to(Device::cpu()).to_vector(), b.to(Device::cpu()).to_vector());
 }
 
 }  // namespace tg::optim::testing

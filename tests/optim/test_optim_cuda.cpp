@@ -18,6 +18,7 @@
 #include "engine/ops.h"
 #include "engine/tensor.h"
 #include "optim/factory.h"
+#include "optim_test_util.h"
 
 using namespace tg;
 using namespace tg::optim;
@@ -47,18 +48,7 @@ Tensor make_grad(size_t i, int s, const Shape& shape) {
   return Tensor::randn(shape, gen) * (0.5f + 0.25f * static_cast<float>(i));
 }
 
-// max |a - b| / max |b|: the error relative to the tensor's scale (elementwise relative error is
-// meaningless for entries near 0, where float rounding differences dominate).
-double rel_err(const Tensor& a, const Tensor& b) {
-  const std::vector<float> x = a.to(Device::cpu()).to_vector(), y = b.to(Device::cpu()).to_vector();
-  REQUIRE(x.size() == y.size());
-  double diff = 0.0, scale = 0.0;
-  for (size_t k = 0; k < x.size(); ++k) {
-    diff = std::max(diff, std::abs(static_cast<double>(x[k]) - y[k]));
-    scale = std::max(scale, std::abs(static_cast<double>(y[k])));
-  }
-  return scale > 0.0 ? diff / scale : diff;
-}
+using testing::max_rel_err;  // optim_test_util.h
 
 // Tolerance on max |cuda - cpu| / max |cpu| after 6 steps. Measured on an H200: 0 (bit-identical)
 // for every optimizer but Adam (measured 2.0e-5), whose L2 mode adds wd w into g before the
@@ -96,7 +86,7 @@ void check_cuda_matches_cpu(const OptimizerConfig& config) {
   double worst = 0.0;
   for (size_t i = 0; i < cpu.size(); ++i) {
     CHECK(gpu[i].second.device() == Device::cuda(0));
-    const double e = rel_err(gpu[i].second, cpu[i].second);
+    const double e = max_rel_err(gpu[i].second, cpu[i].second);
     worst = std::max(worst, e);
     CHECK_MESSAGE(e <= tolerance(config), what << " " << cpu[i].first << " cuda vs cpu rel err " << e);
     for (const std::string& slot : opt_cpu->state_names()) {
@@ -105,7 +95,7 @@ void check_cuda_matches_cpu(const OptimizerConfig& config) {
       REQUIRE(sc != nullptr);
       REQUIRE(sg != nullptr);
       CHECK(sg->device() == Device::cuda(0));
-      const double es = rel_err(*sg, *sc);
+      const double es = max_rel_err(*sg, *sc);
       CHECK_MESSAGE(es <= tolerance(config), what << " " << cpu[i].first << "/" << slot << " cuda vs cpu rel err " << es);
       worst = std::max(worst, es);
     }

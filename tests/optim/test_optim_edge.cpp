@@ -93,8 +93,6 @@ TEST_CASE("huge ratio: LAMBC clips to 1, LAMB applies it; tiny ratio: clip_min r
   CHECK(w_floor[0] - 1e-6f == doctest::Approx(1e-3 * 1e-3 * 3.1623).epsilon(1e-3));
 }
 
-using Factory = std::function<std::unique_ptr<Optimizer>(const NamedParams&)>;
-
 std::vector<std::pair<std::string, Factory>> all_optimizers() {
   return {
       {"sgd", [](const NamedParams& p) { return std::make_unique<Sgd>(p, SgdOptions{.lr = 0.1, .momentum = 0.9}); }},

@@ -57,19 +57,14 @@ TEST_CASE("the CPU step orders (cache-blocked, staged two-pass, plain two-pass) 
   std::vector<std::pair<std::string, Shape>> shapes = kShapes;
   shapes.push_back({"big.weight", {7, 9001}});
   shapes.push_back({"head.weight", {3, 50}});
-  struct Order {
-    const char* name;
-    bool staged;
-    int64_t block_bytes;
-  };
   // Block budgets: the default (everything in one group here), 20 KB (groups of a few small tensors,
   // big.weight alone: 63007 elements x 20 bytes) and 1 byte (every tensor a group of its own).
-  const Order orders[] = {{"blocked (default)", true, LambOptions{}.cache_block_bytes},
-                          {"blocked 20 KB", true, 20000},
-                          {"blocked 1 B", false, 1},
-                          {"two-pass staged", true, 0}};
+  const CpuOrder orders[] = {{"blocked (default)", true, LambOptions{}.cache_block_bytes},
+                             {"blocked 20 KB", true, 20000},
+                             {"blocked 1 B", false, 1},
+                             {"two-pass staged", true, 0}};
   for (const LambcPreset preset : {LambcPreset::kPaper, LambcPreset::kTimm}) {
-    for (const Order& order : orders) {
+    for (const CpuOrder& order : orders) {
       CAPTURE(order.name);
       CAPTURE(static_cast<int>(preset));
       const NamedParams p1 = make_params(shapes, 3, 1.5f);

@@ -16,7 +16,7 @@
 namespace tg::optim {
 namespace {
 
-using Factory = std::function<std::unique_ptr<Optimizer>(const NamedParams&)>;
+using testing::Factory;
 
 struct GoldenCase {
   std::string config;

@@ -2,6 +2,7 @@
 // options, schedule position), through safetensors on disk too; mismatches are refused by name.
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <functional>
 #include <memory>
 
@@ -13,8 +14,6 @@ namespace tg::optim {
 namespace {
 
 using namespace testing;  // optim_test_util.h: make_params, clone_params, random_grads, set_grads, bitwise_equal
-
-using Factory = std::function<std::unique_ptr<Optimizer>(const NamedParams&)>;
 
 const std::vector<std::pair<std::string, Shape>> kShapes = {
     {"conv.weight", {4, 3, 3, 3}}, {"bn.weight", {4}}, {"bn.bias", {4}}, {"fc.weight", {5, 8}}};

@@ -1,16 +1,15 @@
-// The optimizers' raw-pointer kernels, dispatched on the parameters' device. The CPU kernels
-// (optim/adam_kernels.h, optim/momentum_kernels.h, optim/tensor_loops.h) and the CUDA launchers
-// (cuda/lamb.h, cuda/momentum.h, cuda/reduce.h) share their signatures; these pick one per call,
-// one whole tensor at a time. The CPU optimizers use the multi-tensor chunk loops of
-// tensor_loops.h instead; these per-tensor calls are the GPU path (each norm returns to the host).
+// The optimizers' update kernels, dispatched on the parameters' device, one whole tensor per call:
+// the CPU kernels (engine/cpu/optimizer_kernels.h) or their CUDA twins of the same names and
+// signatures (cuda/lamb.h, cuda/momentum.h, cuda/reduce.h). The CPU optimizers call the CPU
+// kernels per chunk from their multi-tensor loops (optim/tensor_loops.h) instead; these per-tensor
+// calls are the GPU path (each norm returns to the host).
 #pragma once
 #include <cstdint>
 
 #include "engine/device.h"
-#include "optim/adam_kernels.h"
-#include "optim/momentum_kernels.h"
+#include "engine/kernel_params/optimizer.h"
 
-namespace tg::optim {
+namespace tg {
 
 // sum(x^2) over n floats, in double (finite iff every element is).
 double device_sum_squares(Device device, const float* x, int64_t n);
@@ -26,4 +25,4 @@ void device_adam_update(Device device, float* w, const float* g, float* m, float
 // SGD / LARS update: w, buf in place (buf null without momentum).
 void device_momentum_update(Device device, float* w, const float* g, float* buf, int64_t n, const MomentumCoeffs& c);
 
-}  // namespace tg::optim
+}  // namespace tg

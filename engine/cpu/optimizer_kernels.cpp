@@ -1,17 +1,20 @@
-// The LAMB family's two element loops (see adam_kernels.h): norms pass and update pass.
-// Both walk the tensor in blocks of kBlock elements: moments -> sqrt(v) (vectorised IEEE sqrt,
-// simd_sqrt.h) -> u. The math is adam_moments / adam_direction_from, the same for both passes,
-// so pass 1 sees exactly the u that pass 2 applies.
-#include "optim/adam_kernels.h"
+// The optimizers' CPU update kernels (see optimizer_kernels.h).
+// LAMB family: each pass walks the tensor in blocks of kBlock elements: moments -> sqrt(v) of the
+// block (vectorised IEEE sqrt, simd_sqrt.h) -> u. The element math is adam_moments /
+// adam_direction_from (engine/kernel_params/optimizer_math.h, shared with cuda/lamb.cu), the same
+// for every pass, so pass 1 sees exactly the u that pass 2 applies.
+// Momentum: one vectorised loop per range, in parallel blocks for big tensors.
+#include "engine/cpu/optimizer_kernels.h"
 
 #include <algorithm>
 #include <array>
 #include <cstdint>
 
-#include "optim/simd_sqrt.h"
-#include "optim/tensor_loops.h"
+#include "engine/cpu/chunked_sum.h"
+#include "engine/cpu/simd_sqrt.h"
+#include "engine/kernel_params/optimizer_math.h"
 
-namespace tg::optim {
+namespace tg::cpu {
 
 namespace {
 
@@ -159,4 +162,52 @@ void adam_update(float* w, const float* g, float* m, float* v, int64_t n, const 
   }
 }
 
-}  // namespace tg::optim
+
+// ---- SGD / LARS ----
+
+namespace {
+
+// One sequential range; the coefficients are locals, so the compiler need not reload them after
+// every store (w and buf could alias c as far as it knows) and the loops vectorise.
+void momentum_range(float* w, const float* g, float* buf, int64_t n, const MomentumCoeffs& c) {
+  const float lr = c.lr, wd = c.weight_decay, ratio = c.ratio;
+  if (buf == nullptr || c.momentum == 0.f) {
+#pragma omp simd
+    for (int64_t i = 0; i < n; ++i) sgd_element(w[i], g[i], lr, wd, ratio);  // w -= lr (g + wd w) r
+    return;
+  }
+  const MomentumBlend k = momentum_blend(c);
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) momentum_element(w[i], g[i], buf[i], lr, wd, ratio, k);
+}
+
+constexpr int64_t kParallelBlock = 16384;  // elements per parallel work item
+
+}  // namespace
+
+void momentum_update(float* w, const float* g, float* buf, int64_t n, const MomentumCoeffs& c, bool parallel) {
+  if (!parallel || n <= kParallelBlock) {
+    momentum_range(w, g, buf, n, c);
+    return;
+  }
+  const int64_t blocks = (n + kParallelBlock - 1) / kParallelBlock;
+#pragma omp parallel for schedule(static)
+  for (int64_t k = 0; k < blocks; ++k) {
+    const int64_t b = k * kParallelBlock;
+    momentum_range(w + b, g + b, buf == nullptr ? nullptr : buf + b, std::min(kParallelBlock, n - b), c);
+  }
+}
+
+double chunk_sum_squares(const float* x, int64_t n) {
+  double s = 0.0;
+#pragma omp simd reduction(+ : s)
+  for (int64_t i = 0; i < n; ++i) s += static_cast<double>(x[i]) * x[i];
+  return s;
+}
+
+double tensor_sum_squares(const float* x, int64_t n, bool parallel) {
+  return chunked_sum<1>(n, parallel,
+                        [x](int64_t b, int64_t e) { return std::array<double, 1>{chunk_sum_squares(x + b, e - b)}; })[0];
+}
+
+}  // namespace tg::cpu

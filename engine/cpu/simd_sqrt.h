@@ -9,7 +9,7 @@
 #include <immintrin.h>
 #endif
 
-namespace tg::optim {
+namespace tg::cpu {
 
 inline void sqrt_block(float* out, const float* in, int64_t n) {
   int64_t i = 0;
@@ -21,4 +21,4 @@ inline void sqrt_block(float* out, const float* in, int64_t n) {
   for (; i < n; ++i) out[i] = std::sqrt(in[i]);
 }
 
-}  // namespace tg::optim
+}  // namespace tg::cpu

@@ -1,0 +1,76 @@
+// The optimizers' element math, written once for the CPU kernels (engine/cpu/optimizer_kernels.cpp)
+// and the CUDA kernels (cuda/lamb.cu, cuda/momentum.cu). Inline functions of scalars only.
+//
+// TG_HOST_DEVICE: under nvcc (__CUDACC__) these functions are compiled for both the host and the
+// device (__host__ __device__); under a plain C++ compiler they are ordinary inline functions.
+// That one qualifier is the only difference between the two builds.
+#pragma once
+#include <cmath>
+
+#include "engine/kernel_params/optimizer.h"
+
+#if defined(__CUDACC__)
+#define TG_HOST_DEVICE __host__ __device__ __forceinline__
+#else
+#define TG_HOST_DEVICE inline
+#endif
+
+namespace tg {
+
+// The Adam moments of one element: m, v <- new values.
+TG_HOST_DEVICE void adam_moments(float w, float g, float& m, float& v, const AdamCoeffs& c) {
+  g = g * c.grad_scale + c.l2_grad * w;           // g <- g/s + wd w   (Adam's L2 only)
+  m = c.beta1 * m + c.beta3 * g;                  // m = b1 m + (1-b1) g
+  v = c.beta2 * v + c.one_minus_beta2 * (g * g);  // v = b2 v + (1-b2) g^2
+}
+
+// u from the new moments, given sqrt(v):  u = m_hat / (sqrt(v_hat) + eps) + wd w  (LAMB's L2 only),
+// m_hat = m / (1-b1^t), sqrt(v_hat) = sqrt(v) / sqrt(1-b2^t).
+TG_HOST_DEVICE float adam_direction_from(float w, float m, float sqrt_v, const AdamCoeffs& c) {
+  return (m * c.inv_bc1) / (sqrt_v * c.inv_sqrt_bc2 + c.eps) + c.l2_update * w;
+}
+
+// u for one element; m and v receive the new moments. (The CPU kernels take sqrt(v) of a whole
+// block at once, vectorised, and call adam_direction_from; the result is the same, bit for bit.)
+TG_HOST_DEVICE float adam_direction(float w, float g, float& m, float& v, const AdamCoeffs& c) {
+  adam_moments(w, g, m, v, c);
+  return adam_direction_from(w, m, std::sqrt(v), c);
+}
+
+// The trust ratio of one tensor from its norms (in double): raw = ||w|| / ||u||, 1 when either is 0;
+// returns raw clamped to [clip_min, clip_max] (std::clamp's order: a NaN raw stays NaN).
+TG_HOST_DEVICE double clipped_trust_ratio(double w_norm, double u_norm, double clip_min, double clip_max, double& raw) {
+  raw = (w_norm > 0.0 && u_norm > 0.0) ? w_norm / u_norm : 1.0;  // r = ||w|| / ||u||
+  return raw < clip_min ? clip_min : (clip_max < raw ? clip_max : raw);  // LAMBC: r = min(r, 1)
+}
+
+// SGD with momentum in a branch-free form, the four weights chosen once per tensor:
+//   first step: buf = 0 buf + 1 d = d;          later: buf = mu buf + (1 - dampening) d
+//   Nesterov:   d = 1 d + mu buf;               plain:  d = 0 d + 1 buf = buf
+struct MomentumBlend {
+  float buf_mu, buf_keep;  // buf = buf_mu buf + buf_keep d
+  float d_self, d_buf;     // step direction = d_self d + d_buf buf
+};
+
+TG_HOST_DEVICE MomentumBlend momentum_blend(const MomentumCoeffs& c) {
+  return MomentumBlend{c.first ? 0.f : c.momentum, c.first ? 1.f : 1.f - c.dampening, c.nesterov ? 1.f : 0.f,
+                       c.nesterov ? c.momentum : 1.f};
+}
+
+// One element with a momentum buffer: d = (g + wd w) r; buf, w updated. The scalars come as
+// arguments (not through MomentumCoeffs) so that a CPU loop can keep them in registers.
+TG_HOST_DEVICE void momentum_element(float& w, float g, float& buf, float lr, float wd, float ratio,
+                                     const MomentumBlend& k) {
+  const float d = (g + wd * w) * ratio;        // d = (g + wd w) r
+  const float b = k.buf_mu * buf + k.buf_keep * d;  // buf = mu buf + (1 - damp) d
+  buf = b;
+  w = w - lr * (k.d_self * d + k.d_buf * b);   // w -= lr (d + mu buf  |  buf)
+}
+
+// One element without a buffer (momentum 0): w -= lr (g + wd w) r.
+TG_HOST_DEVICE void sgd_element(float& w, float g, float lr, float wd, float ratio) {
+  const float d = (g + wd * w) * ratio;  // d = (g + wd w) r
+  w = w - lr * d;                        // w -= lr d
+}
+
+}  // namespace tg
