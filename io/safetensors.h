@@ -1,6 +1,7 @@
-// safetensors I/O: the published format exactly (8-byte little-endian header length, JSON header
-// with dtype/shape/data_offsets and optional __metadata__, then row-major little-endian data with
-// no holes). Saves are atomic: temporary file, fsync, rename.
+// Checkpoint I/O (io/: beneath nn/ and optim/, uses only engine/): safetensors, the published format
+// exactly (8-byte little-endian header length, JSON header with dtype/shape/data_offsets and optional
+// __metadata__, then row-major little-endian data with no holes). Saves are atomic: temporary file,
+// fsync, rename.
 #pragma once
 #include <map>
 #include <string>
