@@ -32,6 +32,7 @@
 #include "engine/error.h"
 #include "engine/kernel_params/optimizer_math.h"
 #include "engine/optimizer_kernels.h"
+#include "optim/reference.h"
 #include "optim/tensor_loops.h"
 
 namespace tg::optim {
@@ -83,6 +84,12 @@ int64_t LambFamily::first_non_finite_norm() const {
 }
 
 int64_t LambFamily::inspect(const std::vector<ActiveParam>& active) {
+  if (reference_kernels_) {
+    TG_CHECK(device().is_cpu(), name_ << ": reference kernels run on the CPU only; the parameters are on "
+                                      << device().str() << " (set_reference_kernels(false) there)");
+    TG_CHECK(!has_partial_sum_reducer(), name_ << ": reference kernels cannot run a sharded optimizer (their "
+                                                  "norms are per slice); set_reference_kernels(false) there");
+  }
   grad_scale_ = 1.f;
   staged_.assign(active.size(), 0);  // set below for the adapted tensors of a CPU step
   norms_.assign(active.size(), DirectionNorms{});
@@ -98,7 +105,7 @@ int64_t LambFamily::inspect(const std::vector<ActiveParam>& active) {
   for (const auto& a : active) any_adapted = any_adapted || adapted(a);
   // The gradient check only; norms come in apply(). Sharded: always the norms pass below, so the
   // partial sums are reduced the same number of times on every rank.
-  if (!has_partial_sum_reducer() && (!any_adapted || cache_blocked())) {
+  if (!has_partial_sum_reducer() && (!any_adapted || cache_blocked() || reference_kernels_)) {
     if (o_.max_grad_norm > 0.0) return -1;  // the global-norm pass checked them
     const int64_t bad = Optimizer::inspect(active);
     for (size_t i = 0; i < active.size(); ++i) norms_[i].g_sq = grad_sq_[i];
@@ -244,7 +251,21 @@ void LambFamily::apply_cache_blocked(const std::vector<ActiveParam>& active) {
   }
 }
 
+void LambFamily::apply_reference(const std::vector<ActiveParam>& active) {
+  for (const ActiveParam& a : active) {
+    ParamEntry& p = entry(a);
+    const reference::TensorStep s{p.step + 1, a.lr, a.weight_decay, a.adapt, grad_scale_};
+    const reference::TrustRatio r =
+        reference::lamb_family_step(o_, s, a.w, a.g, p.state[0].data(), p.state[1].data(), a.numel);
+    if (adapted(a)) record_trust_ratio(a, r.w_norm, r.u_norm, r.raw, r.applied);
+  }
+}
+
 void LambFamily::apply(const std::vector<ActiveParam>& active) {
+  if (reference_kernels_) {
+    apply_reference(active);
+    return;
+  }
   if (cache_blocked()) {
     apply_cache_blocked(active);
     return;

@@ -53,6 +53,13 @@ class LambFamily : public Optimizer {
   std::vector<std::string> state_names() const override { return {"exp_avg", "exp_avg_sq"}; }
   const LambFamilyOptions& options() const { return o_; }
 
+  // Reference kernels: each tensor's update runs through the plain loops of optim/reference.cpp
+  // instead of the blocked, threaded, vectorised kernels (CPU only, not with a sharding reducer;
+  // step() throws tg::Error naming the conflict). For study and debugging: results agree with the
+  // fast path to float rounding (tests/optim/test_optim_reference.cpp). Not part of state_dict.
+  void set_reference_kernels(bool enabled) { reference_kernels_ = enabled; }
+  bool reference_kernels() const { return reference_kernels_; }
+
  protected:
   int64_t inspect(const std::vector<ActiveParam>& active) override;
   void apply(const std::vector<ActiveParam>& active) override;
@@ -67,9 +74,11 @@ class LambFamily : public Optimizer {
   // r for one tensor from its norms (telemetry recorded), and its update's decay and lr r.
   void trust_step(const ActiveParam& a, const DirectionNorms& n, float& decay, float& step);
   void apply_cache_blocked(const std::vector<ActiveParam>& active);
+  void apply_reference(const std::vector<ActiveParam>& active);  // optim/reference.cpp, tensor by tensor
 
   LambFamilyOptions o_;
   std::string name_;
+  bool reference_kernels_ = false;
   float grad_scale_ = 1.f;              // this step's global-clip factor 1/s
   std::vector<DirectionNorms> norms_;   // per active parameter, from inspect()
   std::vector<char> staged_;            // per active parameter: pass 1 wrote its moments to scratch_
