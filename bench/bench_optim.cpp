@@ -25,7 +25,7 @@ namespace {
 
 using tg::Shape;
 using tg::Tensor;
-using tg::optim::NamedParams;
+using tg::NamedTensors;
 
 double now_s() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
 
@@ -98,7 +98,7 @@ struct Case {
   std::string name;
   double bytes_per_param;  // modelled DRAM traffic per parameter per step (reads + writes)
   std::string passes;
-  std::function<std::unique_ptr<tg::optim::Optimizer>(const NamedParams&)> make;
+  std::function<std::unique_ptr<tg::optim::Optimizer>(const NamedTensors&)> make;
 };
 
 }  // namespace
@@ -128,7 +128,7 @@ int main(int argc, char** argv) {
   threads = tg::get_num_threads();
 
   tg::Generator gen(0);
-  NamedParams params;
+  NamedTensors params;
   std::vector<Tensor> grads;
   int64_t total = 0;
   for (const auto& [name, shape] : resnet18_shapes()) {
@@ -158,30 +158,30 @@ int main(int argc, char** argv) {
   //   LARS:         w g | w g buf -> w buf                        = 8 + 12 + 8
   const std::vector<Case> cases = {
       {"sgd_momentum", 24, "check | update",
-       [](const NamedParams& p) { return std::make_unique<Sgd>(p, SgdOptions{.lr = 0.1, .momentum = 0.9}); }},
+       [](const NamedTensors& p) { return std::make_unique<Sgd>(p, SgdOptions{.lr = 0.1, .momentum = 0.9}); }},
       {"adamw", 32, "check | update",
-       [](const NamedParams& p) { return std::make_unique<AdamW>(p, AdamWOptions{.lr = 1e-3, .weight_decay = 0.01}); }},
+       [](const NamedTensors& p) { return std::make_unique<AdamW>(p, AdamWOptions{.lr = 1e-3, .weight_decay = 0.01}); }},
       {"lamb_timm", 32, "grad norm | blocks: moments + u + norms, update from cached u",
-       [](const NamedParams& p) { return std::make_unique<Lamb>(default_param_groups(p, 0.01), LambOptions{.lr = 0.01}); }},
+       [](const NamedTensors& p) { return std::make_unique<Lamb>(default_param_groups(p, 0.01), LambOptions{.lr = 0.01}); }},
       {"lambc_paper", 32, "check | blocks: moments + u + norms, update from cached u",
-       [](const NamedParams& p) { return std::make_unique<Lambc>(p, LambcPreset::kPaper, 0.01, 0.0); }},
+       [](const NamedTensors& p) { return std::make_unique<Lambc>(p, LambcPreset::kPaper, 0.01, 0.0); }},
       {"lambc_paper_unstaged", 44, "two-pass: norms | update (recomputes moments)",
-       [](const NamedParams& p) {
+       [](const NamedTensors& p) {
          LambOptions o = lambc_options(LambcPreset::kPaper, 0.01, 0.0);
          o.staged_moments = false;
          o.cache_block_bytes = 0;
          return std::make_unique<Lambc>(lambc_param_groups(LambcPreset::kPaper, p, 0.0), o);
        }},
       {"lambc_paper_staged", 40, "two-pass: norms + staged moments | update",
-       [](const NamedParams& p) {
+       [](const NamedTensors& p) {
          LambOptions o = lambc_options(LambcPreset::kPaper, 0.01, 0.0);
          o.cache_block_bytes = 0;
          return std::make_unique<Lambc>(lambc_param_groups(LambcPreset::kPaper, p, 0.0), o);
        }},
       {"lambc_timm", 32, "grad norm | blocks: moments + u + norms, update from cached u",
-       [](const NamedParams& p) { return std::make_unique<Lambc>(p, LambcPreset::kTimm, 0.01, 0.01); }},
+       [](const NamedTensors& p) { return std::make_unique<Lambc>(p, LambcPreset::kTimm, 0.01, 0.01); }},
       {"lars", 28, "norms (w g) | update",
-       [](const NamedParams& p) { return std::make_unique<Lars>(p, LarsOptions{.weight_decay = 5e-4, .always_adapt = true}); }},
+       [](const NamedTensors& p) { return std::make_unique<Lars>(p, LarsOptions{.weight_decay = 5e-4, .always_adapt = true}); }},
   };
 
   // Bandwidth bounds, measured now: a STREAM copy (dst = src; its write-allocate reads are not

@@ -1,11 +1,16 @@
 # Install-time script (install(SCRIPT), CMakeLists.txt): copies the public headers to
 # ${TG_HEADER_DEST} (<prefix>/include/trustgrad) with their includes of the library's own headers
 # prefixed: #include "engine/tensor.h" -> #include "trustgrad/engine/tensor.h". The public headers
-# are those of the public folders and engine/cpu/isa.h plus, transitively, every library header they include (e.g.
+# are those of the public folders (dist/ when trustgrad::dist is installed), engine/cpu/isa.h and the
+# umbrella trustgrad.h plus, transitively, every library header they include (e.g.
 # engine/kernel_params/conv2d.h for ConvAlgorithm); kernel internals, cuda/ and the tests' headers stay out.
 # In the tree the sources keep their short includes; only the installed copies carry the prefix.
 set(public_dirs engine io nn nn/models optim datasets)
-set(queue engine/cpu/isa.h)  # tg::cpu_isa(): which kernels run
+if(TG_INSTALL_DIST)  # trustgrad::dist's headers, when it is installed (built with MPI)
+  list(APPEND public_dirs dist)
+endif()
+# tg::cpu_isa(): which kernels run; trustgrad.h: the umbrella header (-> <trustgrad/trustgrad.h>)
+set(queue engine/cpu/isa.h trustgrad.h)
 foreach(dir ${public_dirs})
   file(GLOB hdrs RELATIVE ${TG_SOURCE_DIR} ${TG_SOURCE_DIR}/${dir}/*.h)
   list(APPEND queue ${hdrs})
@@ -20,14 +25,14 @@ while(queue)
   list(APPEND done ${hdr})
   file(READ ${TG_SOURCE_DIR}/${hdr} text)
   # Includes of other library headers (quoted, with a library folder) are queued and prefixed.
-  string(REGEX MATCHALL "#include \"(engine|io|nn|optim|datasets|cuda)/[^\"]+\"" incs "${text}")
+  string(REGEX MATCHALL "#include \"(engine|io|nn|optim|datasets|cuda|dist)/[^\"]+\"" incs "${text}")
   foreach(inc ${incs})
     string(REGEX REPLACE "#include \"([^\"]+)\"" "\\1" dep "${inc}")
     if(EXISTS ${TG_SOURCE_DIR}/${dep})
       list(APPEND queue ${dep})
     endif()
   endforeach()
-  string(REGEX REPLACE "#include \"((engine|io|nn|optim|datasets|cuda)/[^\"]+)\"" "#include \"trustgrad/\\1\"" text "${text}")
+  string(REGEX REPLACE "#include \"((engine|io|nn|optim|datasets|cuda|dist)/[^\"]+)\"" "#include \"trustgrad/\\1\"" text "${text}")
   set(dest ${TG_HEADER_DEST}/${hdr})
   if(EXISTS ${dest})
     file(READ ${dest} old)

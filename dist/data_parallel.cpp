@@ -11,7 +11,7 @@ namespace tg::dist {
 namespace {
 
 // A 52-bit FNV-1a fingerprint of the parameter names and shapes (exact through a double).
-int64_t layout_fingerprint(const nn::NamedTensors& params) {
+int64_t layout_fingerprint(const NamedTensors& params) {
   uint64_t h = 1469598103934665603ull;
   auto mix = [&](const void* data, size_t bytes) {
     const auto* p = static_cast<const unsigned char*>(data);

@@ -93,8 +93,8 @@ class DataParallel {
   void progress();
 
   ProcessGroup& group_;
-  nn::NamedTensors params_;
-  nn::NamedTensors buffers_;
+  NamedTensors params_;
+  NamedTensors buffers_;
   std::vector<size_t> bucket_of_;  // per parameter
   std::vector<char> ready_;        // per parameter, this backward
   std::vector<Bucket> buckets_;

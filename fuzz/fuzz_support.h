@@ -58,11 +58,11 @@ inline std::string write_temp(const uint8_t* data, size_t size, const std::strin
 // so checkpoint seeds stay small. The train program's models differ only in size.
 inline std::shared_ptr<nn::Module> tiny_model() {
   auto m = std::make_shared<nn::Sequential>();
-  m->add(std::make_shared<nn::Conv2d>(1, 2, 3, 1, 1, false));
-  m->add(std::make_shared<nn::BatchNorm2d>(2));
+  m->add(std::make_shared<nn::Conv2d>(nn::Conv2dOptions(1, 2, 3).padding(1).bias(false)));
+  m->add(std::make_shared<nn::BatchNorm2d>(nn::BatchNorm2dOptions(2)));
   m->add(std::make_shared<nn::ReLU>());
   m->add(std::make_shared<nn::GlobalAvgPool>());
-  m->add(std::make_shared<nn::Linear>(2, 3));
+  m->add(std::make_shared<nn::Linear>(nn::LinearOptions(2, 3)));
   return m;
 }
 

@@ -10,14 +10,17 @@ namespace tg::nn {
 
 BasicBlock::BasicBlock(int in_channels_, int out_channels_, int stride_, Generator& gen)
     : Module("BasicBlock"), in_channels(in_channels_), out_channels(out_channels_), stride(stride_) {
-  conv1 = register_module("conv1", std::make_shared<Conv2d>(in_channels, out_channels, 3, stride, 1, false, 1, gen));
-  bn1 = register_module("bn1", std::make_shared<BatchNorm2d>(out_channels));
-  conv2 = register_module("conv2", std::make_shared<Conv2d>(out_channels, out_channels, 3, 1, 1, false, 1, gen));
-  bn2 = register_module("bn2", std::make_shared<BatchNorm2d>(out_channels));
+  const BatchNorm2dOptions bn_options(out_channels);
+  conv1 = register_module(
+      "conv1", std::make_shared<Conv2d>(Conv2dOptions(in_channels, out_channels, 3).stride(stride).padding(1).bias(false), gen));
+  bn1 = register_module("bn1", std::make_shared<BatchNorm2d>(bn_options));
+  conv2 = register_module(
+      "conv2", std::make_shared<Conv2d>(Conv2dOptions(out_channels, out_channels, 3).padding(1).bias(false), gen));
+  bn2 = register_module("bn2", std::make_shared<BatchNorm2d>(bn_options));
   shortcut = register_module("shortcut", std::make_shared<Sequential>());
   if (stride != 1 || in_channels != out_channels) {
-    shortcut->add(std::make_shared<Conv2d>(in_channels, out_channels, 1, stride, 0, false, 1, gen));
-    shortcut->add(std::make_shared<BatchNorm2d>(out_channels));
+    shortcut->add(std::make_shared<Conv2d>(Conv2dOptions(in_channels, out_channels, 1).stride(stride).bias(false), gen));
+    shortcut->add(std::make_shared<BatchNorm2d>(bn_options));
   }
 }
 

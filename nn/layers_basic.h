@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "engine/random.h"
+#include "nn/layer_options.h"
 #include "nn/module.h"
 
 namespace tg::nn {
@@ -24,10 +25,10 @@ class GELU : public Module {  // exact x * Phi(x), PyTorch's default
 // The layer owns its generator, seeded at construction, so a run is reproducible.
 class Dropout : public Module {
  public:
-  explicit Dropout(float p = 0.5f, uint64_t seed = 0);
+  explicit Dropout(const DropoutOptions& options = DropoutOptions(), uint64_t seed = 0);
   Tensor forward(const Tensor& x) override;
   std::string describe() const override;
-  float p;
+  DropoutOptions options;
   Generator gen;
 };
 
@@ -48,18 +49,18 @@ class Scale : public Module {  // y = x * factor (airbench's final Mul(1/9))
 
 class MaxPool2d : public Module {  // ties go to the first maximum in the window
  public:
-  explicit MaxPool2d(int kernel, int stride = -1, int padding = 0);
+  explicit MaxPool2d(const MaxPool2dOptions& options);
   Tensor forward(const Tensor& x) override;
   std::string describe() const override;
-  int kernel, stride, padding;
+  MaxPool2dOptions options;
 };
 
 class AvgPool2d : public Module {  // zero padding counts in the average (count_include_pad)
  public:
-  explicit AvgPool2d(int kernel, int stride = -1, int padding = 0);
+  explicit AvgPool2d(const AvgPool2dOptions& options);
   Tensor forward(const Tensor& x) override;
   std::string describe() const override;
-  int kernel, stride, padding;
+  AvgPool2dOptions options;
 };
 
 class GlobalAvgPool : public Module {  // (N, C, H, W) -> (N, C), mean over H, W

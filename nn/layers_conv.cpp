@@ -10,43 +10,36 @@
 
 namespace tg::nn {
 
-Conv2d::Conv2d(int in_channels_, int out_channels_, int kernel_, int stride_, int padding_, bool bias_,
-               int groups_, Generator& gen)
-    : Module("Conv2d"),
-      in_channels(in_channels_),
-      out_channels(out_channels_),
-      kernel(kernel_),
-      stride(stride_),
-      padding(padding_),
-      groups(groups_) {
-  TG_CHECK(in_channels > 0 && out_channels > 0 && kernel > 0 && stride > 0 && padding >= 0 && groups > 0,
+Conv2d::Conv2d(const Conv2dOptions& options_, Generator& gen) : Module("Conv2d"), options(options_) {
+  const int in = options.in_channels(), out = options.out_channels(), k = options.kernel_size(),
+            groups = options.groups();
+  TG_CHECK(in > 0 && out > 0 && k > 0 && options.stride() > 0 && options.padding() >= 0 && groups > 0,
            "Conv2d: invalid configuration " << describe());
-  TG_CHECK(in_channels % groups == 0 && out_channels % groups == 0,
-           "Conv2d: in_channels " << in_channels << " and out_channels " << out_channels
-                                  << " must both be divisible by groups " << groups);
-  weight = register_parameter("weight", Tensor::empty({out_channels, in_channels / groups, kernel, kernel}));
-  if (bias_) bias = register_parameter("bias", Tensor::empty({out_channels}));
-  init_default_weight_and_bias(weight, bias, static_cast<int64_t>(in_channels / groups) * kernel * kernel, gen);
+  TG_CHECK(in % groups == 0 && out % groups == 0,
+           "Conv2d: in_channels " << in << " and out_channels " << out << " must both be divisible by groups " << groups);
+  weight = register_parameter("weight", Tensor::empty({out, in / groups, k, k}));
+  if (options.bias()) bias = register_parameter("bias", Tensor::empty({out}));
+  init_default_weight_and_bias(weight, bias, static_cast<int64_t>(in / groups) * k * k, gen);
 }
 
 void Conv2d::check_input(const Tensor& x) const {
-  TG_CHECK(x.defined() && x.dim() == 4 && x.size(1) == in_channels,
-           describe() << ": expected input (N, " << in_channels << ", H, W), got "
+  TG_CHECK(x.defined() && x.dim() == 4 && x.size(1) == options.in_channels(),
+           describe() << ": expected input (N, " << options.in_channels() << ", H, W), got "
                       << (x.defined() ? shape_str(x.shape()) : std::string("undefined")));
 }
 
 Tensor Conv2d::forward(const Tensor& x) {
   check_input(x);
-  return conv2d(x, weight, bias, stride, padding, groups, algorithm);
+  return conv2d(x, weight, bias, options.stride(), options.padding(), options.groups(), algorithm);
 }
 
 std::string Conv2d::describe() const {
   std::ostringstream os;
-  os << "Conv2d(" << in_channels << ", " << out_channels << ", kernel=" << kernel;
-  if (stride != 1) os << ", stride=" << stride;
-  if (padding != 0) os << ", padding=" << padding;
-  if (groups != 1) os << ", groups=" << groups;
-  os << ", bias=" << (bias.defined() ? "true" : "false");
+  os << "Conv2d(" << options.in_channels() << ", " << options.out_channels() << ", kernel_size=" << options.kernel_size();
+  if (options.stride() != 1) os << ", stride=" << options.stride();
+  if (options.padding() != 0) os << ", padding=" << options.padding();
+  if (options.groups() != 1) os << ", groups=" << options.groups();
+  os << ", bias=" << (options.bias() ? "true" : "false");
   if (algorithm == ConvAlgorithm::Gemm) os << ", algorithm=gemm";
   os << ")";
   return os.str();
@@ -62,18 +55,17 @@ int set_conv_algorithm(Module& model, ConvAlgorithm algorithm) {
   return set;
 }
 
-Linear::Linear(int in_features_, int out_features_, bool bias_, Generator& gen)
-    : Module("Linear"), in_features(in_features_), out_features(out_features_) {
-  TG_CHECK(in_features > 0 && out_features > 0,
-           "Linear: in_features " << in_features << " and out_features " << out_features << " must be positive");
-  weight = register_parameter("weight", Tensor::empty({out_features, in_features}));
-  if (bias_) bias = register_parameter("bias", Tensor::empty({out_features}));
-  init_default_weight_and_bias(weight, bias, in_features, gen);
+Linear::Linear(const LinearOptions& options_, Generator& gen) : Module("Linear"), options(options_) {
+  const int in = options.in_features(), out = options.out_features();
+  TG_CHECK(in > 0 && out > 0, "Linear: in_features " << in << " and out_features " << out << " must be positive");
+  weight = register_parameter("weight", Tensor::empty({out, in}));
+  if (options.bias()) bias = register_parameter("bias", Tensor::empty({out}));
+  init_default_weight_and_bias(weight, bias, in, gen);
 }
 
 Tensor Linear::forward(const Tensor& x) {
-  TG_CHECK(x.defined() && x.dim() == 2 && x.size(1) == in_features,
-           describe() << ": expected input (N, " << in_features << "), got "
+  TG_CHECK(x.defined() && x.dim() == 2 && x.size(1) == options.in_features(),
+           describe() << ": expected input (N, " << options.in_features() << "), got "
                       << (x.defined() ? shape_str(x.shape()) : std::string("undefined"))
                       << (x.defined() && x.dim() > 2 ? " (add a Flatten before it)" : ""));
   return linear(x, weight, bias);
@@ -81,7 +73,8 @@ Tensor Linear::forward(const Tensor& x) {
 
 std::string Linear::describe() const {
   std::ostringstream os;
-  os << "Linear(" << in_features << ", " << out_features << ", bias=" << (bias.defined() ? "true" : "false") << ")";
+  os << "Linear(" << options.in_features() << ", " << options.out_features() << ", bias=" << (options.bias() ? "true" : "false")
+     << ")";
   return os.str();
 }
 

@@ -3,23 +3,23 @@
 #pragma once
 #include "engine/kernel_params/conv2d.h"  // ConvAlgorithm
 #include "engine/random.h"
+#include "nn/layer_options.h"
 #include "nn/module.h"
 
 namespace tg::nn {
 
 // y = conv2d(x, weight, bias): x (N, C, H, W), weight (K, C/groups, k, k), bias (K) -> (N, K, P, Q),
-// P = (H + 2*padding - k) / stride + 1.
+// P = (H + 2*padding - k) / stride + 1. `gen` draws the initial weights.
 class Conv2d : public Module {
  public:
-  Conv2d(int in_channels, int out_channels, int kernel, int stride = 1, int padding = 0, bool bias = true,
-         int groups = 1, Generator& gen = default_generator());
+  explicit Conv2d(const Conv2dOptions& options, Generator& gen = default_generator());
   Tensor forward(const Tensor& x) override;
   std::string describe() const override;
   // Throws, naming the layer, unless x is (N, in_channels, H, W). forward() and the folded
   // inference path (fold_bn.h) both call it.
   void check_input(const Tensor& x) const;
 
-  int in_channels, out_channels, kernel, stride, padding, groups;
+  Conv2dOptions options;
   // Auto lets 3x3 stride-1 layers use Winograd on the CPU; Gemm keeps every output one dot product
   // (set_conv_algorithm below sets it for a whole model).
   ConvAlgorithm algorithm = ConvAlgorithm::Auto;
@@ -33,11 +33,11 @@ int set_conv_algorithm(Module& model, ConvAlgorithm algorithm);
 // y = x W^T + b: x (N, in), W (out, in), b (out).
 class Linear : public Module {
  public:
-  Linear(int in_features, int out_features, bool bias = true, Generator& gen = default_generator());
+  explicit Linear(const LinearOptions& options, Generator& gen = default_generator());
   Tensor forward(const Tensor& x) override;
   std::string describe() const override;
 
-  int in_features, out_features;
+  LinearOptions options;
   Tensor weight;  // (out, in)
   Tensor bias;    // (out) or undefined
 };

@@ -3,6 +3,7 @@
 #pragma once
 #include <memory>
 
+#include "nn/layer_options.h"
 #include "nn/module.h"
 #include "nn/sync_batch_norm.h"
 
@@ -14,17 +15,14 @@ namespace tg::nn {
 // num_batches_tracked += 1. Eval with tracking: normalise with running_mean / running_var.
 class BatchNorm2d : public Module {
  public:
-  explicit BatchNorm2d(int num_features, float eps = 1e-5f, float momentum = 0.1f, bool affine = true,
-                       bool track_running_stats = true);
+  explicit BatchNorm2d(const BatchNorm2dOptions& options);
   Tensor forward(const Tensor& x) override;
   // relu(forward(x)) as one fused op (tg::batch_norm2d_relu): what Sequential runs for a
   // BatchNorm2d directly followed by a ReLU, and what BasicBlock uses. Same results.
   Tensor forward_relu(const Tensor& x);
   std::string describe() const override;
 
-  int num_features;
-  float eps, momentum;
-  bool affine, track_running_stats;
+  BatchNorm2dOptions options;
   Tensor weight, bias;                 // (C) each, ones / zeros; undefined when !affine
   Tensor running_mean, running_var;    // (C) zeros / ones; undefined when !track_running_stats
   Tensor num_batches_tracked;          // () float32 count; undefined when !track_running_stats

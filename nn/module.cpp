@@ -230,18 +230,18 @@ std::string Module::summary(const Shape& input_shape) {
   for (auto& [m, s] : record) out_shape[m] = s;
 
   std::ostringstream os;
-  os << std::left << std::setw(28) << "name" << std::setw(52) << "module" << std::setw(20) << "output shape"
+  os << std::left << std::setw(28) << "name" << std::setw(62) << "module" << std::setw(20) << "output shape"
      << std::right << std::setw(12) << "params" << "\n";
-  os << std::string(112, '-') << "\n";
+  os << std::string(122, '-') << "\n";
   for (auto& [name, m] : modules) {
     auto it = out_shape.find(m);
     std::string shape = it == out_shape.end() ? "-" : shape_str(it->second);
     std::string desc = m->describe();
-    if (desc.size() > 50) desc = desc.substr(0, 47) + "...";
-    os << std::left << std::setw(28) << (name.empty() ? "(model)" : name) << std::setw(52) << desc << std::setw(20)
+    if (desc.size() > 60) desc = desc.substr(0, 57) + "...";
+    os << std::left << std::setw(28) << (name.empty() ? "(model)" : name) << std::setw(62) << desc << std::setw(20)
        << shape << std::right << std::setw(12) << m->num_parameters() << "\n";
   }
-  os << std::string(112, '-') << "\n";
+  os << std::string(122, '-') << "\n";
   os << "input " << shape_str(input_shape) << ", total parameters " << num_parameters() << " ("
      << std::fixed << std::setprecision(2) << static_cast<double>(num_parameters()) * 4 / (1024.0 * 1024.0)
      << " MiB as float32)\n";

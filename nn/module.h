@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "engine/named_tensors.h"
 #include "engine/tensor.h"
 #include "io/safetensors.h"
 
@@ -17,16 +18,14 @@ namespace tg::nn {
 //   struct TwoLayer : Module {
 //     std::shared_ptr<Linear> fc1, fc2;
 //     TwoLayer(Generator& gen) : Module("TwoLayer") {
-//       fc1 = register_module("fc1", std::make_shared<Linear>(784, 128, true, gen));
-//       fc2 = register_module("fc2", std::make_shared<Linear>(128, 10, true, gen));
+//       fc1 = register_module("fc1", std::make_shared<Linear>(LinearOptions(784, 128), gen));
+//       fc2 = register_module("fc2", std::make_shared<Linear>(LinearOptions(128, 10), gen));
 //     }
 //     Tensor forward(const Tensor& x) override { return (*fc2)(relu((*fc1)(x))); }
 //   };                                  // state_dict: fc1.weight, fc1.bias, fc2.weight, fc2.bias
 //
 // Registered tensors are handles: update them in place (copy_, fill_, an optimizer's step), never
 // by assigning a new tensor to the member, or the registry and the member would part ways.
-
-using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
 class Module {
  public:
@@ -86,7 +85,7 @@ class Module {
 
   // ---- description ----
   const std::string& type_name() const { return type_name_; }
-  // One line describing this module's configuration, e.g. "Conv2d(3, 32, kernel=3, padding=1, bias=false)".
+  // One line describing this module's configuration, e.g. "Conv2d(3, 32, kernel_size=3, padding=1, bias=false)".
   virtual std::string describe() const { return type_name_; }
   // Table of every module: name, description, output shape for `input_shape` (batch included),
   // parameter count; runs one forward in eval mode under NoGradGuard (state is restored).

@@ -3,6 +3,7 @@
 #include "nn/basic_block.h"
 #include "nn/init.h"
 #include "nn/layers_basic.h"
+#include "nn/layer_options.h"
 #include "nn/layers_conv.h"
 #include "nn/layers_norm.h"
 #include "nn/loss.h"

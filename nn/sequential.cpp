@@ -38,7 +38,8 @@ Tensor Sequential::forward(const Tensor& x) {
     if (fuse && conv_bn && can_fold_batch_norm(*conv, *conv_bn)) {
       const bool with_relu = dynamic_cast<ReLU*>(next(2)) != nullptr;
       auto* pool = with_relu ? dynamic_cast<MaxPool2d*>(next(3)) : nullptr;
-      const bool with_pool = pool && pool->kernel == 2 && pool->stride == 2 && pool->padding == 0;
+      const bool with_pool = pool && pool->options.kernel_size() == 2 && pool->options.stride() == 2 &&
+                             pool->options.padding() == 0;
       const ConvEpilogue epi =
           with_pool ? ConvEpilogue::ReluMaxPool2x2 : with_relu ? ConvEpilogue::Relu : ConvEpilogue::None;
       y = conv_bn_forward(*conv, *conv_bn, y, epi);

@@ -6,12 +6,12 @@
 #include <utility>
 #include <vector>
 
-#include "engine/tensor.h"
+#include "engine/named_tensors.h"
 
 namespace tg::optim {
 
 // What Module::named_parameters() returns: dotted names ("layer1.0.conv1.weight") -> tensors.
-using NamedParams = std::vector<std::pair<std::string, Tensor>>;
+using NamedParams = NamedTensors;  // tg::NamedTensors (engine/named_tensors.h)
 
 struct ParamGroup {
   std::string name;                    // "decay", "no_decay", ... (for logs and state_dict checks)

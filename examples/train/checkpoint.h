@@ -30,7 +30,7 @@ struct TrainerState {
 
 struct LoadedCheckpoint {
   std::string path;
-  nn::NamedTensors model;
+  NamedTensors model;
   optim::StateDict optimizer;
   TrainerState trainer;
   nlohmann::json config;  // the run's config (to_json form)

@@ -32,7 +32,7 @@ std::optional<float> first_non_finite_value(const Tensor& t) {
   return std::nullopt;
 }
 
-std::optional<NonFiniteTensor> first_non_finite(const NamedTensorList& tensors, const std::string& source) {
+std::optional<NonFiniteTensor> first_non_finite(const NamedTensors& tensors, const std::string& source) {
   for (const auto& [name, t] : tensors)
     if (const auto v = first_non_finite_value(t)) return NonFiniteTensor{source, name, *v};
   return std::nullopt;

@@ -7,7 +7,7 @@
 #include <utility>
 #include <vector>
 
-#include "engine/tensor.h"
+#include "engine/named_tensors.h"
 
 namespace tg::train {
 
@@ -18,8 +18,6 @@ struct NonFiniteTensor {
   std::string describe() const;  // "model buffer 'bn1.running_var' holds inf"
 };
 
-using NamedTensorList = std::vector<std::pair<std::string, Tensor>>;
-
 // "NaN", "+Inf" or "-Inf" for a non-finite value (else the number).
 std::string value_text(double v);
 
@@ -27,6 +25,6 @@ std::string value_text(double v);
 std::optional<float> first_non_finite_value(const Tensor& t);
 
 // The first tensor of `tensors`, in order, holding a non-finite value, labelled with `source`.
-std::optional<NonFiniteTensor> first_non_finite(const NamedTensorList& tensors, const std::string& source);
+std::optional<NonFiniteTensor> first_non_finite(const NamedTensors& tensors, const std::string& source);
 
 }  // namespace tg::train

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <optional>
 #include <sstream>
+#include <type_traits>
 
 #include "engine/autograd.h"
 #include "engine/error.h"
@@ -122,6 +123,24 @@ void Trainer::warn(const std::string& line) {
   }
 }
 
+template <class Self, class Visit>
+void Trainer::visit_saved_stats(Self& self, Visit&& visit) {
+  visit("epoch_loss_sum", self.epoch_loss_sum_);
+  visit("epoch_correct", self.epoch_correct_);
+  visit("epoch_count", self.epoch_count_);
+  visit("epoch_batches", self.epoch_batches_);
+  visit("epoch_train_seconds", self.epoch_train_seconds_);
+  visit("best_acc", self.best_acc_);
+  visit("best_epoch", self.best_epoch_);
+  visit("last_acc", self.last_acc_);
+  visit("last_loss", self.last_loss_);
+  visit("epochs_done", self.epochs_done_);
+  visit("images_seen", self.images_seen_);
+  visit("last_lr", self.last_lr_);
+  visit("skipped_steps", self.skipped_steps_);
+  visit("nonfinite_streak", self.nonfinite_streak_);
+}
+
 void Trainer::resume(const LoadedCheckpoint& ck) {
   const int64_t world = opt_.group ? opt_.group->world_size() : 1;
   const std::string world_note = check_resume_world_size(static_cast<int64_t>(json_num(ck.trainer.stats, "world_size", 1)),
@@ -137,22 +156,12 @@ void Trainer::resume(const LoadedCheckpoint& ck) {
   train_loader_->set_state(ck.trainer.loader);
   gen_.set_state(ck.trainer.rng);
   const nlohmann::json& s = ck.trainer.stats;
-  epoch_loss_sum_ = json_num(s, "epoch_loss_sum", 0);
-  epoch_correct_ = json_num(s, "epoch_correct", 0);
-  epoch_count_ = static_cast<int64_t>(json_num(s, "epoch_count", 0));
-  epoch_batches_ = static_cast<int64_t>(json_num(s, "epoch_batches", 0));
-  epoch_train_seconds_ = json_num(s, "epoch_train_seconds", 0);
-  best_acc_ = json_num(s, "best_acc", -1);
-  best_epoch_ = static_cast<int64_t>(json_num(s, "best_epoch", -1));
-  last_acc_ = json_num(s, "last_acc", -1);
-  last_loss_ = json_num(s, "last_loss", -1);
-  epochs_done_ = static_cast<int64_t>(json_num(s, "epochs_done", 0));
-  images_seen_ = static_cast<int64_t>(json_num(s, "images_seen", 0));
+  // A key absent (a checkpoint of an older version) keeps the member's initial value.
+  visit_saved_stats(*this, [&s](const char* key, auto& member) {
+    member = static_cast<std::remove_reference_t<decltype(member)>>(json_num(s, key, static_cast<double>(member)));
+  });
   train_seconds_ = json_num(s, "train_seconds", 0);
   wall_before_ = json_num(s, "wall_seconds", 0);
-  last_lr_ = json_num(s, "last_lr", 0);
-  skipped_steps_ = static_cast<int64_t>(json_num(s, "skipped_steps", 0));
-  nonfinite_streak_ = static_cast<int64_t>(json_num(s, "nonfinite_streak", 0));
   if (s.contains("divergence")) divergence_.set_state(s["divergence"]);
   last_checkpoint_ = ck.path;
   resumed_ = true;
@@ -172,24 +181,12 @@ TrainerState Trainer::state() const {
   st.loader = train_loader_->state();
   st.rng = gen_.state();
   st.threads = get_num_threads();
-  st.stats = {{"epoch_loss_sum", epoch_loss_sum_},
-              {"epoch_correct", epoch_correct_},
-              {"epoch_count", epoch_count_},
-              {"epoch_batches", epoch_batches_},
-              {"epoch_train_seconds", epoch_train_seconds_},
-              {"best_acc", best_acc_},
-              {"best_epoch", best_epoch_},
-              {"last_acc", last_acc_},
-              {"last_loss", last_loss_},
-              {"epochs_done", epochs_done_},
-              {"images_seen", images_seen_},
-              {"last_lr", last_lr_},
-              {"skipped_steps", skipped_steps_},
-              {"nonfinite_streak", nonfinite_streak_},
-              {"divergence", divergence_.state()},
-              {"train_seconds", train_seconds_ + session_train_seconds_},
-              {"wall_seconds", wall_before_ + seconds_since(session_start_)},
-              {"world_size", opt_.group ? opt_.group->world_size() : 1}};
+  visit_saved_stats(*this, [&st](const char* key, const auto& member) { st.stats[key] = member; });
+  // Totals over the sessions of this run (resume() reads them into the earlier-sessions members).
+  st.stats["train_seconds"] = train_seconds_ + session_train_seconds_;
+  st.stats["wall_seconds"] = wall_before_ + seconds_since(session_start_);
+  st.stats["divergence"] = divergence_.state();
+  st.stats["world_size"] = opt_.group ? opt_.group->world_size() : 1;
   return st;
 }
 
@@ -253,7 +250,7 @@ void Trainer::train_step(const data::Batch& batch) {
   // One optimizer step over `batch`, split into k micro-batches of n_i images:
   //   L = sum_i (n_i / B) * mean-loss_i  = the mean loss over the B images, so
   //   grad L = sum_i (n_i / B) grad_i    (summed into .grad by autograd, then one step).
-  nn::NamedTensors saved_buffers;  // BN statistics before the forward passes, to undo a skipped step
+  NamedTensors saved_buffers;  // BN statistics before the forward passes, to undo a skipped step
   if (c_.on_nonfinite == "skip")
     for (const auto& [name, t] : model_->named_buffers()) saved_buffers.emplace_back(name, t.clone());
   optimizer_->zero_grad(/*set_to_none=*/true);
@@ -324,12 +321,12 @@ void Trainer::train_step(const data::Batch& batch) {
   epoch_count_ += global_batch;
 }
 
-void Trainer::on_non_finite_step(const std::string& why, const nn::NamedTensors& buffers) {
+void Trainer::on_non_finite_step(const std::string& why, const NamedTensors& buffers) {
   const std::string at = "step " + std::to_string(step_ + 1) + ": " + why;
   if (c_.on_nonfinite != "skip")
     throw Error(at + "; stopped (--on-nonfinite stop) without saving this state: " + last_checkpoint_note() +
                 ". Lower --lr, or pass --on-nonfinite skip to skip such steps");
-  const nn::NamedTensors live = model_->named_buffers();
+  const NamedTensors live = model_->named_buffers();
   for (size_t i = 0; i < live.size() && i < buffers.size(); ++i) live[i].second.copy_(buffers[i].second);
   optimizer_->zero_grad(/*set_to_none=*/true);
   ++skipped_steps_;

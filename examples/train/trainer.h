@@ -85,13 +85,17 @@ class Trainer {
   void train_step(const data::Batch& batch);
   // A step whose loss, BN statistics or gradients are not finite: skip it (restoring `buffers`)
   // or stop, per --on-nonfinite. Throws when stopping.
-  void on_non_finite_step(const std::string& why, const nn::NamedTensors& buffers);
+  void on_non_finite_step(const std::string& why, const NamedTensors& buffers);
   // After an update: every parameter must be finite (an update cannot be undone: always stops).
   void check_update_finite() const;
   void flush_logs();
   std::string last_checkpoint_note() const;
   void finish_epoch();
   TrainerState state() const;
+  // The running statistics that travel in checkpoints as trainer.stats, each named once here:
+  // visit(key, member) for each; state() writes them, resume() reads them back.
+  template <class Self, class Visit>
+  static void visit_saved_stats(Self& self, Visit&& visit);
   std::string save_checkpoint_now();
   void open_logs(bool resumed);
   void log_step(double step_seconds, int64_t images);

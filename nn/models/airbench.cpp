@@ -7,17 +7,20 @@ namespace tg::nn {
 
 namespace {
 std::shared_ptr<BatchNorm2d> airbench_bn(int channels) {
-  auto bn = std::make_shared<BatchNorm2d>(channels, kAirbenchBnEps, kAirbenchBnMomentum);
+  auto bn =
+      std::make_shared<BatchNorm2d>(BatchNorm2dOptions(channels).eps(kAirbenchBnEps).momentum(kAirbenchBnMomentum));
   bn->weight.set_requires_grad(false);  // frozen at 1, as airbench's BatchNorm(weight=False)
   return bn;
 }
 }  // namespace
 
 ConvGroup::ConvGroup(int in_channels, int out_channels, Generator& gen) : Module("ConvGroup") {
-  conv1 = register_module("conv1", std::make_shared<Conv2d>(in_channels, out_channels, 3, 1, 1, false, 1, gen));
-  pool = register_module("pool", std::make_shared<MaxPool2d>(2));
+  conv1 = register_module("conv1",
+                          std::make_shared<Conv2d>(Conv2dOptions(in_channels, out_channels, 3).padding(1).bias(false), gen));
+  pool = register_module("pool", std::make_shared<MaxPool2d>(MaxPool2dOptions(2)));
   norm1 = register_module("norm1", airbench_bn(out_channels));
-  conv2 = register_module("conv2", std::make_shared<Conv2d>(out_channels, out_channels, 3, 1, 1, false, 1, gen));
+  conv2 = register_module("conv2",
+                          std::make_shared<Conv2d>(Conv2dOptions(out_channels, out_channels, 3).padding(1).bias(false), gen));
   norm2 = register_module("norm2", airbench_bn(out_channels));
   activ = register_module("activ", std::make_shared<GELU>());
 }
@@ -34,14 +37,14 @@ std::shared_ptr<Sequential> airbench_net(int in_channels, int side, int num_clas
   TG_CHECK(final_side >= 1, "airbench_net: side " << side << " is too small (need >= 17)");
   const int whiten_width = 2 * in_channels * 2 * 2;  // 24 for RGB
   auto net = std::make_shared<Sequential>();
-  net->add(std::make_shared<Conv2d>(in_channels, whiten_width, 2, 1, 0, true, 1, gen));
+  net->add(std::make_shared<Conv2d>(Conv2dOptions(in_channels, whiten_width, 2), gen));
   net->add(std::make_shared<GELU>());
   net->add(std::make_shared<ConvGroup>(whiten_width, 64, gen));
   net->add(std::make_shared<ConvGroup>(64, 256, gen));
   net->add(std::make_shared<ConvGroup>(256, 256, gen));
-  net->add(std::make_shared<MaxPool2d>(final_side));
+  net->add(std::make_shared<MaxPool2d>(MaxPool2dOptions(final_side)));
   net->add(std::make_shared<Flatten>());
-  net->add(std::make_shared<Linear>(256, num_classes, false, gen));
+  net->add(std::make_shared<Linear>(LinearOptions(256, num_classes).bias(false), gen));
   net->add(std::make_shared<Scale>(kAirbenchOutputScale));
   return net;
 }

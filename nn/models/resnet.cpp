@@ -7,8 +7,9 @@
 namespace tg::nn {
 
 ResNet18::ResNet18(int num_classes, int in_channels, Generator& gen) : Module("ResNet18") {
-  conv1 = register_module("conv1", std::make_shared<Conv2d>(in_channels, 64, 3, 1, 1, false, 1, gen));
-  bn1 = register_module("bn1", std::make_shared<BatchNorm2d>(64));
+  conv1 =
+      register_module("conv1", std::make_shared<Conv2d>(Conv2dOptions(in_channels, 64, 3).padding(1).bias(false), gen));
+  bn1 = register_module("bn1", std::make_shared<BatchNorm2d>(BatchNorm2dOptions(64)));
   int in = 64;
   auto stage = [&](const char* name, int out, int stride) {
     auto s = std::make_shared<Sequential>();
@@ -21,7 +22,7 @@ ResNet18::ResNet18(int num_classes, int in_channels, Generator& gen) : Module("R
   layer2 = stage("layer2", 128, 2);
   layer3 = stage("layer3", 256, 2);
   layer4 = stage("layer4", 512, 2);
-  linear = register_module("linear", std::make_shared<Linear>(512, num_classes, true, gen));
+  linear = register_module("linear", std::make_shared<Linear>(LinearOptions(512, num_classes), gen));
 }
 
 Tensor ResNet18::forward(const Tensor& x) {

@@ -14,21 +14,21 @@ std::shared_ptr<Sequential> small_cnn(int in_channels, int side, int num_classes
   TG_CHECK(side >= 8, "small_cnn: side " << side << " is too small for three 2x2 max pools (need >= 8)");
   auto net = std::make_shared<Sequential>();
   auto block = [&](int i, int o) {  // conv3x3(pad 1, no bias) -> BN -> ReLU
-    net->add(std::make_shared<Conv2d>(i, o, 3, 1, 1, false, 1, gen));
-    net->add(std::make_shared<BatchNorm2d>(o));
+    net->add(std::make_shared<Conv2d>(Conv2dOptions(i, o, 3).padding(1).bias(false), gen));
+    net->add(std::make_shared<BatchNorm2d>(BatchNorm2dOptions(o)));
     net->add(std::make_shared<ReLU>());
   };
   block(in_channels, 32);
   block(32, 32);
-  net->add(std::make_shared<MaxPool2d>(2));
+  net->add(std::make_shared<MaxPool2d>(MaxPool2dOptions(2)));
   block(32, 64);
   block(64, 64);
-  net->add(std::make_shared<MaxPool2d>(2));
+  net->add(std::make_shared<MaxPool2d>(MaxPool2dOptions(2)));
   block(64, 128);
-  net->add(std::make_shared<MaxPool2d>(2));
+  net->add(std::make_shared<MaxPool2d>(MaxPool2dOptions(2)));
   net->add(std::make_shared<Flatten>());
   const int s = side / 8;  // three floor-halvings of side equal side / 8 rounded down
-  net->add(std::make_shared<Linear>(128 * s * s, num_classes, true, gen));
+  net->add(std::make_shared<Linear>(LinearOptions(128 * s * s, num_classes), gen));
   return net;
 }
 

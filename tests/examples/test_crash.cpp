@@ -66,7 +66,7 @@ int wait_for(pid_t pid, double limit) {
 }
 
 void check_same_tensors(const io::TensorMap& a, const io::TensorMap& b, const std::string& what) {
-  check_bit_identical(nn::NamedTensors(a.begin(), a.end()), nn::NamedTensors(b.begin(), b.end()), what);
+  check_bit_identical(NamedTensors(a.begin(), a.end()), NamedTensors(b.begin(), b.end()), what);
 }
 
 nlohmann::json summary_of(const std::string& run) {

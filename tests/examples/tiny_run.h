@@ -54,7 +54,7 @@ inline TrainerOptions quiet(int64_t stop_at = 0) {
 }
 
 // Bitwise equality of two named tensor lists (same names in the same order).
-inline void check_bit_identical(const nn::NamedTensors& a, const nn::NamedTensors& b, const std::string& what) {
+inline void check_bit_identical(const NamedTensors& a, const NamedTensors& b, const std::string& what) {
   REQUIRE(a.size() == b.size());
   for (size_t i = 0; i < a.size(); ++i) {
     INFO(what << ": " << a[i].first);
@@ -75,8 +75,8 @@ class ThreadScope {
   int saved_;
 };
 
-inline nn::NamedTensors optimizer_tensors(const optim::Optimizer& o) {
-  nn::NamedTensors out;
+inline NamedTensors optimizer_tensors(const optim::Optimizer& o) {
+  NamedTensors out;
   for (auto& [k, t] : o.state_dict().tensors) out.emplace_back(k, t);
   return out;
 }

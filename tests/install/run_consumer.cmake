@@ -3,6 +3,7 @@
 #   static  the install of this build tree (libtrustgrad.a)
 #   shared  a second build of the library with -DBUILD_SHARED_LIBS=ON (libtrustgrad.so beside the .a;
 #           tests/examples off), also compiled once through pkg-config
+# Where MPI is built, the install has trustgrad::dist (static) and the consumer links and runs it too.
 # and checks that no machine flag (-march, -mavx...) reaches the consumer's compile lines.
 #   cmake -DSOURCE_DIR=<repo> -DBINARY_DIR=<build> -DCXX=<compiler> [-DLAUNCHER=ccache] -P run_consumer.cmake
 set(root ${BINARY_DIR}/install_test)
@@ -29,6 +30,10 @@ function(check_consumer kind prefix)
   if(NOT run_output MATCHES "consumer ok")
     message(FATAL_ERROR "the ${kind} consumer printed: ${run_output}")
   endif()
+  # A package built with MPI installs trustgrad::dist and its headers; the consumer then links it.
+  if(EXISTS ${prefix}/include/trustgrad/dist/process_group.h AND run_output MATCHES "dist: not linked")
+    message(FATAL_ERROR "the ${kind} install has trustgrad::dist's headers but the consumer did not link it: ${run_output}")
+  endif()
   message(STATUS "${kind}: ${run_output}")
 endfunction()
 
@@ -43,7 +48,8 @@ if(LAUNCHER)
 endif()
 run("configuring the shared library" ${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${root}/shared_build -DCMAKE_BUILD_TYPE=Release
     -DBUILD_SHARED_LIBS=ON -DTRUSTGRAD_BUILD_TESTS=OFF -DTRUSTGRAD_BUILD_EXAMPLES=OFF -DTRUSTGRAD_CUDA=OFF ${launcher})
-run("building the shared library" ${CMAKE_COMMAND} --build ${root}/shared_build -j 2 --target trustgrad trustgrad_static)
+run("building the shared library" ${CMAKE_COMMAND} --build ${root}/shared_build -j 2 --target trustgrad trustgrad_static
+    trustgrad_dist)
 run("cmake --install (shared)" ${CMAKE_COMMAND} --install ${root}/shared_build --prefix ${root}/shared)
 file(GLOB so ${root}/shared/lib*/libtrustgrad.so)
 if(NOT so)

@@ -92,13 +92,13 @@ inline double normalized_max_error(const Tensor& actual, const Tensor& expected)
 // 5 Flatten, 6 Linear(8, 5).
 inline std::shared_ptr<Sequential> mini_net(Generator& gen) {
   auto net = std::make_shared<Sequential>();
-  net->add(std::make_shared<Conv2d>(3, 4, 3, 1, 1, true, 1, gen));
-  net->add(std::make_shared<BatchNorm2d>(4));
+  net->add(std::make_shared<Conv2d>(Conv2dOptions(3, 4, 3).padding(1), gen));
+  net->add(std::make_shared<BatchNorm2d>(BatchNorm2dOptions(4)));
   net->add(std::make_shared<ReLU>());
   net->add(std::make_shared<BasicBlock>(4, 8, 2, gen));
   net->add(std::make_shared<GlobalAvgPool>());
   net->add(std::make_shared<Flatten>());
-  net->add(std::make_shared<Linear>(8, 5, true, gen));
+  net->add(std::make_shared<Linear>(LinearOptions(8, 5), gen));
   return net;
 }
 

@@ -25,10 +25,10 @@ void randomise_batch_norms(Module& model, Generator& gen) {
   for (auto& [name, m] : model.named_modules()) {
     auto* bn = dynamic_cast<BatchNorm2d*>(m);
     if (!bn) continue;
-    const int64_t C = bn->num_features;
+    const int64_t C = bn->options.num_features();
     bn->running_mean.copy_(sub(Tensor::rand({C}, gen), 0.5f));
     bn->running_var.copy_(add(mul(Tensor::rand({C}, gen), 1.5f), 0.5f));
-    if (bn->affine) {
+    if (bn->options.affine()) {
       Tensor g = add(Tensor::rand({C}, gen), 0.5f);
       g.data()[0] = -g.data()[0];  // a negative scale flips the sign of a channel before the ReLU
       bn->weight.copy_(g);
@@ -58,8 +58,8 @@ TEST_CASE("fold_batch_norm: w'_k = s_k w_k, b'_k = beta_k + s_k (b_k - mean_k), 
     for (bool affine : {true, false}) {
       CAPTURE(conv_bias);
       CAPTURE(affine);
-      Conv2d conv(3, 4, 3, 1, 1, conv_bias, 1, gen);
-      BatchNorm2d bn(4, 1e-3f, 0.1f, affine);
+      Conv2d conv(Conv2dOptions(3, 4, 3).padding(1).bias(conv_bias), gen);
+      BatchNorm2d bn(BatchNorm2dOptions(4).eps(1e-3f).affine(affine));
       randomise_batch_norms(bn, gen);
       const FoldedConv f = fold_batch_norm(conv, bn);
       REQUIRE(f.weight.shape() == conv.weight.shape());
@@ -111,10 +111,16 @@ TEST_CASE("folding: the sequences it takes, and nothing when training, recording
   Generator gen(7);
   // Conv, BN without ReLU; Conv, BN, ReLU, pool 3 (not the 2x2 stride-2 one): folded conv then pool.
   auto net = std::make_shared<Sequential>(std::vector<std::shared_ptr<Module>>{
-      std::make_shared<Conv2d>(16, 16, 3, 1, 1, true, 1, gen), std::make_shared<BatchNorm2d>(16),
-      std::make_shared<Conv2d>(16, 16, 3, 1, 1, false, 1, gen), std::make_shared<BatchNorm2d>(16),
-      std::make_shared<ReLU>(), std::make_shared<MaxPool2d>(3), std::make_shared<Conv2d>(16, 16, 3, 1, 1, false, 1, gen),
-      std::make_shared<BatchNorm2d>(16), std::make_shared<ReLU>(), std::make_shared<MaxPool2d>(2)});
+      std::make_shared<Conv2d>(Conv2dOptions(16, 16, 3).padding(1), gen),
+      std::make_shared<BatchNorm2d>(BatchNorm2dOptions(16)),
+      std::make_shared<Conv2d>(Conv2dOptions(16, 16, 3).padding(1).bias(false), gen),
+      std::make_shared<BatchNorm2d>(BatchNorm2dOptions(16)),
+      std::make_shared<ReLU>(),
+      std::make_shared<MaxPool2d>(MaxPool2dOptions(3)),
+      std::make_shared<Conv2d>(Conv2dOptions(16, 16, 3).padding(1).bias(false), gen),
+      std::make_shared<BatchNorm2d>(BatchNorm2dOptions(16)),
+      std::make_shared<ReLU>(),
+      std::make_shared<MaxPool2d>(MaxPool2dOptions(2))});
   randomise_batch_norms(*net, gen);
   const Tensor x = Tensor::randn({2, 16, 13, 12}, gen);
   const auto [folded, unfused] = folded_and_unfused(*net, x);

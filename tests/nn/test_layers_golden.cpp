@@ -49,40 +49,40 @@ void check_layer(Module& m, const std::string& c, bool train) {
 
 TEST_CASE("golden layers: Conv2d strided/padded/grouped, 1x1 without bias, 2x2") {
   Generator gen(0);
-  Conv2d a(4, 6, 3, 2, 1, true, 2, gen);
+  Conv2d a(Conv2dOptions(4, 6, 3).stride(2).padding(1).groups(2), gen);
   check_layer(a, "conv_strided", true);
-  Conv2d b(3, 5, 1, 1, 0, false, 1, gen);
+  Conv2d b(Conv2dOptions(3, 5, 1).bias(false), gen);
   check_layer(b, "conv_1x1", true);
-  Conv2d c(3, 4, 2, 1, 0, true, 1, gen);
+  Conv2d c(Conv2dOptions(3, 4, 2), gen);
   check_layer(c, "conv_k2", true);
 }
 
 TEST_CASE("golden layers: BatchNorm2d train (running stats + count), eval, affine=false, no tracking") {
-  BatchNorm2d train(3);
+  BatchNorm2d train(BatchNorm2dOptions(3));
   check_layer(train, "bn_train", true);
   CHECK(train.num_batches_tracked.item() == 4.f);  // fixture started at 3
-  BatchNorm2d eval(3);
+  BatchNorm2d eval(BatchNorm2dOptions(3));
   check_layer(eval, "bn_eval", false);
-  BatchNorm2d noaffine(3, 1e-5f, 0.3f, /*affine=*/false);
+  BatchNorm2d noaffine(BatchNorm2dOptions(3).momentum(0.3f).affine(false));
   check_layer(noaffine, "bn_noaffine", true);
-  BatchNorm2d notrack(3, 1e-5f, 0.1f, true, /*track_running_stats=*/false);
+  BatchNorm2d notrack(BatchNorm2dOptions(3).track_running_stats(false));
   check_layer(notrack, "bn_notrack", false);  // eval without running stats uses batch statistics
 }
 
 TEST_CASE("golden layers: Linear, activations, pooling, flatten") {
   Generator gen(0);
-  Linear lin(5, 4, true, gen);
+  Linear lin(LinearOptions(5, 4), gen);
   check_layer(lin, "linear", true);
-  Linear lin_nb(6, 3, false, gen);
+  Linear lin_nb(LinearOptions(6, 3).bias(false), gen);
   check_layer(lin_nb, "linear_nobias", true);
   ReLU relu_layer;
   check_layer(relu_layer, "relu", true);
   GELU gelu_layer;
   check_layer(gelu_layer, "gelu", true);
-  MaxPool2d mp2(2), mp3(3, 2, 1);
+  MaxPool2d mp2(MaxPool2dOptions(2)), mp3(MaxPool2dOptions(3).stride(2).padding(1));
   check_layer(mp2, "maxpool_2", true);
   check_layer(mp3, "maxpool_3s2p1", true);
-  AvgPool2d ap2(2), ap3(3, 2, 1);
+  AvgPool2d ap2(AvgPool2dOptions(2)), ap3(AvgPool2dOptions(3).stride(2).padding(1));
   check_layer(ap2, "avgpool_2", true);
   check_layer(ap3, "avgpool_3s2p1", true);
   GlobalAvgPool gap;

@@ -37,16 +37,16 @@ Tensor distinct_leaf(const Shape& shape, uint64_t seed) {
 
 TEST_CASE("gradcheck: Conv2d (padded, strided, grouped, bias and no bias)") {
   Generator gen(1);
-  Conv2d a(2, 3, 3, 1, 1, true, 1, gen);
+  Conv2d a(Conv2dOptions(2, 3, 3).padding(1), gen);
   gradcheck_module(a, test::leaf({2, 2, 5, 5}, 1), "conv 3x3 pad 1");
-  Conv2d b(4, 4, 3, 2, 1, false, 2, gen);
+  Conv2d b(Conv2dOptions(4, 4, 3).stride(2).padding(1).bias(false).groups(2), gen);
   gradcheck_module(b, test::leaf({1, 4, 6, 6}, 2), "conv 3x3 stride 2 groups 2 no bias");
-  Conv2d c(3, 2, 2, 1, 0, true, 1, gen);
+  Conv2d c(Conv2dOptions(3, 2, 2), gen);
   gradcheck_module(c, test::leaf({2, 3, 4, 4}, 3), "conv 2x2");
 }
 
 TEST_CASE("gradcheck: BatchNorm2d in training (batch statistics) and eval (running statistics)") {
-  BatchNorm2d bn(3);
+  BatchNorm2d bn(BatchNorm2dOptions(3));
   {
     NoGradGuard no_grad;
     bn.weight.copy_(Tensor::from_vector({0.5f, 1.5f, -1.f}, {3}));
@@ -61,15 +61,15 @@ TEST_CASE("gradcheck: BatchNorm2d in training (batch statistics) and eval (runni
   gradcheck_module(bn, test::leaf({3, 3, 3, 3}, 4, -2.f, 2.f), "batchnorm train", opts);
   bn.eval();
   gradcheck_module(bn, test::leaf({2, 3, 3, 3}, 5), "batchnorm eval");
-  BatchNorm2d plain(2, 1e-5f, 0.1f, /*affine=*/false);
+  BatchNorm2d plain(BatchNorm2dOptions(2).affine(false));
   gradcheck_module(plain, test::leaf({4, 2, 2, 2}, 6, -2.f, 2.f), "batchnorm affine=false", opts);
 }
 
 TEST_CASE("gradcheck: Linear, ReLU, GELU, Flatten, Scale") {
   Generator gen(2);
-  Linear lin(4, 3, true, gen);
+  Linear lin(LinearOptions(4, 3), gen);
   gradcheck_module(lin, test::leaf({5, 4}, 7), "linear");
-  Linear lin_nb(3, 2, false, gen);
+  Linear lin_nb(LinearOptions(3, 2).bias(false), gen);
   gradcheck_module(lin_nb, test::leaf({2, 3}, 8), "linear without bias");
   ReLU r;
   gradcheck_module(r, distinct_leaf({2, 3, 2, 2}, 9), "relu (no input within h of 0)");
@@ -82,10 +82,10 @@ TEST_CASE("gradcheck: Linear, ReLU, GELU, Flatten, Scale") {
 }
 
 TEST_CASE("gradcheck: MaxPool2d, AvgPool2d (with padding), GlobalAvgPool") {
-  MaxPool2d mp(2), mp_pad(3, 2, 1);
+  MaxPool2d mp(MaxPool2dOptions(2)), mp_pad(MaxPool2dOptions(3).stride(2).padding(1));
   gradcheck_module(mp, distinct_leaf({2, 2, 4, 4}, 13), "maxpool 2");
   gradcheck_module(mp_pad, distinct_leaf({1, 2, 5, 5}, 14), "maxpool 3 stride 2 pad 1");
-  AvgPool2d ap(2), ap_pad(3, 2, 1);
+  AvgPool2d ap(AvgPool2dOptions(2)), ap_pad(AvgPool2dOptions(3).stride(2).padding(1));
   gradcheck_module(ap, test::leaf({2, 2, 4, 4}, 15), "avgpool 2");
   gradcheck_module(ap_pad, test::leaf({1, 2, 5, 5}, 16), "avgpool 3 stride 2 pad 1");
   GlobalAvgPool gap;
@@ -93,7 +93,7 @@ TEST_CASE("gradcheck: MaxPool2d, AvgPool2d (with padding), GlobalAvgPool") {
 }
 
 TEST_CASE("gradcheck: Dropout with a fixed mask (generator reseeded per call)") {
-  Dropout drop(0.4f, 5);
+  Dropout drop(DropoutOptions(0.4f), 5);
   auto res = test::gradcheck(
       [&](const std::vector<Tensor>& in) {
         drop.gen.manual_seed(5);  // the same mask on every evaluation
@@ -111,10 +111,10 @@ TEST_CASE("gradcheck: BasicBlock with shortcut conv and a tiny Sequential") {
   gradcheck_module(block, test::leaf({2, 2, 4, 4}, 19), "basic block (downsampling)", opts);
 
   Sequential seq;
-  seq.add(std::make_shared<Conv2d>(1, 2, 3, 1, 1, true, 1, gen))
+  seq.add(std::make_shared<Conv2d>(Conv2dOptions(1, 2, 3).padding(1), gen))
       .add(std::make_shared<GELU>())
-      .add(std::make_shared<AvgPool2d>(2))
+      .add(std::make_shared<AvgPool2d>(AvgPool2dOptions(2)))
       .add(std::make_shared<Flatten>())
-      .add(std::make_shared<Linear>(8, 3, true, gen));
+      .add(std::make_shared<Linear>(LinearOptions(8, 3), gen));
   gradcheck_module(seq, test::leaf({2, 1, 4, 4}, 20), "sequential");
 }

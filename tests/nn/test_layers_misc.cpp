@@ -12,7 +12,8 @@ using namespace tg::nn;
 
 TEST_CASE("init: PyTorch-default U(-1/sqrt(fan_in), 1/sqrt(fan_in)), seeded, BN ones/zeros") {
   Generator g1(42), g2(42), g3(43);
-  Conv2d a(16, 32, 3, 1, 1, true, 1, g1), b(16, 32, 3, 1, 1, true, 1, g2), c(16, 32, 3, 1, 1, true, 1, g3);
+  const Conv2dOptions o = Conv2dOptions(16, 32, 3).padding(1);
+  Conv2d a(o, g1), b(o, g2), c(o, g3);
   CHECK(a.weight.to_vector() == b.weight.to_vector());
   CHECK(a.bias.to_vector() == b.bias.to_vector());
   CHECK(a.weight.to_vector() != c.weight.to_vector());
@@ -33,11 +34,11 @@ TEST_CASE("init: PyTorch-default U(-1/sqrt(fan_in), 1/sqrt(fan_in)), seeded, BN 
   CHECK(var == doctest::Approx(bound * bound / 3).epsilon(0.05));
   for (float v : a.bias.to_vector()) CHECK(std::abs(v) <= bound);
   // Grouped conv: fan_in = in/groups * k * k.
-  Conv2d grouped(8, 8, 3, 1, 1, false, 4, g1);
+  Conv2d grouped(Conv2dOptions(8, 8, 3).padding(1).bias(false).groups(4), g1);
   for (float v : grouped.weight.to_vector()) CHECK(std::abs(v) <= 1.0 / std::sqrt(2.0 * 9.0));
-  Linear lin(100, 10, true, g1);
+  Linear lin(LinearOptions(100, 10), g1);
   for (float v : lin.weight.to_vector()) CHECK(std::abs(v) <= 0.1);
-  BatchNorm2d bn(5);
+  BatchNorm2d bn(BatchNorm2dOptions(5));
   CHECK(bn.weight.to_vector() == std::vector<float>(5, 1.f));
   CHECK(bn.bias.to_vector() == std::vector<float>(5, 0.f));
   CHECK(bn.running_var.to_vector() == std::vector<float>(5, 1.f));
@@ -45,7 +46,7 @@ TEST_CASE("init: PyTorch-default U(-1/sqrt(fan_in), 1/sqrt(fan_in)), seeded, BN 
 
 TEST_CASE("Dropout: zeros about p of the elements, scales survivors by 1/(1-p), identity in eval") {
   const float p = 0.3f;
-  Dropout drop(p, 11);
+  Dropout drop(DropoutOptions(p), 11);
   Tensor x = Tensor::ones({100, 100});
   Tensor y = drop(x);
   int64_t zeros = 0;
@@ -56,12 +57,12 @@ TEST_CASE("Dropout: zeros about p of the elements, scales survivors by 1/(1-p), 
   // Binomial(10000, 0.3): std = sqrt(10000 * 0.21) ~ 46; accept 5 sigma.
   CHECK(std::abs(static_cast<double>(zeros) - 3000.0) < 5 * 46.0);
   // Same seed -> same mask; successive calls draw new masks.
-  Dropout again(p, 11);
+  Dropout again(DropoutOptions(p), 11);
   CHECK(again(x).to_vector() == y.to_vector());
   CHECK(drop(x).to_vector() != y.to_vector());
   drop.eval();
   CHECK(drop(x).to_vector() == x.to_vector());
-  CHECK_THROWS_AS(Dropout(1.f), Error);
+  CHECK_THROWS_AS(Dropout(DropoutOptions(1.f)), Error);
 }
 
 TEST_CASE("metrics: accuracy and top-k with deterministic ties") {
@@ -130,7 +131,7 @@ TEST_CASE("models: output shapes, layer-level errors, make_model") {
   } catch (const Error& e) {
     CHECK(std::string(e.what()).find("expected input (N, 1, H, W), got (2, 3, 28, 28)") != std::string::npos);
   }
-  Linear lin(8, 2, true, gen);
+  Linear lin(LinearOptions(8, 2), gen);
   try {
     lin(Tensor::zeros({2, 2, 2, 2}));
     FAIL("expected an error");
@@ -153,7 +154,8 @@ TEST_CASE("set_conv_algorithm: reaches every Conv2d of a model, the layer forwar
   CHECK(gemm == 5);
   // A Winograd-eligible layer: the two algorithms round differently but agree closely.
   Generator g1(9), g2(9);
-  Conv2d auto_conv(16, 16, 3, 1, 1, false, 1, g1), gemm_conv(16, 16, 3, 1, 1, false, 1, g2);
+  const Conv2dOptions o = Conv2dOptions(16, 16, 3).padding(1).bias(false);
+  Conv2d auto_conv(o, g1), gemm_conv(o, g2);
   CHECK(set_conv_algorithm(gemm_conv, ConvAlgorithm::Gemm) == 1);
   const Tensor x = Tensor::randn({2, 16, 8, 8}, gen);
   const auto a = auto_conv(x).to_vector(), b = gemm_conv(x).to_vector();

@@ -86,7 +86,7 @@ TEST_CASE("module: state_dict names, shapes and order equal PyTorch's for every 
 
 TEST_CASE("module: parameters vs buffers, requires_grad, registration errors") {
   Generator gen(3);
-  BatchNorm2d bn(4);
+  BatchNorm2d bn(BatchNorm2dOptions(4));
   auto params = bn.named_parameters();
   REQUIRE(params.size() == 2);
   CHECK(params[0].first == "weight");
@@ -115,8 +115,8 @@ TEST_CASE("module: parameters vs buffers, requires_grad, registration errors") {
 
   // Typed child access and nesting.
   Sequential seq;
-  seq.add(std::make_shared<Linear>(3, 2, true, gen)).add(std::make_shared<ReLU>());
-  CHECK(seq.at<Linear>(0)->out_features == 2);
+  seq.add(std::make_shared<Linear>(LinearOptions(3, 2), gen)).add(std::make_shared<ReLU>());
+  CHECK(seq.at<Linear>(0)->options.out_features() == 2);
   CHECK_THROWS_AS(seq.at<Conv2d>(0), Error);
   CHECK_THROWS_AS(seq[2], Error);
   auto names = seq.named_parameters();
@@ -152,7 +152,7 @@ TEST_CASE("module: train/eval recurse; to(cpu) keeps handles; zero_grad") {
   CHECK_FALSE(w.grad().defined());
 
   if (cuda_device_count() > 0) {
-    Linear lin(4, 3, true, gen);
+    Linear lin(LinearOptions(4, 3), gen);
     Tensor handle = lin.weight;
     const auto values = handle.to_vector();
     lin.to(Device::cuda(0));
@@ -173,7 +173,7 @@ TEST_CASE("module: summary lists every layer with its output shape and restores 
   CHECK(net->is_training());
   CHECK(net->at<BatchNorm2d>(1)->is_training());
   CHECK(net->at<BatchNorm2d>(1)->num_batches_tracked.item() == 0.f);  // eval forward: stats untouched
-  CHECK(s.find("Conv2d(3, 32, kernel=3, padding=1, bias=false)") != std::string::npos);
+  CHECK(s.find("Conv2d(3, 32, kernel_size=3, padding=1, bias=false)") != std::string::npos);
   CHECK(s.find("(2, 32, 32, 32)") != std::string::npos);
   CHECK(s.find("(2, 128, 4, 4)") != std::string::npos);
   CHECK(s.find("(2, 2048)") != std::string::npos);
@@ -279,8 +279,8 @@ namespace {
 struct TwoLayer : Module {
   std::shared_ptr<Linear> fc1, fc2;
   explicit TwoLayer(Generator& gen) : Module("TwoLayer") {
-    fc1 = register_module("fc1", std::make_shared<Linear>(6, 4, true, gen));
-    fc2 = register_module("fc2", std::make_shared<Linear>(4, 3, true, gen));
+    fc1 = register_module("fc1", std::make_shared<Linear>(LinearOptions(6, 4), gen));
+    fc2 = register_module("fc2", std::make_shared<Linear>(LinearOptions(4, 3), gen));
   }
   Tensor forward(const Tensor& x) override { return (*fc2)(relu((*fc1)(x))); }
 };
