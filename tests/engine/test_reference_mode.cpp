@@ -44,6 +44,7 @@ class KernelModeGuard {
 };
 
 using OpFn = std::function<Tensor(const std::vector<Tensor>&)>;
+using In = const std::vector<Tensor>&;  // an OpFn's inputs
 
 // What one run of an op produced: its output, the gradient of sum(out * probe) for each input that
 // requires grad, and every other input as the op left it (in-place updates).
@@ -124,8 +125,8 @@ TEST_CASE("kernel mode: names, parsing and a clear error for a bad value") {
   } catch (const Error& e) {
     CHECK(std::string(e.what()) == "TG_KERNELS='bogus' is not a kernel mode; use fast or reference");
   }
-  CHECK_THROWS_WITH_AS(parse_kernel_mode("Fast", "--kernels"), "--kernels='Fast' is not a kernel mode; use fast or reference",
-                       Error);
+  CHECK_THROWS_WITH_AS(parse_kernel_mode("Fast", "--kernels"),
+                       "--kernels='Fast' is not a kernel mode; use fast or reference", Error);
   const KernelMode before = kernel_mode();  // fast, unless the suite runs under TG_KERNELS=reference
   {
     KernelModeGuard guard(KernelMode::Reference);
@@ -152,7 +153,7 @@ TEST_CASE("reference mode: tg::conv2d runs the reference loops") {
 TEST_CASE("reference mode: convolutions agree with the fast kernels") {
   Generator gen(2);
   const auto conv = [](int stride, int padding, int groups) {
-    return [=](const std::vector<Tensor>& in) {
+    return [=](In in) {
       return conv2d(in[0], in[1], in.size() > 2 ? in[2] : Tensor(), stride, padding, groups);
     };
   };
@@ -166,14 +167,14 @@ TEST_CASE("reference mode: convolutions agree with the fast kernels") {
                     kWinogradTol);
   check_modes_agree("conv2d stem (direct)", conv(1, 1, 1),
                     {randn_input({2, 3, 9, 11}, gen), randn_input({8, 3, 3, 3}, gen), randn_input({8}, gen)});
-  const auto relu_conv = [](const std::vector<Tensor>& in) { return conv2d_relu(in[0], in[1], in[2], 1, 1); };
+  const auto relu_conv = [](In in) { return conv2d_relu(in[0], in[1], in[2], 1, 1); };
   check_modes_agree("conv2d_relu winograd", relu_conv,
                     {randn_input({2, 16, 9, 7}, gen), randn_input({16, 16, 3, 3}, gen), randn_input({16}, gen)},
                     kWinogradTol);
   check_modes_agree("conv2d_relu im2col", relu_conv,
                     {randn_input({2, 5, 7, 9}, gen), randn_input({6, 5, 3, 3}, gen), randn_input({6}, gen)});
   // Inference only: no gradients.
-  const auto pooled = [](const std::vector<Tensor>& in) { return conv2d_relu_maxpool2x2(in[0], in[1], in[2], 1, 1); };
+  const auto pooled = [](In in) { return conv2d_relu_maxpool2x2(in[0], in[1], in[2], 1, 1); };
   check_modes_agree("conv2d_relu_maxpool2x2 winograd", pooled,
                     {randn_input({2, 16, 10, 9}, gen, false), randn_input({16, 16, 3, 3}, gen, false),
                      randn_input({16}, gen, false)},
@@ -185,18 +186,18 @@ TEST_CASE("reference mode: convolutions agree with the fast kernels") {
 
 TEST_CASE("reference mode: matmul and linear agree with the fast kernels") {
   Generator gen(3);
-  check_modes_agree("matmul", [](const std::vector<Tensor>& in) { return matmul(in[0], in[1]); },
+  check_modes_agree("matmul", [](In in) { return matmul(in[0], in[1]); },
                     {randn_input({5, 7}, gen), randn_input({7, 3}, gen)});
-  check_modes_agree("linear", [](const std::vector<Tensor>& in) { return linear(in[0], in[1], in[2]); },
+  check_modes_agree("linear", [](In in) { return linear(in[0], in[1], in[2]); },
                     {randn_input({5, 7}, gen), randn_input({3, 7}, gen), randn_input({3}, gen)});
-  check_modes_agree("linear without bias", [](const std::vector<Tensor>& in) { return linear(in[0], in[1], Tensor()); },
+  check_modes_agree("linear without bias", [](In in) { return linear(in[0], in[1], Tensor()); },
                     {randn_input({4, 9}, gen), randn_input({6, 9}, gen)});
 }
 
 TEST_CASE("reference mode: batch norm (train, eval, fused with relu) agrees with the fast kernels") {
   Generator gen(4);
   const auto bn = [](bool training, bool relu) {
-    return [=](const std::vector<Tensor>& in) {
+    return [=](In in) {
       return relu ? batch_norm2d_relu(in[0], in[1], in[2], in[3], in[4], training, 0.1f, 1e-5f)
                   : batch_norm2d(in[0], in[1], in[2], in[3], in[4], training, 0.1f, 1e-5f);
     };
@@ -214,13 +215,13 @@ TEST_CASE("reference mode: batch norm (train, eval, fused with relu) agrees with
 
 TEST_CASE("reference mode: pooling agrees with the fast kernels") {
   Generator gen(5);
-  check_modes_agree("max_pool2d 3x3 stride 2 pad 1", [](const std::vector<Tensor>& in) { return max_pool2d(in[0], 3, 2, 1); },
+  check_modes_agree("max_pool2d 3x3 stride 2 pad 1", [](In in) { return max_pool2d(in[0], 3, 2, 1); },
                     {randn_input({2, 3, 9, 7}, gen)});
-  check_modes_agree("max_pool2d 2x2", [](const std::vector<Tensor>& in) { return max_pool2d(in[0], 2); },
+  check_modes_agree("max_pool2d 2x2", [](In in) { return max_pool2d(in[0], 2); },
                     {randn_input({2, 3, 8, 6}, gen)});
-  check_modes_agree("avg_pool2d 3x3 stride 2 pad 1", [](const std::vector<Tensor>& in) { return avg_pool2d(in[0], 3, 2, 1); },
+  check_modes_agree("avg_pool2d 3x3 stride 2 pad 1", [](In in) { return avg_pool2d(in[0], 3, 2, 1); },
                     {randn_input({2, 3, 9, 7}, gen)});
-  check_modes_agree("global_avg_pool2d", [](const std::vector<Tensor>& in) { return global_avg_pool2d(in[0]); },
+  check_modes_agree("global_avg_pool2d", [](In in) { return global_avg_pool2d(in[0]); },
                     {randn_input({3, 4, 5, 7}, gen)});
 }
 
@@ -229,47 +230,47 @@ TEST_CASE("reference mode: elementwise ops with broadcasting agree with the fast
   const std::vector<std::pair<std::string, Tensor (*)(const Tensor&, const Tensor&)>> binary = {
       {"add", tg::add}, {"sub", tg::sub}, {"mul", tg::mul}, {"div", tg::div}};
   for (const auto& [name, op] : binary)
-    check_modes_agree(name + " broadcast", [op](const std::vector<Tensor>& in) { return op(in[0], in[1]); },
+    check_modes_agree(name + " broadcast", [op](In in) { return op(in[0], in[1]); },
                       {randn_input({3, 1, 5}, gen), positive_input({4, 1}, gen)});
-  check_modes_agree("scalar ops", [](const std::vector<Tensor>& in) { return rdiv(2.f, rsub(3.f, mul(in[0], 0.5f))); },
+  check_modes_agree("scalar ops", [](In in) { return rdiv(2.f, rsub(3.f, mul(in[0], 0.5f))); },
                     {positive_input({3, 5}, gen)});
   const std::vector<std::pair<std::string, Tensor (*)(const Tensor&)>> unary = {
       {"neg", tg::neg},   {"exp", tg::exp},         {"log", tg::log},  {"sqrt", tg::sqrt},
       {"relu", tg::relu}, {"gelu", tg::gelu}, {"sigmoid", tg::sigmoid}, {"tanh", tg::tanh}};
   for (const auto& [name, op] : unary) {
     const bool positive_domain = name == "log" || name == "sqrt";
-    check_modes_agree(name, [op](const std::vector<Tensor>& in) { return op(in[0]); },
+    check_modes_agree(name, [op](In in) { return op(in[0]); },
                       {positive_domain ? positive_input({4, 7}, gen) : randn_input({4, 7}, gen)});
   }
-  check_modes_agree("pow", [](const std::vector<Tensor>& in) { return pow(in[0], 1.7f); }, {positive_input({4, 7}, gen)});
-  check_modes_agree("expand", [](const std::vector<Tensor>& in) { return expand(in[0], {2, 3, 4}); },
+  check_modes_agree("pow", [](In in) { return pow(in[0], 1.7f); }, {positive_input({4, 7}, gen)});
+  check_modes_agree("expand", [](In in) { return expand(in[0], {2, 3, 4}); },
                     {randn_input({3, 1}, gen)});
-  check_modes_agree("sum_to", [](const std::vector<Tensor>& in) { return sum_to(in[0], {3, 1}); },
+  check_modes_agree("sum_to", [](In in) { return sum_to(in[0], {3, 1}); },
                     {randn_input({2, 3, 4}, gen)});
 }
 
 TEST_CASE("reference mode: reductions, softmax, cross-entropy and dropout agree with the fast kernels") {
   Generator gen(7);
   const Shape shape{3, 5, 4};
-  check_modes_agree("sum", [](const std::vector<Tensor>& in) { return sum(in[0]); }, {randn_input(shape, gen)});
-  check_modes_agree("sum dim 1", [](const std::vector<Tensor>& in) { return sum(in[0], 1); }, {randn_input(shape, gen)});
-  check_modes_agree("mean dim 0 keepdim", [](const std::vector<Tensor>& in) { return mean(in[0], 0, true); },
+  check_modes_agree("sum", [](In in) { return sum(in[0]); }, {randn_input(shape, gen)});
+  check_modes_agree("sum dim 1", [](In in) { return sum(in[0], 1); }, {randn_input(shape, gen)});
+  check_modes_agree("mean dim 0 keepdim", [](In in) { return mean(in[0], 0, true); },
                     {randn_input(shape, gen)});
-  check_modes_agree("max dim 2", [](const std::vector<Tensor>& in) { return max(in[0], 2); }, {randn_input(shape, gen)});
-  check_modes_agree("max", [](const std::vector<Tensor>& in) { return max(in[0]); }, {randn_input(shape, gen)});
-  check_modes_agree("norm", [](const std::vector<Tensor>& in) { return norm(in[0]); }, {randn_input(shape, gen)});
-  check_modes_agree("argmax", [](const std::vector<Tensor>& in) { return argmax(in[0], 1); },
+  check_modes_agree("max dim 2", [](In in) { return max(in[0], 2); }, {randn_input(shape, gen)});
+  check_modes_agree("max", [](In in) { return max(in[0]); }, {randn_input(shape, gen)});
+  check_modes_agree("norm", [](In in) { return norm(in[0]); }, {randn_input(shape, gen)});
+  check_modes_agree("argmax", [](In in) { return argmax(in[0], 1); },
                     {randn_input(shape, gen, false)});
-  check_modes_agree("softmax dim 1", [](const std::vector<Tensor>& in) { return softmax(in[0], 1); },
+  check_modes_agree("softmax dim 1", [](In in) { return softmax(in[0], 1); },
                     {randn_input(shape, gen)});
-  check_modes_agree("log_softmax dim -1", [](const std::vector<Tensor>& in) { return log_softmax(in[0], -1); },
+  check_modes_agree("log_softmax dim -1", [](In in) { return log_softmax(in[0], -1); },
                     {randn_input(shape, gen)});
   const Tensor targets = Tensor::from_vector({0, 4, 2, 2, 1, 3, 0}, {7});
   check_modes_agree("cross_entropy smoothed",
-                    [](const std::vector<Tensor>& in) { return cross_entropy(in[0], in[1], 0.1f); },
+                    [](In in) { return cross_entropy(in[0], in[1], 0.1f); },
                     {randn_input({7, 5}, gen), targets});
   check_modes_agree("dropout",
-                    [](const std::vector<Tensor>& in) {
+                    [](In in) {
                       Generator mask_gen(11);  // the same mask in both modes
                       return dropout(in[0], 0.3f, /*training=*/true, mask_gen);
                     },

@@ -20,7 +20,8 @@ void softmax_forward(float* y, const float* x, int64_t outer, int64_t dim, int64
       for (int64_t d = 0; d < dim; ++d) sum_exp += std::exp(x[at(o, d, i, dim, inner)] - m);
       for (int64_t d = 0; d < dim; ++d) {
         const double shifted = x[at(o, d, i, dim, inner)] - m;
-        y[at(o, d, i, dim, inner)] = static_cast<float>(log ? shifted - std::log(sum_exp) : std::exp(shifted) / sum_exp);
+        const double value = log ? shifted - std::log(sum_exp) : std::exp(shifted) / sum_exp;
+        y[at(o, d, i, dim, inner)] = static_cast<float>(value);
       }
     }
 }
