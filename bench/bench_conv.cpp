@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "engine/cpu/isa.h"
+#include "engine/kernel_mode.h"
 #include "engine/cpu/conv2d.h"
 #include "engine/cpu/sgemm.h"
 #include "engine/cpu/winograd.h"
@@ -132,7 +133,7 @@ double sgemm_per_thread_gflops(int n, int reps, int threads) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::fprintf(stderr, "%s: cpu kernels %s\n", argv[0], tg::cpu_isa_name(tg::cpu_isa()));
+  std::fprintf(stderr, "%s: cpu kernels %s (%s)\n", argv[0], tg::cpu_isa_name(tg::cpu_isa()), tg::kernel_mode_name());
   int64_t batch = 256;
   int threads = 2, reps = 3;
   std::string model = "all";

@@ -9,13 +9,14 @@
 #include <vector>
 
 #include "engine/cpu/isa.h"
+#include "engine/kernel_mode.h"
 #include "engine/cpu/matmul.h"
 #include "engine/cpu/sgemm.h"
 #include "engine/parallel.h"
 #include "engine/random.h"
 
 int main(int argc, char** argv) {
-  std::fprintf(stderr, "%s: cpu kernels %s\n", argv[0], tg::cpu_isa_name(tg::cpu_isa()));
+  std::fprintf(stderr, "%s: cpu kernels %s (%s)\n", argv[0], tg::cpu_isa_name(tg::cpu_isa()), tg::kernel_mode_name());
   int threads = 2;
   bool json = false;
   for (int i = 1; i < argc; ++i) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine/cpu/isa.h"
+#include "engine/kernel_mode.h"
 #include "engine/autograd.h"
 #include "engine/error.h"
 #include "engine/ops.h"
@@ -49,7 +50,7 @@ double forward_flops(tg::nn::Module& m, const tg::Tensor& x, const tg::Tensor& y
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::fprintf(stderr, "%s: cpu kernels %s\n", argv[0], tg::cpu_isa_name(tg::cpu_isa()));
+  std::fprintf(stderr, "%s: cpu kernels %s (%s)\n", argv[0], tg::cpu_isa_name(tg::cpu_isa()), tg::kernel_mode_name());
   try {
     std::string model = "small";
     int batch = 256, threads = 2, steps = 5;

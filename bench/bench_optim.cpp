@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "engine/cpu/isa.h"
+#include "engine/kernel_mode.h"
 #include "engine/parallel.h"
 #include "engine/random.h"
 #include "optim/optim.h"
@@ -104,7 +105,7 @@ struct Case {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::fprintf(stderr, "%s: cpu kernels %s\n", argv[0], tg::cpu_isa_name(tg::cpu_isa()));
+  std::fprintf(stderr, "%s: cpu kernels %s (%s)\n", argv[0], tg::cpu_isa_name(tg::cpu_isa()), tg::kernel_mode_name());
   int rounds = 5, steps = 3, threads = 0;
   bool json = false, warm = false;
   for (int i = 1; i < argc; ++i) {

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "engine/cpu/isa.h"
+#include "engine/kernel_mode.h"
 #include "engine/autograd.h"
 #include "engine/error.h"
 #include "engine/ops.h"
@@ -74,7 +75,7 @@ double seconds_per_call(F&& fn, S&& sync, int steps) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::fprintf(stderr, "%s: cpu kernels %s\n", argv[0], tg::cpu_isa_name(tg::cpu_isa()));
+  std::fprintf(stderr, "%s: cpu kernels %s (%s)\n", argv[0], tg::cpu_isa_name(tg::cpu_isa()), tg::kernel_mode_name());
   try {
     const Args a = parse(argc, argv);
     tg::set_num_threads(a.threads);

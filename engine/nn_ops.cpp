@@ -11,8 +11,10 @@
 #include "engine/cpu/conv2d.h"
 #include "engine/cpu/elementwise.h"
 #include "engine/cpu/pool.h"
+#include "engine/cpu/reference/dropout.h"
 #include "engine/dispatch.h"
 #include "engine/error.h"
+#include "engine/kernel_mode.h"
 #include "engine/ops.h"
 #include "engine/storage.h"
 #ifdef TRUSTGRAD_WITH_CUDA
@@ -398,6 +400,10 @@ Tensor times_mask(const Tensor& t, const Tensor& mask) {
       const float* m = mask.data();
       float* out = y.data();
       const int64_t n = t.numel();
+      if (reference_kernels()) {  // TG_KERNELS=reference (engine/kernel_mode.h)
+        cpu::reference::dropout_apply(out, a, m, n);
+        return y;
+      }
 #pragma omp simd
       for (int64_t i = 0; i < n; ++i) out[i] = a[i] * m[i];
       return y;

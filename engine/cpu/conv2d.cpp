@@ -21,11 +21,13 @@
 
 #include "engine/cpu/conv2d_direct.h"
 #include "engine/cpu/pool.h"
+#include "engine/cpu/reference/conv2d.h"
 #include "engine/cpu/scratch.h"
 #include "engine/cpu/sgemm.h"
 #include "engine/cpu/stride2_rows.h"
 #include "engine/cpu/winograd.h"
 #include "engine/eigen_core.h"
+#include "engine/kernel_mode.h"
 #include "engine/storage.h"
 
 namespace tg::cpu {
@@ -341,6 +343,7 @@ void backward_chunk(float* din, float* dw_acc, const float* dout, const float* i
 
 void conv2d_forward(float* out, const float* in, const float* w, const float* b, const ConvShape& s,
                     ConvEpilogue epi) {
+  if (reference_kernels()) return reference::conv2d_forward(out, in, w, b, s, epi);
   if (winograd_applies(s)) return winograd_forward(out, in, w, b, s, epi);
   if (epi == ConvEpilogue::ReluMaxPool2x2) {  // relu(conv) into scratch, then the values-only pool
     const Storage full(static_cast<size_t>(s.N * s.K * s.P() * s.Q()) * sizeof(float), Device::cpu());
@@ -367,6 +370,7 @@ void conv2d_forward(float* out, const float* in, const float* w, const float* b,
 
 void conv2d_backward(float* din, float* dw, float* db, const float* dout, const float* in, const float* w,
                      const ConvShape& s) {
+  if (reference_kernels()) return reference::conv2d_backward(din, dw, db, dout, in, w, s);
   const int64_t PQ = s.P() * s.Q();
   if (db) {
     // db[k] = sum_{n, p, q} dout[n, k, p, q]
@@ -436,58 +440,6 @@ void conv2d_backward(float* din, float* dw, float* db, const float* dout, const 
       }
     }
   }
-}
-
-// ---- reference: direct loops ----
-
-void conv2d_forward_reference(float* out, const float* in, const float* w, const float* b, const ConvShape& s) {
-  const int64_t P = s.P(), Q = s.Q(), Cg = s.C / s.groups, Kg = s.K / s.groups;
-  for (int64_t n = 0; n < s.N; ++n)
-    for (int64_t k = 0; k < s.K; ++k) {
-      const int64_t g = k / Kg;
-      for (int64_t p = 0; p < P; ++p)
-        for (int64_t q = 0; q < Q; ++q) {
-          double acc = b ? b[k] : 0.0;
-          for (int64_t c = 0; c < Cg; ++c)
-            for (int64_t r = 0; r < s.R; ++r)
-              for (int64_t sx = 0; sx < s.S; ++sx) {
-                const int64_t h = p * s.stride_h - s.pad_h + r, x = q * s.stride_w - s.pad_w + sx;
-                if (h < 0 || h >= s.H || x < 0 || x >= s.W) continue;
-                acc += static_cast<double>(w[((k * Cg + c) * s.R + r) * s.S + sx]) *
-                       in[((n * s.C + g * Cg + c) * s.H + h) * s.W + x];
-              }
-          out[((n * s.K + k) * P + p) * Q + q] = static_cast<float>(acc);
-        }
-    }
-}
-
-void conv2d_backward_reference(float* din, float* dw, float* db, const float* dout, const float* in,
-                               const float* w, const ConvShape& s) {
-  const int64_t P = s.P(), Q = s.Q(), Cg = s.C / s.groups, Kg = s.K / s.groups;
-  const int64_t wsize = s.K * Cg * s.R * s.S;
-  std::vector<double> din_acc(din ? s.N * s.C * s.H * s.W : 0), dw_acc(dw ? wsize : 0), db_acc(db ? s.K : 0);
-  for (int64_t n = 0; n < s.N; ++n)
-    for (int64_t k = 0; k < s.K; ++k) {
-      const int64_t g = k / Kg;
-      for (int64_t p = 0; p < P; ++p)
-        for (int64_t q = 0; q < Q; ++q) {
-          const double d = dout[((n * s.K + k) * P + p) * Q + q];
-          if (db) db_acc[k] += d;
-          for (int64_t c = 0; c < Cg; ++c)
-            for (int64_t r = 0; r < s.R; ++r)
-              for (int64_t sx = 0; sx < s.S; ++sx) {
-                const int64_t h = p * s.stride_h - s.pad_h + r, x = q * s.stride_w - s.pad_w + sx;
-                if (h < 0 || h >= s.H || x < 0 || x >= s.W) continue;
-                const int64_t wi = ((k * Cg + c) * s.R + r) * s.S + sx;
-                const int64_t ii = ((n * s.C + g * Cg + c) * s.H + h) * s.W + x;
-                if (dw) dw_acc[wi] += d * in[ii];
-                if (din) din_acc[ii] += d * w[wi];
-              }
-        }
-    }
-  for (size_t i = 0; i < din_acc.size(); ++i) din[i] = static_cast<float>(din_acc[i]);
-  for (size_t i = 0; i < dw_acc.size(); ++i) dw[i] = static_cast<float>(dw_acc[i]);
-  for (size_t i = 0; i < db_acc.size(); ++i) db[i] = static_cast<float>(db_acc[i]);
 }
 
 }  // namespace tg::cpu

@@ -1,6 +1,7 @@
 // CPU 2-D convolution kernels (NCHW): a fast path (im2col + our sgemm; Winograd F(4x4, 3x3) for
 // 3x3 stride-1 convs with >= 16 channels, see winograd.h; direct loops for 3x3 stride-1 convs with
-// 1-4 input channels, see conv2d_direct.h) and a plain-loop reference.
+// 1-4 input channels, see conv2d_direct.h). The plain-loop reference, what these are tested against
+// and what TG_KERNELS=reference runs, is engine/cpu/reference/conv2d.h.
 // Raw pointers and named sizes only; argument checking lives in the op layer (engine/nn_ops.cpp).
 #pragma once
 #include <cstdint>
@@ -20,10 +21,5 @@ void conv2d_forward(float* out, const float* in, const float* w, const float* b,
 // db (K); each may be nullptr when not needed. All three are OVERWRITTEN (not accumulated).
 void conv2d_backward(float* din, float* dw, float* db, const float* dout, const float* in, const float* w,
                      const ConvShape& s);
-
-// The same maths as direct nested loops: slow, obviously correct, what the fast path is tested against.
-void conv2d_forward_reference(float* out, const float* in, const float* w, const float* b, const ConvShape& s);
-void conv2d_backward_reference(float* din, float* dw, float* db, const float* dout, const float* in,
-                               const float* w, const ConvShape& s);
 
 }  // namespace tg::cpu

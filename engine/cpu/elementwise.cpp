@@ -6,7 +6,9 @@
 #include <cmath>
 #include <cstring>
 
+#include "engine/cpu/reference/elementwise.h"
 #include "engine/error.h"
+#include "engine/kernel_mode.h"
 
 namespace tg::cpu {
 
@@ -83,6 +85,7 @@ BroadcastShape make_broadcast(const Shape& out, const Shape& a, const Shape& b) 
 }
 
 void binary_forward(float* out, const float* a, const float* b, BinaryOp op, const BroadcastShape& s) {
+  if (reference_kernels()) return reference::binary_forward(out, a, b, op, s);
   switch (op) {
     case BinaryOp::Add: binary_loop(out, a, b, s, [](float x, float y) { return x + y; }); break;
     case BinaryOp::Sub: binary_loop(out, a, b, s, [](float x, float y) { return x - y; }); break;
@@ -108,10 +111,12 @@ inline void flat_loop(int64_t n, F body) {
 }  // namespace
 
 void binary_scalar(float* out, const float* a, float s, BinaryOp op, bool scalar_first, int64_t n) {
+  if (reference_kernels()) return reference::binary_scalar(out, a, s, op, scalar_first, n);
   flat_loop(n, [=](int64_t i) { out[i] = scalar_first ? apply(op, s, a[i]) : apply(op, a[i], s); });
 }
 
 void add_inplace(float* acc, const float* x, int64_t n) {
+  if (reference_kernels()) return reference::add_inplace(acc, x, n);  // TG_KERNELS=reference (engine/kernel_mode.h)
   flat_loop(n, [=](int64_t i) { acc[i] += x[i]; });
 }
 
@@ -131,6 +136,7 @@ void unary_grad_loop(float* dx, const float* dout, const float* x, const float* 
 }  // namespace
 
 void unary_forward(float* y, const float* x, UnaryOp op, float param, int64_t n) {
+  if (reference_kernels()) return reference::unary_forward(y, x, op, param, n);
   constexpr float kInvSqrt2 = 0.70710678118654752f;
   switch (op) {
     case UnaryOp::Neg: unary_loop(y, x, n, [](float v) { return -v; }); break;
@@ -148,6 +154,7 @@ void unary_forward(float* y, const float* x, UnaryOp op, float param, int64_t n)
 }
 
 void unary_backward(float* dx, const float* dout, const float* x, const float* y, UnaryOp op, float param, int64_t n) {
+  if (reference_kernels()) return reference::unary_backward(dx, dout, x, y, op, param, n);
   constexpr float kInvSqrt2 = 0.70710678118654752f;
   constexpr float kInvSqrt2Pi = 0.39894228040143268f;
   switch (op) {
@@ -179,6 +186,7 @@ void unary_backward(float* dx, const float* dout, const float* x, const float* y
 }
 
 void sum_to_shape(float* out, const Shape& to, const float* in, const Shape& from) {
+  if (reference_kernels()) return reference::sum_to_shape(out, to, in, from);
   const int64_t n_out = numel_of(to), n_in = numel_of(from);
   if (n_out == n_in) {
     std::memcpy(out, in, static_cast<size_t>(n_in) * sizeof(float));
@@ -209,6 +217,7 @@ void sum_to_shape(float* out, const Shape& to, const float* in, const Shape& fro
 }
 
 void broadcast_to(float* out, const Shape& to, const float* in, const Shape& from) {
+  if (reference_kernels()) return reference::broadcast_to(out, to, in, from);
   BroadcastShape s = make_broadcast(to, from, to);
   binary_loop(out, in, in, s, [](float x, float) { return x; });
 }

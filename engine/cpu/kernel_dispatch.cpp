@@ -2,7 +2,9 @@
 #include <string>
 
 #include "engine/cpu/kernel_table.h"
+#include "engine/cpu/reference/batchnorm.h"
 #include "engine/error.h"
+#include "engine/kernel_mode.h"
 
 namespace tg::cpu {
 
@@ -61,40 +63,59 @@ void direct_input_grad(float* din, const float* dout, const float* w, const Conv
 
 void batchnorm2d_forward_train(float* out, float* save_mean, float* save_invstd, const float* in, const float* gamma,
                                const float* beta, int64_t N, int64_t C, int64_t HW, float eps) {
+  if (reference_kernels())
+    return reference::batchnorm2d_forward_train(out, save_mean, save_invstd, in, gamma, beta, N, C, HW, eps);
   kernels().batchnorm2d_forward_train(out, save_mean, save_invstd, in, gamma, beta, N, C, HW, eps);
 }
 void batchnorm2d_forward_eval(float* out, const float* in, const float* gamma, const float* beta,
                               const float* running_mean, const float* running_var, int64_t N, int64_t C, int64_t HW,
                               float eps) {
+  if (reference_kernels())
+    return reference::batchnorm2d_forward_eval(out, in, gamma, beta, running_mean, running_var, N, C, HW, eps);
   kernels().batchnorm2d_forward_eval(out, in, gamma, beta, running_mean, running_var, N, C, HW, eps);
 }
 void batchnorm2d_backward(float* din, float* dgamma, float* dbeta, const float* dout, const float* in,
                           const float* gamma, const float* save_mean, const float* save_invstd, int64_t N, int64_t C,
                           int64_t HW) {
+  if (reference_kernels())
+    return reference::batchnorm2d_backward(din, dgamma, dbeta, dout, in, gamma, save_mean, save_invstd, N, C, HW);
   kernels().batchnorm2d_backward(din, dgamma, dbeta, dout, in, gamma, save_mean, save_invstd, N, C, HW);
 }
 void batchnorm2d_backward_eval(float* din, float* dgamma, float* dbeta, const float* dout, const float* in,
                                const float* gamma, const float* mean, const float* invstd, int64_t N, int64_t C,
                                int64_t HW) {
+  if (reference_kernels())
+    return reference::batchnorm2d_backward_eval(din, dgamma, dbeta, dout, in, gamma, mean, invstd, N, C, HW);
   kernels().batchnorm2d_backward_eval(din, dgamma, dbeta, dout, in, gamma, mean, invstd, N, C, HW);
 }
 void batchnorm2d_relu_forward_train(float* out, float* save_mean, float* save_invstd, float* save_affine,
                                     const float* in, const float* gamma, const float* beta, int64_t N, int64_t C,
                                     int64_t HW, float eps) {
+  if (reference_kernels())
+    return reference::batchnorm2d_relu_forward_train(out, save_mean, save_invstd, save_affine, in, gamma, beta, N, C,
+                                                     HW, eps);
   kernels().batchnorm2d_relu_forward_train(out, save_mean, save_invstd, save_affine, in, gamma, beta, N, C, HW, eps);
 }
 void batchnorm2d_relu_forward_eval(float* out, const float* in, const float* gamma, const float* beta,
                                    const float* running_mean, const float* running_var, int64_t N, int64_t C,
                                    int64_t HW, float eps) {
+  if (reference_kernels())
+    return reference::batchnorm2d_relu_forward_eval(out, in, gamma, beta, running_mean, running_var, N, C, HW, eps);
   kernels().batchnorm2d_relu_forward_eval(out, in, gamma, beta, running_mean, running_var, N, C, HW, eps);
 }
 void batchnorm2d_relu_backward(float* din, float* dgamma, float* dbeta, const float* dout, const float* affine,
                                const float* in, const float* gamma, const float* save_mean, const float* save_invstd,
                                int64_t N, int64_t C, int64_t HW) {
+  if (reference_kernels())
+    return reference::batchnorm2d_relu_backward(din, dgamma, dbeta, dout, affine, in, gamma, save_mean, save_invstd, N,
+                                                C, HW);
   kernels().batchnorm2d_relu_backward(din, dgamma, dbeta, dout, affine, in, gamma, save_mean, save_invstd, N, C, HW);
 }
 void batchnorm2d_update_running(float* running_mean, float* running_var, const float* save_mean,
                                 const float* save_invstd, int64_t C, int64_t count, float momentum, float eps) {
+  if (reference_kernels())
+    return reference::batchnorm2d_update_running(running_mean, running_var, save_mean, save_invstd, C, count, momentum,
+                                                 eps);
   kernels().batchnorm2d_update_running(running_mean, running_var, save_mean, save_invstd, C, count, momentum, eps);
 }
 

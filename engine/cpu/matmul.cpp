@@ -2,7 +2,9 @@
 // thread count set by tg::set_num_threads.
 #include "engine/cpu/matmul.h"
 
+#include "engine/cpu/reference/matmul.h"
 #include "engine/eigen_core.h"
+#include "engine/kernel_mode.h"
 
 namespace tg::cpu {
 
@@ -12,6 +14,7 @@ using ConstMapMat = Eigen::Map<const RowMat>;
 
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, const float* B,
           float beta, float* C) {
+  if (reference_kernels()) return reference::gemm(trans_a, trans_b, M, N, K, alpha, A, B, beta, C);
   MapMat c(C, M, N);
   if (beta == 0.f) c.setZero();
   else if (beta != 1.f) c *= beta;

@@ -8,6 +8,9 @@
 #include <cstring>
 #include <limits>
 
+#include "engine/cpu/reference/pool.h"
+#include "engine/kernel_mode.h"
+
 namespace tg::cpu {
 namespace {
 
@@ -68,6 +71,7 @@ void max_pool2x2_forward(float* out, int32_t* indices, const float* in, const Po
 }
 
 void max_pool2d_forward(float* out, int32_t* indices, const float* in, const PoolShape& s) {
+  if (reference_kernels()) return reference::max_pool2d_forward(out, indices, in, s);
   const int64_t P = s.P(), Q = s.Q(), HW = s.H * s.W, PQ = P * Q, planes = s.N * s.C;
   if (s.kernel_h == 2 && s.kernel_w == 2 && s.stride_h == 2 && s.stride_w == 2 && s.pad_h == 0 && s.pad_w == 0) {
     max_pool2x2_forward(out, indices, in, s);
@@ -103,6 +107,7 @@ void max_pool2d_forward(float* out, int32_t* indices, const float* in, const Poo
 }
 
 void max_pool2d_backward(float* din, const float* dout, const int32_t* indices, const PoolShape& s) {
+  if (reference_kernels()) return reference::max_pool2d_backward(din, dout, indices, s);
   const int64_t PQ = s.P() * s.Q(), HW = s.H * s.W, planes = s.N * s.C;
 #pragma omp parallel for schedule(static) if (worth_parallel(planes * HW))
   for (int64_t pl = 0; pl < planes; ++pl) {
@@ -115,6 +120,7 @@ void max_pool2d_backward(float* din, const float* dout, const int32_t* indices, 
 }
 
 void avg_pool2d_forward(float* out, const float* in, const PoolShape& s) {
+  if (reference_kernels()) return reference::avg_pool2d_forward(out, in, s);
   const int64_t P = s.P(), Q = s.Q(), HW = s.H * s.W, PQ = P * Q, planes = s.N * s.C;
   const float inv = 1.f / static_cast<float>(s.kernel_h * s.kernel_w);  // padding counts in the divisor
 #pragma omp parallel for schedule(static) if (worth_parallel(planes * HW))
@@ -137,6 +143,7 @@ void avg_pool2d_forward(float* out, const float* in, const PoolShape& s) {
 }
 
 void avg_pool2d_backward(float* din, const float* dout, const PoolShape& s) {
+  if (reference_kernels()) return reference::avg_pool2d_backward(din, dout, s);
   const int64_t P = s.P(), Q = s.Q(), HW = s.H * s.W, PQ = P * Q, planes = s.N * s.C;
   const float inv = 1.f / static_cast<float>(s.kernel_h * s.kernel_w);
 #pragma omp parallel for schedule(static) if (worth_parallel(planes * HW))
@@ -159,6 +166,7 @@ void avg_pool2d_backward(float* din, const float* dout, const PoolShape& s) {
 }
 
 void global_avg_pool2d_forward(float* out, const float* in, int64_t NC, int64_t HW) {
+  if (reference_kernels()) return reference::global_avg_pool2d_forward(out, in, NC, HW);
 #pragma omp parallel for schedule(static) if (worth_parallel(NC * HW))
   for (int64_t pl = 0; pl < NC; ++pl) {
     const float* x = in + pl * HW;
@@ -169,6 +177,7 @@ void global_avg_pool2d_forward(float* out, const float* in, int64_t NC, int64_t 
 }
 
 void global_avg_pool2d_backward(float* din, const float* dout, int64_t NC, int64_t HW) {
+  if (reference_kernels()) return reference::global_avg_pool2d_backward(din, dout, NC, HW);
   const float inv = 1.f / static_cast<float>(HW);
 #pragma omp parallel for schedule(static) if (worth_parallel(NC * HW))
   for (int64_t pl = 0; pl < NC; ++pl) {

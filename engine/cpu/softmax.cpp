@@ -4,9 +4,13 @@
 #include <cmath>
 #include <vector>
 
+#include "engine/cpu/reference/softmax.h"
+#include "engine/kernel_mode.h"
+
 namespace tg::cpu {
 
 void softmax_forward(float* y, const float* x, int64_t outer, int64_t dim, int64_t inner, bool log) {
+  if (reference_kernels()) return reference::softmax_forward(y, x, outer, dim, inner, log);
 #pragma omp parallel for schedule(static) if (outer * dim * inner > (1 << 15))
   for (int64_t o = 0; o < outer; ++o) {
     for (int64_t i = 0; i < inner; ++i) {
@@ -28,6 +32,7 @@ void softmax_forward(float* y, const float* x, int64_t outer, int64_t dim, int64
 }
 
 void softmax_backward(float* dx, const float* dy, const float* y, int64_t outer, int64_t dim, int64_t inner, bool log) {
+  if (reference_kernels()) return reference::softmax_backward(dx, dy, y, outer, dim, inner, log);
 #pragma omp parallel for schedule(static) if (outer * dim * inner > (1 << 15))
   for (int64_t o = 0; o < outer; ++o) {
     for (int64_t i = 0; i < inner; ++i) {
@@ -48,6 +53,7 @@ void softmax_backward(float* dx, const float* dy, const float* y, int64_t outer,
 
 double cross_entropy_forward(float* probs, const float* logits, const float* targets, int64_t N, int64_t C,
                              float label_smoothing) {
+  if (reference_kernels()) return reference::cross_entropy_forward(probs, logits, targets, N, C, label_smoothing);
   double total = 0.0;
 #pragma omp parallel for reduction(+ : total) schedule(static) if (N * C > (1 << 14))
   for (int64_t n = 0; n < N; ++n) {
@@ -73,6 +79,8 @@ double cross_entropy_forward(float* probs, const float* logits, const float* tar
 
 void cross_entropy_backward(float* dlogits, const float* probs, const float* targets, int64_t N, int64_t C,
                             float label_smoothing, float dloss) {
+  if (reference_kernels())
+    return reference::cross_entropy_backward(dlogits, probs, targets, N, C, label_smoothing, dloss);
   const float scale = dloss / static_cast<float>(N);
   const float off = label_smoothing / static_cast<float>(C);
 #pragma omp parallel for schedule(static) if (N * C > (1 << 14))

@@ -8,6 +8,8 @@
 
 #include "datasets/find_data.h"
 #include "engine/cpu/isa.h"
+#include "engine/error.h"
+#include "engine/kernel_mode.h"
 #include "engine/parallel.h"
 #include "examples/train/cli.h"
 #include "examples/train/interrupt.h"
@@ -98,6 +100,14 @@ int run_train(int argc, const char* const* argv, std::ostream& out_root, std::os
       out << to_json(c).dump(2) << "\n";
       return 0;
     }
+    // The CPU kernels (engine/kernel_mode.h): --kernels, or with auto TG_KERNELS, whose bad value is
+    // refused here, before any work.
+    try {
+      if (c.kernels != "auto") set_kernel_mode(parse_kernel_mode(c.kernels.c_str(), "--kernels"));
+      kernel_mode();
+    } catch (const Error& e) {
+      throw ConfigError(e.what());
+    }
     std::string run_dir;
     if (resuming) {
       run_dir = ckpt.run_dir;
@@ -117,7 +127,8 @@ int run_train(int argc, const char* const* argv, std::ostream& out_root, std::os
       err << "train: warning: --threads " << c.threads << " is more than the " << cores
           << " cores of this machine (oversubscribed threads only slow training down); using " << cores << std::endl;
     set_num_threads(threads);
-    out << "train: cpu kernels " << cpu_isa_name(cpu_isa()) << ", " << threads << " threads" << std::endl;
+    out << "train: cpu kernels " << cpu_isa_name(cpu_isa()) << " (" << kernel_mode_name() << "), " << threads << " threads"
+        << std::endl;
 
     // ---- output directories: writable now, not after an epoch of work; stale temporaries gone ----
     //      (rank 0 alone writes under mpirun: the other ranks have no run directory)

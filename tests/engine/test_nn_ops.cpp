@@ -15,6 +15,7 @@
 #include "engine/cpu/conv2d.h"
 #include "engine/cpu/conv2d_direct.h"
 #include "engine/cpu/isa.h"
+#include "engine/cpu/reference/conv2d.h"
 #include "engine/cpu/stride2_rows.h"
 #include "engine/cpu/winograd.h"
 #include "engine/error.h"
@@ -99,8 +100,8 @@ double fast_vs_reference(const ConvShape& s, bool bias, Generator& gen, bool win
     cpu::conv2d_forward(o1.data(), in.data(), w.data(), bias ? b.data() : nullptr, s);
     cpu::conv2d_backward(di1.data(), dw1.data(), db1.data(), dout.data(), in.data(), w.data(), s);
   }
-  cpu::conv2d_forward_reference(o2.data(), in.data(), w.data(), bias ? b.data() : nullptr, s);
-  cpu::conv2d_backward_reference(di2.data(), dw2.data(), db2.data(), dout.data(), in.data(), w.data(), s);
+  cpu::reference::conv2d_forward(o2.data(), in.data(), w.data(), bias ? b.data() : nullptr, s);
+  cpu::reference::conv2d_backward(di2.data(), dw2.data(), db2.data(), dout.data(), in.data(), w.data(), s);
   if (winograd) db1 = db2;
   const double terms = std::max({s.C / s.groups * s.R * s.S, s.N * s.P() * s.Q(), s.K / s.groups * s.R * s.S});
   return std::max({max_scaled_diff(o1, o2), max_scaled_diff(di1, di2), max_scaled_diff(dw1, dw2),
@@ -222,7 +223,7 @@ TEST_CASE("conv2d fast kernels agree with 1 and 2 threads, and only write what i
   }
   set_num_threads(saved);
   std::vector<float> dw_ref(nw);
-  cpu::conv2d_backward_reference(nullptr, dw_ref.data(), nullptr, dout.data(), in.data(), w.data(), s);
+  cpu::reference::conv2d_backward(nullptr, dw_ref.data(), nullptr, dout.data(), in.data(), w.data(), s);
   CHECK(max_scaled_diff(outs[0], outs[1]) < 1e-6);
   CHECK(max_scaled_diff(dws[0], dw_ref) < 1e-5);
   CHECK(max_scaled_diff(dws[1], dw_ref) < 1e-5);
@@ -319,7 +320,7 @@ TEST_CASE("winograd: conv2d routes eligible convs there, and the result does not
     CHECK(outs[0] == outs[1]);
     CHECK(dins[0] == dins[1]);
     std::vector<float> dw_ref(nw);
-    cpu::conv2d_backward_reference(nullptr, dw_ref.data(), nullptr, dout.data(), in.data(), w.data(), s);
+    cpu::reference::conv2d_backward(nullptr, dw_ref.data(), nullptr, dout.data(), in.data(), w.data(), s);
     CHECK(max_scaled_diff(dws[1], dw_ref) < 1e-4);
     CHECK(dws[0] == dws[1]);
   }
@@ -360,7 +361,7 @@ TEST_CASE("direct conv (1-4 input channels): routed, matches the reference, thre
     cpu::conv2d_backward(nullptr, dw_only.data(), nullptr, dout.data(), in.data(), w.data(), s);
     cpu::conv2d_backward(din_only.data(), nullptr, nullptr, dout.data(), in.data(), w.data(), s);
     cpu::direct_input_grad(din_direct.data(), dout.data(), w.data(), s);
-    cpu::conv2d_backward_reference(din_ref.data(), dw_ref.data(), nullptr, dout.data(), in.data(), w.data(), s);
+    cpu::reference::conv2d_backward(din_ref.data(), dw_ref.data(), nullptr, dout.data(), in.data(), w.data(), s);
     CHECK(max_scaled_diff(dw_only, dw_ref) < 2e-6 * std::sqrt(double(s.N * s.P() * s.Q())));
     CHECK(max_scaled_diff(din_only, din_ref) < 2e-6 * std::sqrt(double(s.K * 9)));
     CHECK(din_direct == din_only);  // conv2d_backward routes din there

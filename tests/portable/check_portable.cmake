@@ -1,11 +1,13 @@
 # Compiles every CPU kernel source without -march flags, syntax only: engine/cpu/*.cpp as the
-# baseline library builds them, engine/cpu/kernels/*.cpp as their generic copy (TG_ISA_LEVEL=0: the
-# AVX2 / AVX-512 paths are #if'd out, and their portable twins must stand on their own). Then
-# engine/cpu/*.cpp once more with -mavx2 -mfma, as TRUSTGRAD_NATIVE=ON builds them: their
-# `#if defined(__AVX__)` paths (the optimizer kernels' 8-wide sqrt and streaming stores,
-# optimizer_kernels.cpp / simd_sqrt.h) are compiled nowhere else by default.
+# baseline library builds them (and the reference kernels, engine/cpu/reference/),
+# engine/cpu/kernels/*.cpp as their generic copy (TG_ISA_LEVEL=0: the AVX2 / AVX-512 paths are #if'd
+# out, and their portable twins must stand on their own). Then engine/cpu/*.cpp once more with
+# -mavx2 -mfma, as TRUSTGRAD_NATIVE=ON builds them: their `#if defined(__AVX__)` paths (the optimizer
+# kernels' 8-wide sqrt and streaming stores, optimizer_kernels.cpp / simd_sqrt.h) are compiled
+# nowhere else by default.
 #   cmake -DSOURCE_DIR=<repo> -DCXX=<compiler> -DEIGEN_INCLUDE=<dirs ;-separated> -P check_portable.cmake
-file(GLOB sources ${SOURCE_DIR}/engine/cpu/*.cpp ${SOURCE_DIR}/engine/cpu/kernels/*.cpp)
+file(GLOB sources ${SOURCE_DIR}/engine/cpu/*.cpp ${SOURCE_DIR}/engine/cpu/reference/*.cpp
+                  ${SOURCE_DIR}/engine/cpu/kernels/*.cpp)
 set(includes -I${SOURCE_DIR})
 foreach(dir ${EIGEN_INCLUDE})
   list(APPEND includes -I${dir})

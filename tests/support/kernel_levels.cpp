@@ -7,6 +7,7 @@
 #include <cmath>
 #include <vector>
 
+#include "engine/cpu/reference/conv2d.h"
 #include "engine/random.h"
 
 namespace tg::test {
@@ -82,9 +83,9 @@ void check_conv(const cpu::KernelTable& t, const cpu::KernelTable& r, const Conv
       r.direct_weight_grad(dw_ref.data(), dout.data(), in.data(), s);
       r.direct_input_grad(din_ref.data(), dout.data(), w.data(), s);
     } else {  // the reference level routes these to im2col: compare with the plain loops instead
-      cpu::conv2d_forward_reference(out_ref.data(), in.data(), w.data(), b.data(), s);
+      cpu::reference::conv2d_forward(out_ref.data(), in.data(), w.data(), b.data(), s);
       for (float& v : out_ref) v = std::max(v, 0.f);
-      cpu::conv2d_backward_reference(din_ref.data(), dw_ref.data(), nullptr, dout.data(), in.data(), w.data(), s);
+      cpu::reference::conv2d_backward(din_ref.data(), dw_ref.data(), nullptr, dout.data(), in.data(), w.data(), s);
     }
   }
   CHECK(scaled_diff(out, out_ref) < 1e-5);
