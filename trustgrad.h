@@ -15,6 +15,7 @@
 #include "datasets/transforms.h"
 #include "engine/autograd.h"
 #include "engine/cpu/isa.h"
+#include "engine/cpu/kernel_mode.h"
 #include "engine/device.h"
 #include "engine/error.h"
 #include "engine/named_tensors.h"

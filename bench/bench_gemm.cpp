@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "engine/cpu/isa.h"
-#include "engine/kernel_mode.h"
+#include "engine/cpu/kernel_mode.h"
 #include "engine/cpu/matmul.h"
 #include "engine/cpu/sgemm.h"
 #include "engine/parallel.h"

@@ -11,7 +11,7 @@
 #include <vector>
 
 #include "engine/cpu/isa.h"
-#include "engine/kernel_mode.h"
+#include "engine/cpu/kernel_mode.h"
 #include "engine/autograd.h"
 #include "engine/error.h"
 #include "engine/ops.h"

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "engine/cpu/isa.h"
-#include "engine/kernel_mode.h"
+#include "engine/cpu/kernel_mode.h"
 #include "engine/parallel.h"
 #include "engine/random.h"
 #include "optim/optim.h"

@@ -14,7 +14,7 @@
 #include <string>
 
 #include "engine/cpu/isa.h"
-#include "engine/kernel_mode.h"
+#include "engine/cpu/kernel_mode.h"
 #include "engine/autograd.h"
 #include "engine/error.h"
 #include "engine/ops.h"

@@ -1,16 +1,18 @@
 # Install-time script (install(SCRIPT), CMakeLists.txt): copies the public headers to
 # ${TG_HEADER_DEST} (<prefix>/include/trustgrad) with their includes of the library's own headers
 # prefixed: #include "engine/tensor.h" -> #include "trustgrad/engine/tensor.h". The public headers
-# are those of the public folders (dist/ when trustgrad::dist is installed), engine/cpu/isa.h and the
-# umbrella trustgrad.h plus, transitively, every library header they include (e.g.
-# engine/kernel_params/conv2d.h for ConvAlgorithm); kernel internals, cuda/ and the tests' headers stay out.
+# are those of the public folders (dist/ when trustgrad::dist is installed), engine/cpu/isa.h,
+# engine/cpu/kernel_mode.h, the umbrella trustgrad.h plus, transitively, every library header they
+# include (e.g. engine/kernel_params/conv2d.h for ConvAlgorithm); kernel internals, cuda/ and the
+# tests' headers stay out.
 # In the tree the sources keep their short includes; only the installed copies carry the prefix.
 set(public_dirs engine io nn nn/models optim datasets)
 if(TG_INSTALL_DIST)  # trustgrad::dist's headers, when it is installed (built with MPI)
   list(APPEND public_dirs dist)
 endif()
-# tg::cpu_isa(): which kernels run; trustgrad.h: the umbrella header (-> <trustgrad/trustgrad.h>)
-set(queue engine/cpu/isa.h trustgrad.h)
+# tg::cpu_isa() and tg::kernel_mode(): which kernels run; trustgrad.h: the umbrella header
+# (-> <trustgrad/trustgrad.h>)
+set(queue engine/cpu/isa.h engine/cpu/kernel_mode.h trustgrad.h)
 foreach(dir ${public_dirs})
   file(GLOB hdrs RELATIVE ${TG_SOURCE_DIR} ${TG_SOURCE_DIR}/${dir}/*.h)
   list(APPEND queue ${hdrs})

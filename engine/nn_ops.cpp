@@ -14,7 +14,7 @@
 #include "engine/cpu/reference/dropout.h"
 #include "engine/dispatch.h"
 #include "engine/error.h"
-#include "engine/kernel_mode.h"
+#include "engine/cpu/kernel_mode.h"
 #include "engine/ops.h"
 #include "engine/storage.h"
 #ifdef TRUSTGRAD_WITH_CUDA
@@ -400,7 +400,7 @@ Tensor times_mask(const Tensor& t, const Tensor& mask) {
       const float* m = mask.data();
       float* out = y.data();
       const int64_t n = t.numel();
-      if (reference_kernels()) {  // TG_KERNELS=reference (engine/kernel_mode.h)
+      if (reference_kernels()) {  // TG_KERNELS=reference (engine/cpu/kernel_mode.h)
         cpu::reference::dropout_apply(out, a, m, n);
         return y;
       }

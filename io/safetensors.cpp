@@ -218,7 +218,7 @@ Entry parse_entry(const std::string& name, const nlohmann::json& info, const std
 }  // namespace
 
 // ================================================================ save
-void save_safetensors(const std::string& path, const TensorMap& tensors, const Metadata& metadata) {
+void save_safetensors(const std::string& path, const NamedTensors& tensors, const Metadata& metadata) {
   // Header: {name: {dtype, shape, data_offsets}}, in the given order, offsets consecutive.
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   std::set<std::string> seen;

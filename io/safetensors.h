@@ -8,18 +8,18 @@
 #include <utility>
 #include <vector>
 
+#include "engine/named_tensors.h"
 #include "engine/tensor.h"
 
 namespace tg::io {
 
-using TensorMap = std::vector<std::pair<std::string, Tensor>>;  // ordered name -> tensor
 using Metadata = std::map<std::string, std::string>;
 
 // Writes float32 tensors (copied to the host if needed). Throws tg::IOError naming the path.
-void save_safetensors(const std::string& path, const TensorMap& tensors, const Metadata& metadata = {});
+void save_safetensors(const std::string& path, const NamedTensors& tensors, const Metadata& metadata = {});
 
 struct SafetensorsFile {
-  TensorMap tensors;  // in file order of data offsets
+  NamedTensors tensors;  // in file order of data offsets
   Metadata metadata;
   std::string path;   // where it was loaded from, for error messages
   const Tensor* find(const std::string& name) const;  // nullptr when absent

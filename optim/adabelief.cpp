@@ -28,7 +28,7 @@ AdaBelief::AdaBelief(std::vector<ParamGroup> groups, const AdaBeliefOptions& opt
   TG_CHECK(o_.eps >= 0.0, "adabelief: eps must be >= 0, got " << o_.eps);
   require_cpu("adabelief has no CUDA kernels yet");
 }
-AdaBelief::AdaBelief(const NamedParams& params, const AdaBeliefOptions& options)
+AdaBelief::AdaBelief(const NamedTensors& params, const AdaBeliefOptions& options)
     : AdaBelief(single_param_group(params), options) {}
 
 namespace {

@@ -23,7 +23,7 @@ struct AdaBeliefOptions {
 class AdaBelief : public Optimizer {
  public:
   explicit AdaBelief(std::vector<ParamGroup> groups, const AdaBeliefOptions& options = {});
-  explicit AdaBelief(const NamedParams& params, const AdaBeliefOptions& options = {});
+  explicit AdaBelief(const NamedTensors& params, const AdaBeliefOptions& options = {});
   std::string name() const override { return "adabelief"; }
   std::vector<std::string> state_names() const override { return {"exp_avg", "exp_avg_var"}; }
   const AdaBeliefOptions& options() const { return o_; }

@@ -33,10 +33,10 @@ LambFamilyOptions family_options(const AdamWOptions& o) {
 
 Adam::Adam(std::vector<ParamGroup> groups, const AdamOptions& options)
     : LambFamily(std::move(groups), family_options(options), "adam") {}
-Adam::Adam(const NamedParams& params, const AdamOptions& options) : Adam(single_param_group(params), options) {}
+Adam::Adam(const NamedTensors& params, const AdamOptions& options) : Adam(single_param_group(params), options) {}
 
 AdamW::AdamW(std::vector<ParamGroup> groups, const AdamWOptions& options)
     : LambFamily(std::move(groups), family_options(options), "adamw") {}
-AdamW::AdamW(const NamedParams& params, const AdamWOptions& options) : AdamW(single_param_group(params), options) {}
+AdamW::AdamW(const NamedTensors& params, const AdamWOptions& options) : AdamW(single_param_group(params), options) {}
 
 }  // namespace tg::optim

@@ -23,13 +23,13 @@ struct AdamWOptions {
 class Adam : public LambFamily {
  public:
   explicit Adam(std::vector<ParamGroup> groups, const AdamOptions& options = {});
-  explicit Adam(const NamedParams& params, const AdamOptions& options = {});
+  explicit Adam(const NamedTensors& params, const AdamOptions& options = {});
 };
 
 class AdamW : public LambFamily {
  public:
   explicit AdamW(std::vector<ParamGroup> groups, const AdamWOptions& options = {});
-  explicit AdamW(const NamedParams& params, const AdamWOptions& options = {});
+  explicit AdamW(const NamedTensors& params, const AdamWOptions& options = {});
 };
 
 LambFamilyOptions family_options(const AdamOptions& o);

@@ -50,14 +50,14 @@ OptimizerConfig resolve_optimizer_defaults(OptimizerConfig c) {
   return c;
 }
 
-std::vector<ParamGroup> param_groups(const OptimizerConfig& config, const NamedParams& params) {
+std::vector<ParamGroup> param_groups(const OptimizerConfig& config, const NamedTensors& params) {
   const OptimizerConfig c = resolve_optimizer_defaults(config);
   if (c.name == "lamb" || c.name == "lambc") return lambc_param_groups(parse_lambc_preset(c.preset), params, c.weight_decay);
   if (c.decay_1d) return {ParamGroup{"all", params, std::nullopt, c.weight_decay, true}};
   return default_param_groups(params, c.weight_decay, c.adapt_1d);
 }
 
-std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& config, const NamedParams& params) {
+std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& config, const NamedTensors& params) {
   return make_optimizer(config, param_groups(config, params));
 }
 

@@ -49,10 +49,10 @@ OptimizerConfig resolve_optimizer_defaults(OptimizerConfig config);
 // Groups: lamb/lambc follow lambc_param_groups(preset) (paper: one group, every tensor decayed and
 // adapted; timm: ndim <= 1 tensors in an undecayed, unadapted group); the others use
 // default_param_groups(params, wd, adapt_1d), or one decayed group when decay_1d.
-std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& config, const NamedParams& params);
+std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& config, const NamedTensors& params);
 // The groups make_optimizer(config, params) uses, and the optimizer built on groups given by the
 // caller (dist/'s sharded optimizer builds each rank's on its slices of these groups).
-std::vector<ParamGroup> param_groups(const OptimizerConfig& config, const NamedParams& params);
+std::vector<ParamGroup> param_groups(const OptimizerConfig& config, const NamedTensors& params);
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& config, std::vector<ParamGroup> groups);
 
 std::vector<std::string> optimizer_names();

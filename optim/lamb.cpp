@@ -34,6 +34,6 @@ LambFamilyOptions family_options(const LambOptions& o) {
 
 Lamb::Lamb(std::vector<ParamGroup> groups, const LambOptions& options)
     : LambFamily(std::move(groups), family_options(options), "lamb") {}
-Lamb::Lamb(const NamedParams& params, const LambOptions& options) : Lamb(single_param_group(params), options) {}
+Lamb::Lamb(const NamedTensors& params, const LambOptions& options) : Lamb(single_param_group(params), options) {}
 
 }  // namespace tg::optim

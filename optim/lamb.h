@@ -31,7 +31,7 @@ LambFamilyOptions family_options(const LambOptions& o);
 class Lamb : public LambFamily {
  public:
   explicit Lamb(std::vector<ParamGroup> groups, const LambOptions& options = {});
-  explicit Lamb(const NamedParams& params, const LambOptions& options = {});
+  explicit Lamb(const NamedTensors& params, const LambOptions& options = {});
 };
 
 }  // namespace tg::optim

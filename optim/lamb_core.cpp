@@ -28,6 +28,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "engine/cpu/kernel_mode.h"
 #include "engine/cpu/optimizer_kernels.h"
 #include "engine/error.h"
 #include "engine/kernel_params/optimizer_math.h"
@@ -83,6 +84,10 @@ int64_t LambFamily::first_non_finite_norm() const {
   return first_non_finite(g_sq);
 }
 
+bool LambFamily::use_reference() const {
+  return reference_kernels_ || (tg::reference_kernels() && device().is_cpu() && !has_partial_sum_reducer());
+}
+
 int64_t LambFamily::inspect(const std::vector<ActiveParam>& active) {
   if (reference_kernels_) {
     TG_CHECK(device().is_cpu(), name_ << ": reference kernels run on the CPU only; the parameters are on "
@@ -105,7 +110,7 @@ int64_t LambFamily::inspect(const std::vector<ActiveParam>& active) {
   for (const auto& a : active) any_adapted = any_adapted || adapted(a);
   // The gradient check only; norms come in apply(). Sharded: always the norms pass below, so the
   // partial sums are reduced the same number of times on every rank.
-  if (!has_partial_sum_reducer() && (!any_adapted || cache_blocked() || reference_kernels_)) {
+  if (!has_partial_sum_reducer() && (!any_adapted || cache_blocked() || use_reference())) {
     if (o_.max_grad_norm > 0.0) return -1;  // the global-norm pass checked them
     const int64_t bad = Optimizer::inspect(active);
     for (size_t i = 0; i < active.size(); ++i) norms_[i].g_sq = grad_sq_[i];
@@ -262,7 +267,7 @@ void LambFamily::apply_reference(const std::vector<ActiveParam>& active) {
 }
 
 void LambFamily::apply(const std::vector<ActiveParam>& active) {
-  if (reference_kernels_) {
+  if (use_reference()) {
     apply_reference(active);
     return;
   }

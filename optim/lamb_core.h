@@ -57,6 +57,8 @@ class LambFamily : public Optimizer {
   // instead of the blocked, threaded, vectorised kernels (CPU only, not with a sharding reducer;
   // step() throws tg::Error naming the conflict). For study and debugging: results agree with the
   // fast path to float rounding (tests/optim/test_optim_reference.cpp). Not part of state_dict.
+  // The process-wide reference mode (tg::set_kernel_mode, TG_KERNELS=reference, train --kernels)
+  // turns them on too, for CPU parameters without a sharding reducer (there it leaves the fast path).
   void set_reference_kernels(bool enabled) { reference_kernels_ = enabled; }
   bool reference_kernels() const { return reference_kernels_; }
 
@@ -67,6 +69,9 @@ class LambFamily : public Optimizer {
 
  private:
   bool adapted(const ActiveParam& a) const;
+  // This step's update through optim/reference.cpp: set_reference_kernels(true), or the process-wide
+  // reference mode where the reference loops can run (CPU, unsharded).
+  bool use_reference() const;
   AdamCoeffs coeffs(const ActiveParam& a) const;
   int64_t first_non_finite_norm() const;  // over norms_[i].g_sq
   void reduce_norms(const std::vector<ActiveParam>& active);  // the sharding hook over norms_

@@ -44,7 +44,7 @@ LambOptions lambc_options(LambcPreset preset, double lr, double weight_decay) {
   return o;
 }
 
-std::vector<ParamGroup> lambc_param_groups(LambcPreset preset, const NamedParams& params, double weight_decay) {
+std::vector<ParamGroup> lambc_param_groups(LambcPreset preset, const NamedTensors& params, double weight_decay) {
   if (preset == LambcPreset::kPaper) return {ParamGroup{"all", params, std::nullopt, weight_decay, true}};
   return default_param_groups(params, weight_decay, /*adapt_1d=*/false);
 }
@@ -52,7 +52,7 @@ std::vector<ParamGroup> lambc_param_groups(LambcPreset preset, const NamedParams
 Lambc::Lambc(std::vector<ParamGroup> groups, const LambOptions& options)
     : LambFamily(std::move(groups), family_options(options), "lambc") {}
 
-Lambc::Lambc(const NamedParams& params, LambcPreset preset, double lr, double weight_decay)
+Lambc::Lambc(const NamedTensors& params, LambcPreset preset, double lr, double weight_decay)
     : Lambc(lambc_param_groups(preset, params, weight_decay), lambc_options(preset, lr, weight_decay)) {}
 
 }  // namespace tg::optim

@@ -25,7 +25,7 @@ LambOptions lambc_options(LambcPreset preset, double lr, double weight_decay = 0
 
 // The preset's parameter groups: paper -> one group, every tensor decayed and adapted (the
 // authors pass model.parameters()); timm -> default_param_groups(params, wd, adapt_1d = false).
-std::vector<ParamGroup> lambc_param_groups(LambcPreset preset, const NamedParams& params, double weight_decay);
+std::vector<ParamGroup> lambc_param_groups(LambcPreset preset, const NamedTensors& params, double weight_decay);
 
 // Lambc, Lamb, Adam and AdamW are the LambFamily step (lamb_core.h) with their own options and
 // name; they add no behaviour, so each derives from LambFamily directly.
@@ -34,7 +34,7 @@ class Lambc : public LambFamily {
   // Explicit options (clip_max defaults to 1 through lambc_options; any LambOptions is accepted).
   Lambc(std::vector<ParamGroup> groups, const LambOptions& options);
   // The preset's groups and options in one call.
-  Lambc(const NamedParams& params, LambcPreset preset, double lr, double weight_decay = 0.0);
+  Lambc(const NamedTensors& params, LambcPreset preset, double lr, double weight_decay = 0.0);
 };
 
 }  // namespace tg::optim

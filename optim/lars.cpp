@@ -32,7 +32,7 @@ Lars::Lars(std::vector<ParamGroup> groups, const LarsOptions& options, std::stri
   TG_CHECK(o_.trust_coefficient > 0.0, name_ << ": trust_coefficient must be > 0, got " << o_.trust_coefficient);
 }
 Lars::Lars(std::vector<ParamGroup> groups, const LarsOptions& options) : Lars(std::move(groups), options, "lars") {}
-Lars::Lars(const NamedParams& params, const LarsOptions& options) : Lars(single_param_group(params), options) {}
+Lars::Lars(const NamedTensors& params, const LarsOptions& options) : Lars(single_param_group(params), options) {}
 
 std::vector<std::string> Lars::state_names() const {
   if (o_.momentum == 0.0) return {};

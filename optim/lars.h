@@ -24,7 +24,7 @@ struct LarsOptions {
 class Lars : public Optimizer {
  public:
   explicit Lars(std::vector<ParamGroup> groups, const LarsOptions& options = {});
-  explicit Lars(const NamedParams& params, const LarsOptions& options = {});
+  explicit Lars(const NamedTensors& params, const LarsOptions& options = {});
   std::string name() const override { return name_; }
   std::vector<std::string> state_names() const override;
   const LarsOptions& options() const { return o_; }

@@ -24,7 +24,7 @@ NovoGrad::NovoGrad(std::vector<ParamGroup> groups, const NovoGradOptions& option
   TG_CHECK(o_.eps >= 0.0, "novograd: eps must be >= 0, got " << o_.eps);
   require_cpu("novograd has no CUDA kernels yet");
 }
-NovoGrad::NovoGrad(const NamedParams& params, const NovoGradOptions& options)
+NovoGrad::NovoGrad(const NamedTensors& params, const NovoGradOptions& options)
     : NovoGrad(single_param_group(params), options) {}
 
 Shape NovoGrad::state_shape(size_t slot, const Shape& param_shape) const {

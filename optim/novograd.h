@@ -19,7 +19,7 @@ struct NovoGradOptions {
 class NovoGrad : public Optimizer {
  public:
   explicit NovoGrad(std::vector<ParamGroup> groups, const NovoGradOptions& options = {});
-  explicit NovoGrad(const NamedParams& params, const NovoGradOptions& options = {});
+  explicit NovoGrad(const NamedTensors& params, const NovoGradOptions& options = {});
   std::string name() const override { return "novograd"; }
   std::vector<std::string> state_names() const override { return {"exp_avg", "exp_avg_sq"}; }
   const NovoGradOptions& options() const { return o_; }

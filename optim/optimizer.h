@@ -50,7 +50,7 @@ struct ActiveParam {
 enum class NonFinitePolicy { kThrow, kSkip };
 
 struct StateDict {
-  io::TensorMap tensors;  // "<param name>/<slot>" -> state tensor, for parameters updated at least once
+  NamedTensors tensors;  // "<param name>/<slot>" -> state tensor, for parameters updated at least once
   io::Metadata metadata;  // optimizer name, step counters, groups, options
 };
 

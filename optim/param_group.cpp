@@ -3,7 +3,7 @@
 
 namespace tg::optim {
 
-std::vector<ParamGroup> default_param_groups(const NamedParams& params, double weight_decay, bool adapt_1d) {
+std::vector<ParamGroup> default_param_groups(const NamedTensors& params, double weight_decay, bool adapt_1d) {
   ParamGroup decay{"decay", {}, std::nullopt, weight_decay, true};
   ParamGroup no_decay{"no_decay", {}, std::nullopt, 0.0, adapt_1d};
   for (const auto& [name, tensor] : params) {
@@ -16,7 +16,7 @@ std::vector<ParamGroup> default_param_groups(const NamedParams& params, double w
   return groups;
 }
 
-std::vector<ParamGroup> single_param_group(const NamedParams& params) {
+std::vector<ParamGroup> single_param_group(const NamedTensors& params) {
   return {ParamGroup{"all", params, std::nullopt, std::nullopt, true}};
 }
 

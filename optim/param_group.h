@@ -11,11 +11,10 @@
 namespace tg::optim {
 
 // What Module::named_parameters() returns: dotted names ("layer1.0.conv1.weight") -> tensors.
-using NamedParams = NamedTensors;  // tg::NamedTensors (engine/named_tensors.h)
 
 struct ParamGroup {
   std::string name;                    // "decay", "no_decay", ... (for logs and state_dict checks)
-  NamedParams params;
+  NamedTensors params;
   std::optional<double> lr;            // unset: the optimizer's lr
   std::optional<double> weight_decay;  // unset: the optimizer's weight_decay
   bool adapt = true;                   // layer adaptation (trust ratio) applies to these tensors
@@ -26,9 +25,9 @@ struct ParamGroup {
 //   "no_decay": tensors with ndim <= 1 (biases, BatchNorm gamma/beta), weight decay 0,
 //               adapted only when adapt_1d (the LAMBC authors adapt every tensor).
 // Empty groups are left out; order inside a group follows `params`.
-std::vector<ParamGroup> default_param_groups(const NamedParams& params, double weight_decay, bool adapt_1d = false);
+std::vector<ParamGroup> default_param_groups(const NamedTensors& params, double weight_decay, bool adapt_1d = false);
 
 // One group holding every parameter (the optimizer's lr / weight_decay, adapted).
-std::vector<ParamGroup> single_param_group(const NamedParams& params);
+std::vector<ParamGroup> single_param_group(const NamedTensors& params);
 
 }  // namespace tg::optim

@@ -23,6 +23,6 @@ LarsOptions lars_options(const SgdOptions& o) {
 
 Sgd::Sgd(std::vector<ParamGroup> groups, const SgdOptions& options)
     : Lars(std::move(groups), lars_options(options), "sgd") {}
-Sgd::Sgd(const NamedParams& params, const SgdOptions& options) : Sgd(single_param_group(params), options) {}
+Sgd::Sgd(const NamedTensors& params, const SgdOptions& options) : Sgd(single_param_group(params), options) {}
 
 }  // namespace tg::optim

@@ -18,7 +18,7 @@ struct SgdOptions {
 class Sgd : public Lars {
  public:
   explicit Sgd(std::vector<ParamGroup> groups, const SgdOptions& options = {});
-  explicit Sgd(const NamedParams& params, const SgdOptions& options = {});
+  explicit Sgd(const NamedTensors& params, const SgdOptions& options = {});
 };
 
 LarsOptions lars_options(const SgdOptions& o);

@@ -27,7 +27,7 @@
 #include "engine/cpu/stride2_rows.h"
 #include "engine/cpu/winograd.h"
 #include "engine/eigen_core.h"
-#include "engine/kernel_mode.h"
+#include "engine/cpu/kernel_mode.h"
 #include "engine/storage.h"
 
 namespace tg::cpu {

@@ -8,7 +8,7 @@
 
 #include "engine/cpu/reference/elementwise.h"
 #include "engine/error.h"
-#include "engine/kernel_mode.h"
+#include "engine/cpu/kernel_mode.h"
 
 namespace tg::cpu {
 
@@ -116,7 +116,7 @@ void binary_scalar(float* out, const float* a, float s, BinaryOp op, bool scalar
 }
 
 void add_inplace(float* acc, const float* x, int64_t n) {
-  if (reference_kernels()) return reference::add_inplace(acc, x, n);  // TG_KERNELS=reference (engine/kernel_mode.h)
+  if (reference_kernels()) return reference::add_inplace(acc, x, n);  // TG_KERNELS=reference (engine/cpu/kernel_mode.h)
   flat_loop(n, [=](int64_t i) { acc[i] += x[i]; });
 }
 

@@ -4,7 +4,7 @@
 #include "engine/cpu/kernel_table.h"
 #include "engine/cpu/reference/batchnorm.h"
 #include "engine/error.h"
-#include "engine/kernel_mode.h"
+#include "engine/cpu/kernel_mode.h"
 
 namespace tg::cpu {
 

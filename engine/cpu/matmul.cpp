@@ -4,7 +4,7 @@
 
 #include "engine/cpu/reference/matmul.h"
 #include "engine/eigen_core.h"
-#include "engine/kernel_mode.h"
+#include "engine/cpu/kernel_mode.h"
 
 namespace tg::cpu {
 

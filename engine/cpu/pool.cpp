@@ -9,7 +9,7 @@
 #include <limits>
 
 #include "engine/cpu/reference/pool.h"
-#include "engine/kernel_mode.h"
+#include "engine/cpu/kernel_mode.h"
 
 namespace tg::cpu {
 namespace {

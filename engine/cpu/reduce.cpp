@@ -2,7 +2,7 @@
 #include "engine/cpu/reduce.h"
 
 #include "engine/cpu/reference/reduce.h"
-#include "engine/kernel_mode.h"
+#include "engine/cpu/kernel_mode.h"
 
 namespace tg::cpu {
 
@@ -35,7 +35,7 @@ void max_dim(float* out, int64_t* idx, const float* in, int64_t outer, int64_t d
 }
 
 double sum_all(const float* in, int64_t n) {
-  if (reference_kernels()) return reference::sum_all(in, n);  // TG_KERNELS=reference (engine/kernel_mode.h)
+  if (reference_kernels()) return reference::sum_all(in, n);  // TG_KERNELS=reference (engine/cpu/kernel_mode.h)
   double acc = 0.0;
 #pragma omp parallel for reduction(+ : acc) schedule(static) if (n > (1 << 16))
   for (int64_t i = 0; i < n; ++i) acc += in[i];
@@ -43,7 +43,7 @@ double sum_all(const float* in, int64_t n) {
 }
 
 double sum_squares(const float* in, int64_t n) {
-  if (reference_kernels()) return reference::sum_squares(in, n);  // TG_KERNELS=reference (engine/kernel_mode.h)
+  if (reference_kernels()) return reference::sum_squares(in, n);  // TG_KERNELS=reference (engine/cpu/kernel_mode.h)
   double acc = 0.0;
 #pragma omp parallel for reduction(+ : acc) schedule(static) if (n > (1 << 16))
   for (int64_t i = 0; i < n; ++i) acc += static_cast<double>(in[i]) * in[i];
@@ -51,7 +51,7 @@ double sum_squares(const float* in, int64_t n) {
 }
 
 int64_t argmax_all(const float* in, int64_t n) {
-  if (reference_kernels()) return reference::argmax_all(in, n);  // TG_KERNELS=reference (engine/kernel_mode.h)
+  if (reference_kernels()) return reference::argmax_all(in, n);  // TG_KERNELS=reference (engine/cpu/kernel_mode.h)
   int64_t best = 0;
   for (int64_t i = 1; i < n; ++i)
     if (in[i] > in[best]) best = i;

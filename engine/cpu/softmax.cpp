@@ -5,7 +5,7 @@
 #include <vector>
 
 #include "engine/cpu/reference/softmax.h"
-#include "engine/kernel_mode.h"
+#include "engine/cpu/kernel_mode.h"
 
 namespace tg::cpu {
 

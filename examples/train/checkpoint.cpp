@@ -109,7 +109,7 @@ void save_checkpoint(const std::string& path, const nn::Module& model, const opt
   if (bad)
     throw Error("refusing to write checkpoint '" + path + "' at step " + std::to_string(st.step) + ": " + bad->describe() +
                 "; the earlier checkpoints are kept");
-  io::TensorMap tensors;
+  NamedTensors tensors;
   for (const auto& [name, t] : model.state_dict()) tensors.emplace_back(kModelPrefix + name, t);
   for (auto& [name, t] : osd.tensors) tensors.emplace_back(kOptimPrefix + name, t);
 

@@ -62,7 +62,7 @@ struct TrainConfig {
   // ---- runtime ----
   int threads = 0;                   // 0 = every core
   std::string device = "cpu";        // cpu | cuda | cuda:N
-  std::string kernels = "auto";      // CPU kernels: auto (TG_KERNELS, else fast) | fast | reference (engine/kernel_mode.h)
+  std::string kernels = "auto";      // CPU kernels: auto (TG_KERNELS, else fast) | fast | reference (engine/cpu/kernel_mode.h)
   int64_t eval_every = 1;            // evaluate on the test set every N epochs (and at the end)
   int64_t eval_batch_size = 1000;
   std::string log_dir = "runs";

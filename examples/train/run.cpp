@@ -9,7 +9,7 @@
 #include "datasets/find_data.h"
 #include "engine/cpu/isa.h"
 #include "engine/error.h"
-#include "engine/kernel_mode.h"
+#include "engine/cpu/kernel_mode.h"
 #include "engine/parallel.h"
 #include "examples/train/cli.h"
 #include "examples/train/interrupt.h"
@@ -100,7 +100,7 @@ int run_train(int argc, const char* const* argv, std::ostream& out_root, std::os
       out << to_json(c).dump(2) << "\n";
       return 0;
     }
-    // The CPU kernels (engine/kernel_mode.h): --kernels, or with auto TG_KERNELS, whose bad value is
+    // The CPU kernels (engine/cpu/kernel_mode.h): --kernels, or with auto TG_KERNELS, whose bad value is
     // refused here, before any work.
     try {
       if (c.kernels != "auto") set_kernel_mode(parse_kernel_mode(c.kernels.c_str(), "--kernels"));

@@ -1,4 +1,4 @@
-// The reference kernel mode (engine/kernel_mode.h, engine/cpu/reference/): every CPU op run through
+// The reference kernel mode (engine/cpu/kernel_mode.h, engine/cpu/reference/): every CPU op run through
 // the public op functions once with the fast kernels and once with the reference loops, on small odd
 // shapes that reach the fast paths (Winograd, the direct stem conv, im2col + GEMM, the 2x2 pool, the
 // fused epilogues), comparing the outputs, the gradients of sum(out * probe) for a fixed random
@@ -19,7 +19,7 @@
 
 #include "engine/cpu/reference/conv2d.h"
 #include "engine/error.h"
-#include "engine/kernel_mode.h"
+#include "engine/cpu/kernel_mode.h"
 #include "engine/nn_ops.h"
 #include "engine/ops.h"
 #include "engine/random.h"

@@ -65,8 +65,8 @@ int wait_for(pid_t pid, double limit) {
   }
 }
 
-void check_same_tensors(const io::TensorMap& a, const io::TensorMap& b, const std::string& what) {
-  check_bit_identical(NamedTensors(a.begin(), a.end()), NamedTensors(b.begin(), b.end()), what);
+void check_same_tensors(const NamedTensors& a, const NamedTensors& b, const std::string& what) {
+  check_bit_identical(a, b, what);
 }
 
 nlohmann::json summary_of(const std::string& run) {

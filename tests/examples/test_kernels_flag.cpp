@@ -1,4 +1,4 @@
-// train --kernels: the reference kernels (engine/kernel_mode.h) run a whole training (2 steps on a
+// train --kernels: the reference kernels (engine/cpu/kernel_mode.h) run a whole training (2 steps on a
 // tiny Fashion-MNIST-format directory), the start-up line names the mode, and a bad value is refused
 // up front with one error line naming the flag.
 #include <doctest/doctest.h>
@@ -8,7 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "engine/kernel_mode.h"
+#include "engine/cpu/kernel_mode.h"
 #include "train_cli_util.h"
 
 using namespace tg::test;

@@ -1,4 +1,4 @@
-// A whole training in reference mode (engine/kernel_mode.h): the small CNN, from the same seed and on
+// A whole training in reference mode (engine/cpu/kernel_mode.h): the small CNN, from the same seed and on
 // the same random batch, trained a few LAMBC steps with the fast kernels and with the reference
 // loops, then evaluated in inference (where nn::Sequential folds BN into the convs and fuses ReLU and
 // the 2x2 pool). The losses, the weights and the running statistics after the steps, and the
@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "engine/autograd.h"
-#include "engine/kernel_mode.h"
+#include "engine/cpu/kernel_mode.h"
 #include "engine/ops.h"
 #include "nn/models/factory.h"
 #include "optim/lambc.h"

@@ -25,12 +25,12 @@ struct CpuOrder {
 };
 
 // Builds an optimizer over the given parameters (the suites keep name -> factory tables).
-using Factory = std::function<std::unique_ptr<Optimizer>(const NamedParams&)>;
+using Factory = std::function<std::unique_ptr<Optimizer>(const NamedTensors&)>;
 
-inline NamedParams make_params(const std::vector<std::pair<std::string, Shape>>& shapes, uint64_t seed,
+inline NamedTensors make_params(const std::vector<std::pair<std::string, Shape>>& shapes, uint64_t seed,
                                float scale = 1.f) {
   Generator gen(seed);
-  NamedParams params;
+  NamedTensors params;
   for (const auto& [name, shape] : shapes) {
     Tensor t = Tensor::randn(shape, gen);
     float* d = t.data();
@@ -41,8 +41,8 @@ inline NamedParams make_params(const std::vector<std::pair<std::string, Shape>>&
   return params;
 }
 
-inline NamedParams clone_params(const NamedParams& params) {
-  NamedParams out;
+inline NamedTensors clone_params(const NamedTensors& params) {
+  NamedTensors out;
   for (const auto& [name, t] : params) {
     Tensor c = t.clone();
     c.set_requires_grad(true);
@@ -52,7 +52,7 @@ inline NamedParams clone_params(const NamedParams& params) {
 }
 
 // One random gradient per parameter (same shapes), scaled.
-inline std::vector<Tensor> random_grads(const NamedParams& params, Generator& gen, float scale = 1.f) {
+inline std::vector<Tensor> random_grads(const NamedTensors& params, Generator& gen, float scale = 1.f) {
   std::vector<Tensor> grads;
   for (const auto& [name, t] : params) {
     Tensor g = Tensor::randn(t.shape(), gen);
@@ -63,7 +63,7 @@ inline std::vector<Tensor> random_grads(const NamedParams& params, Generator& ge
   return grads;
 }
 
-inline void set_grads(const NamedParams& params, const std::vector<Tensor>& grads) {
+inline void set_grads(const NamedTensors& params, const std::vector<Tensor>& grads) {
   for (size_t i = 0; i < params.size(); ++i) params[i].second.set_grad(grads[i].clone());
 }
 
@@ -71,7 +71,7 @@ inline bool bitwise_equal(const Tensor& a, const Tensor& b) {
   return a.shape() == b.shape() && std::memcmp(a.data(), b.data(), sizeof(float) * static_cast<size_t>(a.numel())) == 0;
 }
 
-inline bool bitwise_equal(const NamedParams& a, const NamedParams& b) {
+inline bool bitwise_equal(const NamedTensors& a, const NamedTensors& b) {
   if (a.size() != b.size()) return false;
   for (size_t i = 0; i < a.size(); ++i) {
     if (a[i].first != b[i].first || !bitwise_equal(a[i].second, b[i].second)) return false;

@@ -28,9 +28,9 @@ namespace {
 bool have_gpu() { return cuda_device_count() > 0; }
 
 // Four parameters of different shapes, one of them zero-initialised (a fresh bias: ||w|| = 0).
-NamedParams make_params(Device device) {
+NamedTensors make_params(Device device) {
   Generator gen(7);
-  NamedParams p;
+  NamedTensors p;
   p.emplace_back("conv.weight", Tensor::randn({8, 3, 3, 3}, gen));
   p.emplace_back("conv.bias", Tensor::zeros({8}));
   p.emplace_back("fc.weight", Tensor::randn({10, 40000}, gen) * 0.05f);  // > one 16384-element chunk
@@ -57,7 +57,7 @@ using testing::max_rel_err;  // optim_test_util.h
 double tolerance(const OptimizerConfig& config) { return config.name == "adam" ? 1e-4 : 1e-5; }
 
 void check_cuda_matches_cpu(const OptimizerConfig& config) {
-  NamedParams cpu = make_params(Device::cpu()), gpu = make_params(Device::cuda(0));
+  NamedTensors cpu = make_params(Device::cpu()), gpu = make_params(Device::cuda(0));
   auto opt_cpu = make_optimizer(config, cpu), opt_gpu = make_optimizer(config, gpu);
   CHECK(opt_gpu->device() == Device::cuda(0));
   const std::string what = config.name + (config.name == "lambc" ? "/" + config.preset : "");
@@ -150,7 +150,7 @@ TEST_CASE("cuda optimizers: a NaN gradient on the GPU is refused and nothing is 
     MESSAGE("skipped: no CUDA device");
     return;
   }
-  NamedParams gpu = make_params(Device::cuda(0));
+  NamedTensors gpu = make_params(Device::cuda(0));
   OptimizerConfig c;
   auto opt = make_optimizer(c, gpu);
   for (size_t i = 0; i < gpu.size(); ++i) gpu[i].second.set_grad(make_grad(i, 0, gpu[i].second.shape()).to(Device::cuda(0)));
@@ -172,13 +172,13 @@ TEST_CASE("cuda optimizers: refused configurations name what is wrong") {
     MESSAGE("skipped: no CUDA device");
     return;
   }
-  NamedParams gpu = make_params(Device::cuda(0));
+  NamedTensors gpu = make_params(Device::cuda(0));
   for (const char* name : {"novograd", "adabelief"}) {
     OptimizerConfig c;
     c.name = name;
     CHECK_THROWS_WITH_AS(make_optimizer(c, gpu), doctest::Contains("no CUDA kernels"), Error);
   }
-  NamedParams mixed = make_params(Device::cpu());
+  NamedTensors mixed = make_params(Device::cpu());
   mixed[1].second = mixed[1].second.to(Device::cuda(0));
   OptimizerConfig c;
   CHECK_THROWS_WITH_AS(make_optimizer(c, mixed), doctest::Contains("one optimizer updates one device"), Error);

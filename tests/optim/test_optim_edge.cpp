@@ -19,7 +19,7 @@ using namespace testing;  // optim_test_util.h: make_params, clone_params, rando
 Tensor filled(const Shape& shape, float value) { return Tensor::full(shape, value); }
 
 TEST_CASE("zero weight norm: r = 1 and w = -lr u (fresh BN bias)") {
-  NamedParams params{{"bn.bias", Tensor::zeros({6})}};
+  NamedTensors params{{"bn.bias", Tensor::zeros({6})}};
   const std::vector<float> g = {0.5f, -1.f, 2.f, -0.25f, 1e-3f, 3.f};
   params[0].second.set_grad(Tensor::from_vector(g, {6}));
   Lambc opt(params, LambcPreset::kPaper, 0.1, 0.0);
@@ -39,7 +39,7 @@ TEST_CASE("zero weight norm: r = 1 and w = -lr u (fresh BN bias)") {
 }
 
 TEST_CASE("zero update norm: r = 1 and the weights stay put") {
-  NamedParams params{{"w", filled({3, 4}, 0.5f)}};
+  NamedTensors params{{"w", filled({3, 4}, 0.5f)}};
   params[0].second.set_grad(Tensor::zeros({3, 4}));
   Lamb opt(params, LambOptions{.lr = 0.1, .weight_decay = 0.0, .max_grad_norm = 0.0, .always_adapt = true});
   opt.step();
@@ -52,7 +52,7 @@ TEST_CASE("zero update norm: r = 1 and the weights stay put") {
 TEST_CASE("huge ratio: LAMBC clips to 1, LAMB applies it; tiny ratio: clip_min raises it") {
   const float big = 1e4f;
   auto run = [](float w0, const LambOptions& o, std::vector<float>* w_out) {
-    NamedParams params{{"w", Tensor::full({4, 4}, w0)}};
+    NamedTensors params{{"w", Tensor::full({4, 4}, w0)}};
     std::vector<float> g(16);
     for (int k = 0; k < 16; ++k) g[k] = (k % 2 ? 1.f : -1.f) * (0.5f + 0.1f * k);
     params[0].second.set_grad(Tensor::from_vector(g, {4, 4}));
@@ -95,15 +95,15 @@ TEST_CASE("huge ratio: LAMBC clips to 1, LAMB applies it; tiny ratio: clip_min r
 
 std::vector<std::pair<std::string, Factory>> all_optimizers() {
   return {
-      {"sgd", [](const NamedParams& p) { return std::make_unique<Sgd>(p, SgdOptions{.lr = 0.1, .momentum = 0.9}); }},
-      {"adam", [](const NamedParams& p) { return std::make_unique<Adam>(p); }},
-      {"adamw", [](const NamedParams& p) { return std::make_unique<AdamW>(p); }},
-      {"lars", [](const NamedParams& p) { return std::make_unique<Lars>(p, LarsOptions{.weight_decay = 1e-4}); }},
-      {"lamb", [](const NamedParams& p) { return std::make_unique<Lamb>(p); }},
-      {"lambc_paper", [](const NamedParams& p) { return std::make_unique<Lambc>(p, LambcPreset::kPaper, 0.01); }},
-      {"lambc_timm", [](const NamedParams& p) { return std::make_unique<Lambc>(p, LambcPreset::kTimm, 0.01, 0.01); }},
-      {"novograd", [](const NamedParams& p) { return std::make_unique<NovoGrad>(p); }},
-      {"adabelief", [](const NamedParams& p) { return std::make_unique<AdaBelief>(p); }},
+      {"sgd", [](const NamedTensors& p) { return std::make_unique<Sgd>(p, SgdOptions{.lr = 0.1, .momentum = 0.9}); }},
+      {"adam", [](const NamedTensors& p) { return std::make_unique<Adam>(p); }},
+      {"adamw", [](const NamedTensors& p) { return std::make_unique<AdamW>(p); }},
+      {"lars", [](const NamedTensors& p) { return std::make_unique<Lars>(p, LarsOptions{.weight_decay = 1e-4}); }},
+      {"lamb", [](const NamedTensors& p) { return std::make_unique<Lamb>(p); }},
+      {"lambc_paper", [](const NamedTensors& p) { return std::make_unique<Lambc>(p, LambcPreset::kPaper, 0.01); }},
+      {"lambc_timm", [](const NamedTensors& p) { return std::make_unique<Lambc>(p, LambcPreset::kTimm, 0.01, 0.01); }},
+      {"novograd", [](const NamedTensors& p) { return std::make_unique<NovoGrad>(p); }},
+      {"adabelief", [](const NamedTensors& p) { return std::make_unique<AdaBelief>(p); }},
   };
 }
 
@@ -117,7 +117,7 @@ TEST_CASE("a NaN or Inf gradient: step() refuses naming the parameter and modifi
     for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
       CAPTURE(name);
       CAPTURE(bad);
-      NamedParams params = make_params(kShapes, 3, 0.5f);
+      NamedTensors params = make_params(kShapes, 3, 0.5f);
       std::unique_ptr<Optimizer> opt = make(params);
       Generator gen(4);
       for (int t = 0; t < 2; ++t) {
@@ -127,7 +127,7 @@ TEST_CASE("a NaN or Inf gradient: step() refuses naming the parameter and modifi
       std::vector<Tensor> grads = random_grads(params, gen);
       grads[2].data()[7] = bad;  // fc.weight, the third tensor: earlier tensors are clean
       set_grads(params, grads);
-      const NamedParams before = clone_params(params);
+      const NamedTensors before = clone_params(params);
       const StateDict state_before = opt->state_dict();
       std::string message;
       try {
@@ -160,7 +160,7 @@ TEST_CASE("a NaN or Inf gradient: step() refuses naming the parameter and modifi
 }
 
 TEST_CASE("a NaN on the very first step leaves no state behind") {
-  NamedParams params = make_params(kShapes, 5);
+  NamedTensors params = make_params(kShapes, 5);
   Lambc opt(params, LambcPreset::kPaper, 0.01);
   Generator gen(1);
   std::vector<Tensor> grads = random_grads(params, gen);
@@ -176,8 +176,8 @@ TEST_CASE("parameters without a gradient are skipped: unchanged, no state, no te
     const auto& name = entry.first;  // no structured binding: clang 14 cannot capture one in doctest's CAPTURE/INFO lambdas
     const auto& make = entry.second;
     CAPTURE(name);
-    NamedParams params = make_params(kShapes, 6, 0.5f);
-    const NamedParams before = clone_params(params);
+    NamedTensors params = make_params(kShapes, 6, 0.5f);
+    const NamedTensors before = clone_params(params);
     std::unique_ptr<Optimizer> opt = make(params);
     Generator gen(2);
     std::vector<Tensor> grads = random_grads(params, gen);
@@ -196,7 +196,7 @@ TEST_CASE("parameters without a gradient are skipped: unchanged, no state, no te
 }
 
 TEST_CASE("zero_grad drops or zeroes the gradients") {
-  NamedParams params = make_params(kShapes, 7);
+  NamedTensors params = make_params(kShapes, 7);
   Adam opt(params);
   Generator gen(3);
   set_grads(params, random_grads(params, gen));
@@ -207,13 +207,13 @@ TEST_CASE("zero_grad drops or zeroes the gradients") {
   }
   opt.zero_grad();
   for (const auto& [n, p] : params) CHECK_FALSE(p.grad().defined());
-  const NamedParams before = clone_params(params);
+  const NamedTensors before = clone_params(params);
   opt.step();  // nothing has a gradient: nothing moves
   CHECK(bitwise_equal(params, before));
 }
 
 TEST_CASE("default_param_groups: ndim <= 1 -> no decay, adapted only with adapt_1d") {
-  const NamedParams params = make_params(kShapes, 8);
+  const NamedTensors params = make_params(kShapes, 8);
   const std::vector<ParamGroup> g = default_param_groups(params, 0.05);
   REQUIRE(g.size() == 2);
   CHECK(g[0].name == "decay");
@@ -229,14 +229,14 @@ TEST_CASE("default_param_groups: ndim <= 1 -> no decay, adapted only with adapt_
   CHECK(default_param_groups(params, 0.05, true)[1].adapt);
 
   // timm preset: the no-decay group is not adapted, so only the two matrices get ratios.
-  NamedParams p = clone_params(params);
+  NamedTensors p = clone_params(params);
   Generator gen(1);
   set_grads(p, random_grads(p, gen));
   Lambc timm(p, LambcPreset::kTimm, 0.01, 0.01);
   timm.step();
   CHECK(timm.trust_ratios().size() == 2);
   // paper preset: every tensor.
-  NamedParams q = clone_params(params);
+  NamedTensors q = clone_params(params);
   set_grads(q, random_grads(q, gen));
   Lambc paper(q, LambcPreset::kPaper, 0.01, 0.0);
   paper.step();
@@ -244,10 +244,10 @@ TEST_CASE("default_param_groups: ndim <= 1 -> no decay, adapted only with adapt_
 }
 
 TEST_CASE("per-group lr and weight decay are used; bad input is refused with the name") {
-  NamedParams params = make_params(kShapes, 9);
+  NamedTensors params = make_params(kShapes, 9);
   std::vector<ParamGroup> groups = default_param_groups(params, 0.0);
   groups[1].lr = 0.0;  // freeze the 1-D tensors
-  const NamedParams before = clone_params(params);
+  const NamedTensors before = clone_params(params);
   Sgd opt(groups, SgdOptions{.lr = 0.5});
   CHECK(opt.groups()[0].lr == 0.5);
   CHECK(opt.groups()[1].lr == 0.0);
@@ -258,13 +258,13 @@ TEST_CASE("per-group lr and weight decay are used; bad input is refused with the
   const float w0 = before[0].second.to_vector()[0], g0 = params[0].second.grad().to_vector()[0];
   CHECK(params[0].second.to_vector()[0] == doctest::Approx(w0 - 0.5f * g0));
 
-  NamedParams dup = {{"a", Tensor::zeros({2})}, {"a", Tensor::zeros({2})}};
+  NamedTensors dup = {{"a", Tensor::zeros({2})}, {"a", Tensor::zeros({2})}};
   CHECK_THROWS_WITH_AS(Sgd{dup}, doctest::Contains("'a' appears twice"), Error);
   Tensor shared = Tensor::zeros({2});
-  NamedParams alias = {{"a", shared}, {"b", shared}};
+  NamedTensors alias = {{"a", shared}, {"b", shared}};
   CHECK_THROWS_WITH_AS(Sgd{alias}, doctest::Contains("'b' shares its data"), Error);
 
-  NamedParams mismatch = {{"fc.weight", Tensor::zeros({2, 3})}};
+  NamedTensors mismatch = {{"fc.weight", Tensor::zeros({2, 3})}};
   CHECK_THROWS_AS(Lamb(mismatch, LambOptions{.beta1 = 1.5}), Error);
   CHECK_THROWS_AS(Sgd(mismatch, SgdOptions{.momentum = 0.0, .nesterov = true}), Error);
   CHECK_THROWS_WITH_AS(parse_lambc_preset("fong"), doctest::Contains("paper"), Error);

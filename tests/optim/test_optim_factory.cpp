@@ -10,7 +10,7 @@ namespace tg::optim {
 namespace {
 
 TEST_CASE("make_optimizer builds each optimizer by name and refuses unknown names") {
-  const NamedParams params = testing::make_params({{"conv.weight", {4, 3, 3, 3}}, {"bn.bias", {4}}}, 1);
+  const NamedTensors params = testing::make_params({{"conv.weight", {4, 3, 3, 3}}, {"bn.bias", {4}}}, 1);
   for (const std::string& name : optimizer_names()) {
     CAPTURE(name);
     OptimizerConfig c;
@@ -47,7 +47,7 @@ TEST_CASE("make_optimizer builds each optimizer by name and refuses unknown name
 }
 
 TEST_CASE("factory: lamb and lambc differ in the clip only, in either preset and at any weight decay") {
-  const NamedParams params = testing::make_params({{"conv.weight", {4, 3, 3, 3}}, {"bn.weight", {4}}, {"bn.bias", {4}}}, 2);
+  const NamedTensors params = testing::make_params({{"conv.weight", {4, 3, 3, 3}}, {"bn.weight", {4}}, {"bn.bias", {4}}}, 2);
   for (const char* preset : {"paper", "timm"}) {
     for (double wd : {0.0, 0.01}) {
       CAPTURE(preset);

@@ -20,7 +20,7 @@ const std::vector<std::pair<std::string, Shape>> kShapes = {
 
 // Runs `steps` steps of both optimizers on identical copies with identical gradients.
 template <class A, class B>
-void run_pair(A& a, const NamedParams& pa, B& b, const NamedParams& pb, int steps, uint64_t seed, float grad_scale = 1.f) {
+void run_pair(A& a, const NamedTensors& pa, B& b, const NamedTensors& pb, int steps, uint64_t seed, float grad_scale = 1.f) {
   Generator gen(seed);
   for (int t = 0; t < steps; ++t) {
     const std::vector<Tensor> grads = random_grads(pa, gen, grad_scale);
@@ -32,8 +32,8 @@ void run_pair(A& a, const NamedParams& pa, B& b, const NamedParams& pb, int step
 }
 
 TEST_CASE("LAMBC with clip_max = +inf is LAMB, bit for bit (clipping off, same core)") {
-  const NamedParams p1 = make_params(kShapes, 1, 2.f);
-  const NamedParams p2 = clone_params(p1);
+  const NamedTensors p1 = make_params(kShapes, 1, 2.f);
+  const NamedTensors p2 = clone_params(p1);
   LambOptions o = lambc_options(LambcPreset::kTimm, 0.02, 0.01);
   o.clip_max = std::numeric_limits<double>::infinity();
   Lambc lambc(default_param_groups(p1, 0.01), o);
@@ -44,9 +44,9 @@ TEST_CASE("LAMBC with clip_max = +inf is LAMB, bit for bit (clipping off, same c
   double max_raw = 0.0;
   for (const auto& r : lambc.trust_ratios()) max_raw = std::max(max_raw, r.raw_ratio);
   CHECK(max_raw > 1.0);
-  NamedParams p3 = clone_params(make_params(kShapes, 1, 2.f));
+  NamedTensors p3 = clone_params(make_params(kShapes, 1, 2.f));
   Lambc clipped(default_param_groups(p3, 0.01), lambc_options(LambcPreset::kTimm, 0.02, 0.01));
-  NamedParams p4 = clone_params(p3);
+  NamedTensors p4 = clone_params(p3);
   Lamb unclipped(default_param_groups(p4, 0.01), LambOptions{.lr = 0.02, .weight_decay = 0.01});
   run_pair(clipped, p3, unclipped, p4, 6, 7);
   CHECK_FALSE(bitwise_equal(p3, p4));
@@ -67,8 +67,8 @@ TEST_CASE("the CPU step orders (cache-blocked, staged two-pass, plain two-pass) 
     for (const CpuOrder& order : orders) {
       CAPTURE(order.name);
       CAPTURE(static_cast<int>(preset));
-      const NamedParams p1 = make_params(shapes, 3, 1.5f);
-      const NamedParams p2 = clone_params(p1);
+      const NamedTensors p1 = make_params(shapes, 3, 1.5f);
+      const NamedTensors p2 = clone_params(p1);
       LambOptions tried = lambc_options(preset, 0.03, 0.01), plain = tried;
       tried.staged_moments = order.staged;
       tried.cache_block_bytes = order.block_bytes;
@@ -87,7 +87,7 @@ TEST_CASE("the CPU step orders (cache-blocked, staged two-pass, plain two-pass) 
       grads.back().data()[3] = std::numeric_limits<float>::quiet_NaN();
       set_grads(p1, grads);
       set_grads(p2, grads);
-      const NamedParams before = clone_params(p1);
+      const NamedTensors before = clone_params(p1);
       const std::vector<float> m_before = a.state("conv.weight", "exp_avg")->to_vector();
       const std::vector<float> v_before = a.state("big.weight", "exp_avg_sq")->to_vector();
       a.step();
@@ -128,8 +128,8 @@ TEST_CASE("cache_groups: consecutive tensors up to the budget, a bigger tensor a
 }
 
 TEST_CASE("LAMBC with the ratio fixed to 1 is AdamW, bit for bit") {
-  const NamedParams p1 = make_params(kShapes, 2, 0.5f);
-  const NamedParams p2 = clone_params(p1);
+  const NamedTensors p1 = make_params(kShapes, 2, 0.5f);
+  const NamedTensors p2 = clone_params(p1);
   // clip_min = clip_max = 1 forces r = 1 through the whole LAMBC path (norms pass included).
   LambOptions o{.lr = 0.01, .beta1 = 0.9, .beta2 = 0.999, .eps = 1e-8, .weight_decay = 0.05, .decoupled_decay = true,
                 .bias_correction = true, .grad_averaging = true, .max_grad_norm = 0.0, .always_adapt = true,
@@ -143,8 +143,8 @@ TEST_CASE("LAMBC with the ratio fixed to 1 is AdamW, bit for bit") {
   for (const auto& r : lambc.trust_ratios()) CHECK(r.applied_ratio == 1.0);
 
   // The family core with trust_ratio = false and Adam's L2 mode is Adam.
-  const NamedParams p3 = make_params(kShapes, 4, 0.5f);
-  const NamedParams p4 = clone_params(p3);
+  const NamedTensors p3 = make_params(kShapes, 4, 0.5f);
+  const NamedTensors p4 = clone_params(p3);
   LambFamilyOptions f = family_options(AdamOptions{.lr = 0.01, .weight_decay = 0.02});
   LambFamily core(single_param_group(p3), f, "adam");
   Adam adam(p4, AdamOptions{.lr = 0.01, .weight_decay = 0.02});
@@ -156,8 +156,8 @@ TEST_CASE("LAMBC with the ratio fixed to 1 is AdamW, bit for bit") {
 TEST_CASE("trust ratios are per tensor: step 1 of the paper preset against the closed form") {
   // Step 1 without bias correction: m = (1-b1) g, v = (1-b2) g^2, u = m / (sqrt(v) + eps),
   // r = ||w|| / ||u|| for each tensor separately.
-  NamedParams params = make_params(kShapes, 9, 1.f);
-  const NamedParams before = clone_params(params);
+  NamedTensors params = make_params(kShapes, 9, 1.f);
+  const NamedTensors before = clone_params(params);
   Generator gen(11);
   const std::vector<Tensor> grads = random_grads(params, gen, 0.3f);
   set_grads(params, grads);
@@ -201,7 +201,7 @@ TEST_CASE("trust ratios are per tensor: step 1 of the paper preset against the c
 // The three schedules: 0 = multi-tensor (one region over all chunks), 1 = per-tensor with threads
 // inside every tensor, 2 = per-tensor with one tensor per thread.
 template <class Opt, class... Args>
-NamedParams run_config(int schedule, int threads, std::vector<TrustRatioRecord>* ratios, Args... args) {
+NamedTensors run_config(int schedule, int threads, std::vector<TrustRatioRecord>* ratios, Args... args) {
   const int64_t saved_min = parallel_min_numel();
   const bool saved_multi = multi_tensor_enabled();
   const int saved_threads = get_num_threads();
@@ -209,7 +209,7 @@ NamedParams run_config(int schedule, int threads, std::vector<TrustRatioRecord>*
   set_parallel_min_numel(schedule == 1 ? 1 : int64_t{1} << 40);
   set_num_threads(threads);
   // Tensors above kReduceChunk elements so that the chunked reductions really split.
-  NamedParams params = make_params({{"big.weight", {64, 300}}, {"mid.weight", {40, 250}}, {"small.weight", {6, 5}},
+  NamedTensors params = make_params({{"big.weight", {64, 300}}, {"mid.weight", {40, 250}}, {"small.weight", {6, 5}},
                                     {"small.bias", {6}}},
                                    21, 0.2f);
   Opt opt(params, args...);
@@ -227,10 +227,10 @@ NamedParams run_config(int schedule, int threads, std::vector<TrustRatioRecord>*
 
 TEST_CASE("multi-tensor and per-tensor schedules, any thread count: identical ratios and weights") {
   std::vector<TrustRatioRecord> r_multi, r_inside, r_across, r_serial;
-  const NamedParams multi = run_config<Lambc>(0, 2, &r_multi, LambcPreset::kPaper, 0.01, 0.01);
-  const NamedParams inside = run_config<Lambc>(1, 2, &r_inside, LambcPreset::kPaper, 0.01, 0.01);
-  const NamedParams across = run_config<Lambc>(2, 2, &r_across, LambcPreset::kPaper, 0.01, 0.01);
-  const NamedParams serial = run_config<Lambc>(0, 1, &r_serial, LambcPreset::kPaper, 0.01, 0.01);
+  const NamedTensors multi = run_config<Lambc>(0, 2, &r_multi, LambcPreset::kPaper, 0.01, 0.01);
+  const NamedTensors inside = run_config<Lambc>(1, 2, &r_inside, LambcPreset::kPaper, 0.01, 0.01);
+  const NamedTensors across = run_config<Lambc>(2, 2, &r_across, LambcPreset::kPaper, 0.01, 0.01);
+  const NamedTensors serial = run_config<Lambc>(0, 1, &r_serial, LambcPreset::kPaper, 0.01, 0.01);
   CHECK(bitwise_equal(multi, inside));
   CHECK(bitwise_equal(multi, across));
   CHECK(bitwise_equal(multi, serial));
@@ -249,16 +249,16 @@ TEST_CASE("multi-tensor and per-tensor schedules, any thread count: identical ra
   CHECK(r_multi[0].raw_ratio != r_multi[1].raw_ratio);
 
   std::vector<TrustRatioRecord> l1, l2;
-  const NamedParams lars_multi = run_config<Lars>(0, 2, &l1, LarsOptions{.weight_decay = 1e-3});
-  const NamedParams lars_inside = run_config<Lars>(1, 1, &l2, LarsOptions{.weight_decay = 1e-3});
+  const NamedTensors lars_multi = run_config<Lars>(0, 2, &l1, LarsOptions{.weight_decay = 1e-3});
+  const NamedTensors lars_inside = run_config<Lars>(1, 1, &l2, LarsOptions{.weight_decay = 1e-3});
   CHECK(bitwise_equal(lars_multi, lars_inside));
   REQUIRE(l1.size() == 4);
   for (size_t i = 0; i < 4; ++i) CHECK(l1[i].raw_ratio == l2[i].raw_ratio);
-  const NamedParams ab_multi = run_config<AdaBelief>(0, 2, nullptr, AdaBeliefOptions{});
-  const NamedParams ab_across = run_config<AdaBelief>(2, 2, nullptr, AdaBeliefOptions{});
+  const NamedTensors ab_multi = run_config<AdaBelief>(0, 2, nullptr, AdaBeliefOptions{});
+  const NamedTensors ab_across = run_config<AdaBelief>(2, 2, nullptr, AdaBeliefOptions{});
   CHECK(bitwise_equal(ab_multi, ab_across));
-  const NamedParams ng_multi = run_config<NovoGrad>(0, 2, nullptr, NovoGradOptions{});
-  const NamedParams ng_inside = run_config<NovoGrad>(1, 2, nullptr, NovoGradOptions{});
+  const NamedTensors ng_multi = run_config<NovoGrad>(0, 2, nullptr, NovoGradOptions{});
+  const NamedTensors ng_inside = run_config<NovoGrad>(1, 2, nullptr, NovoGradOptions{});
   CHECK(bitwise_equal(ng_multi, ng_inside));
 }
 

@@ -46,7 +46,7 @@ void run_golden(const GoldenCase& c) {
   REQUIRE(names.size() >= 4);
   REQUIRE(steps >= 10);
 
-  NamedParams params;
+  NamedTensors params;
   for (const auto& n : names) {
     Tensor t = inputs.at("init/" + n).clone();
     t.set_requires_grad(true);
@@ -79,48 +79,48 @@ void run_golden(const GoldenCase& c) {
 
 std::vector<GoldenCase> golden_cases() {
   using G = std::vector<ParamGroup>;
-  auto dg = [](const NamedParams& p, double wd, bool adapt_1d = false) -> G {
+  auto dg = [](const NamedTensors& p, double wd, bool adapt_1d = false) -> G {
     return default_param_groups(p, wd, adapt_1d);
   };
   return {
-      {"sgd", [=](const NamedParams& p) {
+      {"sgd", [=](const NamedTensors& p) {
          return std::make_unique<Sgd>(dg(p, 0.01), SgdOptions{.lr = 0.1, .momentum = 0.9, .dampening = 0.1});
        }},
-      {"sgd_nesterov", [=](const NamedParams& p) {
+      {"sgd_nesterov", [=](const NamedTensors& p) {
          return std::make_unique<Sgd>(dg(p, 0.005), SgdOptions{.lr = 0.05, .momentum = 0.9, .nesterov = true});
        }},
-      {"adam", [=](const NamedParams& p) {
+      {"adam", [=](const NamedTensors& p) {
          return std::make_unique<Adam>(dg(p, 0.01), AdamOptions{.lr = 0.01, .eps = 1e-8});
        }},
-      {"adamw", [=](const NamedParams& p) {
+      {"adamw", [=](const NamedTensors& p) {
          return std::make_unique<AdamW>(dg(p, 0.1), AdamWOptions{.lr = 0.01, .beta1 = 0.85, .beta2 = 0.99, .eps = 1e-8});
        }},
-      {"lars", [=](const NamedParams& p) {
+      {"lars", [=](const NamedTensors& p) {
          return std::make_unique<Lars>(dg(p, 0.005), LarsOptions{.lr = 0.1, .momentum = 0.9, .trust_coefficient = 0.02,
                                                                 .eps = 1e-8, .trust_clip = false, .always_adapt = false});
        }},
-      {"larc", [=](const NamedParams& p) {
+      {"larc", [=](const NamedTensors& p) {
          return std::make_unique<Lars>(dg(p, 0.005, true),
                                        LarsOptions{.lr = 0.02, .momentum = 0.9, .nesterov = true, .trust_coefficient = 0.02,
                                                    .eps = 1e-8, .trust_clip = true, .always_adapt = true});
        }},
-      {"lamb", [=](const NamedParams& p) { return std::make_unique<Lamb>(dg(p, 0.01), LambOptions{.lr = 0.02}); }},
-      {"lamb_decoupled", [=](const NamedParams& p) {
+      {"lamb", [=](const NamedTensors& p) { return std::make_unique<Lamb>(dg(p, 0.01), LambOptions{.lr = 0.02}); }},
+      {"lamb_decoupled", [=](const NamedTensors& p) {
          return std::make_unique<Lamb>(dg(p, 0.05, true),
                                        LambOptions{.lr = 0.02, .decoupled_decay = true, .bias_correction = false,
                                                    .grad_averaging = false, .max_grad_norm = 0.0, .always_adapt = true});
        }},
-      {"lambc_paper", [](const NamedParams& p) { return std::make_unique<Lambc>(p, LambcPreset::kPaper, 0.05, 0.0); }},
-      {"lambc_paper_wd", [](const NamedParams& p) { return std::make_unique<Lambc>(p, LambcPreset::kPaper, 0.05, 0.01); }},
-      {"lambc_timm", [](const NamedParams& p) { return std::make_unique<Lambc>(p, LambcPreset::kTimm, 0.02, 0.01); }},
-      {"novograd", [=](const NamedParams& p) {
+      {"lambc_paper", [](const NamedTensors& p) { return std::make_unique<Lambc>(p, LambcPreset::kPaper, 0.05, 0.0); }},
+      {"lambc_paper_wd", [](const NamedTensors& p) { return std::make_unique<Lambc>(p, LambcPreset::kPaper, 0.05, 0.01); }},
+      {"lambc_timm", [](const NamedTensors& p) { return std::make_unique<Lambc>(p, LambcPreset::kTimm, 0.02, 0.01); }},
+      {"novograd", [=](const NamedTensors& p) {
          return std::make_unique<NovoGrad>(dg(p, 0.001), NovoGradOptions{.lr = 0.02, .beta1 = 0.95, .beta2 = 0.98,
                                                                         .eps = 1e-8, .grad_averaging = true});
        }},
-      {"adabelief", [=](const NamedParams& p) {
+      {"adabelief", [=](const NamedTensors& p) {
          return std::make_unique<AdaBelief>(dg(p, 0.01), AdaBeliefOptions{.lr = 0.01, .eps = 1e-16, .rectify = false});
        }},
-      {"adabelief_rectify", [=](const NamedParams& p) {
+      {"adabelief_rectify", [=](const NamedTensors& p) {
          return std::make_unique<AdaBelief>(dg(p, 0.01), AdaBeliefOptions{.lr = 0.01, .eps = 1e-12,
                                                                          .weight_decouple = false, .rectify = true});
        }},
@@ -137,7 +137,7 @@ TEST_CASE("optim golden: LAMBC presets really clip (the fixtures exercise both s
   // Re-run the paper preset and count clipped / unclipped tensors over the trajectory.
   const io::SafetensorsFile inputs = tg::test::load_fixture("optim_inputs");
   const std::vector<std::string> names = split_commas(inputs.metadata.at("names"));
-  NamedParams params;
+  NamedTensors params;
   for (const auto& n : names) params.emplace_back(n, inputs.at("init/" + n).clone());
   Lambc opt(params, LambcPreset::kPaper, 0.05, 0.0);
   int clipped = 0, unclipped = 0, zero_norm = 0;

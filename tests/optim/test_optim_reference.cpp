@@ -15,6 +15,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/cpu/kernel_mode.h"
 #include "engine/error.h"
 #include "optim_test_util.h"
 
@@ -54,7 +55,7 @@ std::map<std::string, ReferenceTensor> reference_tensors(const LambFamily& opt) 
 }
 
 // One reference step over every tensor with these gradients; returns the ratios by name.
-std::map<std::string, reference::TrustRatio> reference_step(const LambFamilyOptions& o, const NamedParams& params,
+std::map<std::string, reference::TrustRatio> reference_step(const LambFamilyOptions& o, const NamedTensors& params,
                                                               const std::vector<Tensor>& grads,
                                                               std::map<std::string, ReferenceTensor>& tensors) {
   double total_sq = 0.0;  // ||G||^2 over the step's gradients (global clipping)
@@ -88,15 +89,15 @@ void check_close_tensor(const std::vector<float>& a, const std::vector<float>& b
 struct Case {
   const char* name;
   LambFamilyOptions options;
-  std::function<std::vector<ParamGroup>(const NamedParams&)> groups;
+  std::function<std::vector<ParamGroup>(const NamedTensors&)> groups;
   bool global_clip;  // the step's gradient scale comes from a sum over all tensors (not bit-exact)
 };
 
 std::vector<Case> cases() {
   const auto lambc_groups = [](LambcPreset preset) {
-    return [preset](const NamedParams& p) { return lambc_param_groups(preset, p, 0.01); };
+    return [preset](const NamedTensors& p) { return lambc_param_groups(preset, p, 0.01); };
   };
-  const auto decayed = [](double wd) { return [wd](const NamedParams& p) { return default_param_groups(p, wd); }; };
+  const auto decayed = [](double wd) { return [wd](const NamedTensors& p) { return default_param_groups(p, wd); }; };
   return {
       {"LAMBC paper", family_options(lambc_options(LambcPreset::kPaper, 0.03, 0.01)), lambc_groups(LambcPreset::kPaper),
        false},
@@ -118,7 +119,7 @@ TEST_CASE("every CPU order of the LAMB family matches the plain-loop reference (
     for (const CpuOrder& order : orders) {
       CAPTURE(c.name);
       CAPTURE(order.name);
-      const NamedParams params = make_params(kShapes, 3, 1.5f);
+      const NamedTensors params = make_params(kShapes, 3, 1.5f);
       LambFamilyOptions o = c.options;
       o.staged_moments = order.staged;
       o.cache_block_bytes = order.block_bytes;
@@ -158,8 +159,8 @@ TEST_CASE("every CPU order of the LAMB family matches the plain-loop reference (
 TEST_CASE("set_reference_kernels: LAMBC steps through the reference, agrees with the fast path, still refuses NaN") {
   for (const LambcPreset preset : {LambcPreset::kPaper, LambcPreset::kTimm}) {
     CAPTURE(static_cast<int>(preset));
-    const NamedParams fast_params = make_params(kShapes, 5, 1.5f);
-    const NamedParams ref_params = clone_params(fast_params);
+    const NamedTensors fast_params = make_params(kShapes, 5, 1.5f);
+    const NamedTensors ref_params = clone_params(fast_params);
     Lambc fast(fast_params, preset, 0.03, 0.01);
     Lambc slow(ref_params, preset, 0.03, 0.01);
     slow.set_reference_kernels(true);
@@ -192,14 +193,40 @@ TEST_CASE("set_reference_kernels: LAMBC steps through the reference, agrees with
     std::vector<Tensor> grads = random_grads(ref_params, bad_gen);
     grads.back().data()[0] = std::numeric_limits<float>::quiet_NaN();
     set_grads(ref_params, grads);
-    const NamedParams before = clone_params(ref_params);
+    const NamedTensors before = clone_params(ref_params);
     CHECK_THROWS_AS(slow.step(), Error);
     CHECK(bitwise_equal(ref_params, before));
   }
 }
 
+TEST_CASE("the process-wide reference mode runs LAMBC through the same reference as set_reference_kernels") {
+  // tg::set_kernel_mode(Reference) (TG_KERNELS=reference, train --kernels reference) must take the
+  // optimizer's update through optim/reference.cpp too: bit for bit the explicit per-optimizer switch.
+  const NamedTensors a_params = make_params(kShapes, 8, 1.5f);
+  const NamedTensors b_params = clone_params(a_params);
+  Lambc explicit_ref(a_params, LambcPreset::kPaper, 0.03, 0.01);
+  Lambc global_ref(b_params, LambcPreset::kPaper, 0.03, 0.01);
+  explicit_ref.set_reference_kernels(true);
+  Generator gen(29);
+  const KernelMode before = kernel_mode();
+  for (int step = 1; step <= 3; ++step) {
+    const std::vector<Tensor> grads = random_grads(a_params, gen, 0.5f);
+    set_grads(a_params, grads);
+    set_grads(b_params, grads);
+    explicit_ref.step();
+    set_kernel_mode(KernelMode::Reference);
+    global_ref.step();
+    set_kernel_mode(before);
+  }
+  for (size_t i = 0; i < a_params.size(); ++i)
+    CHECK(a_params[i].second.to_vector() == b_params[i].second.to_vector());
+  REQUIRE(explicit_ref.trust_ratios().size() == global_ref.trust_ratios().size());
+  for (size_t k = 0; k < explicit_ref.trust_ratios().size(); ++k)
+    CHECK(explicit_ref.trust_ratios()[k].applied_ratio == global_ref.trust_ratios()[k].applied_ratio);
+}
+
 TEST_CASE("set_reference_kernels refuses a sharded optimizer, naming the conflict") {
-  const NamedParams params = make_params(kShapes, 6);
+  const NamedTensors params = make_params(kShapes, 6);
   Lambc opt(params, LambcPreset::kPaper, 0.01);
   opt.set_reference_kernels(true);
   opt.set_partial_sum_reducer([](const std::vector<ActiveParam>&, std::vector<double>&, size_t) {});

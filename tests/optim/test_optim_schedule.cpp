@@ -97,7 +97,7 @@ TEST_CASE("parse_schedule builds the named schedules and refuses the rest") {
 }
 
 TEST_CASE("the optimizer queries the schedule once per step: w_t+1 = w_t - lr f(t) g") {
-  NamedParams params{{"w", Tensor::zeros({3})}};
+  NamedTensors params{{"w", Tensor::zeros({3})}};
   Sgd opt(params, SgdOptions{.lr = 0.2});
   auto schedule = std::make_shared<StepSchedule>(2, 0.5);
   opt.set_schedule(schedule);

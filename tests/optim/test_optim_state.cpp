@@ -20,20 +20,20 @@ const std::vector<std::pair<std::string, Shape>> kShapes = {
 
 std::vector<std::pair<std::string, Factory>> optimizers() {
   return {
-      {"sgd", [](const NamedParams& p) {
+      {"sgd", [](const NamedTensors& p) {
          return std::make_unique<Sgd>(default_param_groups(p, 1e-3), SgdOptions{.lr = 0.1, .momentum = 0.9, .nesterov = true});
        }},
-      {"adam", [](const NamedParams& p) { return std::make_unique<Adam>(p, AdamOptions{.weight_decay = 1e-3}); }},
-      {"adamw", [](const NamedParams& p) { return std::make_unique<AdamW>(default_param_groups(p, 0.1)); }},
-      {"larc", [](const NamedParams& p) {
+      {"adam", [](const NamedTensors& p) { return std::make_unique<Adam>(p, AdamOptions{.weight_decay = 1e-3}); }},
+      {"adamw", [](const NamedTensors& p) { return std::make_unique<AdamW>(default_param_groups(p, 0.1)); }},
+      {"larc", [](const NamedTensors& p) {
          return std::make_unique<Lars>(p, LarsOptions{.lr = 0.01, .trust_coefficient = 0.02, .trust_clip = true,
                                                       .always_adapt = true});
        }},
-      {"lamb", [](const NamedParams& p) { return std::make_unique<Lamb>(default_param_groups(p, 0.01)); }},
-      {"lambc_paper", [](const NamedParams& p) { return std::make_unique<Lambc>(p, LambcPreset::kPaper, 0.01); }},
-      {"lambc_timm", [](const NamedParams& p) { return std::make_unique<Lambc>(p, LambcPreset::kTimm, 0.01, 0.01); }},
-      {"novograd", [](const NamedParams& p) { return std::make_unique<NovoGrad>(p); }},
-      {"adabelief", [](const NamedParams& p) { return std::make_unique<AdaBelief>(p); }},
+      {"lamb", [](const NamedTensors& p) { return std::make_unique<Lamb>(default_param_groups(p, 0.01)); }},
+      {"lambc_paper", [](const NamedTensors& p) { return std::make_unique<Lambc>(p, LambcPreset::kPaper, 0.01); }},
+      {"lambc_timm", [](const NamedTensors& p) { return std::make_unique<Lambc>(p, LambcPreset::kTimm, 0.01, 0.01); }},
+      {"novograd", [](const NamedTensors& p) { return std::make_unique<NovoGrad>(p); }},
+      {"adabelief", [](const NamedTensors& p) { return std::make_unique<AdaBelief>(p); }},
   };
 }
 
@@ -42,7 +42,7 @@ TEST_CASE("state_dict round trip (in memory and through a file) continues bit fo
     const auto& name = entry.first;  // no structured binding: clang 14 cannot capture one in doctest's CAPTURE/INFO lambdas
     const auto& make = entry.second;
     CAPTURE(name);
-    NamedParams a = make_params(kShapes, 1, 0.5f);
+    NamedTensors a = make_params(kShapes, 1, 0.5f);
     std::unique_ptr<Optimizer> opt_a = make(a);
     opt_a->set_schedule(std::make_shared<WarmupThen>(2, 0.1, std::make_shared<CosineSchedule>(20)));
     Generator gen(2);
@@ -56,7 +56,7 @@ TEST_CASE("state_dict round trip (in memory and through a file) continues bit fo
     // A fresh optimizer with different options and a copy of the weights resumes from a file
     // (saves fsync, so only some optimizers go through the disk; the rest through memory).
     const bool through_file = name == "lambc_paper" || name == "adamw" || name == "novograd";
-    NamedParams b = clone_params(a);
+    NamedTensors b = clone_params(a);
     std::unique_ptr<Optimizer> opt_b = make(b);
     opt_b->groups()[0].lr = 123.0;  // restored by load
     opt_b->set_schedule(std::make_shared<WarmupThen>(2, 0.1, std::make_shared<CosineSchedule>(20)));
@@ -71,7 +71,7 @@ TEST_CASE("state_dict round trip (in memory and through a file) continues bit fo
     CHECK(opt_b->groups()[0].lr == opt_a->groups()[0].lr);
     CHECK(bitwise_equal(opt_b->state_dict(), in_memory));
     // And one restored from the in-memory dict.
-    NamedParams c = clone_params(a);
+    NamedTensors c = clone_params(a);
     std::unique_ptr<Optimizer> opt_c = make(c);
     opt_c->set_schedule(std::make_shared<WarmupThen>(2, 0.1, std::make_shared<CosineSchedule>(20)));
     opt_c->load_state_dict(in_memory);
@@ -92,7 +92,7 @@ TEST_CASE("state_dict round trip (in memory and through a file) continues bit fo
 }
 
 TEST_CASE("state_dict stores moments under '<param>/<slot>' and the options as metadata") {
-  NamedParams p = make_params(kShapes, 3);
+  NamedTensors p = make_params(kShapes, 3);
   Lambc opt(p, LambcPreset::kPaper, 0.01);
   Generator gen(1);
   set_grads(p, random_grads(p, gen));
@@ -112,7 +112,7 @@ TEST_CASE("state_dict stores moments under '<param>/<slot>' and the options as m
 }
 
 TEST_CASE("load_state_dict refuses mismatches by name and leaves the optimizer untouched") {
-  NamedParams p = make_params(kShapes, 4);
+  NamedTensors p = make_params(kShapes, 4);
   Adam adam(p);
   Generator gen(1);
   set_grads(p, random_grads(p, gen));
@@ -122,7 +122,7 @@ TEST_CASE("load_state_dict refuses mismatches by name and leaves the optimizer u
   AdamW adamw(clone_params(p));
   CHECK_THROWS_WITH_AS(adamw.load_state_dict(sd), doctest::Contains("saved by optimizer 'adam'"), Error);
 
-  NamedParams renamed = clone_params(p);
+  NamedTensors renamed = clone_params(p);
   renamed[1].first = "bn.gamma";
   Adam other(renamed);
   CHECK_THROWS_WITH_AS(other.load_state_dict(sd), doctest::Contains("'bn.gamma'"), Error);
@@ -143,8 +143,8 @@ TEST_CASE("load_state_dict refuses mismatches by name and leaves the optimizer u
 }
 
 TEST_CASE("reset_state forgets moments (the LAMBC authors' per-epoch rebuild)") {
-  NamedParams p = make_params(kShapes, 5);
-  NamedParams q = clone_params(p);
+  NamedTensors p = make_params(kShapes, 5);
+  NamedTensors q = clone_params(p);
   Lambc a(p, LambcPreset::kPaper, 0.01);
   Generator gen(9);
   for (int t = 0; t < 3; ++t) {

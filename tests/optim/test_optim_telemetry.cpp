@@ -59,7 +59,7 @@ TEST_CASE("JSONL and CSV writers") {
 }
 
 TEST_CASE("TrustRatioLog writes one line per tensor (or per step) and reports bad paths") {
-  NamedParams params = testing::make_params({{"conv.weight", {4, 3, 3, 3}}, {"bn.weight", {4}}, {"fc.weight", {5, 8}}}, 1, 3.f);
+  NamedTensors params = testing::make_params({{"conv.weight", {4, 3, 3, 3}}, {"bn.weight", {4}}, {"fc.weight", {5, 8}}}, 1, 3.f);
   Lambc opt(params, LambcPreset::kPaper, 0.01);
   const std::string path = tg::test::temp_path("trust.csv");
   const std::string summary_path = tg::test::temp_path("trust_summary.jsonl");

@@ -1,5 +1,5 @@
 // The process-wide kernel mode (kernel_mode.h): TG_KERNELS at the first call, set_kernel_mode after.
-#include "engine/kernel_mode.h"
+#include "engine/cpu/kernel_mode.h"
 
 #include <atomic>
 #include <cstdlib>
