@@ -55,21 +55,28 @@ void check_sgemm(const cpu::KernelTable& t, const cpu::KernelTable& r) {
 }
 
 // Runs `conv` forward and backward with both tables on shape s (which the tested table must route
-// to the given algorithm: applies(s)).
-void check_conv(const cpu::KernelTable& t, const cpu::KernelTable& r, const cpu::ConvShape& s, bool winograd) {
+// to the given algorithm: applies(s)); the Winograd forward with epilogue `epi` (out is the pooled
+// map with ReluMaxPool2x2).
+void check_conv(const cpu::KernelTable& t, const cpu::KernelTable& r, const cpu::ConvShape& s, bool winograd,
+                ConvEpilogue epi = ConvEpilogue::None) {
   CAPTURE(s.C);
+  CAPTURE(s.H);
   CAPTURE(s.W);
   CAPTURE(s.K);
+  CAPTURE(s.pad_h);
   CAPTURE(winograd);
+  CAPTURE(static_cast<int>(epi));
   const size_t n_in = static_cast<size_t>(s.N * s.C * s.H * s.W), n_w = static_cast<size_t>(s.K * s.C * 9);
   const size_t n_out = static_cast<size_t>(s.N * s.K * s.P() * s.Q());
+  const size_t n_fwd = epi == ConvEpilogue::ReluMaxPool2x2 ? static_cast<size_t>(s.N * s.K * (s.P() / 2) * (s.Q() / 2))
+                                                           : n_out;
   const auto in = random_floats(n_in, 4), w = random_floats(n_w, 5), b = random_floats(static_cast<size_t>(s.K), 6);
   const auto dout = random_floats(n_out, 7);
-  std::vector<float> out(n_out), out_ref(n_out), din(n_in), din_ref(n_in), dw(n_w), dw_ref(n_w);
+  std::vector<float> out(n_fwd), out_ref(n_fwd), din(n_in), din_ref(n_in), dw(n_w), dw_ref(n_w);
   if (winograd) {
     REQUIRE(t.winograd_applies(s));
-    t.winograd_forward(out.data(), in.data(), w.data(), b.data(), s, ConvEpilogue::None);
-    r.winograd_forward(out_ref.data(), in.data(), w.data(), b.data(), s, ConvEpilogue::None);
+    t.winograd_forward(out.data(), in.data(), w.data(), b.data(), s, epi);
+    r.winograd_forward(out_ref.data(), in.data(), w.data(), b.data(), s, epi);
     t.winograd_backward(din.data(), dw.data(), dout.data(), in.data(), w.data(), s);
     r.winograd_backward(din_ref.data(), dw_ref.data(), dout.data(), in.data(), w.data(), s);
   } else {
@@ -120,6 +127,15 @@ void check_kernels_agree(const cpu::KernelTable& tested, const cpu::KernelTable&
   // Winograd: padding 1 and 0, a ragged 4x4 tile grid, images split across chunks.
   check_conv(tested, reference, {2, 16, 10, 13, 24, 3, 3, 1, 1, 1, 1, 1}, true);
   check_conv(tested, reference, {3, 32, 8, 8, 16, 3, 3, 1, 1, 0, 0, 1}, true);
+  // Edge tiles and channel counts that are no multiple of 16: a ragged right and bottom edge (Q = 7
+  // and 11: masked stores of 3 columns), planes under 8 floats (2 x 2, pad 2: masked loads), pad 0
+  // with more than one group of lanes per image; the fused ReLU and ReLU + 2x2 max pool epilogues on
+  // a ragged grid (odd pooled width).
+  check_conv(tested, reference, {3, 17, 11, 7, 21, 3, 3, 1, 1, 1, 1, 1}, true);
+  check_conv(tested, reference, {2, 19, 2, 2, 17, 3, 3, 1, 1, 2, 2, 1}, true);
+  check_conv(tested, reference, {1, 16, 9, 14, 33, 3, 3, 1, 1, 0, 0, 1}, true);
+  check_conv(tested, reference, {2, 18, 10, 11, 16, 3, 3, 1, 1, 1, 1, 1}, true, ConvEpilogue::Relu);
+  check_conv(tested, reference, {2, 18, 10, 14, 16, 3, 3, 1, 1, 1, 1, 1}, true, ConvEpilogue::ReluMaxPool2x2);
   // Direct stems: 1 and 3 channels, widths with a ragged last vector.
   check_conv(tested, reference, {2, 1, 12, 28, 8, 3, 3, 1, 1, 1, 1, 1}, false);
   check_conv(tested, reference, {2, 3, 9, 37, 13, 3, 3, 1, 1, 1, 1, 1}, false);
