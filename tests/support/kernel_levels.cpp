@@ -139,6 +139,9 @@ void check_kernels_agree(const cpu::KernelTable& tested, const cpu::KernelTable&
   // Direct stems: 1 and 3 channels, widths with a ragged last vector.
   check_conv(tested, reference, {2, 1, 12, 28, 8, 3, 3, 1, 1, 1, 1, 1}, false);
   check_conv(tested, reference, {2, 3, 9, 37, 13, 3, 3, 1, 1, 1, 1, 1}, false);
+  // ... 2 and 4 channels, maps narrower than one vector (pad 0: Q = 3) and one past a 16-float vector.
+  check_conv(tested, reference, {3, 2, 7, 5, 7, 3, 3, 1, 1, 0, 0, 1}, false);
+  check_conv(tested, reference, {2, 4, 6, 17, 9, 3, 3, 1, 1, 1, 1, 1}, false);
   check_batchnorm(tested, reference);
 }
 
