@@ -36,10 +36,9 @@ inline __m256i lane_mask(int64_t n) {
 }
 
 // The loops' float vectors: kVec lanes, __m512 with AVX-512 (ragged ends by mask registers), __m256
-// with AVX2. fmadd / add / splat come from simd_ops.h; the rest:
+// with AVX2. fmadd / add / splat / relu_lanes come from simd_ops.h; the rest:
 //   load_vec(p), store_vec(p, v)                plain loads and stores of kVec floats
 //   first_mask(n); load_masked, store_masked    lanes [0, n) (n clamped to [0, kVec]); 0 loaded past n
-//   relu_vec(v) = v > 0 ? v : 0
 #if TG_ISA_LEVEL >= 2
 using Vec = __m512;
 using VecMask = Mask16;
@@ -49,7 +48,6 @@ inline void store_vec(float* p, Vec v) { _mm512_storeu_ps(p, v); }
 inline VecMask first_mask(int64_t n) { return first_lanes(n); }
 inline Vec load_masked(const float* p, VecMask m) { return masked_load(m, p); }
 inline void store_masked(float* p, VecMask m, Vec v) { masked_store(p, m, v); }
-inline Vec relu_vec(Vec v) { return _mm512_max_ps(v, _mm512_setzero_ps()); }  // NaN, -0: 0
 #else
 using Vec = __m256;
 using VecMask = __m256i;
@@ -59,7 +57,6 @@ inline void store_vec(float* p, Vec v) { _mm256_storeu_ps(p, v); }
 inline VecMask first_mask(int64_t n) { return lane_mask(n); }
 inline Vec load_masked(const float* p, VecMask m) { return _mm256_maskload_ps(p, m); }
 inline void store_masked(float* p, VecMask m, Vec v) { _mm256_maskstore_ps(p, m, v); }
-inline Vec relu_vec(Vec v) { return _mm256_and_ps(v, _mm256_cmp_ps(v, _mm256_setzero_ps(), _CMP_GT_OQ)); }
 #endif
 
 constexpr int64_t kRowBlock = 2 * kVec;  // output columns per forward register block: 2 vectors
@@ -93,7 +90,7 @@ const float* pad_image(const float* img, const ConvShape& s, const Padded& g) {
 
 // Stores y to dst[0, n) of an output row (n = the columns left in the row; nothing when n <= 0).
 inline void store_row(float* dst, Vec y, int64_t n, bool relu) {
-  if (relu) y = relu_vec(y);
+  if (relu) y = relu_lanes(y);
   if (n >= kVec) {
     store_vec(dst, y);
   } else if (n > 0) {

@@ -237,6 +237,19 @@ inline void at_registers(const V x[6], V y[4]) {
   y[2] = fmadd(splat<V>(4.f), p34, p12);
   y[3] = add(fmadd(splat<V>(8.f), m34, m12), x[5]);
 }
+
+// Output row i of the lanes' tiles from u's row i (6 registers of kL floats apart): y[j] = output
+// column j + bias, ReLU'd when `relu`.
+template <class V>
+inline void output_row(const float* ui, V bias, bool relu, V y[kM]) {
+  V x[kA];
+  for (int64_t j = 0; j < kA; ++j) x[j] = load_aligned<V>(ui + j * kL);
+  at_registers(x, y);
+  for (int64_t j = 0; j < kM; ++j) {
+    y[j] = add(y[j], bias);
+    if (relu) y[j] = relu_lanes(y[j]);
+  }
+}
 #endif
 
 #ifdef TG_WINOGRAD_AVX2
@@ -425,22 +438,13 @@ void scatter_output_tiles(float* out, const float* u, float bias, ConvEpilogue e
 #if defined(TG_WINOGRAD_AVX512)
   // Row i of the 16 lanes' tiles, transformed in registers: y[j] = output column j of the lanes.
   const __m512 vb = _mm512_set1_ps(bias);
-  auto output_row = [&](const float* ui, __m512 y[kM]) {
-    __m512 x[kA];
-    for (int64_t j = 0; j < kA; ++j) x[j] = _mm512_load_ps(ui + j * kL);
-    at_registers(x, y);
-    for (int64_t j = 0; j < kM; ++j) {
-      y[j] = _mm512_add_ps(y[j], vb);
-      if (relu) y[j] = _mm512_max_ps(y[j], _mm512_setzero_ps());  // v > 0 ? v : 0 (NaN, -0: 0)
-    }
-  };
   if (pool) {
     // Pooled row i from output rows 2i, 2i + 1: lane l's two values are pooled[0][l], pooled[1][l].
     const int64_t PP = P / 2, QQ = Q / 2;
     for (int64_t i = 0; i < kM / 2; ++i) {
       __m512 y0[kM], y1[kM];
-      output_row(u + 2 * i * kA * kL, y0);
-      output_row(u + (2 * i + 1) * kA * kL, y1);
+      output_row(u + 2 * i * kA * kL, vb, relu, y0);
+      output_row(u + (2 * i + 1) * kA * kL, vb, relu, y1);
       alignas(64) float pooled[2][kL];
       _mm512_store_ps(pooled[0], _mm512_max_ps(_mm512_max_ps(y0[0], y1[0]), _mm512_max_ps(y0[1], y1[1])));
       _mm512_store_ps(pooled[1], _mm512_max_ps(_mm512_max_ps(y0[2], y1[2]), _mm512_max_ps(y0[3], y1[3])));
@@ -458,7 +462,7 @@ void scatter_output_tiles(float* out, const float* u, float bias, ConvEpilogue e
   // the row in block b of q[r]: one 4-float store, masked at the map's right edge.
   for (int64_t i = 0; i < kM; ++i) {
     __m512 y[kM];
-    output_row(u + i * kA * kL, y);
+    output_row(u + i * kA * kL, vb, relu, y);
     const __m512 t0 = _mm512_unpacklo_ps(y[0], y[1]), t1 = _mm512_unpackhi_ps(y[0], y[1]);
     const __m512 t2 = _mm512_unpacklo_ps(y[2], y[3]), t3 = _mm512_unpackhi_ps(y[2], y[3]);
     alignas(64) float q[4][kL];
@@ -481,15 +485,6 @@ void scatter_output_tiles(float* out, const float* u, float bias, ConvEpilogue e
 #elif defined(TG_WINOGRAD_AVX2)
   // Row i of 8 lanes' tiles, transformed in registers: y[j] = output column j of the 8 lanes.
   const __m256 vb = _mm256_set1_ps(bias);
-  auto output_row = [&](const float* ui, __m256 y[kM]) {
-    __m256 x[kA];
-    for (int64_t j = 0; j < kA; ++j) x[j] = _mm256_load_ps(ui + j * kL);
-    at_registers(x, y);
-    for (int64_t j = 0; j < kM; ++j) {
-      y[j] = _mm256_add_ps(y[j], vb);
-      if (relu) y[j] = _mm256_and_ps(y[j], _mm256_cmp_ps(y[j], _mm256_setzero_ps(), _CMP_GT_OQ));  // v > 0 ? v : 0
-    }
-  };
   for (int64_t half = 0; half < kL; half += 8) {
     if (ln.n[half] < 0) break;
     if (pool) {
@@ -499,8 +494,8 @@ void scatter_output_tiles(float* out, const float* u, float bias, ConvEpilogue e
       constexpr int kPairAt[8] = {0, 2, 8, 10, 4, 6, 12, 14};
       for (int64_t i = 0; i < kM / 2; ++i) {
         __m256 y0[kM], y1[kM];
-        output_row(u + 2 * i * kA * kL + half, y0);
-        output_row(u + (2 * i + 1) * kA * kL + half, y1);
+        output_row(u + 2 * i * kA * kL + half, vb, relu, y0);
+        output_row(u + (2 * i + 1) * kA * kL + half, vb, relu, y1);
         const __m256 c0 = _mm256_max_ps(_mm256_max_ps(y0[0], y1[0]), _mm256_max_ps(y0[1], y1[1]));
         const __m256 c1 = _mm256_max_ps(_mm256_max_ps(y0[2], y1[2]), _mm256_max_ps(y0[3], y1[3]));
         alignas(32) float pair[16];
@@ -525,7 +520,7 @@ void scatter_output_tiles(float* out, const float* u, float bias, ConvEpilogue e
     // A 4x8 transpose gives each lane its 4 outputs of the row, one 4-float store.
     for (int64_t i = 0; i < kM; ++i) {
       __m256 y[kM];
-      output_row(u + i * kA * kL + half, y);
+      output_row(u + i * kA * kL + half, vb, relu, y);
       __m128 q[8];
       transpose4x8(y[0], y[1], y[2], y[3], q);
       for (int64_t l = 0; l < 8; ++l) {
