@@ -120,6 +120,24 @@ void check_batchnorm(const cpu::KernelTable& t, const cpu::KernelTable& r) {
   CHECK(scaled_diff(db, db_ref) < 1e-5);
 }
 
+// The 2x2 max pool: the same values and argmax bits at every level, ties (first maximum wins) and
+// NaNs (take over) included, odd H and W (the last row / column dropped).
+void check_max_pool2x2(const cpu::KernelTable& t, const cpu::KernelTable& r) {
+  const cpu::PoolShape s{2, 3, 9, 37, 2, 2, 2, 2, 0, 0};
+  auto in = random_floats(static_cast<size_t>(s.N * s.C * s.H * s.W), 12);
+  for (size_t i = 0; i + 1 < in.size(); i += 7) in[i] = in[i + 1];  // ties inside windows
+  for (size_t i = 5; i < in.size(); i += 53) in[i] = std::nanf("");
+  const size_t n_out = static_cast<size_t>(s.N * s.C * s.P() * s.Q());
+  std::vector<float> out(n_out), out_ref(n_out);
+  std::vector<int32_t> idx(n_out), idx_ref(n_out);
+  t.max_pool2x2_forward(out.data(), idx.data(), in.data(), s);
+  r.max_pool2x2_forward(out_ref.data(), idx_ref.data(), in.data(), s);
+  CHECK(idx == idx_ref);
+  bool same = true;
+  for (size_t i = 0; i < n_out; ++i) same &= std::isnan(out[i]) ? std::isnan(out_ref[i]) : out[i] == out_ref[i];
+  CHECK(same);
+}
+
 }  // namespace
 
 void check_kernels_agree(const cpu::KernelTable& tested, const cpu::KernelTable& reference) {
@@ -143,6 +161,7 @@ void check_kernels_agree(const cpu::KernelTable& tested, const cpu::KernelTable&
   check_conv(tested, reference, {3, 2, 7, 5, 7, 3, 3, 1, 1, 0, 0, 1}, false);
   check_conv(tested, reference, {2, 4, 6, 17, 9, 3, 3, 1, 1, 1, 1, 1}, false);
   check_batchnorm(tested, reference);
+  check_max_pool2x2(tested, reference);
 }
 
 }  // namespace tg::test

@@ -97,6 +97,7 @@ decltype(cpu::batchnorm2d_relu_forward_train) batchnorm2d_relu_forward_train;
 decltype(cpu::batchnorm2d_relu_forward_eval) batchnorm2d_relu_forward_eval;
 decltype(cpu::batchnorm2d_relu_backward) batchnorm2d_relu_backward;
 decltype(cpu::batchnorm2d_update_running) batchnorm2d_update_running;
+decltype(cpu::max_pool2x2_forward) max_pool2x2_forward;
 
 const KernelTable& kernel_table();
 
