@@ -690,29 +690,28 @@ void dout_transform(float* E, int64_t T, const float* dout, const ConvShape& s, 
 void scatter_add_input_tiles(float* din, const float* dd, const Lanes& ln, int64_t c, const ConvShape& s) {
   const int64_t HW = s.H * s.W;
 #if defined(TG_WINOGRAD_AVX2) || defined(TG_WINOGRAD_AVX512)
-  // The 8x8 transposes (columns 6, 7 zero) give each lane its rows: rows[i][l] = lane l's row i.
+  // The 8x8 transposes (columns 6, 7 zero) give each lane its rows: lane_row(i, l) = lane l's row i.
   // Horizontal neighbours overlap in two columns (tile columns 4, 5 are the next tile's 0, 1), and a
   // load of what the previous lane has just stored, partly overlapping that store, stalls (no store
   // forwarding). So where the next lane is the right neighbour (same image and tile row), a lane
   // stores only its columns 0..3 and carries its columns 4, 5 over: the neighbour stores
   // (din + carry) + its own part, the very sums (and roundings) of adding the two tiles one after the
   // other, so the result does not depend on which tiles share a group.
-  alignas(64) float rows[kA][kL][8];
 #if defined(TG_WINOGRAD_AVX512)
   // AVX-512: one pair of transposes for all 16 lanes, lane p's row in the low and lane p + 8's in the
-  // high half of r[p] (the high half stored by a masked store of the whole register 8 floats early).
+  // high half of r[p], stored whole: lane l's row i at rows[i][l % 8] + 8 (l / 8).
+  alignas(64) float rows[kA][kL / 2][16];
+  auto lane_row = [&rows](int64_t i, int64_t l) -> const float* { return rows[i][l % 8] + 8 * (l / 8); };
   for (int64_t i = 0; i < kA && ln.n[0] >= 0; ++i) {
     __m512 r[8];
     for (int64_t j = 0; j < kA; ++j) r[j] = _mm512_load_ps(dd + (i * kA + j) * kL);
     r[6] = r[7] = _mm512_setzero_ps();
     transpose8_pairs(r);
-    float* rows_i = rows[i][0];
-    for (int64_t p = 0; p < kL / 2; ++p) {
-      _mm256_store_ps(rows_i + p * 8, _mm512_castps512_ps256(r[p]));
-      masked_store(rows_i + (p + 7) * 8, 0xff00, r[p]);  // floats 8..15 to lane p + 8's row
-    }
+    for (int64_t p = 0; p < kL / 2; ++p) _mm512_store_ps(rows[i][p], r[p]);
   }
 #else
+  alignas(32) float rows[kA][kL][8];
+  auto lane_row = [&rows](int64_t i, int64_t l) -> const float* { return rows[i][l]; };
   for (int64_t half = 0; half < kL; half += 8) {
     if (ln.n[half] < 0) break;
     for (int64_t i = 0; i < kA; ++i) {
@@ -734,7 +733,7 @@ void scatter_add_input_tiles(float* din, const float* dd, const Lanes& ln, int64
     float* plane = din + (ln.n[l] * s.C + c) * HW;
     for (int64_t i = std::max<int64_t>(0, -h0); i < std::min(kA, s.H - h0); ++i) {
       float* row = plane + (h0 + i) * s.W + w0;  // row[j] = column j of the tile
-      const __m128 left = _mm_load_ps(rows[i][l]);  // columns 0..3
+      const __m128 left = _mm_load_ps(lane_row(i, l));  // columns 0..3
       if (lo == 0 && hi >= 4) {
         _mm_storeu_ps(row, _mm_add_ps(_mm_add_ps(_mm_loadu_ps(row), carry[i]), left));
       } else {
@@ -748,7 +747,7 @@ void scatter_add_input_tiles(float* din, const float* dd, const Lanes& ln, int64
         for (int64_t j = lo; j < std::min<int64_t>(4, hi); ++j) row[j] = (row[j] + cv[j]) + v[j];
 #endif
       }
-      const __m128 right = _mm_load_ps(rows[i][l] + 4);  // columns 4, 5 (then two zeros)
+      const __m128 right = _mm_load_ps(lane_row(i, l) + 4);  // columns 4, 5 (then two zeros)
       if (right_is_next) {
         carry[i] = right;
       } else {
