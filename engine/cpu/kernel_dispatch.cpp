@@ -119,4 +119,8 @@ void batchnorm2d_update_running(float* running_mean, float* running_var, const f
   kernels().batchnorm2d_update_running(running_mean, running_var, save_mean, save_invstd, C, count, momentum, eps);
 }
 
+void max_pool2x2_forward(float* out, int32_t* indices, const float* in, const PoolShape& s) {
+  kernels().max_pool2x2_forward(out, indices, in, s);
+}
+
 }  // namespace tg::cpu

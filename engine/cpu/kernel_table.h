@@ -8,6 +8,7 @@
 #include "engine/cpu/batchnorm.h"
 #include "engine/cpu/conv2d_direct.h"
 #include "engine/cpu/isa.h"
+#include "engine/cpu/pool.h"
 #include "engine/cpu/sgemm.h"
 #include "engine/cpu/winograd.h"
 
@@ -32,6 +33,7 @@ struct KernelTable {
   decltype(&cpu::batchnorm2d_relu_forward_eval) batchnorm2d_relu_forward_eval;
   decltype(&cpu::batchnorm2d_relu_backward) batchnorm2d_relu_backward;
   decltype(&cpu::batchnorm2d_update_running) batchnorm2d_update_running;
+  decltype(&cpu::max_pool2x2_forward) max_pool2x2_forward;
 };
 
 // The table of cpu_isa() (chosen at the first call).

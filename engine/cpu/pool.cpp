@@ -3,7 +3,6 @@
 #include "engine/cpu/pool.h"
 
 #include <algorithm>
-#include <bit>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -16,59 +15,7 @@ namespace {
 
 bool worth_parallel(int64_t work) { return work >= 16384; }
 
-// t ? x : y with bit masks: no branch even in the scalar remainder of a vectorised loop (with
-// ternaries the compiler branched there, and on random data a third of those branches mispredict).
-inline float select(bool t, float x, float y) {
-  const uint32_t m = 0u - static_cast<uint32_t>(t);
-  return std::bit_cast<float>((std::bit_cast<uint32_t>(x) & m) | (std::bit_cast<uint32_t>(y) & ~m));
-}
-inline int32_t select(bool t, int32_t x, int32_t y) {
-  const int32_t m = -static_cast<int32_t>(t);
-  return (x & m) | (y & ~m);
-}
-
 }  // namespace
-
-// The conv nets' pool: 2x2 window, stride 2, no padding. Same rule as the general loop below
-// (window scanned in row-major order; strict '>' keeps the first maximum; a NaN takes over), with
-// the window unrolled and written with selects instead of branches, so each row vectorises.
-// indices may be nullptr (values only).
-void max_pool2x2_forward(float* out, int32_t* indices, const float* in, const PoolShape& s) {
-  const int64_t P = s.P(), Q = s.Q(), W = s.W, HW = s.H * s.W, PQ = P * Q, planes = s.N * s.C;
-  const int32_t w = static_cast<int32_t>(W);
-#pragma omp parallel for schedule(static) if (worth_parallel(planes * HW))
-  for (int64_t pl = 0; pl < planes; ++pl) {
-    const float* x = in + pl * HW;  // (H, W)
-    float* y = out + pl * PQ;       // (P, Q)
-    int32_t* idx = indices ? indices + pl * PQ : nullptr;
-    for (int64_t p = 0; p < P; ++p) {
-      const float* r0 = x + 2 * p * W;  // the window's two input rows
-      const float* r1 = r0 + W;
-      const int32_t row0 = static_cast<int32_t>(2 * p * W);
-      float* yp = y + p * Q;
-      int32_t* ip = idx ? idx + p * Q : nullptr;
-      // Each later element of the window takes over when greater or NaN; off = the winner's offset
-      // from the window's top-left element.
-#pragma omp simd
-      for (int64_t q = 0; q < Q; ++q) {
-        float best = r0[2 * q];
-        int32_t off = 0;
-        const float c1 = r0[2 * q + 1], c2 = r1[2 * q], c3 = r1[2 * q + 1];
-        const bool t1 = (c1 > best) | (c1 != c1);  // | not ||: no branch
-        best = select(t1, c1, best);
-        off = select(t1, 1, off);
-        const bool t2 = (c2 > best) | (c2 != c2);  // | not ||: no branch
-        best = select(t2, c2, best);
-        off = select(t2, w, off);
-        const bool t3 = (c3 > best) | (c3 != c3);  // | not ||: no branch
-        best = select(t3, c3, best);
-        off = select(t3, w + 1, off);
-        yp[q] = best;
-        if (ip) ip[q] = row0 + 2 * static_cast<int32_t>(q) + off;
-      }
-    }
-  }
-}
 
 void max_pool2d_forward(float* out, int32_t* indices, const float* in, const PoolShape& s) {
   if (reference_kernels()) return reference::max_pool2d_forward(out, indices, in, s);

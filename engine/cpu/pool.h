@@ -11,6 +11,8 @@ namespace tg::cpu {
 // the FIRST maximum in row-major window order (a NaN counts as the maximum, as in PyTorch).
 // indices may be nullptr (inference: no backward will read them; the 2x2 case then vectorises).
 void max_pool2d_forward(float* out, int32_t* indices, const float* in, const PoolShape& s);
+// Its 2x2 stride-2 unpadded case (the same results), dispatched per ISA level (kernel_table.h).
+void max_pool2x2_forward(float* out, int32_t* indices, const float* in, const PoolShape& s);
 // din[n,c,indices[n,c,p,q]] += dout[n,c,p,q]; din (N, C, H, W) is overwritten.
 void max_pool2d_backward(float* din, const float* dout, const int32_t* indices, const PoolShape& s);
 

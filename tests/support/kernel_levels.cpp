@@ -56,21 +56,28 @@ void check_sgemm(const cpu::KernelTable& t, const cpu::KernelTable& r) {
 }
 
 // Runs `conv` forward and backward with both tables on shape s (which the tested table must route
-// to the given algorithm: applies(s)).
-void check_conv(const cpu::KernelTable& t, const cpu::KernelTable& r, const ConvShape& s, bool winograd) {
+// to the given algorithm: applies(s)); the Winograd forward with epilogue `epi` (out is the pooled
+// map with ReluMaxPool2x2).
+void check_conv(const cpu::KernelTable& t, const cpu::KernelTable& r, const ConvShape& s, bool winograd,
+                ConvEpilogue epi = ConvEpilogue::None) {
   CAPTURE(s.C);
+  CAPTURE(s.H);
   CAPTURE(s.W);
   CAPTURE(s.K);
+  CAPTURE(s.pad_h);
   CAPTURE(winograd);
+  CAPTURE(static_cast<int>(epi));
   const size_t n_in = static_cast<size_t>(s.N * s.C * s.H * s.W), n_w = static_cast<size_t>(s.K * s.C * 9);
   const size_t n_out = static_cast<size_t>(s.N * s.K * s.P() * s.Q());
+  const size_t n_fwd = epi == ConvEpilogue::ReluMaxPool2x2 ? static_cast<size_t>(s.N * s.K * (s.P() / 2) * (s.Q() / 2))
+                                                           : n_out;
   const auto in = random_floats(n_in, 4), w = random_floats(n_w, 5), b = random_floats(static_cast<size_t>(s.K), 6);
   const auto dout = random_floats(n_out, 7);
-  std::vector<float> out(n_out), out_ref(n_out), din(n_in), din_ref(n_in), dw(n_w), dw_ref(n_w);
+  std::vector<float> out(n_fwd), out_ref(n_fwd), din(n_in), din_ref(n_in), dw(n_w), dw_ref(n_w);
   if (winograd) {
     REQUIRE(t.winograd_applies(s));
-    t.winograd_forward(out.data(), in.data(), w.data(), b.data(), s, ConvEpilogue::None);
-    r.winograd_forward(out_ref.data(), in.data(), w.data(), b.data(), s, ConvEpilogue::None);
+    t.winograd_forward(out.data(), in.data(), w.data(), b.data(), s, epi);
+    r.winograd_forward(out_ref.data(), in.data(), w.data(), b.data(), s, epi);
     t.winograd_backward(din.data(), dw.data(), dout.data(), in.data(), w.data(), s);
     r.winograd_backward(din_ref.data(), dw_ref.data(), dout.data(), in.data(), w.data(), s);
   } else {
@@ -114,6 +121,24 @@ void check_batchnorm(const cpu::KernelTable& t, const cpu::KernelTable& r) {
   CHECK(scaled_diff(db, db_ref) < 1e-5);
 }
 
+// The 2x2 max pool: the same values and argmax bits at every level, ties (first maximum wins) and
+// NaNs (take over) included, odd H and W (the last row / column dropped).
+void check_max_pool2x2(const cpu::KernelTable& t, const cpu::KernelTable& r) {
+  const cpu::PoolShape s{2, 3, 9, 37, 2, 2, 2, 2, 0, 0};
+  auto in = random_floats(static_cast<size_t>(s.N * s.C * s.H * s.W), 12);
+  for (size_t i = 0; i + 1 < in.size(); i += 7) in[i] = in[i + 1];  // ties inside windows
+  for (size_t i = 5; i < in.size(); i += 53) in[i] = std::nanf("");
+  const size_t n_out = static_cast<size_t>(s.N * s.C * s.P() * s.Q());
+  std::vector<float> out(n_out), out_ref(n_out);
+  std::vector<int32_t> idx(n_out), idx_ref(n_out);
+  t.max_pool2x2_forward(out.data(), idx.data(), in.data(), s);
+  r.max_pool2x2_forward(out_ref.data(), idx_ref.data(), in.data(), s);
+  CHECK(idx == idx_ref);
+  bool same = true;
+  for (size_t i = 0; i < n_out; ++i) same &= std::isnan(out[i]) ? std::isnan(out_ref[i]) : out[i] == out_ref[i];
+  CHECK(same);
+}
+
 }  // namespace
 
 void check_kernels_agree(const cpu::KernelTable& tested, const cpu::KernelTable& reference) {
@@ -121,10 +146,23 @@ void check_kernels_agree(const cpu::KernelTable& tested, const cpu::KernelTable&
   // Winograd: padding 1 and 0, a ragged 4x4 tile grid, images split across chunks.
   check_conv(tested, reference, {2, 16, 10, 13, 24, 3, 3, 1, 1, 1, 1, 1}, true);
   check_conv(tested, reference, {3, 32, 8, 8, 16, 3, 3, 1, 1, 0, 0, 1}, true);
+  // Edge tiles and channel counts that are no multiple of 16: a ragged right and bottom edge (Q = 7
+  // and 11: masked stores of 3 columns), planes under 8 floats (2 x 2, pad 2: masked loads), pad 0
+  // with more than one group of lanes per image; the fused ReLU and ReLU + 2x2 max pool epilogues on
+  // a ragged grid (odd pooled width).
+  check_conv(tested, reference, {3, 17, 11, 7, 21, 3, 3, 1, 1, 1, 1, 1}, true);
+  check_conv(tested, reference, {2, 19, 2, 2, 17, 3, 3, 1, 1, 2, 2, 1}, true);
+  check_conv(tested, reference, {1, 16, 9, 14, 33, 3, 3, 1, 1, 0, 0, 1}, true);
+  check_conv(tested, reference, {2, 18, 10, 11, 16, 3, 3, 1, 1, 1, 1, 1}, true, ConvEpilogue::Relu);
+  check_conv(tested, reference, {2, 18, 10, 14, 16, 3, 3, 1, 1, 1, 1, 1}, true, ConvEpilogue::ReluMaxPool2x2);
   // Direct stems: 1 and 3 channels, widths with a ragged last vector.
   check_conv(tested, reference, {2, 1, 12, 28, 8, 3, 3, 1, 1, 1, 1, 1}, false);
   check_conv(tested, reference, {2, 3, 9, 37, 13, 3, 3, 1, 1, 1, 1, 1}, false);
+  // ... 2 and 4 channels, maps narrower than one vector (pad 0: Q = 3) and one past a 16-float vector.
+  check_conv(tested, reference, {3, 2, 7, 5, 7, 3, 3, 1, 1, 0, 0, 1}, false);
+  check_conv(tested, reference, {2, 4, 6, 17, 9, 3, 3, 1, 1, 1, 1, 1}, false);
   check_batchnorm(tested, reference);
+  check_max_pool2x2(tested, reference);
 }
 
 }  // namespace tg::test

@@ -7,6 +7,8 @@
 #include <cstring>
 #include <vector>
 
+#include "engine/cpu/kernels/simd_ops.h"
+#include "engine/cpu/kernels/simd_transpose.h"
 #include "engine/cpu/scratch.h"
 
 #if TG_ISA_LEVEL >= 1
@@ -27,17 +29,48 @@ void direct_input_grad(float*, const float*, const float*, const ConvShape&) {}
 namespace {
 
 constexpr int64_t kMaxChannels = 4;
-constexpr int64_t kRowBlock = 16;  // output columns per forward register block: 2 vectors of 8
+
+// Lanes [0, n) of 8 on, the rest off (n clamped to [0, 8]): pad_dout's 8-float copies, AVX2's masks.
+inline __m256i lane_mask(int64_t n) {
+  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(std::clamp<int64_t>(n, 0, 8))), lane);
+}
+
+// The loops' float vectors: kVec lanes, __m512 with AVX-512 (ragged ends by mask registers), __m256
+// with AVX2. fmadd / add / splat / relu_lanes come from simd_ops.h; the rest:
+//   load_vec(p), store_vec(p, v)                plain loads and stores of kVec floats
+//   first_mask(n); load_masked, store_masked    lanes [0, n) (n clamped to [0, kVec]); 0 loaded past n
+#if TG_ISA_LEVEL >= 2
+using Vec = __m512;
+using VecMask = Mask16;
+constexpr int64_t kVec = 16;
+inline Vec load_vec(const float* p) { return _mm512_loadu_ps(p); }
+inline void store_vec(float* p, Vec v) { _mm512_storeu_ps(p, v); }
+inline VecMask first_mask(int64_t n) { return first_lanes(n); }
+inline Vec load_masked(const float* p, VecMask m) { return masked_load(m, p); }
+inline void store_masked(float* p, VecMask m, Vec v) { masked_store(p, m, v); }
+#else
+using Vec = __m256;
+using VecMask = __m256i;
+constexpr int64_t kVec = 8;
+inline Vec load_vec(const float* p) { return _mm256_loadu_ps(p); }
+inline void store_vec(float* p, Vec v) { _mm256_storeu_ps(p, v); }
+inline VecMask first_mask(int64_t n) { return lane_mask(n); }
+inline Vec load_masked(const float* p, VecMask m) { return _mm256_maskload_ps(p, m); }
+inline void store_masked(float* p, VecMask m, Vec v) { _mm256_maskstore_ps(p, m, v); }
+#endif
+
+constexpr int64_t kRowBlock = 2 * kVec;  // output columns per forward register block: 2 vectors
 
 // The padded image: xp[c][i][j] = x[c][i - pad_h][j - pad_w], zero outside; Hp = P + 2 rows, Wp
-// columns (the last row block's loads at q + s + 15 stay inside the row).
+// columns (the last row block's loads at q + s + kRowBlock - 1 stay inside the row).
 struct Padded {
   int64_t Hp, Wp;
 };
 
 Padded padded_geometry(const ConvShape& s) {
   const int64_t blocks = (s.Q() + kRowBlock - 1) / kRowBlock;
-  return {s.P() + 2, blocks * kRowBlock + 8};
+  return {s.P() + 2, blocks * kRowBlock + kVec};
 }
 
 thread_local std::vector<float> t_xp;  // one padded image per thread, grown on demand and kept
@@ -56,23 +89,17 @@ const float* pad_image(const float* img, const ConvShape& s, const Padded& g) {
   return xp;
 }
 
-// Lanes [0, n) on, the rest off (n clamped to [0, 8]).
-inline __m256i lane_mask(int64_t n) {
-  const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(std::clamp<int64_t>(n, 0, 8))), lane);
-}
-
 // Stores y to dst[0, n) of an output row (n = the columns left in the row; nothing when n <= 0).
-inline void store_row(float* dst, __m256 y, int64_t n, bool relu) {
-  if (relu) y = _mm256_and_ps(y, _mm256_cmp_ps(y, _mm256_setzero_ps(), _CMP_GT_OQ));  // v > 0 ? v : 0
-  if (n >= 8) {
-    _mm256_storeu_ps(dst, y);
+inline void store_row(float* dst, Vec y, int64_t n, bool relu) {
+  if (relu) y = relu_lanes(y);
+  if (n >= kVec) {
+    store_vec(dst, y);
   } else if (n > 0) {
-    _mm256_maskstore_ps(dst, lane_mask(n), y);
+    store_masked(dst, first_mask(n), y);
   }
 }
 
-// out_n[k0..k0+KB)[p][q..q+8V) (stores clipped to Q): KB x V accumulators, seeded with the bias.
+// out_n[k0..k0+KB)[p][q..q+kVec V) (stores clipped to Q): KB x V accumulators, seeded with the bias.
 // Per tap (c, r, t) the V shifted input vectors are loaded once and kept in registers (the empty asm
 // stops GCC from folding the load into each of the KB FMAs: KB loads per vector instead of one), then
 // each of the KB weights is broadcast once and feeds V FMAs. KB x V = 12 accumulators hide the FMA
@@ -81,28 +108,28 @@ template <int KB, int V>
 void forward_block(float* out_n, const float* xp, const float* w, const float* b, const ConvShape& s, const Padded& g,
                    bool relu, int64_t k0, int64_t p, int64_t q) {
   const int64_t P = s.P(), Q = s.Q(), taps = s.C * 9;
-  __m256 acc[KB][V];
+  Vec acc[KB][V];
   for (int j = 0; j < KB; ++j)
-    for (int v = 0; v < V; ++v) acc[j][v] = _mm256_set1_ps(b ? b[k0 + j] : 0.f);
+    for (int v = 0; v < V; ++v) acc[j][v] = splat<Vec>(b ? b[k0 + j] : 0.f);
   for (int64_t c = 0; c < s.C; ++c)
     for (int r = 0; r < 3; ++r) {
       const float* row = xp + (c * g.Hp + p + r) * g.Wp + q;
       for (int t = 0; t < 3; ++t) {
-        __m256 x[V];
+        Vec x[V];
         for (int v = 0; v < V; ++v) {
-          x[v] = _mm256_loadu_ps(row + t + 8 * v);
+          x[v] = load_vec(row + t + kVec * v);
           keep_in_register(x[v]);
         }
         const float* wt = w + k0 * taps + c * 9 + r * 3 + t;  // w[k0, c, r, t]
         for (int j = 0; j < KB; ++j) {
-          const __m256 wv = _mm256_set1_ps(wt[j * taps]);
-          for (int v = 0; v < V; ++v) acc[j][v] = _mm256_fmadd_ps(wv, x[v], acc[j][v]);
+          const Vec wv = splat<Vec>(wt[j * taps]);
+          for (int v = 0; v < V; ++v) acc[j][v] = fmadd(wv, x[v], acc[j][v]);
         }
       }
     }
   for (int j = 0; j < KB; ++j) {
     float* o = out_n + ((k0 + j) * P + p) * Q + q;
-    for (int v = 0; v < V; ++v) store_row(o + 8 * v, acc[j][v], Q - q - 8 * v, relu);
+    for (int v = 0; v < V; ++v) store_row(o + kVec * v, acc[j][v], Q - q - kVec * v, relu);
   }
 }
 
@@ -112,7 +139,7 @@ void forward_channels(float* out_n, const float* xp, const float* w, const float
                       const Padded& g, bool relu, int64_t k0) {
   for (int64_t p = 0; p < s.P(); ++p)
     for (int64_t q = 0; q < s.Q(); q += kRowBlock)
-      forward_block<KB, kRowBlock / 8>(out_n, xp, w, b, s, g, relu, k0, p, q);
+      forward_block<KB, kRowBlock / kVec>(out_n, xp, w, b, s, g, relu, k0, p, q);
 }
 
 // Channels [k, k + n), n <= 6, in one block.
@@ -145,28 +172,60 @@ void forward_image(float* out_n, const float* xp, const float* w, const float* b
   }
 }
 
-// Adds columns [q, q + 8) of output rows p, p + 1 to the nine taps' accumulators (see below);
-// `load` reads 8 columns (plainly, or masked at a row's ragged end).
+// Adds columns [q, q + kVec) of output rows p, p + 1 to the nine taps' accumulators (see below);
+// `load` reads kVec columns (plainly, or masked at a row's ragged end).
 template <class Load>
-inline void weight_grad_row_pair(__m256 (&acc)[9], const float* d_plane, const float* x_plane, int64_t Q, int64_t Wp,
+inline void weight_grad_row_pair(Vec (&acc)[9], const float* d_plane, const float* x_plane, int64_t Q, int64_t Wp,
                                  int64_t p, int64_t q, Load load) {
-  const __m256 d0 = load(d_plane + p * Q + q), d1 = load(d_plane + (p + 1) * Q + q);
+  const Vec d0 = load(d_plane + p * Q + q), d1 = load(d_plane + (p + 1) * Q + q);
   for (int64_t i = 0; i < 4; ++i)
     for (int64_t t = 0; t < 3; ++t) {
-      __m256 x = load(x_plane + (p + i) * Wp + q + t);
+      Vec x = load(x_plane + (p + i) * Wp + q + t);
       keep_in_register(x);  // one load for both rows' FMAs
-      if (i < 3) acc[i * 3 + t] = _mm256_fmadd_ps(d0, x, acc[i * 3 + t]);
-      if (i > 0) acc[(i - 1) * 3 + t] = _mm256_fmadd_ps(d1, x, acc[(i - 1) * 3 + t]);
+      if (i < 3) acc[i * 3 + t] = fmadd(d0, x, acc[i * 3 + t]);
+      if (i > 0) acc[(i - 1) * 3 + t] = fmadd(d1, x, acc[(i - 1) * 3 + t]);
     }
 }
 
 // The same for output row p alone (an odd last row).
 template <class Load>
-inline void weight_grad_row(__m256 (&acc)[9], const float* d_plane, const float* x_plane, int64_t Q, int64_t Wp,
+inline void weight_grad_row(Vec (&acc)[9], const float* d_plane, const float* x_plane, int64_t Q, int64_t Wp,
                             int64_t p, int64_t q, Load load) {
-  const __m256 d = load(d_plane + p * Q + q);
+  const Vec d = load(d_plane + p * Q + q);
   for (int64_t r = 0; r < 3; ++r)
-    for (int64_t t = 0; t < 3; ++t) acc[r * 3 + t] = _mm256_fmadd_ps(d, load(x_plane + (p + r) * Wp + q + t), acc[r * 3 + t]);
+    for (int64_t t = 0; t < 3; ++t) acc[r * 3 + t] = fmadd(d, load(x_plane + (p + r) * Wp + q + t), acc[r * 3 + t]);
+}
+
+// v itself (8 lanes), or lanes j + (j + 8) of 16: a fixed order, half the scalar sums after it.
+inline __m256 fold_to_8_lanes(__m256 v) { return v; }
+#if TG_ISA_LEVEL >= 2
+inline __m256 fold_to_8_lanes(__m512 v) {
+  const __m512i high = _mm512_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15, 8, 9, 10, 11, 12, 13, 14, 15);
+  return _mm256_add_ps(_mm512_castps512_ps256(v), _mm512_castps512_ps256(_mm512_permutexvar_ps(high, v)));
+}
+#endif
+
+// dst[i] = the lane sum of acc[i], i < 9: folded to 8 lanes, then lanes in order. AVX-512: taps
+// 0..7 by one 8x8 transpose and seven vector adds (the same order), tap 8 alone; AVX2: one by one.
+inline void store_tap_sums(float* dst, const Vec (&acc)[9]) {
+  auto lane_sum = [](__m256 v) {
+    alignas(32) float lanes[8];
+    _mm256_store_ps(lanes, v);
+    float sum = 0.f;
+    for (float x : lanes) sum += x;
+    return sum;
+  };
+  int64_t i = 0;
+#if TG_ISA_LEVEL >= 2
+  __m256 r[8];
+  for (int64_t t = 0; t < 8; ++t) r[t] = fold_to_8_lanes(acc[t]);
+  transpose8(r);  // r[j] = lane j of taps 0..7
+  __m256 sums = r[0];
+  for (int64_t j = 1; j < 8; ++j) sums = _mm256_add_ps(sums, r[j]);
+  _mm256_storeu_ps(dst, sums);
+  i = 8;
+#endif
+  for (; i < 9; ++i) dst[i] = lane_sum(fold_to_8_lanes(acc[i]));
 }
 
 // One image's weight gradient: dw_n (K, C, 3, 3) = sum_{p,q} dout_n[k,p,q] xp[c,p+r,q+s].
@@ -175,32 +234,26 @@ inline void weight_grad_row(__m256 (&acc)[9], const float* d_plane, const float*
 // 12 input + 2 dout loads per 18 FMAs, against 9 + 1 per 9 one row at a time. At a row's ragged
 // end both operands are masked, so the lanes past Q add exactly 0.
 void weight_grad_image(float* dw_n, const float* dout_n, const float* xp, const ConvShape& s, const Padded& g) {
-  const int64_t P = s.P(), Q = s.Q(), full_end = Q / 8 * 8;
-  const __m256i tail = lane_mask(Q - full_end);
-  const auto plain = [](const float* src) { return _mm256_loadu_ps(src); };
-  const auto masked = [tail](const float* src) { return _mm256_maskload_ps(src, tail); };
+  const int64_t P = s.P(), Q = s.Q(), full_end = Q / kVec * kVec;
+  const VecMask tail = first_mask(Q - full_end);
+  const auto plain = [](const float* src) { return load_vec(src); };
+  const auto masked = [tail](const float* src) { return load_masked(src, tail); };
   for (int64_t k = 0; k < s.K; ++k)
     for (int64_t c = 0; c < s.C; ++c) {
-      __m256 acc[9];
-      for (auto& a : acc) a = _mm256_setzero_ps();
+      Vec acc[9];
+      for (auto& a : acc) a = splat<Vec>(0.f);
       const float* d_plane = dout_n + k * P * Q;
       const float* x_plane = xp + c * g.Hp * g.Wp;
       int64_t p = 0;
       for (; p + 2 <= P; p += 2) {
-        for (int64_t q = 0; q < full_end; q += 8) weight_grad_row_pair(acc, d_plane, x_plane, Q, g.Wp, p, q, plain);
+        for (int64_t q = 0; q < full_end; q += kVec) weight_grad_row_pair(acc, d_plane, x_plane, Q, g.Wp, p, q, plain);
         if (full_end < Q) weight_grad_row_pair(acc, d_plane, x_plane, Q, g.Wp, p, full_end, masked);
       }
       if (p < P) {
-        for (int64_t q = 0; q < full_end; q += 8) weight_grad_row(acc, d_plane, x_plane, Q, g.Wp, p, q, plain);
+        for (int64_t q = 0; q < full_end; q += kVec) weight_grad_row(acc, d_plane, x_plane, Q, g.Wp, p, q, plain);
         if (full_end < Q) weight_grad_row(acc, d_plane, x_plane, Q, g.Wp, p, full_end, masked);
       }
-      for (int64_t i = 0; i < 9; ++i) {  // lane sums in lane order
-        alignas(32) float lanes[8];
-        _mm256_store_ps(lanes, acc[i]);
-        float sum = 0.f;
-        for (float v : lanes) sum += v;
-        dw_n[(k * s.C + c) * 9 + i] = sum;
-      }
+      store_tap_sums(dw_n + (k * s.C + c) * 9, acc);
     }
 }
 
@@ -209,14 +262,17 @@ void weight_grad_image(float* dw_n, const float* dout_n, const float* xp, const 
 //                = sum_k sum_{r,t} dp[y+2-r][k][x+2-t] w[k,c,r,t]
 // over the padded dout dp[i][k][j] = dout[n,k,i-(2-pad_h),j-(2-pad_w)] (zero outside): H + 2 rows i,
 // each K channel rows of Wp columns, so din row y reads rows y..y+2 of every k. A register block is
-// all C channels x V vectors of 8 columns: each dout load feeds C FMAs.
+// all C channels x V vectors of kVec columns: each dout load feeds C FMAs.
 
-// Rows of Wp >= round_up(W, 8) + 2 columns: the last vector's taps at x + 2 - t + 7 stay inside.
+// Rows of Wp = round_up(W, kVec) + 8 columns: the last vector's taps at x + 2 - t + kVec - 1 stay
+// inside (>= round_up(W, kVec) + 2), and pad_dout's 8-float copies end by ow + round_up(Q, 8) <= Wp
+// (ow = 1 with Q = W, ow = 2 with Q = W - 2). AVX-512: ~8% less backward time (pad_dout) than with
+// round_up(W, 16) + 16.
 struct PaddedGrad {
   int64_t Hp, Wp;
 };
 
-PaddedGrad padded_grad_geometry(const ConvShape& s) { return {s.H + 2, (s.W + 7) / 8 * 8 + 8}; }
+PaddedGrad padded_grad_geometry(const ConvShape& s) { return {s.H + 2, (s.W + kVec - 1) / kVec * kVec + 8}; }
 
 thread_local std::vector<float> t_dp;  // one padded dout image per thread, grown on demand and kept
 
@@ -246,7 +302,7 @@ const float* pad_dout(const float* d, const ConvShape& s, const PaddedGrad& g) {
   return dp;
 }
 
-// din_n[c, y, x..x+8V) for all C channels (stores clipped to W). With fewer than 8 accumulators
+// din_n[c, y, x..x+kVec V) for all C channels (stores clipped to W). With fewer than 8 accumulators
 // (C*V chains of FMAs, 4 cycles each, 2 issued per cycle) the channels k alternate between S = 2
 // sets, added at the end: din = sum over even k + sum over odd k (16 + 16 columns of C = 3 measured
 // 60 vs 48 GFLOP/s on one core, in cache).
@@ -254,26 +310,26 @@ template <int C, int V>
 void input_grad_block(float* din_n, const float* dp, const float* w, const ConvShape& s, const PaddedGrad& g,
                       int64_t y, int64_t x) {
   constexpr int S = C * V < 8 && 2 * C * V + V + 1 <= 16 ? 2 : 1;  // the sets still fit the registers
-  __m256 acc[S][C][V];
+  Vec acc[S][C][V];
   for (auto& set : acc)
     for (auto& a : set)
-      for (auto& v : a) v = _mm256_setzero_ps();
+      for (auto& v : a) v = splat<Vec>(0.f);
   // a[c][v] += sum_{r,t} w[k,c,r,t] dp[y+2-r][k][x+2-t+8v..]
-  auto add_channel = [&](int64_t k, __m256 (&a)[C][V]) {
+  auto add_channel = [&](int64_t k, Vec (&a)[C][V]) {
     const float* wk = w + k * C * 9;  // w[k] (C, 3, 3)
     for (int r = 0; r < 3; ++r) {
       const float* row = dp + ((y + 2 - r) * s.K + k) * g.Wp + x + 2;  // dp[y+2-r][k][x+2..]
       for (int t = 0; t < 3; ++t) {
-        __m256 d[V];  // dp[y+2-r][k][x+2-t+8v..], each used by C FMAs
+        Vec d[V];  // dp[y+2-r][k][x+2-t+kVec v..], each used by C FMAs
         for (int v = 0; v < V; ++v) {
-          d[v] = _mm256_loadu_ps(row - t + 8 * v);
+          d[v] = load_vec(row - t + kVec * v);
           // Kept in a register: GCC otherwise folds the load into each of the C FMAs (C loads per
           // vector instead of one): 27 vs 50 GFLOP/s measured on one Zen 3 core, C = V = 3, in cache.
           keep_in_register(d[v]);
         }
         for (int c = 0; c < C; ++c) {
-          const __m256 wv = _mm256_set1_ps(wk[c * 9 + r * 3 + t]);
-          for (int v = 0; v < V; ++v) a[c][v] = _mm256_fmadd_ps(wv, d[v], a[c][v]);
+          const Vec wv = splat<Vec>(wk[c * 9 + r * 3 + t]);
+          for (int v = 0; v < V; ++v) a[c][v] = fmadd(wv, d[v], a[c][v]);
         }
       }
     }
@@ -284,9 +340,9 @@ void input_grad_block(float* din_n, const float* dp, const float* w, const ConvS
   for (; k < s.K; ++k) add_channel(k, acc[0]);
   for (int c = 0; c < C; ++c)
     for (int v = 0; v < V; ++v) {
-      __m256 sum = acc[0][c][v];
-      for (int j = 1; j < S; ++j) sum = _mm256_add_ps(sum, acc[j][c][v]);
-      store_row(din_n + (c * s.H + y) * s.W + x + 8 * v, sum, s.W - x - 8 * v, false);
+      Vec sum = acc[0][c][v];
+      for (int j = 1; j < S; ++j) sum = add(sum, acc[j][c][v]);
+      store_row(din_n + (c * s.H + y) * s.W + x + kVec * v, sum, s.W - x - kVec * v, false);
     }
 }
 
@@ -308,16 +364,16 @@ void input_grad_image(float* din_n, const float* dp, const float* w, const ConvS
   // block of 1 vector would use each broadcast once per channel and keep few FMAs in flight: 32
   // columns of C = 3 run as 16 + 16).
   constexpr int V = C == 1 ? 7 : C == 2 ? 4 : C == 3 ? 3 : 2;
-  const int64_t nv = (s.W + 7) / 8;
+  const int64_t nv = (s.W + kVec - 1) / kVec;
   for (int64_t y = 0; y < s.H; ++y) {
     int64_t v = 0;
-    for (; nv - v > V + 1 || nv - v == V; v += V) input_grad_block<C, V>(din_n, dp, w, s, g, y, 8 * v);
+    for (; nv - v > V + 1 || nv - v == V; v += V) input_grad_block<C, V>(din_n, dp, w, s, g, y, kVec * v);
     if (nv - v == V + 1) {  // V + 1 left: two blocks of about half
       const int64_t half = (V + 1) / 2;
-      input_grad_blocks<C, V>(din_n, dp, w, s, g, y, 8 * v, half);
+      input_grad_blocks<C, V>(din_n, dp, w, s, g, y, kVec * v, half);
       v += half;
     }
-    if (v < nv) input_grad_blocks<C, V>(din_n, dp, w, s, g, y, 8 * v, nv - v);
+    if (v < nv) input_grad_blocks<C, V>(din_n, dp, w, s, g, y, kVec * v, nv - v);
   }
 }
 

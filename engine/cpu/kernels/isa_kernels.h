@@ -20,7 +20,13 @@
 #include <simde/x86/avx512.h>
 #include <simde/x86/fma.h>
 #else
+// GCC 12's AVX-512 intrinsics (_mm512_unpacklo_ps, ...) pass _mm512_undefined_ps() as the unused
+// merge source, which -Wuninitialized reports at the header's lines once inlined: not our code.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
+#pragma GCC diagnostic pop
 #endif
 #endif
 
@@ -44,10 +50,17 @@ inline void masked_store(float* p, Mask16 m, __m512 v) {
   for (int i = 0; i < 16; ++i)
     if ((m >> i) & 1) p[i] = tmp[i];
 }
+inline __m128 masked_load4(Mask16 m, const float* p) { return _mm512_castps512_ps128(masked_load(m & 0xfu, p)); }
+inline void masked_store4(float* p, Mask16 m, __m128 v) {
+  masked_store(p, static_cast<Mask16>(m & 0xfu), _mm512_castps128_ps512(v));
+}
 #else
 using Mask16 = __mmask16;
 inline __m512 masked_load(Mask16 m, const float* p) { return _mm512_maskz_loadu_ps(m, p); }
 inline void masked_store(float* p, Mask16 m, __m512 v) { _mm512_mask_storeu_ps(p, m, v); }
+// The same on 4 floats (mask bits 0..3; AVX-512 VL).
+inline __m128 masked_load4(Mask16 m, const float* p) { return _mm_maskz_loadu_ps(static_cast<__mmask8>(m & 0xfu), p); }
+inline void masked_store4(float* p, Mask16 m, __m128 v) { _mm_mask_storeu_ps(p, static_cast<__mmask8>(m & 0xfu), v); }
 #endif
 // Lanes [0, n) on, n clamped to [0, 16].
 inline Mask16 first_lanes(int64_t n) {
@@ -84,6 +97,7 @@ decltype(cpu::batchnorm2d_relu_forward_train) batchnorm2d_relu_forward_train;
 decltype(cpu::batchnorm2d_relu_forward_eval) batchnorm2d_relu_forward_eval;
 decltype(cpu::batchnorm2d_relu_backward) batchnorm2d_relu_backward;
 decltype(cpu::batchnorm2d_update_running) batchnorm2d_update_running;
+decltype(cpu::max_pool2x2_forward) max_pool2x2_forward;
 
 const KernelTable& kernel_table();
 

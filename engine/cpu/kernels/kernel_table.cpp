@@ -24,6 +24,7 @@ const KernelTable kTable = {
     &batchnorm2d_relu_forward_eval,
     &batchnorm2d_relu_backward,
     &batchnorm2d_update_running,
+    &max_pool2x2_forward,
 };
 }  // namespace
 

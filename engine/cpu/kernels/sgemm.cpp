@@ -280,6 +280,28 @@ inline void write_edge_tile(const Tile& tile, float* C, int64_t ldc, int64_t row
 #endif
 }
 
+// The micro-kernel for a sliver of `rows` valid rows. AVX-512 runs exactly those rows' FMAs (the
+// Winograd products have M = 32 = 12 + 12 + 8: the last sliver would spend a third of its FMAs on
+// zero rows); the other levels run all MR rows, or MR / 2 for a short last sliver.
+inline void run_micro_kernel(int64_t rows, int64_t kc, const float* pa, const float* pb, Tile& tile) {
+#if TG_ISA_LEVEL >= 2
+  switch (rows) {
+    case 1: case 2: return micro_kernel<2>(kc, pa, pb, tile);
+    case 3: case 4: return micro_kernel<4>(kc, pa, pb, tile);
+    case 5: case 6: return micro_kernel<6>(kc, pa, pb, tile);
+    case 7: case 8: return micro_kernel<8>(kc, pa, pb, tile);
+    case 9: case 10: return micro_kernel<10>(kc, pa, pb, tile);
+    default: return micro_kernel<MR>(kc, pa, pb, tile);
+  }
+#else
+  if (rows > MR / 2) {
+    micro_kernel<MR>(kc, pa, pb, tile);
+  } else {
+    micro_kernel<MR / 2>(kc, pa, pb, tile);
+  }
+#endif
+}
+
 }  // namespace
 
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
@@ -309,11 +331,7 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
           for (int64_t ir = 0; ir < mc; ir += MR) {
             const int64_t rows = std::min(MR, mc - ir);
             float* c = C + (i0 + ir) * ldc + j0 + jr;
-            if (rows > MR / 2) {
-              micro_kernel<MR>(kc, pa + ir * kc, pb + jr * kc, tile);
-            } else {
-              micro_kernel<MR / 2>(kc, pa + ir * kc, pb + jr * kc, tile);
-            }
+            run_micro_kernel(rows, kc, pa + ir * kc, pb + jr * kc, tile);
             if (rows == MR && cols == NR) {  // beta applies on the first K slice; later slices add
               write_tile(tile, c, ldc, alpha, first ? beta : 1.f);
             } else {

@@ -22,10 +22,13 @@
 #include <cstring>
 #include <vector>
 
+#include "engine/cpu/kernels/simd_ops.h"
 #include "engine/cpu/kernels/simd_transpose.h"
 #include "engine/cpu/scratch.h"
 
-#if TG_ISA_LEVEL >= 1
+#if TG_ISA_LEVEL >= 2
+#define TG_WINOGRAD_AVX512 1  // 16 tiles per zmm register, moved by pairs of 8x8 transposes, masked edges
+#elif TG_ISA_LEVEL >= 1
 #define TG_WINOGRAD_AVX2 1  // tiles moved between images and lanes with 8x8 register transposes
 #endif
 
@@ -36,6 +39,11 @@ constexpr int64_t kM = 4;        // outputs per tile side
 constexpr int64_t kA = 6;        // inputs per tile side: m + 3 - 1
 constexpr int64_t kXi = 36;      // transformed points per tile: kA * kA
 constexpr int64_t kL = 16;       // tiles transformed side by side
+#if TG_ISA_LEVEL >= 2
+constexpr int64_t kChunkAlign = 32;  // tiles per chunk: a multiple of the AVX-512 sgemm's 32 columns
+#else
+constexpr int64_t kChunkAlign = kL;  // tiles per chunk: a multiple of the lanes (and of AVX2's 16 columns)
+#endif
 constexpr int64_t kChunkBudgetFloats = 192 * 1024;  // V + M (or V + E) of one chunk: 768 KiB ...
 constexpr int64_t kMinChunkTiles = 64;  // ... but at least 64 tiles: with many channels, narrower chunks
                                         // re-pack U and re-write dU (36 K C floats) too often
@@ -206,26 +214,45 @@ void weight_transform_adjoint(float* dw, const float* dU, const ConvShape& s) {
   }
 }
 
-#ifdef TG_WINOGRAD_AVX2
-// y = B^T x and y = A^T x on 8 lanes held in registers (apply_bt / apply_at, register for register).
-inline void bt_registers(const __m256 x[6], __m256 y[6]) {
-  const __m256 two = _mm256_set1_ps(2.f), four = _mm256_set1_ps(4.f), five = _mm256_set1_ps(5.f);
-  y[0] = _mm256_add_ps(_mm256_fnmadd_ps(five, x[2], _mm256_mul_ps(four, x[0])), x[4]);
-  y[1] = _mm256_add_ps(_mm256_fnmadd_ps(four, _mm256_add_ps(x[1], x[2]), x[3]), x[4]);
-  y[2] = _mm256_fmadd_ps(four, _mm256_sub_ps(x[1], x[2]), _mm256_sub_ps(x[4], x[3]));
-  y[3] = _mm256_fmadd_ps(two, _mm256_sub_ps(x[3], x[1]), _mm256_sub_ps(x[4], x[2]));
-  y[4] = _mm256_fmadd_ps(two, _mm256_sub_ps(x[1], x[3]), _mm256_sub_ps(x[4], x[2]));
-  y[5] = _mm256_add_ps(_mm256_fnmadd_ps(five, x[3], _mm256_mul_ps(four, x[1])), x[5]);
+#if TG_ISA_LEVEL >= 1
+// y = B^T x and y = A^T x on the lanes of registers V (8 or 16: apply_bt / apply_at, register for
+// register).
+template <class V>
+inline void bt_registers(const V x[6], V y[6]) {
+  const V two = splat<V>(2.f), four = splat<V>(4.f), five = splat<V>(5.f);
+  y[0] = add(fnmadd(five, x[2], mul(four, x[0])), x[4]);
+  y[1] = add(fnmadd(four, add(x[1], x[2]), x[3]), x[4]);
+  y[2] = fmadd(four, sub(x[1], x[2]), sub(x[4], x[3]));
+  y[3] = fmadd(two, sub(x[3], x[1]), sub(x[4], x[2]));
+  y[4] = fmadd(two, sub(x[1], x[3]), sub(x[4], x[2]));
+  y[5] = add(fnmadd(five, x[3], mul(four, x[1])), x[5]);
 }
 
-inline void at_registers(const __m256 x[6], __m256 y[4]) {
-  const __m256 p12 = _mm256_add_ps(x[1], x[2]), m12 = _mm256_sub_ps(x[1], x[2]);
-  const __m256 p34 = _mm256_add_ps(x[3], x[4]), m34 = _mm256_sub_ps(x[3], x[4]);
-  y[0] = _mm256_add_ps(_mm256_add_ps(x[0], p12), p34);
-  y[1] = _mm256_fmadd_ps(_mm256_set1_ps(2.f), m34, m12);
-  y[2] = _mm256_fmadd_ps(_mm256_set1_ps(4.f), p34, p12);
-  y[3] = _mm256_add_ps(_mm256_fmadd_ps(_mm256_set1_ps(8.f), m34, m12), x[5]);
+template <class V>
+inline void at_registers(const V x[6], V y[4]) {
+  const V p12 = add(x[1], x[2]), m12 = sub(x[1], x[2]);
+  const V p34 = add(x[3], x[4]), m34 = sub(x[3], x[4]);
+  y[0] = add(add(x[0], p12), p34);
+  y[1] = fmadd(splat<V>(2.f), m34, m12);
+  y[2] = fmadd(splat<V>(4.f), p34, p12);
+  y[3] = add(fmadd(splat<V>(8.f), m34, m12), x[5]);
 }
+
+// Output row i of the lanes' tiles from u's row i (6 registers of kL floats apart): y[j] = output
+// column j + bias, ReLU'd when `relu`.
+template <class V>
+inline void output_row(const float* ui, V bias, bool relu, V y[kM]) {
+  V x[kA];
+  for (int64_t j = 0; j < kA; ++j) x[j] = load_aligned<V>(ui + j * kL);
+  at_registers(x, y);
+  for (int64_t j = 0; j < kM; ++j) {
+    y[j] = add(y[j], bias);
+    if (relu) y[j] = relu_lanes(y[j]);
+  }
+}
+#endif
+
+#ifdef TG_WINOGRAD_AVX2
 
 // q[l] = (y0[l], y1[l], y2[l], y3[l]) for the 8 lanes l: four 8-lane registers to eight 4-float rows.
 inline void transpose4x8(__m256 y0, __m256 y1, __m256 y2, __m256 y3, __m128 q[8]) {
@@ -247,7 +274,15 @@ inline void transpose4x8(__m256 y0, __m256 y1, __m256 y2, __m256 y3, __m128 q[8]
 // lie inside the image are valid; a row outside the image, or a lane without a tile, has none.
 struct InputRows {
   int64_t offset[kA][kL];
-#ifdef TG_WINOGRAD_AVX2
+#if defined(TG_WINOGRAD_AVX512)
+  // The same 8-float windows as in the AVX2 layout below, lanes l and l + 8 in one zmm register (the
+  // pair p = l < 8): float j of the low half is window_l[index[i][p][j]], of the high half
+  // window_{l+8}[index[i][p][8 + j] - 8], kept where mask bit j (8 + j) is on. Planes under 8 floats:
+  // the windows start at column 0 of the tiles, read with masked loads.
+  __m512i index[kA][kL / 2];
+  Mask16 mask[kA][kL / 2];
+  bool small_plane;
+#elif defined(TG_WINOGRAD_AVX2)
   // The 8 floats at offset are a window of the channel plane that holds the row's valid columns:
   // column j is window float index[i][l][j] (the window is moved inside the plane at its edges, so a
   // plain load never leaves it), kept where mask[i][l][j] is all ones. Planes under 8 floats: the
@@ -263,7 +298,11 @@ struct InputRows {
 
 void locate_input_rows(InputRows& rows, const Lanes& ln, const ConvShape& s) {
   const int64_t HW = s.H * s.W;
-#ifdef TG_WINOGRAD_AVX2
+#if defined(TG_WINOGRAD_AVX512)
+  rows.small_plane = HW < 8;
+  alignas(64) int32_t index[kA][kL];  // lane l's window float of column j: index[i][l] + j
+  Mask16 valid_columns[kA][kL];       // bits j of lane l's row i inside the image
+#elif defined(TG_WINOGRAD_AVX2)
   rows.small_plane = HW < 8;
 #endif
   for (int64_t l = 0; l < kL; ++l) {
@@ -274,7 +313,12 @@ void locate_input_rows(InputRows& rows, const Lanes& ln, const ConvShape& s) {
       const int64_t h = std::clamp<int64_t>(h0 + i, 0, s.H - 1);
       const bool valid = tile && h0 + i >= 0 && h0 + i < s.H;
       const int64_t plane = tile ? ln.n[l] * s.C * HW : 0, start = h * s.W + w0;  // column 0 of the tile row
-#ifdef TG_WINOGRAD_AVX2
+#if defined(TG_WINOGRAD_AVX512)
+      const int64_t window = rows.small_plane ? start : std::clamp<int64_t>(start, 0, HW - 8);  // as below
+      rows.offset[i][l] = plane + window;
+      index[i][l] = static_cast<int32_t>(start - window);
+      valid_columns[i][l] = valid ? static_cast<Mask16>(first_lanes(hi) & ~first_lanes(lo)) : Mask16{0};
+#elif defined(TG_WINOGRAD_AVX2)
       // The valid columns are at most 6 consecutive floats of the plane, so the window clamped into
       // [0, HW - 8] still holds them; shift = where column 0 lies in the window.
       const int64_t window = rows.small_plane ? start : std::clamp<int64_t>(start, 0, HW - 8);
@@ -290,17 +334,49 @@ void locate_input_rows(InputRows& rows, const Lanes& ln, const ConvShape& s) {
       rows.row_valid[i][l] = valid;
 #endif
     }
-#ifndef TG_WINOGRAD_AVX2
+#if !defined(TG_WINOGRAD_AVX2) && !defined(TG_WINOGRAD_AVX512)
     rows.col_lo[l] = lo;
     rows.col_hi[l] = hi;
 #endif
   }
+#if defined(TG_WINOGRAD_AVX512)
+  const __m512i column = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  for (int64_t i = 0; i < kA; ++i)
+    for (int64_t p = 0; p < kL / 2; ++p) {
+      const __m512i shift = _mm512_mask_set1_epi32(_mm512_set1_epi32(index[i][p]), 0xff00, index[i][p + 8]);
+      rows.index[i][p] = _mm512_add_epi32(column, shift);
+      rows.mask[i][p] = static_cast<Mask16>(valid_columns[i][p] | valid_columns[i][p + 8] << 8);
+    }
+#endif
 }
 
 // t[(i*6 + j)*kL + l] = (d B)[i][j] for lane l's input tile row i, columns j (0 where not valid), from
 // one channel's planes in_c: the tiles gathered and their rows transformed (the first half of B^T d B).
 void gather_input_tiles_dB(float* t, const InputRows& rows, const float* in_c) {
-#ifdef TG_WINOGRAD_AVX2
+#if defined(TG_WINOGRAD_AVX512)
+  // Lanes l and l + 8's row i: their two 8-float windows side by side in one zmm, one permute that
+  // puts column j at float j (8 + j) and zeroes what lies outside the image. One pair of 8x8
+  // transposes turns the 16 lanes' rows into the row's 6 columns, transformed in registers.
+  for (int64_t i = 0; i < kA; ++i) {
+    __m512 r[8];
+    for (int64_t p = 0; p < kL / 2; ++p) {
+      const float* low = in_c + rows.offset[i][p];
+      const float* high = in_c + rows.offset[i][p + 8];
+      const Mask16 m = rows.mask[i][p];
+      if (rows.small_plane) {
+        const __m512 h = masked_load(static_cast<Mask16>(m >> 8), high);
+        r[p] = _mm512_insertf32x8(masked_load(static_cast<Mask16>(m & 0xffu), low), _mm512_castps512_ps256(h), 1);
+      } else {
+        const __m512 both = _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_loadu_ps(low)), _mm256_loadu_ps(high), 1);
+        r[p] = _mm512_maskz_permutexvar_ps(m, rows.index[i][p], both);
+      }
+    }
+    transpose8_pairs(r);
+    __m512 y[kA];
+    bt_registers(r, y);
+    for (int64_t j = 0; j < kA; ++j) _mm512_store_ps(t + (i * kA + j) * kL, y[j]);
+  }
+#elif defined(TG_WINOGRAD_AVX2)
   // Lane l's row i: one plain 8-float load of its window, a permute that puts column j at float j,
   // the mask zeroing what lies outside the image (no branches, no masked loads: those measured slow
   // here). One 8x8 transpose turns 8 lanes' rows into the row's 6 columns, transformed in registers.
@@ -359,18 +435,56 @@ void scatter_output_tiles(float* out, const float* u, float bias, ConvEpilogue e
                           const ConvShape& s) {
   const int64_t P = s.P(), Q = s.Q();
   const bool relu = epi != ConvEpilogue::None, pool = epi == ConvEpilogue::ReluMaxPool2x2;
-#ifdef TG_WINOGRAD_AVX2
+#if defined(TG_WINOGRAD_AVX512)
+  // Row i of the 16 lanes' tiles, transformed in registers: y[j] = output column j of the lanes.
+  const __m512 vb = _mm512_set1_ps(bias);
+  if (pool) {
+    // Pooled row i from output rows 2i, 2i + 1: lane l's two values are pooled[0][l], pooled[1][l].
+    const int64_t PP = P / 2, QQ = Q / 2;
+    for (int64_t i = 0; i < kM / 2; ++i) {
+      __m512 y0[kM], y1[kM];
+      output_row(u + 2 * i * kA * kL, vb, relu, y0);
+      output_row(u + (2 * i + 1) * kA * kL, vb, relu, y1);
+      alignas(64) float pooled[2][kL];
+      _mm512_store_ps(pooled[0], _mm512_max_ps(_mm512_max_ps(y0[0], y1[0]), _mm512_max_ps(y0[1], y1[1])));
+      _mm512_store_ps(pooled[1], _mm512_max_ps(_mm512_max_ps(y0[2], y1[2]), _mm512_max_ps(y0[3], y1[3])));
+      for (int64_t l = 0; l < kL && ln.n[l] >= 0; ++l) {
+        const int64_t pp = ln.p0[l] / 2 + i, qq = ln.q0[l] / 2;
+        if (pp >= PP) continue;
+        float* row = out + ((ln.n[l] * s.K + k) * PP + pp) * QQ + qq;
+        if (qq < QQ) row[0] = pooled[0][l];
+        if (qq + 1 < QQ) row[1] = pooled[1][l];
+      }
+    }
+    return;
+  }
+  // A 4x16 transpose (unpacks and shuffles within 128-bit blocks) gives lane 4b + r its 4 outputs of
+  // the row in block b of q[r]: one 4-float store, masked at the map's right edge.
+  for (int64_t i = 0; i < kM; ++i) {
+    __m512 y[kM];
+    output_row(u + i * kA * kL, vb, relu, y);
+    const __m512 t0 = _mm512_unpacklo_ps(y[0], y[1]), t1 = _mm512_unpackhi_ps(y[0], y[1]);
+    const __m512 t2 = _mm512_unpacklo_ps(y[2], y[3]), t3 = _mm512_unpackhi_ps(y[2], y[3]);
+    alignas(64) float q[4][kL];
+    _mm512_store_ps(q[0], _mm512_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0)));
+    _mm512_store_ps(q[1], _mm512_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2)));
+    _mm512_store_ps(q[2], _mm512_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)));
+    _mm512_store_ps(q[3], _mm512_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2)));
+    for (int64_t l = 0; l < kL && ln.n[l] >= 0; ++l) {
+      const int64_t p = ln.p0[l] + i;
+      if (p >= P) continue;
+      float* row = out + ((ln.n[l] * s.K + k) * P + p) * Q + ln.q0[l];
+      const __m128 v = _mm_load_ps(q[l % 4] + 4 * (l / 4));
+      if (ln.q0[l] + kM <= Q) {
+        _mm_storeu_ps(row, v);
+      } else {
+        masked_store4(row, first_lanes(Q - ln.q0[l]), v);
+      }
+    }
+  }
+#elif defined(TG_WINOGRAD_AVX2)
   // Row i of 8 lanes' tiles, transformed in registers: y[j] = output column j of the 8 lanes.
   const __m256 vb = _mm256_set1_ps(bias);
-  auto output_row = [&](const float* ui, __m256 y[kM]) {
-    __m256 x[kA];
-    for (int64_t j = 0; j < kA; ++j) x[j] = _mm256_load_ps(ui + j * kL);
-    at_registers(x, y);
-    for (int64_t j = 0; j < kM; ++j) {
-      y[j] = _mm256_add_ps(y[j], vb);
-      if (relu) y[j] = _mm256_and_ps(y[j], _mm256_cmp_ps(y[j], _mm256_setzero_ps(), _CMP_GT_OQ));  // v > 0 ? v : 0
-    }
-  };
   for (int64_t half = 0; half < kL; half += 8) {
     if (ln.n[half] < 0) break;
     if (pool) {
@@ -380,8 +494,8 @@ void scatter_output_tiles(float* out, const float* u, float bias, ConvEpilogue e
       constexpr int kPairAt[8] = {0, 2, 8, 10, 4, 6, 12, 14};
       for (int64_t i = 0; i < kM / 2; ++i) {
         __m256 y0[kM], y1[kM];
-        output_row(u + 2 * i * kA * kL + half, y0);
-        output_row(u + (2 * i + 1) * kA * kL + half, y1);
+        output_row(u + 2 * i * kA * kL + half, vb, relu, y0);
+        output_row(u + (2 * i + 1) * kA * kL + half, vb, relu, y1);
         const __m256 c0 = _mm256_max_ps(_mm256_max_ps(y0[0], y1[0]), _mm256_max_ps(y0[1], y1[1]));
         const __m256 c1 = _mm256_max_ps(_mm256_max_ps(y0[2], y1[2]), _mm256_max_ps(y0[3], y1[3]));
         alignas(32) float pair[16];
@@ -406,7 +520,7 @@ void scatter_output_tiles(float* out, const float* u, float bias, ConvEpilogue e
     // A 4x8 transpose gives each lane its 4 outputs of the row, one 4-float store.
     for (int64_t i = 0; i < kM; ++i) {
       __m256 y[kM];
-      output_row(u + i * kA * kL + half, y);
+      output_row(u + i * kA * kL + half, vb, relu, y);
       __m128 q[8];
       transpose4x8(y[0], y[1], y[2], y[3], q);
       for (int64_t l = 0; l < 8; ++l) {
@@ -494,7 +608,30 @@ void locate_dout_rows(DoutRows& rows, const Lanes& ln, const ConvShape& s) {
 // dy[(i*4 + j)*kL + l] = dout_k[offset[i][l] + j] of lane l's tile in one channel's planes dout_k
 // (0 outside the map and for lanes without a tile).
 void gather_dout_tiles(float* dy, const DoutRows& rows, const float* dout_k) {
-#ifdef TG_WINOGRAD_AVX2
+#if defined(TG_WINOGRAD_AVX512)
+  // Row i of the 16 lanes' tiles: one 4-float load per lane (masked to the columns inside the map
+  // at its right edge), lane 4b + c into block b of r[c]; then the inverse of the output's 4x16
+  // transpose gives the row's 4 columns across the 16 lanes.
+  for (int64_t i = 0; i < kM; ++i) {
+    __m128 q[kL];
+    for (int64_t l = 0; l < kL; ++l) {
+      const float* row = dout_k + rows.offset[i][l];
+      q[l] = _mm_setzero_ps();
+      if (rows.row_valid[i][l]) q[l] = rows.cols[l] == kM ? _mm_loadu_ps(row) : masked_load4(first_lanes(rows.cols[l]), row);
+    }
+    __m512 r[4];
+    for (int c = 0; c < 4; ++c)
+      r[c] = _mm512_insertf32x4(
+          _mm512_insertf32x4(_mm512_insertf32x4(_mm512_castps128_ps512(q[c]), q[c + 4], 1), q[c + 8], 2), q[c + 12], 3);
+    const __m512 t0 = _mm512_unpacklo_ps(r[0], r[1]), t1 = _mm512_unpackhi_ps(r[0], r[1]);
+    const __m512 t2 = _mm512_unpacklo_ps(r[2], r[3]), t3 = _mm512_unpackhi_ps(r[2], r[3]);
+    float* d = dy + i * kM * kL;
+    _mm512_store_ps(d, _mm512_shuffle_ps(t0, t2, _MM_SHUFFLE(1, 0, 1, 0)));
+    _mm512_store_ps(d + kL, _mm512_shuffle_ps(t0, t2, _MM_SHUFFLE(3, 2, 3, 2)));
+    _mm512_store_ps(d + 2 * kL, _mm512_shuffle_ps(t1, t3, _MM_SHUFFLE(1, 0, 1, 0)));
+    _mm512_store_ps(d + 3 * kL, _mm512_shuffle_ps(t1, t3, _MM_SHUFFLE(3, 2, 3, 2)));
+  }
+#elif defined(TG_WINOGRAD_AVX2)
   // Row i of 8 lanes' tiles: one 4-float load per lane (masked to the columns inside the map at
   // its right edge), then the inverse of transpose4x8 gives the row's 4 columns across the 8 lanes.
   const __m128i column = _mm_setr_epi32(0, 1, 2, 3);
@@ -552,15 +689,29 @@ void dout_transform(float* E, int64_t T, const float* dout, const ConvShape& s, 
 // order (a fixed order of the sums, whatever the thread count).
 void scatter_add_input_tiles(float* din, const float* dd, const Lanes& ln, int64_t c, const ConvShape& s) {
   const int64_t HW = s.H * s.W;
-#ifdef TG_WINOGRAD_AVX2
-  // The 8x8 transposes (columns 6, 7 zero) give each lane its rows: rows[i][l] = lane l's row i.
+#if defined(TG_WINOGRAD_AVX2) || defined(TG_WINOGRAD_AVX512)
+  // The 8x8 transposes (columns 6, 7 zero) give each lane its rows: lane_row(i, l) = lane l's row i.
   // Horizontal neighbours overlap in two columns (tile columns 4, 5 are the next tile's 0, 1), and a
   // load of what the previous lane has just stored, partly overlapping that store, stalls (no store
   // forwarding). So where the next lane is the right neighbour (same image and tile row), a lane
   // stores only its columns 0..3 and carries its columns 4, 5 over: the neighbour stores
   // (din + carry) + its own part, the very sums (and roundings) of adding the two tiles one after the
   // other, so the result does not depend on which tiles share a group.
+#if defined(TG_WINOGRAD_AVX512)
+  // AVX-512: one pair of transposes for all 16 lanes, lane p's row in the low and lane p + 8's in the
+  // high half of r[p], stored whole: lane l's row i at rows[i][l % 8] + 8 (l / 8).
+  alignas(64) float rows[kA][kL / 2][16];
+  auto lane_row = [&rows](int64_t i, int64_t l) -> const float* { return rows[i][l % 8] + 8 * (l / 8); };
+  for (int64_t i = 0; i < kA && ln.n[0] >= 0; ++i) {
+    __m512 r[8];
+    for (int64_t j = 0; j < kA; ++j) r[j] = _mm512_load_ps(dd + (i * kA + j) * kL);
+    r[6] = r[7] = _mm512_setzero_ps();
+    transpose8_pairs(r);
+    for (int64_t p = 0; p < kL / 2; ++p) _mm512_store_ps(rows[i][p], r[p]);
+  }
+#else
   alignas(32) float rows[kA][kL][8];
+  auto lane_row = [&rows](int64_t i, int64_t l) -> const float* { return rows[i][l]; };
   for (int64_t half = 0; half < kL; half += 8) {
     if (ln.n[half] < 0) break;
     for (int64_t i = 0; i < kA; ++i) {
@@ -571,6 +722,7 @@ void scatter_add_input_tiles(float* din, const float* dd, const Lanes& ln, int64
       for (int64_t l = 0; l < 8; ++l) _mm256_store_ps(rows[i][half + l], r[l]);
     }
   }
+#endif
   __m128 carry[kA];
   for (int64_t i = 0; i < kA; ++i) carry[i] = _mm_setzero_ps();
   for (int64_t l = 0; l < kL && ln.n[l] >= 0; ++l) {
@@ -581,22 +733,32 @@ void scatter_add_input_tiles(float* din, const float* dd, const Lanes& ln, int64
     float* plane = din + (ln.n[l] * s.C + c) * HW;
     for (int64_t i = std::max<int64_t>(0, -h0); i < std::min(kA, s.H - h0); ++i) {
       float* row = plane + (h0 + i) * s.W + w0;  // row[j] = column j of the tile
-      const __m128 left = _mm_load_ps(rows[i][l]);  // columns 0..3
+      const __m128 left = _mm_load_ps(lane_row(i, l));  // columns 0..3
       if (lo == 0 && hi >= 4) {
         _mm_storeu_ps(row, _mm_add_ps(_mm_add_ps(_mm_loadu_ps(row), carry[i]), left));
       } else {
+#if defined(TG_WINOGRAD_AVX512)
+        const Mask16 inside = static_cast<Mask16>(first_lanes(std::min<int64_t>(4, hi)) & ~first_lanes(lo));
+        masked_store4(row, inside, _mm_add_ps(_mm_add_ps(masked_load4(inside, row), carry[i]), left));
+#else
         alignas(16) float v[4], cv[4];
         _mm_store_ps(v, left);
         _mm_store_ps(cv, carry[i]);
         for (int64_t j = lo; j < std::min<int64_t>(4, hi); ++j) row[j] = (row[j] + cv[j]) + v[j];
+#endif
       }
-      const __m128 right = _mm_load_ps(rows[i][l] + 4);  // columns 4, 5 (then two zeros)
+      const __m128 right = _mm_load_ps(lane_row(i, l) + 4);  // columns 4, 5 (then two zeros)
       if (right_is_next) {
         carry[i] = right;
       } else {
+#if defined(TG_WINOGRAD_AVX512)
+        const Mask16 inside = first_lanes(hi - 4);
+        masked_store4(row + 4, inside, _mm_add_ps(masked_load4(inside, row + 4), right));
+#else
         alignas(16) float v[4];
         _mm_store_ps(v, right);
         for (int64_t j = 4; j < hi; ++j) row[j] += v[j - 4];
+#endif
         carry[i] = _mm_setzero_ps();
       }
     }
@@ -647,12 +809,12 @@ int64_t zero_din_rows(float* din, const ConvShape& s, const Grid& gr, int64_t t1
   return std::max(zeroed, until);
 }
 
-// Tiles per chunk: a multiple of kL whose V and M/E fit the budget (at least kMinChunkTiles), and
-// no more than `cap` tiles rounded up to kL (the forward passes each thread's share, so all get work).
+// Tiles per chunk: a multiple of kChunkAlign whose V and M/E fit the budget (at least kMinChunkTiles), and
+// no more than `cap` tiles rounded up to kChunkAlign (the forward passes each thread's share, so all get work).
 int64_t chunk_tiles(const ConvShape& s, int64_t cap) {
-  const int64_t fit = std::max(kMinChunkTiles, kChunkBudgetFloats / (kXi * (s.C + s.K)) / kL * kL);
-  const int64_t share = (cap + kL - 1) / kL * kL;
-  return std::max(kL, std::min(fit, share));
+  const int64_t fit = std::max(kMinChunkTiles, kChunkBudgetFloats / (kXi * (s.C + s.K)) / kChunkAlign * kChunkAlign);
+  const int64_t share = (cap + kChunkAlign - 1) / kChunkAlign * kChunkAlign;
+  return std::max(kChunkAlign, std::min(fit, share));
 }
 
 // The backward's two products for transformed point xi of a chunk of T tiles; U or dU is null when
