@@ -140,7 +140,7 @@ TEST_CASE("kernel mode: names, parsing and a clear error for a bad value") {
 
 TEST_CASE("reference mode: tg::conv2d runs the reference loops") {
   Generator gen(1);
-  const cpu::ConvShape s{2, 16, 9, 7, 16, 3, 3, 1, 1, 1, 1, 1};  // a Winograd shape in fast mode
+  const ConvShape s{2, 16, 9, 7, 16, 3, 3, 1, 1, 1, 1, 1};  // a Winograd shape in fast mode
   Tensor x = Tensor::randn({2, 16, 9, 7}, gen), w = Tensor::randn({16, 16, 3, 3}, gen), b = Tensor::randn({16}, gen);
   std::vector<float> expected(static_cast<size_t>(s.N * s.K * s.P() * s.Q()));
   cpu::reference::conv2d_forward(expected.data(), x.data(), w.data(), b.data(), s);

@@ -124,7 +124,7 @@ void check_batchnorm(const cpu::KernelTable& t, const cpu::KernelTable& r) {
 // The 2x2 max pool: the same values and argmax bits at every level, ties (first maximum wins) and
 // NaNs (take over) included, odd H and W (the last row / column dropped).
 void check_max_pool2x2(const cpu::KernelTable& t, const cpu::KernelTable& r) {
-  const cpu::PoolShape s{2, 3, 9, 37, 2, 2, 2, 2, 0, 0};
+  const PoolShape s{2, 3, 9, 37, 2, 2, 2, 2, 0, 0};
   auto in = random_floats(static_cast<size_t>(s.N * s.C * s.H * s.W), 12);
   for (size_t i = 0; i + 1 < in.size(); i += 7) in[i] = in[i + 1];  // ties inside windows
   for (size_t i = 5; i < in.size(); i += 53) in[i] = std::nanf("");
