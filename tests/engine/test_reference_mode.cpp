@@ -230,7 +230,7 @@ TEST_CASE("reference mode: elementwise ops with broadcasting agree with the fast
   const std::vector<std::pair<std::string, Tensor (*)(const Tensor&, const Tensor&)>> binary = {
       {"add", tg::add}, {"sub", tg::sub}, {"mul", tg::mul}, {"div", tg::div}};
   for (const auto& [name, op] : binary)
-    check_modes_agree(name + " broadcast", [op](In in) { return op(in[0], in[1]); },
+    check_modes_agree(name + " broadcast", [fn = op](In in) { return fn(in[0], in[1]); },
                       {randn_input({3, 1, 5}, gen), positive_input({4, 1}, gen)});
   check_modes_agree("scalar ops", [](In in) { return rdiv(2.f, rsub(3.f, mul(in[0], 0.5f))); },
                     {positive_input({3, 5}, gen)});
@@ -239,7 +239,7 @@ TEST_CASE("reference mode: elementwise ops with broadcasting agree with the fast
       {"relu", tg::relu}, {"gelu", tg::gelu}, {"sigmoid", tg::sigmoid}, {"tanh", tg::tanh}};
   for (const auto& [name, op] : unary) {
     const bool positive_domain = name == "log" || name == "sqrt";
-    check_modes_agree(name, [op](In in) { return op(in[0]); },
+    check_modes_agree(name, [fn = op](In in) { return fn(in[0]); },
                       {positive_domain ? positive_input({4, 7}, gen) : randn_input({4, 7}, gen)});
   }
   check_modes_agree("pow", [](In in) { return pow(in[0], 1.7f); }, {positive_input({4, 7}, gen)});
