@@ -4,13 +4,8 @@
 #pragma once
 #include <cstdint>
 
+#include "engine/kernel_params/host_device.h"
 #include "engine/shape.h"
-
-#if defined(__CUDACC__)
-#define TG_HOST_DEVICE __host__ __device__
-#else
-#define TG_HOST_DEVICE
-#endif
 
 namespace tg::cuda {
 

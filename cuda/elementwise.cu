@@ -1,23 +1,15 @@
-// CUDA elementwise kernels: broadcasting binary ops, scalar ops, unary forward/backward (the same
-// maths as engine/cpu/elementwise.cpp), sum_to_shape (deterministic, double accumulation) and broadcast_to.
+// CUDA elementwise kernels: broadcasting binary ops, scalar ops, unary forward/backward (the element
+// math is engine/kernel_params/elementwise_math.h, the CPU kernels' own), sum_to_shape (deterministic,
+// double accumulation) and broadcast_to.
 #include "cuda/elementwise.h"
 
 #include "cuda/broadcast.h"
 #include "cuda/launch.h"
+#include "engine/kernel_params/elementwise_math.h"  // binary_value, unary_value, unary_gradient
 
 namespace tg::cuda {
 
 namespace {
-
-__device__ __forceinline__ float apply(BinaryOp op, float a, float b) {
-  switch (op) {
-    case BinaryOp::Add: return a + b;
-    case BinaryOp::Sub: return a - b;
-    case BinaryOp::Mul: return a * b;
-    case BinaryOp::Div: return a / b;
-  }
-  return 0.f;
-}
 
 __global__ void fill_kernel(float* out, float value, int64_t n) {
   TG_GRID_STRIDE_LOOP(i, n) out[i] = value;
@@ -25,7 +17,7 @@ __global__ void fill_kernel(float* out, float value, int64_t n) {
 
 template <BinaryOp Op>
 __global__ void binary_same_kernel(float* out, const float* a, const float* b, int64_t n) {
-  TG_GRID_STRIDE_LOOP(i, n) out[i] = apply(Op, a[i], b[i]);
+  TG_GRID_STRIDE_LOOP(i, n) out[i] = binary_value(Op, a[i], b[i]);
 }
 
 template <BinaryOp Op>
@@ -33,7 +25,7 @@ __global__ void binary_broadcast_kernel(float* out, const float* a, const float*
   TG_GRID_STRIDE_LOOP(i, ix.numel) {
     int64_t oa, ob;
     ix.offsets(i, oa, ob);
-    out[i] = apply(Op, a[oa], b[ob]);
+    out[i] = binary_value(Op, a[oa], b[ob]);
   }
 }
 
@@ -48,59 +40,25 @@ void launch_binary(float* out, const float* a, const float* b, const BroadcastIn
 }
 
 __global__ void binary_scalar_kernel(float* out, const float* a, float s, BinaryOp op, bool scalar_first, int64_t n) {
-  TG_GRID_STRIDE_LOOP(i, n) out[i] = scalar_first ? apply(op, s, a[i]) : apply(op, a[i], s);
+  TG_GRID_STRIDE_LOOP(i, n) out[i] = scalar_first ? binary_value(op, s, a[i]) : binary_value(op, a[i], s);
 }
 
 __global__ void add_inplace_kernel(float* acc, const float* x, int64_t n) {
   TG_GRID_STRIDE_LOOP(i, n) acc[i] += x[i];
 }
 
-constexpr float kInvSqrt2 = 0.70710678118654752f;
-constexpr float kInvSqrt2Pi = 0.39894228040143268f;
-
-template <UnaryOp Op>
-__device__ __forceinline__ float unary_f(float v, float param) {
-  if constexpr (Op == UnaryOp::Neg) return -v;
-  if constexpr (Op == UnaryOp::Exp) return expf(v);
-  if constexpr (Op == UnaryOp::Log) return logf(v);
-  if constexpr (Op == UnaryOp::Sqrt) return sqrtf(v);
-  if constexpr (Op == UnaryOp::Pow) return powf(v, param);
-  if constexpr (Op == UnaryOp::Relu) return v > 0.f ? v : 0.f;
-  if constexpr (Op == UnaryOp::Gelu) return 0.5f * v * (1.f + erff(v * kInvSqrt2));  // x * Phi(x)
-  if constexpr (Op == UnaryOp::Sigmoid) return 1.f / (1.f + expf(-v));
-  if constexpr (Op == UnaryOp::Tanh) return tanhf(v);
-  return 0.f;
-}
-
-// f'(x) from x and/or y = f(x).
-template <UnaryOp Op>
-__device__ __forceinline__ float unary_df(float v, float y, float param) {
-  if constexpr (Op == UnaryOp::Neg) return -1.f;
-  if constexpr (Op == UnaryOp::Exp) return y;                 // d/dx e^x = e^x
-  if constexpr (Op == UnaryOp::Log) return 1.f / v;
-  if constexpr (Op == UnaryOp::Sqrt) return 0.5f / y;         // 1 / (2 sqrt x)
-  if constexpr (Op == UnaryOp::Pow) return param * powf(v, param - 1.f);
-  if constexpr (Op == UnaryOp::Relu) return v > 0.f ? 1.f : 0.f;  // subgradient 0 at 0, as PyTorch
-  if constexpr (Op == UnaryOp::Gelu)                               // Phi(x) + x phi(x)
-    return 0.5f * (1.f + erff(v * kInvSqrt2)) + v * kInvSqrt2Pi * expf(-0.5f * v * v);
-  if constexpr (Op == UnaryOp::Sigmoid) return y * (1.f - y);
-  if constexpr (Op == UnaryOp::Tanh) return 1.f - y * y;
-  return 0.f;
-}
-
 template <UnaryOp Op>
 __global__ void unary_forward_kernel(float* y, const float* x, float param, int64_t n) {
-  TG_GRID_STRIDE_LOOP(i, n) y[i] = unary_f<Op>(x[i], param);
+  TG_GRID_STRIDE_LOOP(i, n) y[i] = unary_value(Op, x[i], param);
 }
 
 template <UnaryOp Op>
 __global__ void unary_backward_kernel(float* dx, const float* dout, const float* x, const float* y, float param,
                                       int64_t n) {
   TG_GRID_STRIDE_LOOP(i, n) {
-    // Ops whose derivative needs only x never read y (the caller may still pass it).
-    const float yi = (Op == UnaryOp::Exp || Op == UnaryOp::Sqrt || Op == UnaryOp::Sigmoid || Op == UnaryOp::Tanh)
-                         ? y[i] : 0.f;
-    dx[i] = dout[i] * unary_df<Op>(x[i], yi, param);
+    // Ops whose derivative needs only x never read y (one load fewer per element).
+    const float yi = unary_gradient_reads_output(Op) ? y[i] : 0.f;
+    dx[i] = unary_gradient(Op, dout[i], x[i], yi, param);
   }
 }
 

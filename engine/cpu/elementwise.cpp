@@ -8,22 +8,13 @@
 
 #include "engine/cpu/reference/elementwise.h"
 #include "engine/error.h"
+#include "engine/kernel_params/elementwise_math.h"
 #include "engine/cpu/kernel_mode.h"
 
 namespace tg::cpu {
 
 namespace {
 constexpr int64_t kParallelThreshold = 1 << 15;  // below this, threading costs more than it saves
-
-inline float apply(BinaryOp op, float a, float b) {
-  switch (op) {
-    case BinaryOp::Add: return a + b;
-    case BinaryOp::Sub: return a - b;
-    case BinaryOp::Mul: return a * b;
-    case BinaryOp::Div: return a / b;
-  }
-  return 0.f;
-}
 
 template <class F>
 void binary_loop(float* out, const float* a, const float* b, const BroadcastShape& s, F f) {
@@ -86,11 +77,11 @@ BroadcastShape make_broadcast(const Shape& out, const Shape& a, const Shape& b) 
 
 void binary_forward(float* out, const float* a, const float* b, BinaryOp op, const BroadcastShape& s) {
   if (reference_kernels()) return reference::binary_forward(out, a, b, op, s);
-  switch (op) {
-    case BinaryOp::Add: binary_loop(out, a, b, s, [](float x, float y) { return x + y; }); break;
-    case BinaryOp::Sub: binary_loop(out, a, b, s, [](float x, float y) { return x - y; }); break;
-    case BinaryOp::Mul: binary_loop(out, a, b, s, [](float x, float y) { return x * y; }); break;
-    case BinaryOp::Div: binary_loop(out, a, b, s, [](float x, float y) { return x / y; }); break;
+  switch (op) {  // one loop per op: binary_value folds to one instruction inside it
+    case BinaryOp::Add: binary_loop(out, a, b, s, [](float x, float y) { return binary_value(BinaryOp::Add, x, y); }); break;
+    case BinaryOp::Sub: binary_loop(out, a, b, s, [](float x, float y) { return binary_value(BinaryOp::Sub, x, y); }); break;
+    case BinaryOp::Mul: binary_loop(out, a, b, s, [](float x, float y) { return binary_value(BinaryOp::Mul, x, y); }); break;
+    case BinaryOp::Div: binary_loop(out, a, b, s, [](float x, float y) { return binary_value(BinaryOp::Div, x, y); }); break;
   }
 }
 
@@ -112,7 +103,7 @@ inline void flat_loop(int64_t n, F body) {
 
 void binary_scalar(float* out, const float* a, float s, BinaryOp op, bool scalar_first, int64_t n) {
   if (reference_kernels()) return reference::binary_scalar(out, a, s, op, scalar_first, n);
-  flat_loop(n, [=](int64_t i) { out[i] = scalar_first ? apply(op, s, a[i]) : apply(op, a[i], s); });
+  flat_loop(n, [=](int64_t i) { out[i] = scalar_first ? binary_value(op, s, a[i]) : binary_value(op, a[i], s); });
 }
 
 void add_inplace(float* acc, const float* x, int64_t n) {
@@ -121,68 +112,56 @@ void add_inplace(float* acc, const float* x, int64_t n) {
 }
 
 namespace {
-// One flat loop per op (the switch outside it, so each loop compiles to its own SIMD code; a
-// switch per element kept ReLU scalar: 3.5 ns per element, measured).
-template <class F>
-void unary_loop(float* y, const float* x, int64_t n, F f) {
-  flat_loop(n, [=](int64_t i) { y[i] = f(x[i]); });
+// One flat loop per op (Op a template parameter, so unary_value's switch folds away and each loop
+// compiles to its own SIMD code; a switch per element kept ReLU scalar: 3.5 ns per element, measured).
+template <UnaryOp Op>
+void unary_loop(float* y, const float* x, float param, int64_t n) {
+  flat_loop(n, [=](int64_t i) { y[i] = unary_value(Op, x[i], param); });
 }
 
-// dx[i] = dout[i] * f'(x[i]), written by f(dout[i], x[i], y[i]).
-template <class F>
-void unary_grad_loop(float* dx, const float* dout, const float* x, const float* y, int64_t n, F f) {
-  flat_loop(n, [=](int64_t i) { dx[i] = f(dout[i], x[i], y[i]); });
+// dx[i] = dout[i] * f'(x[i]) (unary_gradient, engine/kernel_params/elementwise_math.h).
+template <UnaryOp Op>
+void unary_grad_loop(float* dx, const float* dout, const float* x, const float* y, float param, int64_t n) {
+  flat_loop(n, [=](int64_t i) { dx[i] = unary_gradient(Op, dout[i], x[i], y[i], param); });
 }
+
+// Calls Loop<op>(args...) with op as a compile-time constant.
+template <template <UnaryOp> class Loop, class... Args>
+void for_unary_op(UnaryOp op, Args... args) {
+  switch (op) {
+    case UnaryOp::Neg: return Loop<UnaryOp::Neg>::run(args...);
+    case UnaryOp::Exp: return Loop<UnaryOp::Exp>::run(args...);
+    case UnaryOp::Log: return Loop<UnaryOp::Log>::run(args...);
+    case UnaryOp::Sqrt: return Loop<UnaryOp::Sqrt>::run(args...);
+    case UnaryOp::Pow: return Loop<UnaryOp::Pow>::run(args...);
+    case UnaryOp::Relu: return Loop<UnaryOp::Relu>::run(args...);
+    case UnaryOp::Gelu: return Loop<UnaryOp::Gelu>::run(args...);
+    case UnaryOp::Sigmoid: return Loop<UnaryOp::Sigmoid>::run(args...);
+    case UnaryOp::Tanh: return Loop<UnaryOp::Tanh>::run(args...);
+  }
+}
+
+template <UnaryOp Op>
+struct UnaryForwardLoop {
+  static void run(float* y, const float* x, float param, int64_t n) { unary_loop<Op>(y, x, param, n); }
+};
+
+template <UnaryOp Op>
+struct UnaryBackwardLoop {
+  static void run(float* dx, const float* dout, const float* x, const float* y, float param, int64_t n) {
+    unary_grad_loop<Op>(dx, dout, x, y, param, n);
+  }
+};
 }  // namespace
 
 void unary_forward(float* y, const float* x, UnaryOp op, float param, int64_t n) {
   if (reference_kernels()) return reference::unary_forward(y, x, op, param, n);
-  constexpr float kInvSqrt2 = 0.70710678118654752f;
-  switch (op) {
-    case UnaryOp::Neg: unary_loop(y, x, n, [](float v) { return -v; }); break;
-    case UnaryOp::Exp: unary_loop(y, x, n, [](float v) { return std::exp(v); }); break;
-    case UnaryOp::Log: unary_loop(y, x, n, [](float v) { return std::log(v); }); break;
-    case UnaryOp::Sqrt: unary_loop(y, x, n, [](float v) { return std::sqrt(v); }); break;
-    case UnaryOp::Pow: unary_loop(y, x, n, [param](float v) { return std::pow(v, param); }); break;
-    case UnaryOp::Relu: unary_loop(y, x, n, [](float v) { return v > 0.f ? v : 0.f; }); break;
-    case UnaryOp::Gelu:  // x * Phi(x)
-      unary_loop(y, x, n, [](float v) { return 0.5f * v * (1.f + std::erf(v * kInvSqrt2)); });
-      break;
-    case UnaryOp::Sigmoid: unary_loop(y, x, n, [](float v) { return 1.f / (1.f + std::exp(-v)); }); break;
-    case UnaryOp::Tanh: unary_loop(y, x, n, [](float v) { return std::tanh(v); }); break;
-  }
+  for_unary_op<UnaryForwardLoop>(op, y, x, param, n);
 }
 
 void unary_backward(float* dx, const float* dout, const float* x, const float* y, UnaryOp op, float param, int64_t n) {
   if (reference_kernels()) return reference::unary_backward(dx, dout, x, y, op, param, n);
-  constexpr float kInvSqrt2 = 0.70710678118654752f;
-  constexpr float kInvSqrt2Pi = 0.39894228040143268f;
-  switch (op) {
-    case UnaryOp::Neg: unary_grad_loop(dx, dout, x, y, n, [](float g, float, float) { return -g; }); break;
-    case UnaryOp::Exp:  // d/dx e^x = e^x
-      unary_grad_loop(dx, dout, x, y, n, [](float g, float, float fy) { return g * fy; });
-      break;
-    case UnaryOp::Log: unary_grad_loop(dx, dout, x, y, n, [](float g, float v, float) { return g * (1.f / v); }); break;
-    case UnaryOp::Sqrt:  // 1 / (2 sqrt x)
-      unary_grad_loop(dx, dout, x, y, n, [](float g, float, float fy) { return g * (0.5f / fy); });
-      break;
-    case UnaryOp::Pow:
-      unary_grad_loop(dx, dout, x, y, n,
-                      [param](float g, float v, float) { return g * (param * std::pow(v, param - 1.f)); });
-      break;
-    case UnaryOp::Relu:  // v = x or y: same mask; 0 at x = 0, as PyTorch (a select, not g * 0: 0 even for g = inf)
-      unary_grad_loop(dx, dout, x, y, n, [](float g, float v, float) { return v > 0.f ? g : 0.f; });
-      break;
-    case UnaryOp::Gelu:  // Phi(x) + x phi(x)
-      unary_grad_loop(dx, dout, x, y, n, [](float g, float v, float) {
-        return g * (0.5f * (1.f + std::erf(v * kInvSqrt2)) + v * kInvSqrt2Pi * std::exp(-0.5f * v * v));
-      });
-      break;
-    case UnaryOp::Sigmoid:
-      unary_grad_loop(dx, dout, x, y, n, [](float g, float, float fy) { return g * (fy * (1.f - fy)); });
-      break;
-    case UnaryOp::Tanh: unary_grad_loop(dx, dout, x, y, n, [](float g, float, float fy) { return g * (1.f - fy * fy); }); break;
-  }
+  for_unary_op<UnaryBackwardLoop>(op, dx, dout, x, y, param, n);
 }
 
 void sum_to_shape(float* out, const Shape& to, const float* in, const Shape& from) {

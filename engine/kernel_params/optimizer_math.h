@@ -1,19 +1,11 @@
 // The optimizers' element math, written once for the CPU kernels (engine/cpu/optimizer_kernels.cpp)
 // and the CUDA kernels (cuda/lamb.cu, cuda/momentum.cu). Inline functions of scalars only.
-//
-// TG_HOST_DEVICE: under nvcc (__CUDACC__) these functions are compiled for both the host and the
-// device (__host__ __device__); under a plain C++ compiler they are ordinary inline functions.
-// That one qualifier is the only difference between the two builds.
+// TG_HOST_DEVICE (host_device.h) is the only difference between the two builds.
 #pragma once
 #include <cmath>
 
+#include "engine/kernel_params/host_device.h"
 #include "engine/kernel_params/optimizer.h"
-
-#if defined(__CUDACC__)
-#define TG_HOST_DEVICE __host__ __device__ __forceinline__
-#else
-#define TG_HOST_DEVICE inline
-#endif
 
 namespace tg {
 

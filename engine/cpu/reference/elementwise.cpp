@@ -4,54 +4,10 @@
 #include <cmath>
 #include <vector>
 
+#include "engine/kernel_params/elementwise_math.h"  // binary_value, unary_value, unary_gradient
+
 namespace tg::cpu::reference {
 namespace {
-
-float binary_value(BinaryOp op, float a, float b) {
-  switch (op) {
-    case BinaryOp::Add: return a + b;
-    case BinaryOp::Sub: return a - b;
-    case BinaryOp::Mul: return a * b;
-    case BinaryOp::Div: return a / b;
-  }
-  return 0.f;
-}
-
-constexpr float kInvSqrt2 = 0.70710678118654752f;    // 1/sqrt(2)
-constexpr float kInvSqrt2Pi = 0.39894228040143268f;  // 1/sqrt(2 pi)
-
-// f(x)
-float unary_value(UnaryOp op, float x, float param) {
-  switch (op) {
-    case UnaryOp::Neg: return -x;
-    case UnaryOp::Exp: return std::exp(x);
-    case UnaryOp::Log: return std::log(x);
-    case UnaryOp::Sqrt: return std::sqrt(x);
-    case UnaryOp::Pow: return std::pow(x, param);
-    case UnaryOp::Relu: return x > 0.f ? x : 0.f;
-    case UnaryOp::Gelu: return 0.5f * x * (1.f + std::erf(x * kInvSqrt2));  // x Phi(x)
-    case UnaryOp::Sigmoid: return 1.f / (1.f + std::exp(-x));
-    case UnaryOp::Tanh: return std::tanh(x);
-  }
-  return 0.f;
-}
-
-// dout * f'(x), with y = f(x) where f' is simplest in it.
-float unary_gradient(UnaryOp op, float dout, float x, float y, float param) {
-  switch (op) {
-    case UnaryOp::Neg: return -dout;
-    case UnaryOp::Exp: return dout * y;                                      // (e^x)' = e^x
-    case UnaryOp::Log: return dout * (1.f / x);                              // 1/x
-    case UnaryOp::Sqrt: return dout * (0.5f / y);                            // 1/(2 sqrt x)
-    case UnaryOp::Pow: return dout * (param * std::pow(x, param - 1.f));     // p x^(p-1)
-    case UnaryOp::Relu: return x > 0.f ? dout : 0.f;                         // 0 at x = 0, as PyTorch
-    case UnaryOp::Gelu:                                                      // Phi(x) + x phi(x)
-      return dout * (0.5f * (1.f + std::erf(x * kInvSqrt2)) + x * kInvSqrt2Pi * std::exp(-0.5f * x * x));
-    case UnaryOp::Sigmoid: return dout * (y * (1.f - y));                    // s (1 - s)
-    case UnaryOp::Tanh: return dout * (1.f - y * y);                         // 1 - tanh^2
-  }
-  return 0.f;
-}
 
 // The offset sum_d i_d * strides[d] of flat index `flat` over the dims `dims` (row-major, last fastest).
 int64_t offset_of(int64_t flat, const int64_t* dims, const int64_t* strides, int ndim) {

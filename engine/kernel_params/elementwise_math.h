@@ -1,0 +1,66 @@
+// The elementwise ops' element math, written once for the fast CPU kernels (engine/cpu/elementwise.cpp),
+// the reference kernels (engine/cpu/reference/elementwise.cpp) and the CUDA kernels (cuda/elementwise.cu).
+// Inline functions of scalars (TG_HOST_DEVICE, host_device.h). A loop that calls them with an op known
+// at compile time (a template parameter) gets the switch folded away and stays vectorisable.
+#pragma once
+#include <cmath>
+
+#include "engine/kernel_params/elementwise.h"
+#include "engine/kernel_params/host_device.h"
+
+namespace tg {
+
+// a (op) b
+TG_HOST_DEVICE float binary_value(BinaryOp op, float a, float b) {
+  switch (op) {
+    case BinaryOp::Add: return a + b;
+    case BinaryOp::Sub: return a - b;
+    case BinaryOp::Mul: return a * b;
+    case BinaryOp::Div: return a / b;
+  }
+  return 0.f;
+}
+
+constexpr float kInvSqrt2 = 0.70710678118654752f;    // 1/sqrt(2)
+constexpr float kInvSqrt2Pi = 0.39894228040143268f;  // 1/sqrt(2 pi)
+
+// y = f(x); `param` is the exponent p of Pow and unused otherwise.
+TG_HOST_DEVICE float unary_value(UnaryOp op, float x, float param) {
+  switch (op) {
+    case UnaryOp::Neg: return -x;
+    case UnaryOp::Exp: return std::exp(x);
+    case UnaryOp::Log: return std::log(x);
+    case UnaryOp::Sqrt: return std::sqrt(x);
+    case UnaryOp::Pow: return std::pow(x, param);
+    case UnaryOp::Relu: return x > 0.f ? x : 0.f;
+    case UnaryOp::Gelu: return 0.5f * x * (1.f + std::erf(x * kInvSqrt2));  // x Phi(x)
+    case UnaryOp::Sigmoid: return 1.f / (1.f + std::exp(-x));
+    case UnaryOp::Tanh: return std::tanh(x);
+  }
+  return 0.f;
+}
+
+// dx = dout * f'(x), with f' written in x or in y = f(x), whichever is simpler.
+TG_HOST_DEVICE float unary_gradient(UnaryOp op, float dout, float x, float y, float param) {
+  switch (op) {
+    case UnaryOp::Neg: return -dout;
+    case UnaryOp::Exp: return dout * y;                                   // (e^x)' = e^x
+    case UnaryOp::Log: return dout * (1.f / x);                           // 1/x
+    case UnaryOp::Sqrt: return dout * (0.5f / y);                         // 1/(2 sqrt x)
+    case UnaryOp::Pow: return dout * (param * std::pow(x, param - 1.f));  // p x^(p-1)
+    // A select, not dout * 0: 0 at x <= 0 even for dout = inf; 0 at x = 0, as PyTorch.
+    case UnaryOp::Relu: return x > 0.f ? dout : 0.f;
+    case UnaryOp::Gelu:  // Phi(x) + x phi(x)
+      return dout * (0.5f * (1.f + std::erf(x * kInvSqrt2)) + x * kInvSqrt2Pi * std::exp(-0.5f * x * x));
+    case UnaryOp::Sigmoid: return dout * (y * (1.f - y));  // s (1 - s)
+    case UnaryOp::Tanh: return dout * (1.f - y * y);       // 1 - tanh^2
+  }
+  return 0.f;
+}
+
+// Whether unary_gradient reads y (the others read only x and dout).
+TG_HOST_DEVICE bool unary_gradient_reads_output(UnaryOp op) {
+  return op == UnaryOp::Exp || op == UnaryOp::Sqrt || op == UnaryOp::Sigmoid || op == UnaryOp::Tanh;
+}
+
+}  // namespace tg
