@@ -122,21 +122,35 @@ void check_batchnorm(const cpu::KernelTable& t, const cpu::KernelTable& r) {
 }
 
 // The 2x2 max pool: the same values and argmax bits at every level, ties (first maximum wins) and
-// NaNs (take over) included, odd H and W (the last row / column dropped).
-void check_max_pool2x2(const cpu::KernelTable& t, const cpu::KernelTable& r) {
-  const PoolShape s{2, 3, 9, 37, 2, 2, 2, 2, 0, 0};
+// NaNs (take over) included, odd H and W (the last row / column dropped), rows of fewer than 16
+// outputs (28 -> 14, 7 -> 3: masked at AVX-512), more than 16 (37 -> 18, 66 -> 33), and values only.
+void check_max_pool2x2_shape(const cpu::KernelTable& t, const cpu::KernelTable& r, const PoolShape& s) {
+  CAPTURE(s.H);
+  CAPTURE(s.W);
   auto in = random_floats(static_cast<size_t>(s.N * s.C * s.H * s.W), 12);
   for (size_t i = 0; i + 1 < in.size(); i += 7) in[i] = in[i + 1];  // ties inside windows
   for (size_t i = 5; i < in.size(); i += 53) in[i] = std::nanf("");
   const size_t n_out = static_cast<size_t>(s.N * s.C * s.P() * s.Q());
-  std::vector<float> out(n_out), out_ref(n_out);
+  std::vector<float> out(n_out), out_ref(n_out), values_only(n_out);
   std::vector<int32_t> idx(n_out), idx_ref(n_out);
   t.max_pool2x2_forward(out.data(), idx.data(), in.data(), s);
+  t.max_pool2x2_forward(values_only.data(), nullptr, in.data(), s);
   r.max_pool2x2_forward(out_ref.data(), idx_ref.data(), in.data(), s);
   CHECK(idx == idx_ref);
   bool same = true;
-  for (size_t i = 0; i < n_out; ++i) same &= std::isnan(out[i]) ? std::isnan(out_ref[i]) : out[i] == out_ref[i];
+  for (size_t i = 0; i < n_out; ++i) {
+    same &= std::isnan(out[i]) ? std::isnan(out_ref[i]) : out[i] == out_ref[i];
+    same &= std::isnan(values_only[i]) ? std::isnan(out_ref[i]) : values_only[i] == out_ref[i];
+  }
   CHECK(same);
+}
+
+void check_max_pool2x2(const cpu::KernelTable& t, const cpu::KernelTable& r) {
+  check_max_pool2x2_shape(t, r, PoolShape{2, 3, 9, 37, 2, 2, 2, 2, 0, 0});
+  check_max_pool2x2_shape(t, r, PoolShape{2, 3, 28, 28, 2, 2, 2, 2, 0, 0});
+  check_max_pool2x2_shape(t, r, PoolShape{1, 5, 7, 7, 2, 2, 2, 2, 0, 0});
+  check_max_pool2x2_shape(t, r, PoolShape{1, 2, 4, 66, 2, 2, 2, 2, 0, 0});
+  check_max_pool2x2_shape(t, r, PoolShape{1, 2, 3, 2, 2, 2, 2, 2, 0, 0});
 }
 
 }  // namespace

@@ -55,6 +55,12 @@ inline void masked_store(float* p, Mask16 m, __m512 v) {
   for (int i = 0; i < 16; ++i)
     if ((m >> i) & 1) p[i] = tmp[i];
 }
+inline void masked_store_i32(int32_t* p, Mask16 m, __m512i v) {
+  alignas(64) int32_t tmp[16];
+  _mm512_store_si512(tmp, v);
+  for (int i = 0; i < 16; ++i)
+    if ((m >> i) & 1) p[i] = tmp[i];
+}
 inline __m128 masked_load4(Mask16 m, const float* p) { return _mm512_castps512_ps128(masked_load(m & 0xfu, p)); }
 inline void masked_store4(float* p, Mask16 m, __m128 v) {
   masked_store(p, static_cast<Mask16>(m & 0xfu), _mm512_castps128_ps512(v));
@@ -63,6 +69,7 @@ inline void masked_store4(float* p, Mask16 m, __m128 v) {
 using Mask16 = __mmask16;
 inline __m512 masked_load(Mask16 m, const float* p) { return _mm512_maskz_loadu_ps(m, p); }
 inline void masked_store(float* p, Mask16 m, __m512 v) { _mm512_mask_storeu_ps(p, m, v); }
+inline void masked_store_i32(int32_t* p, Mask16 m, __m512i v) { _mm512_mask_storeu_epi32(p, m, v); }
 // The same on 4 floats (mask bits 0..3; AVX-512 VL).
 inline __m128 masked_load4(Mask16 m, const float* p) { return _mm_maskz_loadu_ps(static_cast<__mmask8>(m & 0xfu), p); }
 inline void masked_store4(float* p, Mask16 m, __m128 v) { _mm_mask_storeu_ps(p, static_cast<__mmask8>(m & 0xfu), v); }
