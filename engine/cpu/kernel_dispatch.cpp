@@ -122,5 +122,8 @@ void batchnorm2d_update_running(float* running_mean, float* running_var, const f
 void max_pool2x2_forward(float* out, int32_t* indices, const float* in, const PoolShape& s) {
   kernels().max_pool2x2_forward(out, indices, in, s);
 }
+void max_pool2x2_backward(float* din, const float* dout, const int32_t* indices, const PoolShape& s) {
+  kernels().max_pool2x2_backward(din, dout, indices, s);
+}
 
 }  // namespace tg::cpu

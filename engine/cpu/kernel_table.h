@@ -34,6 +34,7 @@ struct KernelTable {
   decltype(&cpu::batchnorm2d_relu_backward) batchnorm2d_relu_backward;
   decltype(&cpu::batchnorm2d_update_running) batchnorm2d_update_running;
   decltype(&cpu::max_pool2x2_forward) max_pool2x2_forward;
+  decltype(&cpu::max_pool2x2_backward) max_pool2x2_backward;
 };
 
 // The table of cpu_isa() (chosen at the first call).

@@ -55,6 +55,8 @@ void max_pool2d_forward(float* out, int32_t* indices, const float* in, const Poo
 
 void max_pool2d_backward(float* din, const float* dout, const int32_t* indices, const PoolShape& s) {
   if (reference_kernels()) return reference::max_pool2d_backward(din, dout, indices, s);
+  if (s.kernel_h == 2 && s.kernel_w == 2 && s.stride_h == 2 && s.stride_w == 2 && s.pad_h == 0 && s.pad_w == 0)
+    return max_pool2x2_backward(din, dout, indices, s);
   const int64_t PQ = s.P() * s.Q(), HW = s.H * s.W, planes = s.N * s.C;
 #pragma omp parallel for schedule(static) if (worth_parallel(planes * HW))
   for (int64_t pl = 0; pl < planes; ++pl) {

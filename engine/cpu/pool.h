@@ -15,6 +15,9 @@ void max_pool2d_forward(float* out, int32_t* indices, const float* in, const Poo
 void max_pool2x2_forward(float* out, int32_t* indices, const float* in, const PoolShape& s);
 // din[n,c,indices[n,c,p,q]] += dout[n,c,p,q]; din (N, C, H, W) is overwritten.
 void max_pool2d_backward(float* din, const float* dout, const int32_t* indices, const PoolShape& s);
+// Its 2x2 stride-2 unpadded case (the same bits), dispatched per ISA level: the windows do not
+// overlap, so each din element is written once, dout at the window's argmax and 0 elsewhere.
+void max_pool2x2_backward(float* din, const float* dout, const int32_t* indices, const PoolShape& s);
 
 // out = (1 / (kernel_h * kernel_w)) * sum over the window, padding counted as zeros.
 void avg_pool2d_forward(float* out, const float* in, const PoolShape& s);

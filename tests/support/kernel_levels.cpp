@@ -5,9 +5,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <vector>
 
 #include "engine/cpu/reference/conv2d.h"
+#include "engine/cpu/reference/pool.h"
 #include "engine/random.h"
 
 namespace tg::test {
@@ -137,6 +139,18 @@ void check_max_pool2x2_shape(const cpu::KernelTable& t, const cpu::KernelTable& 
   t.max_pool2x2_forward(values_only.data(), nullptr, in.data(), s);
   r.max_pool2x2_forward(out_ref.data(), idx_ref.data(), in.data(), s);
   CHECK(idx == idx_ref);
+  // The backward from those indices: both levels' 2x2 kernels and the general reference scatter
+  // (memset, then din[idx] += dout) give the same bits, -0 and NaN gradients included.
+  auto dout = random_floats(n_out, 13);
+  for (size_t i = 3; i < n_out; i += 11) dout[i] = -0.f;
+  for (size_t i = 7; i < n_out; i += 29) dout[i] = std::nanf("");
+  const size_t n_in = in.size();
+  std::vector<float> din(n_in, 5.f), din_ref(n_in, 5.f), din_scatter(n_in, 5.f);  // 5: overwritten everywhere
+  t.max_pool2x2_backward(din.data(), dout.data(), idx_ref.data(), s);
+  r.max_pool2x2_backward(din_ref.data(), dout.data(), idx_ref.data(), s);
+  cpu::reference::max_pool2d_backward(din_scatter.data(), dout.data(), idx_ref.data(), s);
+  CHECK(std::memcmp(din.data(), din_ref.data(), n_in * sizeof(float)) == 0);
+  CHECK(std::memcmp(din.data(), din_scatter.data(), n_in * sizeof(float)) == 0);
   bool same = true;
   for (size_t i = 0; i < n_out; ++i) {
     same &= std::isnan(out[i]) ? std::isnan(out_ref[i]) : out[i] == out_ref[i];

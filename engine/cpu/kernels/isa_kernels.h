@@ -55,6 +55,11 @@ inline void masked_store(float* p, Mask16 m, __m512 v) {
   for (int i = 0; i < 16; ++i)
     if ((m >> i) & 1) p[i] = tmp[i];
 }
+inline __m512i masked_load_i32(Mask16 m, const int32_t* p) {
+  alignas(64) int32_t tmp[16];
+  for (int i = 0; i < 16; ++i) tmp[i] = (m >> i) & 1 ? p[i] : 0;
+  return _mm512_load_si512(tmp);
+}
 inline void masked_store_i32(int32_t* p, Mask16 m, __m512i v) {
   alignas(64) int32_t tmp[16];
   _mm512_store_si512(tmp, v);
@@ -69,6 +74,7 @@ inline void masked_store4(float* p, Mask16 m, __m128 v) {
 using Mask16 = __mmask16;
 inline __m512 masked_load(Mask16 m, const float* p) { return _mm512_maskz_loadu_ps(m, p); }
 inline void masked_store(float* p, Mask16 m, __m512 v) { _mm512_mask_storeu_ps(p, m, v); }
+inline __m512i masked_load_i32(Mask16 m, const int32_t* p) { return _mm512_maskz_loadu_epi32(m, p); }
 inline void masked_store_i32(int32_t* p, Mask16 m, __m512i v) { _mm512_mask_storeu_epi32(p, m, v); }
 // The same on 4 floats (mask bits 0..3; AVX-512 VL).
 inline __m128 masked_load4(Mask16 m, const float* p) { return _mm_maskz_loadu_ps(static_cast<__mmask8>(m & 0xfu), p); }
@@ -110,6 +116,7 @@ decltype(cpu::batchnorm2d_relu_forward_eval) batchnorm2d_relu_forward_eval;
 decltype(cpu::batchnorm2d_relu_backward) batchnorm2d_relu_backward;
 decltype(cpu::batchnorm2d_update_running) batchnorm2d_update_running;
 decltype(cpu::max_pool2x2_forward) max_pool2x2_forward;
+decltype(cpu::max_pool2x2_backward) max_pool2x2_backward;
 
 const KernelTable& kernel_table();
 

@@ -25,6 +25,7 @@ const KernelTable kTable = {
     &batchnorm2d_relu_backward,
     &batchnorm2d_update_running,
     &max_pool2x2_forward,
+    &max_pool2x2_backward,
 };
 }  // namespace
 

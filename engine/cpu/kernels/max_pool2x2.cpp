@@ -61,6 +61,33 @@ void pool_row16(float* yp, int32_t* ip, const float* r0, const float* r1, int64_
     }
   }
 }
+
+// The backward of one output row: din's two input rows t0, t1 (2Q floats written each) from the
+// row's dout dp and argmax ip. Lane q: off = ip[q] - (row0 + 2q) is 0, 1, W or W + 1, the window
+// element that won; that element gets dp[q] + 0 (so -0 becomes +0, as the general kernel's
+// 0 + dout), the other three 0. Even and odd columns are interleaved back by two permutes.
+void unpool_row16(float* t0, float* t1, const float* dp, const int32_t* ip, int64_t Q, int32_t row0, int32_t w) {
+  const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+  const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  const __m512 zero = _mm512_setzero_ps();
+  for (int64_t q = 0; q < Q; q += 16) {
+    const int64_t n = Q - q < 16 ? Q - q : 16;
+    const Mask16 in_mask = first_lanes(n), lo_mask = first_lanes(2 * n), hi_mask = first_lanes(2 * n - 16);
+    const __m512 g = _mm512_add_ps(masked_load(in_mask, dp + q), zero);
+    const __m512i col = _mm512_slli_epi32(_mm512_add_epi32(_mm512_set1_epi32(static_cast<int32_t>(q)), lane), 1);
+    const __m512i index = masked_load_i32(in_mask, ip + q);
+    const __m512i off = _mm512_sub_epi32(index, _mm512_add_epi32(_mm512_set1_epi32(row0), col));
+    const __m512 top_even = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(off, _mm512_setzero_si512()), g);
+    const __m512 top_odd = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(off, _mm512_set1_epi32(1)), g);
+    const __m512 bottom_even = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(off, _mm512_set1_epi32(w)), g);
+    const __m512 bottom_odd = _mm512_maskz_mov_ps(_mm512_cmpeq_epi32_mask(off, _mm512_set1_epi32(w + 1)), g);
+    masked_store(t0 + 2 * q, lo_mask, _mm512_permutex2var_ps(top_even, lo, top_odd));
+    masked_store(t0 + 2 * q + 16, hi_mask, _mm512_permutex2var_ps(top_even, hi, top_odd));
+    masked_store(t1 + 2 * q, lo_mask, _mm512_permutex2var_ps(bottom_even, lo, bottom_odd));
+    masked_store(t1 + 2 * q + 16, hi_mask, _mm512_permutex2var_ps(bottom_even, hi, bottom_odd));
+  }
+}
 #endif
 
 }  // namespace
@@ -107,6 +134,46 @@ void max_pool2x2_forward(float* out, int32_t* indices, const float* in, const Po
       }
 #endif
     }
+  }
+}
+
+}  // namespace tg::cpu::TG_ISA_NS
+
+namespace tg::cpu::TG_ISA_NS {
+
+// din from dout and the forward's argmax (pool.h): every din element written once, the windows'
+// non-winners and an odd H's last row / odd W's last column with 0.
+void max_pool2x2_backward(float* din, const float* dout, const int32_t* indices, const PoolShape& s) {
+  const int64_t P = s.P(), Q = s.Q(), W = s.W, H = s.H, HW = H * W, PQ = P * Q, planes = s.N * s.C;
+  const int32_t w = static_cast<int32_t>(W);
+#pragma omp parallel for schedule(static) if (planes * HW >= 16384)
+  for (int64_t pl = 0; pl < planes; ++pl) {
+    float* dx = din + pl * HW;        // (H, W)
+    const float* dy = dout + pl * PQ;  // (P, Q)
+    const int32_t* idx = indices + pl * PQ;
+    for (int64_t p = 0; p < P; ++p) {
+      float* t0 = dx + 2 * p * W;  // the window's two input rows
+      float* t1 = t0 + W;
+      const int32_t row0 = static_cast<int32_t>(2 * p * W);
+      const float* dp = dy + p * Q;
+      const int32_t* ip = idx + p * Q;
+#if TG_ISA_LEVEL >= 2
+      unpool_row16(t0, t1, dp, ip, Q, row0, w);
+#else
+#pragma omp simd
+      for (int64_t q = 0; q < Q; ++q) {
+        const int32_t off = ip[q] - (row0 + 2 * static_cast<int32_t>(q));
+        const float g = dp[q] + 0.f;  // -0 -> +0: the general kernel's 0 + dout
+        t0[2 * q] = select(off == 0, g, 0.f);
+        t0[2 * q + 1] = select(off == 1, g, 0.f);
+        t1[2 * q] = select(off == w, g, 0.f);
+        t1[2 * q + 1] = select(off == w + 1, g, 0.f);
+      }
+#endif
+      for (int64_t c = 2 * Q; c < W; ++c) t0[c] = t1[c] = 0.f;  // an odd W's last column
+    }
+    for (int64_t r = 2 * P; r < H; ++r)  // an odd H's last row
+      for (int64_t c = 0; c < W; ++c) dx[r * W + c] = 0.f;
   }
 }
 
