@@ -70,6 +70,17 @@ inline std::unique_ptr<optim::Optimizer> make_lambc(std::vector<optim::ParamGrou
 }
 
 // max |a - b| / max |b| (b the reference), over one tensor.
+// ||a - b||_2 / ||b||_2 (0 when both are 0).
+inline double rel_l2(const Tensor& a, const Tensor& b) {
+  double diff = 0.0, norm = 0.0;
+  for (int64_t i = 0; i < b.numel(); ++i) {
+    const double d = static_cast<double>(a.data()[i]) - b.data()[i];
+    diff += d * d;
+    norm += static_cast<double>(b.data()[i]) * b.data()[i];
+  }
+  return norm > 0.0 ? std::sqrt(diff / norm) : std::sqrt(diff);
+}
+
 inline double rel_diff(const Tensor& a, const Tensor& b) {
   double diff = 0.0, scale = 0.0;
   for (int64_t i = 0; i < b.numel(); ++i) {

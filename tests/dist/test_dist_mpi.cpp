@@ -282,11 +282,24 @@ TEST_CASE("mpi: small CNN in training mode, SyncBatchNorm on 2 x 64 == BatchNorm
   forward_backward(*ref, batch(0));
   forward_backward(*model, my_rows(0));
   ddp.synchronize();
+  // The two sides round differently (one forward of 128 against 2 x 64), and a pre-activation
+  // within rounding of 0 can land on either side of a ReLU: then a 2x2 max-pool window picks
+  // another winner and its gradient takes another path. Measured in the Release build at
+  // TG_CPU_ISA=generic: one window of layer 13's 131,072 (0 on one side, 2.7e-6 on the other) gives
+  // 1.6e-3 max relative difference in 10.weight's gradient (the same 1.6e-3 once seen in the ASan
+  // build at the SIMD levels), 3.5e-4 relative L2. So gradients are compared in relative L2: 6e-6
+  // without a flip, 3.5e-4 with one, against 0.26 when the ranks normalise with their own batch
+  // statistics instead of the group's and 1 for a missed gradient average. The running statistics
+  // (forward only, no kink) are compared tightly below; the single-layer test above checks
+  // SyncBatchNorm's values and gradients to 1e-5.
   const auto pa = model->named_parameters(), pb = ref->named_parameters();
-  double worst = 0.0;
-  for (size_t i = 0; i < pa.size(); ++i) worst = std::max(worst, rel_diff(pa[i].second.grad(), pb[i].second.grad()));
-  MESSAGE("max relative gradient difference " << worst << " (one forward of 128 against 2 x 64: kernel rounding)");
-  CHECK(worst < 1e-4);
+  double worst = 0.0, worst_l2 = 0.0;
+  for (size_t i = 0; i < pa.size(); ++i) {
+    worst = std::max(worst, rel_diff(pa[i].second.grad(), pb[i].second.grad()));
+    worst_l2 = std::max(worst_l2, rel_l2(pa[i].second.grad(), pb[i].second.grad()));
+  }
+  MESSAGE("gradient difference, one forward of 128 against 2 x 64: max relative " << worst << ", relative L2 " << worst_l2);
+  CHECK(worst_l2 < 5e-3);
   const auto ba = model->named_buffers(), bb = ref->named_buffers();
   for (size_t i = 0; i < ba.size(); ++i) CHECK(rel_diff(ba[i].second, bb[i].second) < 1e-5);
 }
