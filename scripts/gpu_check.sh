@@ -4,18 +4,28 @@
 # trains the offline Fashion-MNIST recipe on the GPU, and benchmarks the training step against
 # PyTorch on the same GPU (bench/torch_reference.py --device cuda: the same networks and protocol).
 # Everything is logged to $LOG_DIR (default build-gpu/logs).
-#   bash scripts/gpu_check.sh [--data-dir DIR]
+#   bash scripts/gpu_check.sh [--data-dir DIR] [--study]
+# --study (with --data-dir) adds the GPU arm of the clipping study (docs/results.md): Fashion-MNIST,
+# the small CNN, batch 1000/2000/3000 x {LAMB, LAMBC clip 1} x seeds 0-4, the `paper` preset and the
+# authors' lr, 2 epochs per run, STUDY_JOBS runs at once on the one GPU (default 4), capped at
+# STUDY_SECONDS (default 420); resumable: rerunning the command skips finished runs.
 # Without a data dir holding fashion-mnist/ (or Debian's dataset), the training run is skipped;
 # without a python3 that has torch (PYTHON=..., default python3), the PyTorch side of the bench is.
 # TORCH_BENCH=path/to/script.py replaces the PyTorch reference (same flags and JSON fields).
 set -uo pipefail
 data_dir=""
+study=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --data-dir) data_dir=$2; shift 2 ;;
-    *) echo "gpu_check.sh: unknown flag $1 (known: --data-dir DIR)" >&2; exit 2 ;;
+    --study) study=1; shift ;;
+    *) echo "gpu_check.sh: unknown flag $1 (known: --data-dir DIR, --study)" >&2; exit 2 ;;
   esac
 done
+if [ $study = 1 ] && [ -z "$data_dir" ]; then
+  echo "gpu_check.sh: --study needs --data-dir DIR (a folder with fashion-mnist/)" >&2
+  exit 2
+fi
 PYTHON=${PYTHON:-python3}
 torch_bench=${TORCH_BENCH:-bench/torch_reference.py}
 B=${BUILD:-build-gpu}
@@ -33,7 +43,10 @@ t0=$(date +%s)
 cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Release -DTRUSTGRAD_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$ARCH" \
   -DTRUSTGRAD_BUILD_EXAMPLES=ON > "$LOG_DIR/configure.log" 2>&1 || { tail -30 "$LOG_DIR/configure.log"; exit 1; }
 grep "trustgrad backends" "$LOG_DIR/configure.log"
-cmake --build "$B" -j "$JOBS" --target test_cuda test_engine test_nn test_optim bench_train_step bench_cuda trustgrad_train \
+targets="test_cuda test_engine test_nn test_optim bench_train_step bench_cuda trustgrad_train"
+[ $study = 1 ] && targets="$targets trust_clipping_study"
+# shellcheck disable=SC2086
+cmake --build "$B" -j "$JOBS" --target $targets \
   > "$LOG_DIR/build.log" 2>&1 || { grep -E "error|Error" "$LOG_DIR/build.log" | head -40; exit 1; }
 echo "built in $(( $(date +%s) - t0 )) s"
 
@@ -57,6 +70,19 @@ if [ -n "$data_dir" ]; then
   rc=$?
   grep -iE "epoch|test|error|accuracy" "$LOG_DIR/train.log" | tail -12
   echo "train exit $rc after $(( $(date +%s) - t0 )) s"
+  [ $rc = 0 ] || status=1
+fi
+
+if [ $study = 1 ]; then
+  step "study: LAMB vs LAMBC clip 1 on cuda:0, batch 1000/2000/3000 x 5 seeds (paper preset, authors' lr)"
+  t0=$(date +%s)
+  timeout "${STUDY_SECONDS:-420}" "$B/examples/trust_clipping_study/trust_clipping_study" --device cuda \
+    --dataset fashion-mnist --data-dir "$data_dir" --epochs 2 --batch-sizes 1000,2000,3000 --presets paper \
+    --scaled-lr-from 0 --seeds 0,1,2,3,4 --jobs "${STUDY_JOBS:-4}" --out "$B/study" \
+    --machine "$(head -1 "$LOG_DIR/gpu.txt"), ${STUDY_JOBS:-4} runs at once" > "$LOG_DIR/study.log" 2>&1
+  rc=$?
+  tail -40 "$LOG_DIR/study.log"
+  echo "study exit $rc after $(( $(date +%s) - t0 )) s (results: $B/study/results.md, report.html)"
   [ $rc = 0 ] || status=1
 fi
 
