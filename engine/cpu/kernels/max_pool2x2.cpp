@@ -10,6 +10,7 @@
 namespace tg::cpu::TG_ISA_NS {
 namespace {
 
+#if TG_ISA_LEVEL < 2  // the AVX-512 copy uses mask registers instead (pool_row16, unpool_row16)
 // t ? x : y with bit masks: no branch even in the scalar remainder of a vectorised loop (with
 // ternaries the compiler branched there, and on random data a third of those branches mispredict).
 // (__builtin_bit_cast, not std::bit_cast: no std template instantiated in a per-ISA source.)
@@ -21,6 +22,7 @@ inline int32_t select(bool t, int32_t x, int32_t y) {
   const int32_t m = -static_cast<int32_t>(t);
   return (x & m) | (y & ~m);
 }
+#endif
 
 #if TG_ISA_LEVEL >= 2
 // One output row of the 2x2 pool, 16 outputs per step: r0, r1 = the window's two input rows, Q
