@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # GPU checks in one go, for a machine with an NVIDIA GPU: builds the CUDA backend (sm_90 unless
-# ARCH is set), runs every CUDA test (kernel parity, op-layer parity, model parity, optimizers),
+# ARCH is set), runs every CUDA test (kernel parity, op-layer parity, model parity, optimizers, the
+# NCCL collectives in a world of one),
 # trains the offline Fashion-MNIST recipe on the GPU, and benchmarks the training step against
 # PyTorch on the same GPU (bench/torch_reference.py --device cuda: the same networks and protocol).
 # Everything is logged to $LOG_DIR (default build-gpu/logs).
@@ -43,7 +44,7 @@ t0=$(date +%s)
 cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Release -DTRUSTGRAD_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$ARCH" \
   -DTRUSTGRAD_BUILD_EXAMPLES=ON > "$LOG_DIR/configure.log" 2>&1 || { tail -30 "$LOG_DIR/configure.log"; exit 1; }
 grep "trustgrad backends" "$LOG_DIR/configure.log"
-targets="test_cuda test_engine test_nn test_optim bench_train_step bench_cuda trustgrad_train"
+targets="test_cuda test_engine test_nn test_optim test_dist bench_train_step bench_cuda trustgrad_train"
 [ $study = 1 ] && targets="$targets trust_clipping_study"
 # shellcheck disable=SC2086
 cmake --build "$B" -j "$JOBS" --target $targets \
@@ -51,14 +52,15 @@ cmake --build "$B" -j "$JOBS" --target $targets \
 echo "built in $(( $(date +%s) - t0 )) s"
 
 step "tests"
-for t in "test_cuda" "test_engine -sf=*cuda*" "test_nn -sf=*cuda*" "test_optim -sf=*cuda*"; do
+for t in "test_cuda" "test_engine -sf=*cuda*" "test_nn -sf=*cuda*" "test_optim -sf=*cuda*" "dist/test_dist -tc=*NCCL*"; do
   name=${t%% *}
+  log="$LOG_DIR/$(basename "$name").log"
   # shellcheck disable=SC2086
-  if "$B/tests/$name" ${t#"$name"} --force-colors=0 > "$LOG_DIR/$name.log" 2>&1; then
-    echo "$t: $(grep -E '^\[doctest\] (test cases|assertions)' "$LOG_DIR/$name.log" | tr -s ' ' | paste -sd ' ')"
+  if "$B/tests/$name" ${t#"$name"} --force-colors=0 > "$log" 2>&1; then
+    echo "$t: $(grep -E '^\[doctest\] (test cases|assertions)|skipped' "$log" | tr -s ' ' | paste -sd ' ')"
   else
     status=1
-    echo "$t: FAILED"; grep -B2 -A8 "ERROR\|FATAL" "$LOG_DIR/$name.log" | head -60
+    echo "$t: FAILED"; grep -B2 -A8 "ERROR\|FATAL" "$log" | head -60
   fi
 done
 

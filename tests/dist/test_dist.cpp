@@ -7,6 +7,7 @@
 #include "dist_test_util.h"
 #include "dist/sync_batch_norm.h"
 #include "engine/autograd.h"
+#include "engine/device.h"
 #include "engine/nn_ops.h"
 #include "nn/sync_batch_norm.h"
 #include "support/gradcheck.h"
@@ -31,6 +32,49 @@ TEST_CASE("dist: a group of one without mpirun; its collectives are the identity
   CHECK_THROWS_WITH_AS(pg.broadcast(t, 1), doctest::Contains("root 1 is not a rank of a world of 1"), Error);
   CHECK_THROWS_WITH_AS(pg.set_timeout_seconds(0), doctest::Contains("timeout must be > 0"), Error);
   CHECK_THROWS_WITH_AS(pg.all_reduce(Tensor()), doctest::Contains("all_reduce"), Error);
+}
+
+// NCCL (dist/nccl_backend.cpp) in the one configuration a one-GPU machine can run: a world of one
+// on cuda:0 (NCCL refuses two ranks on one GPU). Each collective goes through the communicator,
+// its stream and its completion event, so a wrong pointer, count, type or stream shows here.
+TEST_CASE("dist: collectives on CUDA tensors go through NCCL (a world of one on cuda:0)") {
+  if (!nccl_built()) {
+    MESSAGE("skipped: this build has no NCCL (no CUDA backend)");
+    return;
+  }
+  if (cuda_device_count() == 0) {
+    MESSAGE("skipped: no CUDA device");
+    return;
+  }
+  ProcessGroup pg(ProcessGroupOptions{.force_single = true});
+  Generator gen(5);
+  const Tensor host = Tensor::randn({1000}, gen);
+  const auto same = [&](const Tensor& device_tensor, const Tensor& expected) {
+    const Tensor back = device_tensor.to(Device::cpu());
+    REQUIRE(back.numel() == expected.numel());
+    bool equal = true;
+    for (int64_t i = 0; i < expected.numel(); ++i) equal &= back.data()[i] == expected.data()[i];
+    return equal;
+  };
+  Tensor x = host.to(Device::cuda(0));
+  for (ReduceOp op : {ReduceOp::kSum, ReduceOp::kAverage, ReduceOp::kMax}) {
+    pg.all_reduce(x, op);  // over one rank: the identity
+    CHECK(same(x, host));
+  }
+  CHECK(pg.backend_name().find("nccl") != std::string::npos);
+  pg.broadcast(x, 0);
+  CHECK(same(x, host));
+  const Tensor gathered = pg.all_gather(x);
+  CHECK(gathered.shape() == Shape{1, 1000});
+  CHECK(gathered.device() == Device::cuda(0));
+  CHECK(same(gathered, host));
+  const Tensor scattered = pg.reduce_scatter(x, ReduceOp::kSum);
+  CHECK(scattered.device() == Device::cuda(0));
+  CHECK(same(scattered, host));
+  // A CPU tensor in the same group still goes through the CPU backend.
+  Tensor c = host.clone();
+  pg.all_reduce(c, ReduceOp::kSum);
+  CHECK(same(c, host));
 }
 
 TEST_CASE("dist: the default group outside mpirun is a world of one (MPI singleton or no MPI)") {
