@@ -62,21 +62,6 @@ __global__ void unary_backward_kernel(float* dx, const float* dout, const float*
   }
 }
 
-template <template <UnaryOp> class Launch, class... Args>
-void dispatch_unary(UnaryOp op, Args... args) {
-  switch (op) {
-    case UnaryOp::Neg: Launch<UnaryOp::Neg>::run(args...); break;
-    case UnaryOp::Exp: Launch<UnaryOp::Exp>::run(args...); break;
-    case UnaryOp::Log: Launch<UnaryOp::Log>::run(args...); break;
-    case UnaryOp::Sqrt: Launch<UnaryOp::Sqrt>::run(args...); break;
-    case UnaryOp::Pow: Launch<UnaryOp::Pow>::run(args...); break;
-    case UnaryOp::Relu: Launch<UnaryOp::Relu>::run(args...); break;
-    case UnaryOp::Gelu: Launch<UnaryOp::Gelu>::run(args...); break;
-    case UnaryOp::Sigmoid: Launch<UnaryOp::Sigmoid>::run(args...); break;
-    case UnaryOp::Tanh: Launch<UnaryOp::Tanh>::run(args...); break;
-  }
-}
-
 template <UnaryOp Op>
 struct UnaryForward {
   static void run(float* y, const float* x, float param, int64_t n) {

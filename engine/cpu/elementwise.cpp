@@ -33,7 +33,7 @@ inline void flat_loop(int64_t n, F body) {
 // The same broadcast with adjacent dims merged where both inputs walk them as one (each input's
 // stride on dim d equals its stride on d + 1 times out[d + 1], stretched dims included: 0 = 0 * n)
 // and size-1 dims dropped: a same-shape NCHW add becomes one flat dim, a per-channel bias add over
-// NCHW three (N, C, HW). The flat index -> offsets map is unchanged.
+// NCHW three (N, C, HW). The flat index -> offsets map is unchanged; at least one dim is left.
 BroadcastShape merge_dims(const BroadcastShape& s) {
   BroadcastShape m;
   for (int d = s.ndim - 1; d >= 0; --d) {  // innermost first; m is built reversed, then flipped
@@ -48,7 +48,7 @@ BroadcastShape merge_dims(const BroadcastShape& s) {
     m.b_stride[m.ndim] = s.b_stride[d];
     ++m.ndim;
   }
-  if (m.ndim == 0 && s.ndim > 0) {  // every dim of size 1: one element
+  if (m.ndim == 0) {  // 0-dim, or every dim of size 1: one element
     m.ndim = 1;
     m.out[0] = 1;
   }
@@ -80,33 +80,34 @@ inline void strided_row(float* o, const float* a, int64_t sa, const float* b, in
   }
 }
 
-// out = f(a, b) over the broadcast s (merged first). One dim left: one flat loop, threaded over
-// elements; otherwise threaded over the rows of the innermost dim.
+// out = f(a, b) over the broadcast s (merged first), threaded over rows of the innermost dim; one
+// dim left (a same-shape op, or a tensor against a scalar) is cut into rows of kFlatRow elements so
+// that it is threaded too.
+constexpr int64_t kFlatRow = 4096;
+
 template <class F>
 void binary_loop(float* out, const float* a, const float* b, const BroadcastShape& shape, F f) {
   const BroadcastShape s = merge_dims(shape);
-  if (s.ndim == 0) {
-    out[0] = f(a[0], b[0]);
-    return;
-  }
   const int last = s.ndim - 1;
-  const int64_t inner = s.out[last], sa = s.a_stride[last], sb = s.b_stride[last];
-  if (s.ndim == 1) {
-    if (sa == 1 && sb == 1) return flat_loop(inner, [=](int64_t i) { out[i] = f(a[i], b[i]); });
-    if (sa == 1 && sb == 0) return flat_loop(inner, [=, y = b[0]](int64_t i) { out[i] = f(a[i], y); });
-    if (sa == 0 && sb == 1) return flat_loop(inner, [=, x = a[0]](int64_t i) { out[i] = f(x, b[i]); });
-  }
-  const int64_t rows = inner ? s.numel() / inner : 0;
-#pragma omp parallel for schedule(static) if (s.numel() > kParallelThreshold)
+  const int64_t n = s.numel(), sa = s.a_stride[last], sb = s.b_stride[last];
+  if (n == 0) return;
+  const int64_t inner = s.ndim == 1 ? kFlatRow : s.out[last];
+  const int64_t rows = (n + inner - 1) / inner;
+#pragma omp parallel for schedule(static) if (n > kParallelThreshold)
   for (int64_t r = 0; r < rows; ++r) {
-    int64_t ao = 0, bo = 0, rem = r;
-    for (int d = last - 1; d >= 0; --d) {
+    int64_t ao = 0, bo = 0, count = inner;
+    if (s.ndim == 1) {
+      ao = r * inner * sa;
+      bo = r * inner * sb;
+      count = std::min(inner, n - r * inner);
+    }
+    for (int64_t rem = r, d = last - 1; d >= 0; --d) {
       const int64_t idx = rem % s.out[d];
       rem /= s.out[d];
       ao += idx * s.a_stride[d];
       bo += idx * s.b_stride[d];
     }
-    strided_row(out + r * inner, a + ao, sa, b + bo, sb, inner, f);
+    strided_row(out + r * inner, a + ao, sa, b + bo, sb, count, f);
   }
 }
 
@@ -184,22 +185,6 @@ void unary_grad_loop(float* dx, const float* dout, const float* x, const float* 
   flat_loop(n, [=](int64_t i) { dx[i] = unary_gradient(Op, dout[i], x[i], y[i], param); });
 }
 
-// Calls Loop<op>(args...) with op as a compile-time constant.
-template <template <UnaryOp> class Loop, class... Args>
-void for_unary_op(UnaryOp op, Args... args) {
-  switch (op) {
-    case UnaryOp::Neg: return Loop<UnaryOp::Neg>::run(args...);
-    case UnaryOp::Exp: return Loop<UnaryOp::Exp>::run(args...);
-    case UnaryOp::Log: return Loop<UnaryOp::Log>::run(args...);
-    case UnaryOp::Sqrt: return Loop<UnaryOp::Sqrt>::run(args...);
-    case UnaryOp::Pow: return Loop<UnaryOp::Pow>::run(args...);
-    case UnaryOp::Relu: return Loop<UnaryOp::Relu>::run(args...);
-    case UnaryOp::Gelu: return Loop<UnaryOp::Gelu>::run(args...);
-    case UnaryOp::Sigmoid: return Loop<UnaryOp::Sigmoid>::run(args...);
-    case UnaryOp::Tanh: return Loop<UnaryOp::Tanh>::run(args...);
-  }
-}
-
 template <UnaryOp Op>
 struct UnaryForwardLoop {
   static void run(float* y, const float* x, float param, int64_t n) { unary_loop<Op>(y, x, param, n); }
@@ -215,12 +200,12 @@ struct UnaryBackwardLoop {
 
 void unary_forward(float* y, const float* x, UnaryOp op, float param, int64_t n) {
   if (reference_kernels()) return reference::unary_forward(y, x, op, param, n);
-  for_unary_op<UnaryForwardLoop>(op, y, x, param, n);
+  dispatch_unary<UnaryForwardLoop>(op, y, x, param, n);
 }
 
 void unary_backward(float* dx, const float* dout, const float* x, const float* y, UnaryOp op, float param, int64_t n) {
   if (reference_kernels()) return reference::unary_backward(dx, dout, x, y, op, param, n);
-  for_unary_op<UnaryBackwardLoop>(op, dx, dout, x, y, param, n);
+  dispatch_unary<UnaryBackwardLoop>(op, dx, dout, x, y, param, n);
 }
 
 void sum_to_shape(float* out, const Shape& to, const float* in, const Shape& from) {

@@ -15,15 +15,17 @@ namespace {
 
 bool worth_parallel(int64_t work) { return work >= 16384; }
 
+// The conv nets' pool (2x2 window, stride 2, no padding): its own dispatched kernels.
+bool is_pool2x2(const PoolShape& s) {
+  return s.kernel_h == 2 && s.kernel_w == 2 && s.stride_h == 2 && s.stride_w == 2 && s.pad_h == 0 && s.pad_w == 0;
+}
+
 }  // namespace
 
 void max_pool2d_forward(float* out, int32_t* indices, const float* in, const PoolShape& s) {
   if (reference_kernels()) return reference::max_pool2d_forward(out, indices, in, s);
   const int64_t P = s.P(), Q = s.Q(), HW = s.H * s.W, PQ = P * Q, planes = s.N * s.C;
-  if (s.kernel_h == 2 && s.kernel_w == 2 && s.stride_h == 2 && s.stride_w == 2 && s.pad_h == 0 && s.pad_w == 0) {
-    max_pool2x2_forward(out, indices, in, s);
-    return;
-  }
+  if (is_pool2x2(s)) return max_pool2x2_forward(out, indices, in, s);
 #pragma omp parallel for schedule(static) if (worth_parallel(planes * HW))
   for (int64_t pl = 0; pl < planes; ++pl) {
     const float* x = in + pl * HW;  // (H, W)
@@ -55,8 +57,7 @@ void max_pool2d_forward(float* out, int32_t* indices, const float* in, const Poo
 
 void max_pool2d_backward(float* din, const float* dout, const int32_t* indices, const PoolShape& s) {
   if (reference_kernels()) return reference::max_pool2d_backward(din, dout, indices, s);
-  if (s.kernel_h == 2 && s.kernel_w == 2 && s.stride_h == 2 && s.stride_w == 2 && s.pad_h == 0 && s.pad_w == 0)
-    return max_pool2x2_backward(din, dout, indices, s);
+  if (is_pool2x2(s)) return max_pool2x2_backward(din, dout, indices, s);
   const int64_t PQ = s.P() * s.Q(), HW = s.H * s.W, planes = s.N * s.C;
 #pragma omp parallel for schedule(static) if (worth_parallel(planes * HW))
   for (int64_t pl = 0; pl < planes; ++pl) {

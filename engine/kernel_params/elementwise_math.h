@@ -63,4 +63,21 @@ TG_HOST_DEVICE bool unary_gradient_reads_output(UnaryOp op) {
   return op == UnaryOp::Exp || op == UnaryOp::Sqrt || op == UnaryOp::Sigmoid || op == UnaryOp::Tanh;
 }
 
+// Fn<op>::run(args...) with the run-time op as a compile-time constant (host code): the CPU loops
+// and the CUDA launches instantiate one loop or kernel per op, in which the switches above fold.
+template <template <UnaryOp> class Fn, class... Args>
+void dispatch_unary(UnaryOp op, Args... args) {
+  switch (op) {
+    case UnaryOp::Neg: return Fn<UnaryOp::Neg>::run(args...);
+    case UnaryOp::Exp: return Fn<UnaryOp::Exp>::run(args...);
+    case UnaryOp::Log: return Fn<UnaryOp::Log>::run(args...);
+    case UnaryOp::Sqrt: return Fn<UnaryOp::Sqrt>::run(args...);
+    case UnaryOp::Pow: return Fn<UnaryOp::Pow>::run(args...);
+    case UnaryOp::Relu: return Fn<UnaryOp::Relu>::run(args...);
+    case UnaryOp::Gelu: return Fn<UnaryOp::Gelu>::run(args...);
+    case UnaryOp::Sigmoid: return Fn<UnaryOp::Sigmoid>::run(args...);
+    case UnaryOp::Tanh: return Fn<UnaryOp::Tanh>::run(args...);
+  }
+}
+
 }  // namespace tg

@@ -289,7 +289,8 @@ TEST_CASE("mpi: small CNN in training mode, SyncBatchNorm on 2 x 64 == BatchNorm
   // 1.6e-3 max relative difference in 10.weight's gradient (the same 1.6e-3 once seen in the ASan
   // build at the SIMD levels), 3.5e-4 relative L2. So gradients are compared in relative L2: 6e-6
   // without a flip, 3.5e-4 with one, against 0.26 when the ranks normalise with their own batch
-  // statistics instead of the group's and 1 for a missed gradient average. The running statistics
+  // statistics instead of the group's (measured by disabling the all-reduce); a missed gradient
+  // average would double every gradient: 1 by construction. The running statistics
   // (forward only, no kink) are compared tightly below; the single-layer test above checks
   // SyncBatchNorm's values and gradients to 1e-5.
   const auto pa = model->named_parameters(), pb = ref->named_parameters();

@@ -45,6 +45,9 @@ TEST_CASE("broadcast kernels: merged fast loops agree with the reference bit for
       {{2, 3, 1, 5}, {2, 1, 4, 1}},     // alternating stretches
       {{6, 1, 8, 1}, {1, 7, 1, 9}},
       {{64, 512, 4, 4}, {64, 512, 4, 4}},  // ResNet l4's residual add (was 4-float rows)
+      {{3, 5001}, {3, 5001}},           // one flat dim cut into rows of 4096, the last one partial
+      {{3, 5001}, {1}},                 // ... against a scalar
+      {{1}, {7, 3001}},
       {{0, 3}, {1, 3}},                 // zero elements
       {{2, 0, 4}, {2, 1, 4}},
   };

@@ -45,16 +45,15 @@ void pool_row16(float* yp, int32_t* ip, const float* r0, const float* r1, int64_
     const __m512 c2 = _mm512_permutex2var_ps(b_lo, even, b_hi);
     const __m512 c3 = _mm512_permutex2var_ps(b_lo, odd, b_hi);
     __m512i off = _mm512_setzero_si512();
-    // t = c > best or c is NaN; best = t ? c : best; off = t ? offset of c : off
-    Mask16 t = _mm512_cmp_ps_mask(c1, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(c1, c1, _CMP_UNORD_Q);
-    best = _mm512_mask_blend_ps(t, best, c1);
-    off = _mm512_mask_blend_epi32(t, off, _mm512_set1_epi32(1));
-    t = _mm512_cmp_ps_mask(c2, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(c2, c2, _CMP_UNORD_Q);
-    best = _mm512_mask_blend_ps(t, best, c2);
-    off = _mm512_mask_blend_epi32(t, off, _mm512_set1_epi32(w));
-    t = _mm512_cmp_ps_mask(c3, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(c3, c3, _CMP_UNORD_Q);
-    best = _mm512_mask_blend_ps(t, best, c3);
-    off = _mm512_mask_blend_epi32(t, off, _mm512_set1_epi32(w + 1));
+    // t = c > best or c is NaN; best = t ? c : best; off = t ? c's offset in the window : off
+    auto take_over = [&best, &off](__m512 c, int32_t offset) {
+      const Mask16 t = _mm512_cmp_ps_mask(c, best, _CMP_GT_OQ) | _mm512_cmp_ps_mask(c, c, _CMP_UNORD_Q);
+      best = _mm512_mask_blend_ps(t, best, c);
+      off = _mm512_mask_blend_epi32(t, off, _mm512_set1_epi32(offset));
+    };
+    take_over(c1, 1);
+    take_over(c2, w);
+    take_over(c3, w + 1);
     masked_store(yp + q, out_mask, best);
     if (ip) {  // index = row0 + 2 (q + lane) + off
       const __m512i col = _mm512_slli_epi32(_mm512_add_epi32(_mm512_set1_epi32(static_cast<int32_t>(q)), lane), 1);
@@ -138,10 +137,6 @@ void max_pool2x2_forward(float* out, int32_t* indices, const float* in, const Po
     }
   }
 }
-
-}  // namespace tg::cpu::TG_ISA_NS
-
-namespace tg::cpu::TG_ISA_NS {
 
 // din from dout and the forward's argmax (pool.h): every din element written once, the windows'
 // non-winners and an odd H's last row / odd W's last column with 0.
