@@ -2,7 +2,7 @@
 // fields as bench/torch_reference.py (PyTorch, the same networks and protocol) so the two can be
 // compared side by side (bench/run_bench.sh, `make bench`).
 //   bench_train_step --model small|small28|resnet18|airbench --batch 256 --threads 2 --steps 10
-//                    [--device cuda] [--conv-algorithm auto|gemm] [--json]
+//                    [--device cuda] [--conv-algorithm auto|gemm] [--precision fp32|bf16] [--json]
 // The optimizer step is SGD with momentum (lr 0.01, momentum 0.9), so the figure is dominated by
 // forward + backward. Peak RSS is the whole process's, so run one model per process. On a GPU
 // (--device cuda) the timed loop ends with a copy back to the host, so queued kernels are counted.
@@ -13,6 +13,7 @@
 #include <cstring>
 #include <string>
 
+#include "engine/cpu/gemm_bf16.h"
 #include "engine/cpu/isa.h"
 #include "engine/cpu/kernel_mode.h"
 #include "engine/autograd.h"
@@ -30,6 +31,7 @@ struct Args {
   int batch = 256, threads = 2, steps = 10;
   std::string device = "cpu";
   tg::ConvAlgorithm conv_algorithm = tg::ConvAlgorithm::Auto;  // gemm: no Winograd (an A/B in one binary)
+  tg::ConvPrecision precision = tg::ConvPrecision::Fp32;  // bf16: the conv GEMMs on bf16 operands (CPU)
   bool json = false;
 };
 
@@ -50,10 +52,12 @@ Args parse(int argc, char** argv) {
       const std::string v = value();
       if (v != "auto" && v != "gemm") throw tg::Error("--conv-algorithm must be auto or gemm, got '" + v + "'");
       a.conv_algorithm = v == "gemm" ? tg::ConvAlgorithm::Gemm : tg::ConvAlgorithm::Auto;
+    } else if (k == "--precision") {
+      a.precision = tg::nn::parse_conv_precision(value());
     } else if (k == "--json") a.json = true;
     else
       throw tg::Error("unknown flag " + k +
-                      " (known: --model --batch --threads --steps --device --conv-algorithm --json)");
+                      " (known: --model --batch --threads --steps --device --conv-algorithm --precision --json)");
   }
   if (a.batch < 1 || a.threads < 1 || a.steps < 1)
     throw tg::Error("--batch, --threads and --steps must be positive, got " + std::to_string(a.batch) + ", " +
@@ -75,7 +79,8 @@ double seconds_per_call(F&& fn, S&& sync, int steps) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::fprintf(stderr, "%s: cpu kernels %s (%s)\n", argv[0], tg::cpu_isa_name(tg::cpu_isa()), tg::kernel_mode_name());
+  std::fprintf(stderr, "%s: cpu kernels %s (%s), bf16 GEMMs %s\n", argv[0], tg::cpu_isa_name(tg::cpu_isa()),
+               tg::kernel_mode_name(), tg::cpu_bf16_gemm());
   try {
     const Args a = parse(argc, argv);
     tg::set_num_threads(a.threads);
@@ -91,6 +96,7 @@ int main(int argc, char** argv) {
     tg::Generator gen(0);
     auto net = tg::nn::make_model(name, channels, side, 10, gen);
     tg::nn::set_conv_algorithm(*net, a.conv_algorithm);
+    tg::nn::set_conv_precision(*net, a.precision);
     const tg::Device device = tg::parse_device(a.device);
     tg::Tensor x = tg::Tensor::randn({a.batch, channels, side, side}, gen);
     tg::Tensor y = tg::Tensor::empty({a.batch});
@@ -131,12 +137,15 @@ int main(int argc, char** argv) {
     if (a.json) {
       std::printf(
           "{\"engine\": \"trustgrad\", \"device\": \"%s\", \"model\": \"%s\", \"params\": %lld, \"batch\": %d, "
-          "\"threads\": %d, \"train_img_per_s\": %.2f, \"infer_img_per_s\": %.2f, \"peak_rss_mib\": %.1f}\n",
+          "\"threads\": %d, \"precision\": \"%s\", \"train_img_per_s\": %.2f, \"infer_img_per_s\": %.2f, "
+          "\"peak_rss_mib\": %.1f}\n",
           device.str().c_str(), a.model.c_str(), static_cast<long long>(net->num_parameters()), a.batch, a.threads,
-          train_ips, infer_ips, rss_mib);
+          tg::nn::conv_precision_name(a.precision), train_ips, infer_ips, rss_mib);
     } else {
-      std::printf("trustgrad %s %s batch=%d threads=%d: train %.0f img/s, inference %.0f img/s, peak RSS %.0f MiB\n",
-                  device.str().c_str(), a.model.c_str(), a.batch, a.threads, train_ips, infer_ips, rss_mib);
+      std::printf(
+          "trustgrad %s %s batch=%d threads=%d precision=%s: train %.0f img/s, inference %.0f img/s, peak RSS %.0f MiB\n",
+          device.str().c_str(), a.model.c_str(), a.batch, a.threads, tg::nn::conv_precision_name(a.precision), train_ips,
+          infer_ips, rss_mib);
     }
     return 0;
   } catch (const std::exception& e) {

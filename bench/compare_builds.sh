@@ -5,7 +5,8 @@
 # run, then per model the medians of training img/s and the ratios new/torch (per round too) and
 # new/old.
 #   bash bench/compare_builds.sh OLD_BUILD_DIR NEW_BUILD_DIR [rounds=3]
-# MODELS="small small28" limits the models (default: small small28 resnet18). Pause anything else
+# MODELS="small small28" limits the models (default: small small28 resnet18); PRECISION=bf16 runs
+# both builds with --precision bf16 and PyTorch with bf16 autocast (default fp32). Pause anything else
 # running on the machine first (e.g. kill -STOP a background job, kill -CONT after).
 set -euo pipefail
 old=${1:?usage: compare_builds.sh OLD_BUILD_DIR NEW_BUILD_DIR [rounds]}
@@ -24,7 +25,7 @@ for round in $(seq "$rounds"); do
   for model in ${MODELS:-small small28 resnet18}; do
     steps=5
     [ "$model" = resnet18 ] && steps=2
-    args=(--model "$model" --batch 256 --threads 2 --steps $steps --json)
+    args=(--model "$model" --batch 256 --threads 2 --steps $steps --precision "${PRECISION:-fp32}" --json)
     echo "old $model $("$old/bench/bench_train_step" "${args[@]}" | tail -1)" | tee -a "$log"
     echo "new $model $("$new/bench/bench_train_step" "${args[@]}" | tail -1)" | tee -a "$log"
     echo "torch $model $("$python" "$here/bench/torch_reference.py" "${args[@]}" | tail -1)" | tee -a "$log"

@@ -157,7 +157,7 @@ def seconds_per_call(fn, steps, cuda):
     return (time.perf_counter() - t0) / steps
 
 
-def measure(model, batch=256, threads=2, steps=10, device="cpu", memory_format=None, tf32=False):
+def measure(model, batch=256, threads=2, steps=10, device="cpu", memory_format=None, tf32=False, bf16=False):
     """One model's training and inference throughput: bench_train_step's JSON object as a dict."""
     if model not in MODELS:
         raise ValueError(f"unknown model '{model}' (known: {', '.join(MODELS)})")
@@ -182,13 +182,20 @@ def measure(model, batch=256, threads=2, steps=10, device="cpu", memory_format=N
         x = x.contiguous(memory_format=torch.channels_last)
     opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)  # frozen weights get no grad, no step
 
+    # bf16: autocast, PyTorch's mixed precision (convs and linears in bfloat16 through oneDNN, AMX
+    # where the CPU has it; fp32 weights and optimizer): what trustgrad's --precision bf16 compares with.
+    def autocast():
+        return torch.autocast(device_type="cuda" if cuda else "cpu", dtype=torch.bfloat16, enabled=bf16)
+
     def train_step():
         opt.zero_grad(set_to_none=True)
-        F.cross_entropy(net(x), y).backward()
+        with autocast():
+            loss = F.cross_entropy(net(x), y)
+        loss.backward()
         opt.step()
 
     def infer():
-        with torch.no_grad():
+        with torch.no_grad(), autocast():
             net(x)
 
     net.train()
@@ -196,10 +203,10 @@ def measure(model, batch=256, threads=2, steps=10, device="cpu", memory_format=N
     net.eval()
     infer_s = seconds_per_call(infer, steps, cuda)
     rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0  # ru_maxrss is in KiB on Linux
-    engine = f"torch {torch.__version__} {memory_format}{' tf32' if tf32 else ''}"
+    engine = f"torch {torch.__version__} {memory_format}{' tf32' if tf32 else ''}{' bf16 autocast' if bf16 else ''}"
     device_name = f"cuda:{torch.cuda.current_device()}" if cuda else "cpu"
     return {"engine": engine, "device": device_name, "model": model, "params": num_parameters(net),
-            "batch": batch, "threads": threads, "train_img_per_s": round(batch / train_s, 2),
+            "batch": batch, "threads": threads, "precision": "bf16" if bf16 else "fp32", "train_img_per_s": round(batch / train_s, 2),
             "infer_img_per_s": round(batch / infer_s, 2), "peak_rss_mib": round(rss_mib, 1)}
 
 
@@ -214,10 +221,12 @@ def main():
     ap.add_argument("--memory-format", choices=["channels_last", "contiguous"],
                     help="default: channels_last on the CPU, contiguous (NCHW) on CUDA")
     ap.add_argument("--tf32", action="store_true", help="CUDA: allow TF32 tensor cores (not like for like)")
+    ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
+                    help="bf16: torch.autocast to bfloat16 (mixed precision), as bench_train_step --precision bf16")
     ap.add_argument("--json", action="store_true")
     a = ap.parse_args()
     try:
-        out = measure(a.model, a.batch, a.threads, a.steps, a.device, a.memory_format, a.tf32)
+        out = measure(a.model, a.batch, a.threads, a.steps, a.device, a.memory_format, a.tf32, a.precision == "bf16")
     except ValueError as e:
         ap.error(str(e))
     if a.json:

@@ -72,7 +72,7 @@ PoolShape pool_shape(const Tensor& x, int kernel, int& stride, int padding, cons
 
 // Checks a conv2d's arguments (messages name `op`) and returns its shape.
 ConvShape conv_shape(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding, int groups,
-                          ConvAlgorithm algorithm, const char* op) {
+                     ConvAlgorithm algorithm, ConvPrecision precision, const char* op) {
   check_4d(x, op);
   check_defined(w, op, "weight");
   check_same_device(x, w, op);
@@ -96,7 +96,12 @@ ConvShape conv_shape(const Tensor& x, const Tensor& w, const Tensor& b, int stri
              op << ": bias must have shape " << shape_str({K}) << " for weight " << shape_str(w.shape()) << ", got "
                 << shape_str(b.shape()));
   }
-  return {N, C, H, W, K, R, S, stride, stride, padding, padding, groups, algorithm};
+  TG_CHECK(precision == ConvPrecision::Fp32 || !x.device().is_cuda(),
+           op << ": bf16 precision is a CPU mode (its GEMMs run on AMX tiles or emulated); the CUDA kernels compute "
+                 "in fp32: use precision fp32 for a model on " << x.device().str());
+  ConvShape s{N, C, H, W, K, R, S, stride, stride, padding, padding, groups, algorithm};
+  s.precision = precision;
+  return s;
 }
 
 // conv2d and conv2d_relu: the forward with its activation, and the backward (through the ReLU's mask
@@ -148,27 +153,29 @@ Tensor conv2d_with(const Tensor& x, const Tensor& w, const Tensor& b, const Conv
 }  // namespace
 
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding, int groups,
-              ConvAlgorithm algorithm) {
+              ConvAlgorithm algorithm, ConvPrecision precision) {
   const char* op = "conv2d";
-  return conv2d_with(x, w, b, conv_shape(x, w, b, stride, padding, groups, algorithm, op), /*relu=*/false, op);
+  return conv2d_with(x, w, b, conv_shape(x, w, b, stride, padding, groups, algorithm, precision, op), /*relu=*/false,
+                     op);
 }
 
 Tensor conv2d_relu(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding, int groups,
-                   ConvAlgorithm algorithm) {
+                   ConvAlgorithm algorithm, ConvPrecision precision) {
   const char* op = "conv2d_relu";
-  return conv2d_with(x, w, b, conv_shape(x, w, b, stride, padding, groups, algorithm, op), /*relu=*/true, op);
+  return conv2d_with(x, w, b, conv_shape(x, w, b, stride, padding, groups, algorithm, precision, op), /*relu=*/true,
+                     op);
 }
 
 Tensor conv2d_relu_maxpool2x2(const Tensor& x, const Tensor& w, const Tensor& b, int stride, int padding, int groups,
-                              ConvAlgorithm algorithm) {
+                              ConvAlgorithm algorithm, ConvPrecision precision) {
   const char* op = "conv2d_relu_maxpool2x2";
-  const ConvShape s = conv_shape(x, w, b, stride, padding, groups, algorithm, op);
+  const ConvShape s = conv_shape(x, w, b, stride, padding, groups, algorithm, precision, op);
   TG_CHECK(!any_requires_grad({&x, &w, &b}),
            op << ": inference only (it keeps no pooling indices for a backward); with grad mode on and an input that "
                  "requires grad, use max_pool2d(conv2d_relu(...), 2)");
   TG_CHECK(s.P() >= 2 && s.Q() >= 2, op << ": the conv output " << s.P() << "x" << s.Q() << " of input "
                                         << shape_str(x.shape()) << " is smaller than the 2x2 pooling window");
-  if (x.device().is_cuda()) return max_pool2d(conv2d_relu(x, w, b, stride, padding, groups, algorithm), 2);
+  if (x.device().is_cuda()) return max_pool2d(conv2d_relu(x, w, b, stride, padding, groups, algorithm, precision), 2);
   Tensor out = Tensor::empty({s.N, s.K, s.P() / 2, s.Q() / 2}, x.device());
   cpu::conv2d_forward(out.data(), x.data(), w.data(), data_or_null(b), s, ConvEpilogue::ReluMaxPool2x2);
   return out;

@@ -2,26 +2,29 @@
 // All images are NCHW, row-major, contiguous. Kernels live in engine/cpu/ (and cuda/).
 #pragma once
 #include "engine/autograd.h"
-#include "engine/kernel_params/conv2d.h"  // ConvAlgorithm
+#include "engine/kernel_params/conv2d.h"  // ConvAlgorithm, ConvPrecision
 #include "engine/random.h"
 #include "engine/tensor.h"
 
 namespace tg {
 
 // x (N, C, H, W), w (K, C/groups, R, S), b (K) or undefined -> (N, K, P, Q) with
-// P = (H + 2*pad_h - R) / stride_h + 1, Q likewise. `algorithm` picks the CPU kernel (conv2d.h).
+// P = (H + 2*pad_h - R) / stride_h + 1, Q likewise. `algorithm` picks the CPU kernel (conv2d.h),
+// `precision` the arithmetic of its GEMMs (fp32, or bf16 operands with fp32 sums: CPU only, a CUDA
+// tensor with Bf16 throws).
 Tensor conv2d(const Tensor& x, const Tensor& w, const Tensor& b, int stride = 1, int padding = 0, int groups = 1,
-              ConvAlgorithm algorithm = ConvAlgorithm::Auto);
+              ConvAlgorithm algorithm = ConvAlgorithm::Auto, ConvPrecision precision = ConvPrecision::Fp32);
 // relu(conv2d(...)) with the ReLU applied as the outputs are stored (CPU; on CUDA a second kernel).
 // Same values and gradients as the two ops (the backward masks dout with out > 0); saves the output,
 // not the pre-activation. What nn::Sequential runs in inference for Conv2d, BatchNorm2d, ReLU (fold_bn.h).
 Tensor conv2d_relu(const Tensor& x, const Tensor& w, const Tensor& b, int stride = 1, int padding = 0, int groups = 1,
-                   ConvAlgorithm algorithm = ConvAlgorithm::Auto);
+                   ConvAlgorithm algorithm = ConvAlgorithm::Auto, ConvPrecision precision = ConvPrecision::Fp32);
 // max_pool2d(relu(conv2d(...)), 2): (N, K, P/2, Q/2), same values. Inference only: throws when autograd
 // would record (grad mode on and an input requiring grad). On the CPU's Winograd path the pooling
 // happens in the output transform, so the full (N, K, P, Q) map is never written (fold_bn.h).
 Tensor conv2d_relu_maxpool2x2(const Tensor& x, const Tensor& w, const Tensor& b, int stride = 1, int padding = 0,
-                              int groups = 1, ConvAlgorithm algorithm = ConvAlgorithm::Auto);
+                              int groups = 1, ConvAlgorithm algorithm = ConvAlgorithm::Auto,
+                              ConvPrecision precision = ConvPrecision::Fp32);
 
 // Batch norm over (N, H, W) per channel. Training: normalise with batch statistics (biased var)
 // and update running stats in place: running = (1 - momentum) * running + momentum * batch

@@ -40,12 +40,12 @@ Tensor conv_bn_forward(Conv2d& conv, BatchNorm2d& bn, const Tensor& x, ConvEpilo
   const int stride = conv.options.stride(), padding = conv.options.padding(), groups = conv.options.groups();
   switch (epi) {
     case ConvEpilogue::Relu:
-      return conv2d_relu(x, f.weight, f.bias, stride, padding, groups, conv.algorithm);
+      return conv2d_relu(x, f.weight, f.bias, stride, padding, groups, conv.algorithm, conv.precision);
     case ConvEpilogue::ReluMaxPool2x2:
-      return conv2d_relu_maxpool2x2(x, f.weight, f.bias, stride, padding, groups, conv.algorithm);
+      return conv2d_relu_maxpool2x2(x, f.weight, f.bias, stride, padding, groups, conv.algorithm, conv.precision);
     case ConvEpilogue::None: break;
   }
-  return conv2d(x, f.weight, f.bias, stride, padding, groups, conv.algorithm);
+  return conv2d(x, f.weight, f.bias, stride, padding, groups, conv.algorithm, conv.precision);
 }
 
 }  // namespace tg::nn

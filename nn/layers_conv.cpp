@@ -30,7 +30,7 @@ void Conv2d::check_input(const Tensor& x) const {
 
 Tensor Conv2d::forward(const Tensor& x) {
   check_input(x);
-  return conv2d(x, weight, bias, options.stride(), options.padding(), options.groups(), algorithm);
+  return conv2d(x, weight, bias, options.stride(), options.padding(), options.groups(), algorithm, precision);
 }
 
 std::string Conv2d::describe() const {
@@ -41,6 +41,7 @@ std::string Conv2d::describe() const {
   if (options.groups() != 1) os << ", groups=" << options.groups();
   os << ", bias=" << (options.bias() ? "true" : "false");
   if (algorithm == ConvAlgorithm::Gemm) os << ", algorithm=gemm";
+  if (precision == ConvPrecision::Bf16) os << ", precision=bf16";
   os << ")";
   return os.str();
 }
@@ -53,6 +54,26 @@ int set_conv_algorithm(Module& model, ConvAlgorithm algorithm) {
       ++set;
     }
   return set;
+}
+
+int set_conv_precision(Module& model, ConvPrecision precision) {
+  int set = 0;
+  for (auto& [name, m] : model.named_modules())
+    if (auto* conv = dynamic_cast<Conv2d*>(m)) {
+      conv->precision = precision;
+      ++set;
+    }
+  return set;
+}
+
+const char* conv_precision_name(ConvPrecision precision) {
+  return precision == ConvPrecision::Bf16 ? "bf16" : "fp32";
+}
+
+ConvPrecision parse_conv_precision(const std::string& name) {
+  if (name == "fp32") return ConvPrecision::Fp32;
+  if (name == "bf16") return ConvPrecision::Bf16;
+  throw Error("precision '" + name + "' is not known; use fp32 or bf16");
 }
 
 Linear::Linear(const LinearOptions& options_, Generator& gen) : Module("Linear"), options(options_) {

@@ -1,7 +1,7 @@
 // Conv2d and Linear layers: learnable weights with PyTorch-default init and PyTorch's names
 // ("weight", "bias"). The math lives in the fused ops tg::conv2d and tg::linear.
 #pragma once
-#include "engine/kernel_params/conv2d.h"  // ConvAlgorithm
+#include "engine/kernel_params/conv2d.h"  // ConvAlgorithm, ConvPrecision
 #include "engine/random.h"
 #include "nn/layer_options.h"
 #include "nn/module.h"
@@ -23,12 +23,22 @@ class Conv2d : public Module {
   // Auto lets 3x3 stride-1 layers use Winograd on the CPU; Gemm keeps every output one dot product
   // (set_conv_algorithm below sets it for a whole model).
   ConvAlgorithm algorithm = ConvAlgorithm::Auto;
+  // Fp32, or Bf16: the conv's GEMMs on bfloat16 operands with fp32 sums, CPU only (ConvPrecision,
+  // engine/kernel_params/conv2d.h; set_conv_precision below sets it for a whole model).
+  ConvPrecision precision = ConvPrecision::Fp32;
   Tensor weight;  // (K, C/groups, k, k)
   Tensor bias;    // (K) or undefined
 };
 
 // Sets `algorithm` on every Conv2d in `model` (itself included); returns how many it set.
 int set_conv_algorithm(Module& model, ConvAlgorithm algorithm);
+
+// Sets `precision` on every Conv2d in `model` (itself included); returns how many it set.
+int set_conv_precision(Module& model, ConvPrecision precision);
+
+// "fp32" or "bf16", and back (a flag's value; throws tg::Error naming anything else).
+const char* conv_precision_name(ConvPrecision precision);
+ConvPrecision parse_conv_precision(const std::string& name);
 
 // y = x W^T + b: x (N, in), W (out, in), b (out).
 class Linear : public Module {

@@ -7,7 +7,8 @@
 //   Input grad:  dcol (CRSg, J) = W_g^T (CRSg, Kg) x dout_g (Kg, J), then col2im (scatter-add) into din
 // with col[(c*R + r)*S + sx][j] = in[n, g*Cg + c, p*sh - ph + r, q*sw - pw + sx] (0 outside the image).
 // A 1x1 stride-1 unpadded conv reads the input in place (it IS a GEMM): no im2col. Every product
-// is our packed sgemm (sgemm.h), single-threaded inside: the threads split the chunks.
+// is our packed sgemm (sgemm.h; gemm_bf16.h for ConvPrecision::Bf16), single-threaded inside: the
+// threads split the chunks.
 // 3x3 stride-1 convs with enough channels take the Winograd F(4x4, 3x3) path instead (winograd.h);
 // those with 1-4 input channels (stems) run direct register-blocked loops (conv2d_direct.h) for the
 // forward and both gradients.
@@ -20,6 +21,7 @@
 #include <vector>
 
 #include "engine/cpu/conv2d_direct.h"
+#include "engine/cpu/gemm_bf16.h"
 #include "engine/cpu/pool.h"
 #include "engine/cpu/reference/conv2d.h"
 #include "engine/cpu/scratch.h"
@@ -235,6 +237,17 @@ void spread_pointwise(float* din_g, const float* dcol, int64_t J, int64_t n0, in
       }
 }
 
+// C = alpha op(A) op(B) + beta C in the conv's precision: sgemm, or the bf16 GEMM
+// (ConvPrecision::Bf16, gemm_bf16.h).
+void conv_gemm(const ConvShape& s, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+               const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (s.precision == ConvPrecision::Bf16) {
+    gemm_bf16(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  } else {
+    sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  }
+}
+
 // Forward of chunk [j0, j1).
 void forward_chunk(float* out, const float* in, const float* w, const float* b, const ConvShape& s,
                    ConvEpilogue epi, int64_t j0, int64_t j1) {
@@ -252,10 +265,10 @@ void forward_chunk(float* out, const float* in, const float* w, const float* b, 
     // y (Kg, J), rows ldy apart, = beta y + W_g x col  (col: the input itself for a pointwise conv)
     auto gemm_into = [&](float* y, int64_t ldy, float beta) {
       if (direct) {
-        sgemm(false, false, Kg, J, crs, 1.f, wg, crs, in + n * CHW + g * Cg * HW + pq0, HW, beta, y, ldy);
+        conv_gemm(s, false, false, Kg, J, crs, 1.f, wg, crs, in + n * CHW + g * Cg * HW + pq0, HW, beta, y, ldy);
       } else {
         im2col(col, J, *segs, in + g * Cg * HW, Cg, CHW, s);
-        sgemm(false, false, Kg, J, crs, 1.f, wg, crs, col, J, beta, y, ldy);
+        conv_gemm(s, false, false, Kg, J, crs, 1.f, wg, crs, col, J, beta, y, ldy);
       }
     };
     if (single) {
@@ -316,19 +329,19 @@ void backward_chunk(float* din, float* dw_acc, const float* dout, const float* i
     if (dw_acc) {
       float* dwg = dw_acc + g * Kg * crs;  // dW_g (Kg, CRSg) += dO_g x col^T
       if (direct) {
-        sgemm(false, true, Kg, crs, J, 1.f, dOg, ld, in_g + n * CHW + pq0, HW, 1.f, dwg, crs);
+        conv_gemm(s, false, true, Kg, crs, J, 1.f, dOg, ld, in_g + n * CHW + pq0, HW, 1.f, dwg, crs);
       } else {
         im2col(col, J, *segs, in_g, Cg, CHW, s);
-        sgemm(false, true, Kg, crs, J, 1.f, dOg, ld, col, J, 1.f, dwg, crs);
+        conv_gemm(s, false, true, Kg, crs, J, 1.f, dOg, ld, col, J, 1.f, dwg, crs);
       }
     }
     if (din) {
       const float* wg = w + g * Kg * crs;  // dcol (CRSg, J) = W_g^T x dO_g
       float* din_g = din + g * Cg * HW;
       if (direct) {
-        sgemm(true, false, crs, J, Kg, 1.f, wg, crs, dOg, ld, 0.f, din_g + n * CHW + pq0, HW);
+        conv_gemm(s, true, false, crs, J, Kg, 1.f, wg, crs, dOg, ld, 0.f, din_g + n * CHW + pq0, HW);
       } else {
-        sgemm(true, false, crs, J, Kg, 1.f, wg, crs, dOg, ld, 0.f, col, J);
+        conv_gemm(s, true, false, crs, J, Kg, 1.f, wg, crs, dOg, ld, 0.f, col, J);
         if (din_overwritten) {
           spread_pointwise(din_g, col, J, j0 / PQ, j1 / PQ, Cg, CHW, s);
         } else {

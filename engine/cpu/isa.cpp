@@ -11,6 +11,10 @@
 #if defined(TG_ISA_X86)
 #include <cpuid.h>
 #endif
+#if defined(TG_ISA_X86) && defined(__linux__)
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 
 namespace tg {
 namespace {
@@ -40,8 +44,39 @@ CpuIsa detect() {
   if (f && dq && bw && vl && (xcr0 & kXcr0Zmm) == kXcr0Zmm) return CpuIsa::Avx512;
   return CpuIsa::Avx2;
 }
+
+// AVX512-BF16: cpuid leaf 7 subleaf 1 EAX bit 5 (VDPBF16PS, and the fp32 -> bf16 conversion both
+// kernels pack with). AMX: that, leaf 7 EDX bits 22 (AMX-BF16) and 24 (AMX-TILE); XCR0 bits 17, 18 (tile config and
+// data state); then Linux's permission for the 8 KiB of tile data per thread (ARCH_REQ_XCOMP_PERM
+// 0x1023, XFEATURE_XTILEDATA 18), which a process must ask for before its first tile instruction.
+bool detect_avx512_bf16() {
+  if (detect() != CpuIsa::Avx512) return false;
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  __get_cpuid_count(7, 0, &a, &b, &c, &d);
+  if (a < 1) return false;  // no subleaf 1
+  __get_cpuid_count(7, 1, &a, &b, &c, &d);
+  return a & (1u << 5);
+}
+
+bool detect_amx_bf16() {
+#if defined(__linux__)
+  if (!detect_avx512_bf16()) return false;
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  __get_cpuid_count(7, 0, &a, &b, &c, &d);
+  const bool amx_bf16 = d & (1u << 22), amx_tile = d & (1u << 24);
+  if (!amx_bf16 || !amx_tile) return false;
+  constexpr uint64_t kXcr0Tiles = (1ull << 17) | (1ull << 18);
+  if ((read_xcr0() & kXcr0Tiles) != kXcr0Tiles) return false;
+  constexpr long kArchReqXcompPerm = 0x1023, kXfeatureXtiledata = 18;
+  return syscall(SYS_arch_prctl, kArchReqXcompPerm, kXfeatureXtiledata) == 0;
+#else
+  return false;
+#endif
+}
 #else
 CpuIsa detect() { return CpuIsa::Generic; }
+bool detect_avx512_bf16() { return false; }
+bool detect_amx_bf16() { return false; }
 #endif
 
 CpuIsa choose() {
@@ -60,6 +95,24 @@ CpuIsa choose() {
 CpuIsa cpu_isa_supported() {
   static const CpuIsa best = detect();
   return best;
+}
+
+bool cpu_amx_bf16_supported() {
+  static const bool amx = detect_amx_bf16();
+  return amx;
+}
+
+bool cpu_avx512_bf16_supported() {
+  static const bool bf16 = detect_avx512_bf16();
+  return bf16;
+}
+
+const char* cpu_bf16_gemm() {
+#if defined(TG_WITH_BF16_KERNELS)
+  if (cpu_isa() == CpuIsa::Avx512 && cpu_amx_bf16_supported()) return "amx";
+  if (cpu_isa() == CpuIsa::Avx512 && cpu_avx512_bf16_supported()) return "avx512_bf16";
+#endif
+  return "emulated";
 }
 
 CpuIsa cpu_isa() {

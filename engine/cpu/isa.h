@@ -23,6 +23,19 @@ CpuIsa cpu_isa();
 // The best level this CPU and OS support (and this build compiled: generic only off x86-64).
 CpuIsa cpu_isa_supported();
 
+// The bf16 GEMMs of --precision bf16 (engine/cpu/gemm_bf16.h) have two hardware kernels beside
+// an emulation. Whether this CPU and OS can run them (independent of TG_CPU_ISA):
+//   amx          AMX-TILE, AMX-BF16 and AVX512-BF16 in cpuid, the tile state in XCR0, and the tile
+//                data granted to this process (Linux arch_prctl ARCH_REQ_XCOMP_PERM, asked once)
+//   avx512_bf16  AVX-512 (as for avx512) and AVX512-BF16 in cpuid
+bool cpu_amx_bf16_supported();
+bool cpu_avx512_bf16_supported();
+
+// The one the bf16 GEMMs use here: "amx", else "avx512_bf16", else "emulated". A hardware kernel
+// needs cpu_isa() at avx512 (TG_CPU_ISA=avx2 or generic gives "emulated") and a build that
+// compiled it (a compiler with -mamx-tile -mavx512bf16).
+const char* cpu_bf16_gemm();
+
 // "generic", "avx2" or "avx512".
 const char* cpu_isa_name(CpuIsa isa);
 

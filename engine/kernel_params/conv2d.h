@@ -14,6 +14,15 @@ namespace tg {
 //   Gemm  always im2col + GEMM: every output is one dot product, rounded like the reference loops.
 enum class ConvAlgorithm { Auto, Gemm };
 
+// The arithmetic of a CPU conv2d's GEMMs (forward and both backward products; the CUDA kernels
+// compute in fp32 and the op layer refuses Bf16 there).
+//   Fp32  float32 throughout.
+//   Bf16  each GEMM's operands rounded to bfloat16 (8-bit mantissa), products summed in fp32, the
+//         outputs, gradients and weights fp32 (engine/cpu/gemm_bf16.h; Intel AMX where the CPU has
+//         it, else emulated at fp32 speed). In Winograd's transformed domain or on im2col columns.
+//         The direct stem loops (1-4 input channels) and TG_KERNELS=reference stay fp32.
+enum class ConvPrecision { Fp32, Bf16 };
+
 // What the forward applies to the outputs as it stores them (fusions: no extra pass over the output).
 //   None            out = conv + b                                     (N, K, P, Q)
 //   Relu            out = relu(conv + b)                               (N, K, P, Q)   tg::conv2d_relu
@@ -29,6 +38,7 @@ struct ConvShape {
   int64_t K, R, S;     // output channels, kernel height, kernel width
   int64_t stride_h, stride_w, pad_h, pad_w, groups;
   ConvAlgorithm algorithm = ConvAlgorithm::Auto;
+  ConvPrecision precision = ConvPrecision::Fp32;
   int64_t P() const { return (H + 2 * pad_h - R) / stride_h + 1; }  // output height
   int64_t Q() const { return (W + 2 * pad_w - S) / stride_w + 1; }  // output width
 };

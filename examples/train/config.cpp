@@ -172,6 +172,8 @@ void validate(const TrainConfig& c_in, const std::set<std::string>& explicit_key
   } catch (const std::exception& e) {
     throw ConfigError(flag_name("device") + ": " + e.what());
   }
+  require(!(dev.is_cuda() && c.precision == "bf16"), "precision",
+          "bf16 is a CPU mode (the CUDA kernels compute in fp32); use --precision fp32 with --device " + c.device);
   if (dev.is_cuda()) {
     require(cuda_built(), "device",
             "'" + c.device + "' requested but this build has no CUDA backend (reconfigure with -DTRUSTGRAD_CUDA=ON where nvcc is installed)");

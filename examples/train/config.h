@@ -62,6 +62,7 @@ struct TrainConfig {
   // ---- runtime ----
   int threads = 0;                   // 0 = every core
   std::string device = "cpu";        // cpu | cuda | cuda:N
+  std::string precision = "fp32";     // conv GEMMs: fp32 | bf16 (bfloat16 operands, fp32 sums; CPU only)
   std::string kernels = "auto";      // CPU kernels: auto (TG_KERNELS, else fast) | fast | reference (engine/cpu/kernel_mode.h)
   int64_t eval_every = 1;            // evaluate on the test set every N epochs (and at the end)
   int64_t eval_batch_size = 1000;
@@ -132,6 +133,10 @@ void visit_config(TrainConfig& c, Visitor&& v) {
   v(FieldInfo{"seed", "Seed of the model init and the data order"}, c.seed);
   v(FieldInfo{"threads", "CPU threads (0 = every core); resume is bit-exact with the same count", {}, true}, c.threads);
   v(FieldInfo{"device", "Device: cpu, cuda or cuda:N", {}, true}, c.device);
+  v(FieldInfo{"precision",
+              "Conv GEMM arithmetic: fp32, or bf16 (bfloat16 operands, fp32 sums, fp32 weights; fast where the CPU has AMX; "
+              "CPU only)",
+              {"fp32", "bf16"}}, c.precision);
   v(FieldInfo{"kernels", "CPU kernels: fast, or reference (plain loops to read and step through; slow); auto = TG_KERNELS, else fast",
               {"auto", "fast", "reference"}, true}, c.kernels);
   v(FieldInfo{"eval_every", "Evaluate on the test set every N epochs (and always at the end)", {}, true}, c.eval_every);

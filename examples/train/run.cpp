@@ -127,8 +127,12 @@ int run_train(int argc, const char* const* argv, std::ostream& out_root, std::os
       err << "train: warning: --threads " << c.threads << " is more than the " << cores
           << " cores of this machine (oversubscribed threads only slow training down); using " << cores << std::endl;
     set_num_threads(threads);
-    out << "train: cpu kernels " << cpu_isa_name(cpu_isa()) << " (" << kernel_mode_name() << "), " << threads << " threads"
-        << std::endl;
+    out << "train: cpu kernels " << cpu_isa_name(cpu_isa()) << " (" << kernel_mode_name() << "), " << threads << " threads";
+    if (c.precision == "bf16") {
+      const std::string kernel = cpu_bf16_gemm();
+      out << ", bf16 conv GEMMs " << kernel << (kernel == "emulated" ? " (no bf16 hardware here: no faster than fp32)" : "");
+    }
+    out << std::endl;
 
     // ---- output directories: writable now, not after an epoch of work; stale temporaries gone ----
     //      (rank 0 alone writes under mpirun: the other ranks have no run directory)

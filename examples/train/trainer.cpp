@@ -19,6 +19,7 @@
 #include "examples/train/interrupt.h"
 #include "examples/train/report.h"
 #include "examples/train/setup.h"
+#include "nn/layers_conv.h"
 #include "nn/loss.h"
 #include "nn/models/factory.h"
 #include "optim/telemetry.h"
@@ -72,6 +73,7 @@ Trainer::Trainer(TrainConfig c, data::DatasetSplits splits, RunPaths paths, Trai
   model_ = nn::make_model(c_.model, static_cast<int>(train.channels), static_cast<int>(train.height),
                           train.num_classes(), gen_);
   divergence_ = DivergenceMonitor(train.num_classes());
+  nn::set_conv_precision(*model_, nn::parse_conv_precision(c_.precision));
   if (device_.is_cuda()) model_->to(device_);
 
   const data::ChannelStats stats = normalization_for(c_.dataset, train);

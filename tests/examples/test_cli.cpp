@@ -54,6 +54,8 @@ TEST_CASE("bad flags and combinations give one error line naming the flag and ex
   check_error({"--schedule", "sawtooth"}, "--schedule");
   check_error({"--schedule", "warmup:10+cosine"}, "--warmup-epochs");
   check_error({"--device", "tpu"}, "--device");
+  check_error({"--precision", "fp16"}, "--precision");
+  check_error({"--precision", "bf16", "--device", "cuda"}, "--precision: bf16 is a CPU mode");
   check_error({"--no-such-flag"}, "--no-such-flag");
   check_error({"--config", "/nonexistent/dir/cfg.json"}, "/nonexistent/dir/cfg.json");
 }
@@ -74,7 +76,7 @@ TEST_CASE("--help exits 0 and documents every flag with its default") {
   CHECK(r.exit_code == 0);
   for (const char* s : {"--dataset", "--data-dir", "--model", "--optimizer", "--lr", "--weight-decay", "--beta1", "--eps",
                         "--clip-min", "--clip-max", "--preset", "--batch-size", "--accum-steps", "--epochs", "--schedule",
-                        "--warmup-epochs", "--label-smoothing", "--seed", "--threads", "--device", "--eval-every",
+                        "--warmup-epochs", "--label-smoothing", "--seed", "--threads", "--device", "--precision", "--eval-every",
                         "--checkpoint-dir", "--resume", "--log-dir", "--config", "=512", "=cosine"}) {
     INFO(s);
     CHECK(r.output.find(s) != std::string::npos);

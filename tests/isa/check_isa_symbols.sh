@@ -2,7 +2,8 @@
 # Checks that only the dispatched kernel copies contain AVX instructions (runtime dispatch, isa.h).
 #   tests/isa/check_isa_symbols.sh <objdump> <libtrustgrad.a or .so>
 # Every function in the library whose code uses a VEX/EVEX instruction (a mnemonic starting with v,
-# an opmask k-instruction, a ymm/zmm/k register) must live in tg::cpu::avx2 or tg::cpu::avx512, and
+# an opmask k-instruction, a ymm/zmm/k register) must live in tg::cpu::avx2, tg::cpu::avx512 or
+# tg::cpu::bf16 (the bf16 GEMM kernels, built with the AVX-512 flags and more), and
 # the avx2 copies must not touch zmm or opmask registers. That catches what the linker could do to
 # an inline function or template (std::, Eigen) instantiated in a kernel source compiled with
 # -mavx2/-mavx512f: keep that copy (COMDAT) for the generic callers too, and run AVX on a CPU
@@ -14,7 +15,7 @@ lib=$2
 "$objdump" -d -C --no-show-raw-insn -w "$lib" | awk '
   /^[0-9a-f]+ <.*>:$/ {
     fn = substr($0, index($0, "<") + 1); fn = substr(fn, 1, length(fn) - 2)
-    isa = fn ~ /tg::cpu::avx512::/ ? "avx512" : (fn ~ /tg::cpu::avx2::/ ? "avx2" : "base")
+    isa = fn ~ /tg::cpu::(avx512|bf16)::/ ? "avx512" : (fn ~ /tg::cpu::avx2::/ ? "avx2" : "base")
     next
   }
   /^ +[0-9a-f]+:\t/ {

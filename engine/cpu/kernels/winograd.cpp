@@ -7,7 +7,8 @@
 //   M (36, K, T)  transformed output tiles     U (36, K, C)  transformed weights (once per call)
 // (the 36 planes of each lie plane_floats() apart: rows x columns plus a cache line where needed).
 // Transforms run on 16 tiles side by side (lane l = tile t0 + l), so each line of a transform is
-// two SIMD instructions; the 36 products per chunk are our sgemm.
+// two SIMD instructions; the 36 products per chunk are our sgemm
+// (the bf16 GEMM, gemm_bf16.h, for ConvPrecision::Bf16).
 // Threads: the forward hands whole chunks to threads (their output tiles are disjoint). The
 // backward either cuts the batch into up to 16 units of whole images, each with its own dU partial,
 // that the threads take as they come (few channels), or runs the team on one chunk at a time, the
@@ -22,6 +23,7 @@
 #include <cstring>
 #include <vector>
 
+#include "engine/cpu/gemm_bf16.h"
 #include "engine/cpu/kernels/simd_ops.h"
 #include "engine/cpu/kernels/simd_transpose.h"
 #include "engine/cpu/scratch.h"
@@ -840,6 +842,17 @@ int64_t chunk_tiles(const ConvShape& s, int64_t cap) {
   return std::max(kChunkAlign, std::min(fit, share));
 }
 
+// One transformed-domain product, C = op(A) op(B) + beta C, in the conv's precision: sgemm, or the
+// bf16 GEMM (ConvPrecision::Bf16, gemm_bf16.h).
+void product(const ConvShape& s, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A,
+             int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (s.precision == ConvPrecision::Bf16) {
+    cpu::gemm_bf16(trans_a, trans_b, M, N, K, 1.f, A, lda, B, ldb, beta, C, ldc);
+  } else {
+    sgemm(trans_a, trans_b, M, N, K, 1.f, A, lda, B, ldb, beta, C, ldc);
+  }
+}
+
 // The backward's two products for transformed point xi of a chunk of T tiles; U or dU is null when
 // that gradient is not wanted:
 //   dU[xi] (K, C) = beta dU[xi] + E[xi] (K, T) x V[xi]^T   (beta 0: dU is not read)
@@ -849,8 +862,8 @@ void backward_products(float* V, const float* E, const float* U, float* dU, floa
   const int64_t US = plane_floats(s.K, s.C);
   float* Vx = V + xi * plane_floats(s.C, T);
   const float* Ex = E + xi * plane_floats(s.K, T);
-  if (dU) sgemm(false, true, s.K, s.C, T, 1.f, Ex, T, Vx, T, beta, dU + xi * US, s.C);
-  if (U) sgemm(true, false, s.C, T, s.K, 1.f, U + xi * US, s.C, Ex, T, 0.f, Vx, T);
+  if (dU) product(s, false, true, s.K, s.C, T, Ex, T, Vx, T, beta, dU + xi * US, s.C);
+  if (U) product(s, true, false, s.C, T, s.K, U + xi * US, s.C, Ex, T, 0.f, Vx, T);
 }
 
 // How many image groups ("units") backward_by_images cuts the batch into: as many as fit
@@ -987,7 +1000,7 @@ void winograd_forward(float* out, const float* in, const float* w, const float* 
     const Lanes* lanes = locate_groups(gr, t0, t1, T);
     input_transform(V, T, in, s, lanes, 0, s.C);
     for (int64_t xi = 0; xi < kXi; ++xi)  // M[xi] (K, T) = U[xi] (K, C) x V[xi] (C, T)
-      sgemm(false, false, s.K, T, s.C, 1.f, U + xi * US, s.C, V + xi * VS, T, 0.f, M + xi * MS, T);
+      product(s, false, false, s.K, T, s.C, U + xi * US, s.C, V + xi * VS, T, 0.f, M + xi * MS, T);
     output_transform(out, M, T, b, epi, s, lanes, groups_with_tiles(t0, t1));
   }
 }

@@ -1,0 +1,293 @@
+// The two hardware kernels of gemm_bf16 (gemm_bf16.h), sharing one packing. Compiled alone with
+// -mavx512bf16 -mamx-tile -mamx-bf16 (CMakeLists.txt); each called only where the CPU has it
+// (tg::cpu_bf16_gemm(), isa.h). Both compute
+//   C (M, N) = alpha * bf16(op(A)) bf16(op(B)) + beta * C
+// from op(A) and op(B) packed once per call into 1 KiB tiles of bf16, zero padded to whole tiles
+// (and to an even count of them):
+//   A tile (mb, kb): 16 rows of 32 bf16, row i = op(A)[mb*16 + i][kb*32 .. +32) in order
+//   B tile (nb, kb): 16 rows p of 16 bf16 pairs (the "VNNI" layout), row p = for each column
+//                    j = nb*16 .. +16 the pair (op(B)[kb*32 + 2p][j], op(B)[kb*32 + 2p + 1][j]),
+//                    low half first
+// so that one pair of A (a 32-bit element of its row) times one pair of B is a two-term dot product.
+// Zero padding adds nothing: a padded K position is 0 in A and in B (0 x 0); padded rows and
+// columns of C are never stored.
+//
+//   amx          TDPBF16PS on tiles: C (16, 16) fp32 += A tile x B tile (512 multiply-adds in pairs).
+//                Every 32 x 32 block of C in four accumulator tiles over the K/32 steps:
+//                  tiles 0..3  C (rows 0-15 | 16-31) x (cols 0-15 | 16-31)
+//                  tiles 4, 5  A rows 0-15, 16-31      tiles 6, 7  B cols 0-15, 16-31
+//                then through a 32 x 32 buffer into C.
+//   avx512_bf16  VDPBF16PS on zmm registers: acc[j] += a.lo * b[j].lo + a.hi * b[j].hi for 16
+//                columns j, a one A pair broadcast. Blocks of 8 rows x 32 columns: 16 accumulators,
+//                per pair step 2 B rows loaded and 8 A pairs broadcast (AMD Zen 4/5, Intel Cooper
+//                Lake and later: twice the multiply-adds of an fp32 FMA per instruction).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include <immintrin.h>
+#pragma GCC diagnostic pop
+#else
+#include <immintrin.h>
+#endif
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+
+#include "engine/cpu/scratch.h"
+
+namespace tg::cpu::bf16 {
+
+void gemm_amx(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+              const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+void gemm_avx512_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                      int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+namespace {
+
+constexpr int64_t kRows = 16;             // rows of a tile
+constexpr int64_t kDepth = 32;            // K of one tile product (32 bf16 = 64 bytes per A row)
+constexpr int64_t kTileHalves = 16 * 32;  // bf16 per tile (1 KiB)
+
+// Palette 1, every tile 16 rows x 64 bytes (the layout of the hardware's 64-byte config block).
+struct alignas(64) TileConfig {
+  uint8_t palette_id;
+  uint8_t start_row;
+  uint8_t reserved[14];
+  uint16_t colsb[16];
+  uint8_t rows[16];
+};
+
+void configure_tiles() {
+  TileConfig cfg{};
+  cfg.palette_id = 1;
+  for (int t = 0; t < 8; ++t) {
+    cfg.rows[t] = kRows;
+    cfg.colsb[t] = 64;
+  }
+  _tile_loadconfig(&cfg);
+}
+
+// Packed tiles, per thread (grow_aligned, scratch.h; floats reused as pairs of bf16).
+thread_local std::vector<float> t_pack_a, t_pack_b;
+
+// Lanes [0, n) on, n clamped to [0, 16].
+inline __mmask16 first_lanes(int64_t n) {
+  return static_cast<__mmask16>(n <= 0 ? 0u : n >= 16 ? 0xffffu : (1u << n) - 1u);
+}
+
+// 32 consecutive floats (the first n of them; 0 past n) as 32 bf16 in order (16 pairs).
+inline __m512i bf16_row32(const float* p, int64_t n) {
+  const __m512 lo = _mm512_maskz_loadu_ps(first_lanes(n), p);
+  const __m512 hi = _mm512_maskz_loadu_ps(first_lanes(n - 16), p + 16);
+  return reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(hi, lo));  // element e: bf16(p[e])
+}
+
+// Two rows of 16 floats (the first n; r1 null for a missing second row): pair j is (r0[j], r1[j]).
+inline __m512i bf16_pairs16(const float* r0, const float* r1, int64_t n) {
+  alignas(64) static constexpr uint16_t kInterleave[32] = {0, 16, 1, 17, 2,  18, 3,  19, 4,  20, 5,
+                                                           21, 6, 22, 7, 23, 8,  24, 9,  25, 10, 26,
+                                                           11, 27, 12, 28, 13, 29, 14, 30, 15, 31};
+  const __mmask16 m = first_lanes(n);
+  const __m512 a = _mm512_maskz_loadu_ps(m, r0);
+  const __m512 b = r1 ? _mm512_maskz_loadu_ps(m, r1) : _mm512_setzero_ps();
+  const __m512i both = reinterpret_cast<__m512i>(_mm512_cvtne2ps_pbh(b, a));  // a0..a15 b0..b15
+  return _mm512_permutexvar_epi16(_mm512_load_si512(kInterleave), both);       // a0 b0 a1 b1 ...
+}
+
+// r[j][i] <- r[i][j] for the 16 x 16 matrix of 32-bit elements held in 16 zmm registers:
+// 32-bit and 64-bit unpacks transpose each 4 x 4 block, two 128-bit lane shuffles place the blocks.
+inline void transpose16x16(__m512i r[16]) {
+  __m512i t[16], u[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+  }
+  // u[4i + q], lane L: column 4L + q of rows 4i .. 4i+3
+  for (int i = 0; i < 4; ++i) {
+    u[4 * i + 0] = _mm512_unpacklo_epi64(t[4 * i], t[4 * i + 2]);
+    u[4 * i + 1] = _mm512_unpackhi_epi64(t[4 * i], t[4 * i + 2]);
+    u[4 * i + 2] = _mm512_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+    u[4 * i + 3] = _mm512_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+  }
+  // row 4L + q = (u[q], u[4 + q], u[8 + q], u[12 + q]) lane L each
+  for (int q = 0; q < 4; ++q) {
+    const __m512i lo01 = _mm512_shuffle_i32x4(u[q], u[4 + q], 0x44), hi01 = _mm512_shuffle_i32x4(u[q], u[4 + q], 0xee);
+    const __m512i lo23 = _mm512_shuffle_i32x4(u[8 + q], u[12 + q], 0x44);
+    const __m512i hi23 = _mm512_shuffle_i32x4(u[8 + q], u[12 + q], 0xee);
+    r[q] = _mm512_shuffle_i32x4(lo01, lo23, 0x88);
+    r[4 + q] = _mm512_shuffle_i32x4(lo01, lo23, 0xdd);
+    r[8 + q] = _mm512_shuffle_i32x4(hi01, hi23, 0x88);
+    r[12 + q] = _mm512_shuffle_i32x4(hi01, hi23, 0xdd);
+  }
+}
+
+// op(A) (M, K) as MB x KB tiles, tile (mb, kb) at pa + (mb * KB + kb) * kTileHalves: row i holds
+// op(A)[mb*16 + i][kb*32 .. +32) as bf16.
+void pack_a(uint16_t* pa, const float* A, int64_t lda, bool trans, int64_t M, int64_t K, int64_t MB, int64_t KB) {
+  for (int64_t mb = 0; mb < MB; ++mb) {
+    const int64_t i0 = mb * kRows, rows = std::clamp<int64_t>(M - i0, 0, kRows);
+    for (int64_t kb = 0; kb < KB; ++kb) {
+      const int64_t k0 = kb * kDepth, depth = std::min(kDepth, K - k0);
+      __m512i v[16];
+      if (rows == 0) {
+        for (auto& x : v) x = _mm512_setzero_si512();
+      } else if (!trans) {  // op(A)[i][k] = A[i * lda + k]: rows in place
+        for (int64_t i = 0; i < kRows; ++i)
+          v[i] = i < rows ? bf16_row32(A + (i0 + i) * lda + k0, depth) : _mm512_setzero_si512();
+      } else {  // op(A)[i][k] = A[k * lda + i]: pairs of A's rows k, k + 1, transposed
+        for (int64_t p = 0; p < kRows; ++p) {
+          const int64_t k = k0 + 2 * p;
+          v[p] = k < K ? bf16_pairs16(A + k * lda + i0, k + 1 < K ? A + (k + 1) * lda + i0 : nullptr, rows)
+                       : _mm512_setzero_si512();
+        }
+        transpose16x16(v);
+      }
+      __m512i* tile = reinterpret_cast<__m512i*>(pa + (mb * KB + kb) * kTileHalves);
+      for (int64_t i = 0; i < kRows; ++i) _mm512_store_si512(tile + i, v[i]);
+    }
+  }
+}
+
+// op(B) (K, N) as NB x KB tiles in pair layout, tile (nb, kb) at pb + (nb * KB + kb) * kTileHalves:
+// row p holds (op(B)[k0 + 2p][j], op(B)[k0 + 2p + 1][j]) for j = nb*16 .. +16.
+void pack_b(uint16_t* pb, const float* B, int64_t ldb, bool trans, int64_t N, int64_t K, int64_t NB, int64_t KB) {
+  for (int64_t nb = 0; nb < NB; ++nb) {
+    const int64_t j0 = nb * kRows, cols = std::clamp<int64_t>(N - j0, 0, kRows);
+    for (int64_t kb = 0; kb < KB; ++kb) {
+      const int64_t k0 = kb * kDepth, depth = std::min(kDepth, K - k0);
+      __m512i v[16];
+      if (cols == 0) {
+        for (auto& x : v) x = _mm512_setzero_si512();
+      } else if (!trans) {  // op(B)[k][j] = B[k * ldb + j]: pairs of B's rows, in place
+        for (int64_t p = 0; p < kRows; ++p) {
+          const int64_t k = k0 + 2 * p;
+          v[p] = k < K ? bf16_pairs16(B + k * ldb + j0, k + 1 < K ? B + (k + 1) * ldb + j0 : nullptr, cols)
+                       : _mm512_setzero_si512();
+        }
+      } else {  // op(B)[k][j] = B[j * ldb + k]: B's row j is column j's pairs in order, transposed
+        for (int64_t j = 0; j < kRows; ++j)
+          v[j] = j < cols ? bf16_row32(B + (j0 + j) * ldb + k0, depth) : _mm512_setzero_si512();
+        transpose16x16(v);
+      }
+      __m512i* tile = reinterpret_cast<__m512i*>(pb + (nb * KB + kb) * kTileHalves);
+      for (int64_t p = 0; p < kRows; ++p) _mm512_store_si512(tile + p, v[p]);
+    }
+  }
+}
+
+// C[i0 .., j0 ..] (rows x cols, at most 32 x 32) = alpha * acc + beta * C, acc rows 32 floats apart.
+void store_block(float* C, int64_t ldc, const float* acc, int64_t rows, int64_t cols, float alpha, float beta) {
+  const __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
+  for (int64_t r = 0; r < rows; ++r) {
+    float* c = C + r * ldc;
+    for (int64_t h = 0; h < 2 && 16 * h < cols; ++h) {
+      const __mmask16 m = first_lanes(cols - 16 * h);
+      __m512 v = _mm512_mul_ps(va, _mm512_load_ps(acc + r * 32 + 16 * h));
+      if (beta != 0.f) v = _mm512_fmadd_ps(vb, _mm512_maskz_loadu_ps(m, c + 16 * h), v);
+      _mm512_mask_storeu_ps(c + 16 * h, m, v);
+    }
+  }
+}
+
+// Both operands packed (the tile layouts above): MB x KB tiles of A, NB x KB of B, MB and NB even.
+struct Packed {
+  const uint16_t* a;
+  const uint16_t* b;
+  int64_t MB, NB, KB;
+  const uint16_t* a_tile(int64_t mb, int64_t kb) const { return a + (mb * KB + kb) * kTileHalves; }
+  const uint16_t* b_tile(int64_t nb, int64_t kb) const { return b + (nb * KB + kb) * kTileHalves; }
+};
+
+Packed pack(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
+            int64_t ldb) {
+  const int64_t MB = ((M + kRows - 1) / kRows + 1) / 2 * 2;  // tiles, rounded up to even
+  const int64_t NB = ((N + kRows - 1) / kRows + 1) / 2 * 2;
+  const int64_t KB = (K + kDepth - 1) / kDepth;
+  // One tile is 256 floats' worth of bf16.
+  uint16_t* pa = reinterpret_cast<uint16_t*>(grow_aligned(t_pack_a, static_cast<size_t>(MB * KB * 256)));
+  uint16_t* pb = reinterpret_cast<uint16_t*>(grow_aligned(t_pack_b, static_cast<size_t>(NB * KB * 256)));
+  pack_a(pa, A, lda, trans_a, M, K, MB, KB);
+  pack_b(pb, B, ldb, trans_b, N, K, NB, KB);
+  return {pa, pb, MB, NB, KB};
+}
+
+}  // namespace
+
+void gemm_amx(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+              const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  const Packed pk = pack(trans_a, trans_b, M, N, K, A, lda, B, ldb);
+  const int64_t MB = pk.MB, NB = pk.NB, KB = pk.KB;
+  configure_tiles();
+  alignas(64) float acc[32 * 32];
+  for (int64_t nb = 0; nb < NB; nb += 2) {
+    const uint16_t* b0 = pk.b_tile(nb, 0);
+    const uint16_t* b1 = pk.b_tile(nb + 1, 0);
+    for (int64_t mb = 0; mb < MB; mb += 2) {
+      const uint16_t* a0 = pk.a_tile(mb, 0);
+      const uint16_t* a1 = pk.a_tile(mb + 1, 0);
+      _tile_zero(0);
+      _tile_zero(1);
+      _tile_zero(2);
+      _tile_zero(3);
+      for (int64_t kb = 0; kb < KB; ++kb) {
+        _tile_loadd(4, a0 + kb * kTileHalves, 64);
+        _tile_loadd(5, a1 + kb * kTileHalves, 64);
+        _tile_loadd(6, b0 + kb * kTileHalves, 64);
+        _tile_loadd(7, b1 + kb * kTileHalves, 64);
+        _tile_dpbf16ps(0, 4, 6);
+        _tile_dpbf16ps(1, 4, 7);
+        _tile_dpbf16ps(2, 5, 6);
+        _tile_dpbf16ps(3, 5, 7);
+      }
+      _tile_stored(0, acc, 128);
+      _tile_stored(1, acc + 16, 128);
+      _tile_stored(2, acc + 16 * 32, 128);
+      _tile_stored(3, acc + 16 * 32 + 16, 128);
+      const int64_t i0 = mb * kRows, j0 = nb * kRows;
+      const int64_t rows = std::min<int64_t>(32, M - i0), cols = std::min<int64_t>(32, N - j0);
+      if (rows > 0 && cols > 0) store_block(C + i0 * ldc + j0, ldc, acc, rows, cols, alpha, beta);
+    }
+  }
+  _tile_release();
+}
+
+void gemm_avx512_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                      int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  const Packed pk = pack(trans_a, trans_b, M, N, K, A, lda, B, ldb);
+  constexpr int64_t kBlockRows = 8;
+  for (int64_t nb = 0; nb < pk.NB; nb += 2) {
+    const int64_t j0 = nb * kRows, cols = std::min<int64_t>(32, N - j0);
+    if (cols <= 0) break;
+    for (int64_t i0 = 0; i0 < M; i0 += kBlockRows) {
+      const int64_t mb = i0 / kRows, row0 = i0 % kRows, rows = std::min(kBlockRows, M - i0);
+      __m512 acc[kBlockRows][2];
+      for (auto& r : acc) r[0] = r[1] = _mm512_setzero_ps();
+      for (int64_t kb = 0; kb < pk.KB; ++kb) {
+        const __m512i* b0 = reinterpret_cast<const __m512i*>(pk.b_tile(nb, kb));
+        const __m512i* b1 = reinterpret_cast<const __m512i*>(pk.b_tile(nb + 1, kb));
+        const int32_t* a = reinterpret_cast<const int32_t*>(pk.a_tile(mb, kb)) + row0 * kRows;  // 16 pairs per row
+        for (int64_t p = 0; p < kRows; ++p) {
+          const __m512bh x0 = reinterpret_cast<__m512bh>(_mm512_load_si512(b0 + p));
+          const __m512bh x1 = reinterpret_cast<__m512bh>(_mm512_load_si512(b1 + p));
+          for (int64_t r = 0; r < kBlockRows; ++r) {
+            const __m512bh pair = reinterpret_cast<__m512bh>(_mm512_set1_epi32(a[r * kRows + p]));
+            acc[r][0] = _mm512_dpbf16_ps(acc[r][0], pair, x0);
+            acc[r][1] = _mm512_dpbf16_ps(acc[r][1], pair, x1);
+          }
+        }
+      }
+      alignas(64) float block[kBlockRows * 32];
+      for (int64_t r = 0; r < kBlockRows; ++r) {
+        _mm512_store_ps(block + r * 32, acc[r][0]);
+        _mm512_store_ps(block + r * 32 + 16, acc[r][1]);
+      }
+      store_block(C + i0 * ldc + j0, ldc, block, rows, cols, alpha, beta);
+    }
+  }
+}
+
+}  // namespace tg::cpu::bf16
