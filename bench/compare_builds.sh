@@ -6,7 +6,9 @@
 # new/old.
 #   bash bench/compare_builds.sh OLD_BUILD_DIR NEW_BUILD_DIR [rounds=3]
 # MODELS="small small28" limits the models (default: small small28 resnet18); PRECISION=bf16 runs
-# both builds with --precision bf16 and PyTorch with bf16 autocast (default fp32). Pause anything else
+# both builds with --precision bf16 and PyTorch with bf16 autocast (default fp32); OLD_PRECISION,
+# NEW_PRECISION, TORCH_PRECISION set one side each (e.g. one build at fp32 against itself at bf16:
+# OLD_PRECISION=fp32 NEW_PRECISION=bf16 compare_builds.sh B B). Pause anything else
 # running on the machine first (e.g. kill -STOP a background job, kill -CONT after).
 set -euo pipefail
 old=${1:?usage: compare_builds.sh OLD_BUILD_DIR NEW_BUILD_DIR [rounds]}
@@ -25,10 +27,11 @@ for round in $(seq "$rounds"); do
   for model in ${MODELS:-small small28 resnet18}; do
     steps=5
     [ "$model" = resnet18 ] && steps=2
-    args=(--model "$model" --batch 256 --threads 2 --steps $steps --precision "${PRECISION:-fp32}" --json)
-    echo "old $model $("$old/bench/bench_train_step" "${args[@]}" | tail -1)" | tee -a "$log"
-    echo "new $model $("$new/bench/bench_train_step" "${args[@]}" | tail -1)" | tee -a "$log"
-    echo "torch $model $("$python" "$here/bench/torch_reference.py" "${args[@]}" | tail -1)" | tee -a "$log"
+    args=(--model "$model" --batch 256 --threads 2 --steps $steps --json)
+    p=${PRECISION:-fp32}
+    echo "old $model $("$old/bench/bench_train_step" "${args[@]}" --precision "${OLD_PRECISION:-$p}" | tail -1)" | tee -a "$log"
+    echo "new $model $("$new/bench/bench_train_step" "${args[@]}" --precision "${NEW_PRECISION:-$p}" | tail -1)" | tee -a "$log"
+    echo "torch $model $("$python" "$here/bench/torch_reference.py" "${args[@]}" --precision "${TORCH_PRECISION:-$p}" | tail -1)" | tee -a "$log"
   done
 done
 "$python" - "$log" <<'PY'

@@ -15,15 +15,17 @@ namespace tg::cpu {
 
 #if defined(TG_WITH_BF16_KERNELS)
 namespace bf16 {  // engine/cpu/bf16/gemm_bf16_kernels.cpp
-void gemm_amx(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-              const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
-void gemm_avx512_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-                      int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+int64_t pack_a_floats(int64_t M, int64_t K);
+void pack_a_tiles(float* dst, bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda);
+void gemm_amx(const float* packed_a, int64_t M, int64_t K, bool trans_b, int64_t N, float alpha, const float* B,
+              int64_t ldb, float beta, float* C, int64_t ldc);
+void gemm_avx512_bf16(const float* packed_a, int64_t M, int64_t K, bool trans_b, int64_t N, float alpha,
+                      const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 }  // namespace bf16
 #endif
 
 namespace {
-thread_local std::vector<float> t_round_a, t_round_b;
+thread_local std::vector<float> t_round_b, t_packed_a;
 }  // namespace
 
 float round_to_bf16(float x) {
@@ -43,17 +45,63 @@ float round_to_bf16(float x) {
   return y;
 }
 
-void gemm_bf16_emulated(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-                        int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  if (M <= 0 || N <= 0) return;
-  // a (M, K) = bf16(op(A)), b (K, N) = bf16(op(B)), both row-major
-  float* a = grow_aligned(t_round_a, static_cast<size_t>(M * K));
-  float* b = grow_aligned(t_round_b, static_cast<size_t>(K * N));
+namespace {
+
+// The emulation's packed A: op(A) (M, K) rounded, row-major.
+void round_a(float* a, bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda) {
   for (int64_t i = 0; i < M; ++i)
     for (int64_t k = 0; k < K; ++k) a[i * K + k] = round_to_bf16(trans_a ? A[k * lda + i] : A[i * lda + k]);
+}
+
+// C = alpha a bf16(op(B)) + beta C for a rounded by round_a.
+void emulated_packed(const float* a, int64_t M, int64_t K, bool trans_b, int64_t N, float alpha, const float* B,
+                     int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (M <= 0 || N <= 0) return;
+  float* b = grow_aligned(t_round_b, static_cast<size_t>(K * N));  // (K, N) = bf16(op(B)), row-major
   for (int64_t k = 0; k < K; ++k)
     for (int64_t j = 0; j < N; ++j) b[k * N + j] = round_to_bf16(trans_b ? B[j * ldb + k] : B[k * ldb + j]);
   sgemm(false, false, M, N, K, alpha, a, K, b, N, beta, C, ldc);
+}
+
+int64_t packed_a_floats(Bf16Kernel kernel, int64_t M, int64_t K) {
+#if defined(TG_WITH_BF16_KERNELS)
+  if (kernel != Bf16Kernel::Emulated) return bf16::pack_a_floats(M, K);
+#endif
+  (void)kernel;
+  return M * K;
+}
+
+void pack_a(Bf16Kernel kernel, float* packed_a, bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda) {
+#if defined(TG_WITH_BF16_KERNELS)
+  if (kernel != Bf16Kernel::Emulated) return bf16::pack_a_tiles(packed_a, trans_a, M, K, A, lda);
+#endif
+  round_a(packed_a, trans_a, M, K, A, lda);
+}
+
+void gemm_packed(Bf16Kernel kernel, const float* packed_a, int64_t M, int64_t K, bool trans_b, int64_t N, float alpha,
+                 const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  switch (kernel) {
+#if defined(TG_WITH_BF16_KERNELS)
+    case Bf16Kernel::Amx: return bf16::gemm_amx(packed_a, M, K, trans_b, N, alpha, B, ldb, beta, C, ldc);
+    case Bf16Kernel::Avx512Bf16:
+      return bf16::gemm_avx512_bf16(packed_a, M, K, trans_b, N, alpha, B, ldb, beta, C, ldc);
+#endif
+    default: return emulated_packed(packed_a, M, K, trans_b, N, alpha, B, ldb, beta, C, ldc);
+  }
+}
+
+Bf16Kernel best_kernel() {
+  static const Bf16Kernel best = bf16_kernel_runs(Bf16Kernel::Amx)          ? Bf16Kernel::Amx
+                                 : bf16_kernel_runs(Bf16Kernel::Avx512Bf16) ? Bf16Kernel::Avx512Bf16
+                                                                            : Bf16Kernel::Emulated;
+  return best;
+}
+
+}  // namespace
+
+void gemm_bf16_emulated(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
+                        int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  gemm_bf16_with(Bf16Kernel::Emulated, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 bool bf16_kernel_runs(Bf16Kernel kernel) {
@@ -80,22 +128,26 @@ void gemm_bf16_with(Bf16Kernel kernel, bool trans_a, bool trans_b, int64_t M, in
   if (!bf16_kernel_runs(kernel))
     throw Error(std::string("the ") + bf16_kernel_name(kernel) + " bf16 GEMM kernel does not run on this CPU or build "
                 "(TG_CPU_ISA below avx512, or a compiler without -mamx-tile -mavx512bf16)");
-  switch (kernel) {
-#if defined(TG_WITH_BF16_KERNELS)
-    case Bf16Kernel::Amx: return bf16::gemm_amx(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-    case Bf16Kernel::Avx512Bf16:
-      return bf16::gemm_avx512_bf16(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-#endif
-    default: return gemm_bf16_emulated(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-  }
+  if (M <= 0 || N <= 0) return;
+  float* packed_a = grow_aligned(t_packed_a, static_cast<size_t>(packed_a_floats(kernel, M, K)));
+  pack_a(kernel, packed_a, trans_a, M, K, A, lda);
+  gemm_packed(kernel, packed_a, M, K, trans_b, N, alpha, B, ldb, beta, C, ldc);
 }
 
 void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  static const Bf16Kernel best = bf16_kernel_runs(Bf16Kernel::Amx)          ? Bf16Kernel::Amx
-                                 : bf16_kernel_runs(Bf16Kernel::Avx512Bf16) ? Bf16Kernel::Avx512Bf16
-                                                                            : Bf16Kernel::Emulated;
-  gemm_bf16_with(best, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  gemm_bf16_with(best_kernel(), trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+int64_t gemm_bf16_packed_a_floats(int64_t M, int64_t K) { return packed_a_floats(best_kernel(), M, K); }
+
+void gemm_bf16_pack_a(float* packed_a, bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda) {
+  pack_a(best_kernel(), packed_a, trans_a, M, K, A, lda);
+}
+
+void gemm_bf16_packed(const float* packed_a, int64_t M, int64_t K, bool trans_b, int64_t N, float alpha, const float* B,
+                      int64_t ldb, float beta, float* C, int64_t ldc) {
+  gemm_packed(best_kernel(), packed_a, M, K, trans_b, N, alpha, B, ldb, beta, C, ldc);
 }
 
 }  // namespace tg::cpu

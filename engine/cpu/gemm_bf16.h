@@ -29,6 +29,17 @@ namespace tg::cpu {
 void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
+// A left operand packed once for many products (Winograd's weight planes, the same for every chunk
+// of tiles), in the layout of the kernel gemm_bf16 uses (bf16 tiles; for the emulation op(A)
+// rounded, row-major):
+//   float* p = (gemm_bf16_packed_a_floats(M, K) floats, 64-byte aligned);
+//   gemm_bf16_pack_a(p, trans_a, M, K, A, lda);
+//   gemm_bf16_packed(p, M, K, trans_b, N, alpha, B, ldb, beta, C, ldc);  // == gemm_bf16(trans_a, ...)
+int64_t gemm_bf16_packed_a_floats(int64_t M, int64_t K);
+void gemm_bf16_pack_a(float* packed_a, bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda);
+void gemm_bf16_packed(const float* packed_a, int64_t M, int64_t K, bool trans_b, int64_t N, float alpha, const float* B,
+                      int64_t ldb, float beta, float* C, int64_t ldc);
+
 // Each kernel by name, for the tests and benches (gemm_bf16 calls the best one the CPU has).
 // gemm_bf16_with throws tg::Error for a kernel this CPU or build cannot run (bf16_kernel_runs).
 enum class Bf16Kernel { Emulated, Avx512Bf16, Amx };

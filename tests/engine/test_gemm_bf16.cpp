@@ -183,3 +183,26 @@ TEST_CASE("gemm_bf16_with: a kernel this CPU cannot run is refused by name") {
   }
   CHECK(tg::cpu::bf16_kernel_runs(tg::cpu::Bf16Kernel::Emulated));
 }
+
+TEST_CASE("gemm_bf16_pack_a + gemm_bf16_packed: the same bits as gemm_bf16, A packed once for several B") {
+  tg::Generator gen(77);
+  for (bool ta : {false, true})
+    for (bool tb : {false, true}) {
+      CAPTURE(ta);
+      CAPTURE(tb);
+      const int64_t M = 37, K = 45, lda = ta ? M : K;
+      std::vector<float> A(static_cast<size_t>(M * K));
+      for (float& v : A) v = gen.uniform(-1.f, 1.f);
+      std::vector<float> packed(static_cast<size_t>(tg::cpu::gemm_bf16_packed_a_floats(M, K)) + 16);
+      float* p = packed.data() + (16 - reinterpret_cast<uintptr_t>(packed.data()) / sizeof(float) % 16) % 16;
+      tg::cpu::gemm_bf16_pack_a(p, ta, M, K, A.data(), lda);
+      for (int64_t N : {1, 19, 64}) {  // one packed A, three products
+        const int64_t ldb = tb ? K : N;
+        std::vector<float> B(static_cast<size_t>(K * N)), C1(static_cast<size_t>(M * N), 0.5f), C2 = C1;
+        for (float& v : B) v = gen.uniform(-1.f, 1.f);
+        tg::cpu::gemm_bf16(ta, tb, M, N, K, 1.f, A.data(), lda, B.data(), ldb, 1.f, C1.data(), N);
+        tg::cpu::gemm_bf16_packed(p, M, K, tb, N, 1.f, B.data(), ldb, 1.f, C2.data(), N);
+        CHECK(C1 == C2);
+      }
+    }
+}

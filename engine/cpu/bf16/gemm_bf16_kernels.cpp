@@ -39,10 +39,14 @@
 
 namespace tg::cpu::bf16 {
 
-void gemm_amx(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-              const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
-void gemm_avx512_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-                      int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+// op(A) packed into tiles (pack_a_floats(M, K) floats at dst, 64-byte aligned), then the product
+// of that with op(B) by either kernel (gemm_bf16.h's gemm_bf16_pack_a / gemm_bf16_packed).
+int64_t pack_a_floats(int64_t M, int64_t K);
+void pack_a_tiles(float* dst, bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda);
+void gemm_amx(const float* packed_a, int64_t M, int64_t K, bool trans_b, int64_t N, float alpha, const float* B,
+              int64_t ldb, float beta, float* C, int64_t ldc);
+void gemm_avx512_bf16(const float* packed_a, int64_t M, int64_t K, bool trans_b, int64_t N, float alpha,
+                      const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
 namespace {
 
@@ -69,8 +73,9 @@ void configure_tiles() {
   _tile_loadconfig(&cfg);
 }
 
-// Packed tiles, per thread (grow_aligned, scratch.h; floats reused as pairs of bf16).
-thread_local std::vector<float> t_pack_a, t_pack_b;
+// B's packed tiles, per thread (grow_aligned, scratch.h; floats reused as pairs of bf16). A's come
+// from the caller (gemm_bf16.cpp), which may keep them for many products.
+thread_local std::vector<float> t_pack_b;
 
 // Lanes [0, n) on, n clamped to [0, 16].
 inline __mmask16 first_lanes(int64_t n) {
@@ -191,7 +196,11 @@ void store_block(float* C, int64_t ldc, const float* acc, int64_t rows, int64_t 
   }
 }
 
+int64_t even_tiles(int64_t n) { return ((n + kRows - 1) / kRows + 1) / 2 * 2; }
+int64_t depth_tiles(int64_t K) { return (K + kDepth - 1) / kDepth; }
+
 // Both operands packed (the tile layouts above): MB x KB tiles of A, NB x KB of B, MB and NB even.
+// A comes packed by the caller (pack_a_tiles); B is packed here.
 struct Packed {
   const uint16_t* a;
   const uint16_t* b;
@@ -200,25 +209,26 @@ struct Packed {
   const uint16_t* b_tile(int64_t nb, int64_t kb) const { return b + (nb * KB + kb) * kTileHalves; }
 };
 
-Packed pack(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B,
-            int64_t ldb) {
-  const int64_t MB = ((M + kRows - 1) / kRows + 1) / 2 * 2;  // tiles, rounded up to even
-  const int64_t NB = ((N + kRows - 1) / kRows + 1) / 2 * 2;
-  const int64_t KB = (K + kDepth - 1) / kDepth;
+Packed pack_with_b(const float* packed_a, int64_t M, int64_t K, bool trans_b, int64_t N, const float* B, int64_t ldb) {
+  const int64_t MB = even_tiles(M), NB = even_tiles(N), KB = depth_tiles(K);
   // One tile is 256 floats' worth of bf16.
-  uint16_t* pa = reinterpret_cast<uint16_t*>(grow_aligned(t_pack_a, static_cast<size_t>(MB * KB * 256)));
   uint16_t* pb = reinterpret_cast<uint16_t*>(grow_aligned(t_pack_b, static_cast<size_t>(NB * KB * 256)));
-  pack_a(pa, A, lda, trans_a, M, K, MB, KB);
   pack_b(pb, B, ldb, trans_b, N, K, NB, KB);
-  return {pa, pb, MB, NB, KB};
+  return {reinterpret_cast<const uint16_t*>(packed_a), pb, MB, NB, KB};
 }
 
 }  // namespace
 
-void gemm_amx(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-              const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+int64_t pack_a_floats(int64_t M, int64_t K) { return even_tiles(M) * depth_tiles(K) * 256; }
+
+void pack_a_tiles(float* dst, bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda) {
+  pack_a(reinterpret_cast<uint16_t*>(dst), A, lda, trans_a, M, K, even_tiles(M), depth_tiles(K));
+}
+
+void gemm_amx(const float* packed_a, int64_t M, int64_t K, bool trans_b, int64_t N, float alpha, const float* B,
+              int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M <= 0 || N <= 0) return;
-  const Packed pk = pack(trans_a, trans_b, M, N, K, A, lda, B, ldb);
+  const Packed pk = pack_with_b(packed_a, M, K, trans_b, N, B, ldb);
   const int64_t MB = pk.MB, NB = pk.NB, KB = pk.KB;
   configure_tiles();
   alignas(64) float acc[32 * 32];
@@ -254,10 +264,10 @@ void gemm_amx(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float
   _tile_release();
 }
 
-void gemm_avx512_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A,
-                      int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+void gemm_avx512_bf16(const float* packed_a, int64_t M, int64_t K, bool trans_b, int64_t N, float alpha,
+                      const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M <= 0 || N <= 0) return;
-  const Packed pk = pack(trans_a, trans_b, M, N, K, A, lda, B, ldb);
+  const Packed pk = pack_with_b(packed_a, M, K, trans_b, N, B, ldb);
   constexpr int64_t kBlockRows = 8;
   for (int64_t nb = 0; nb < pk.NB; nb += 2) {
     const int64_t j0 = nb * kRows, cols = std::min<int64_t>(32, N - j0);

@@ -853,17 +853,52 @@ void product(const ConvShape& s, bool trans_a, bool trans_b, int64_t M, int64_t 
   }
 }
 
-// The backward's two products for transformed point xi of a chunk of T tiles; U or dU is null when
-// that gradient is not wanted:
+// The weight planes U[xi] (K, C) as the products take them: fp32 for sgemm, or, with bf16, each
+// plane packed once per call (gemm_bf16_pack_a) as op(U) for the forward or U^T for the input
+// gradient, so the chunks do not round and pack the same weights again.
+struct WeightPlanes {
+  const float* U;       // kXi planes (K, C), US apart
+  const float* packed;  // bf16: kXi packed planes, PS apart; else null
+  int64_t US, PS;
+  bool transposed;      // op(U[xi]) = U[xi]^T (C, K)
+};
+
+thread_local std::vector<float> t_u_packed;
+
+WeightPlanes weight_planes(const float* U, const ConvShape& s, bool transposed, int threads) {
+  WeightPlanes p{U, nullptr, plane_floats(s.K, s.C), 0, transposed};
+  if (s.precision != ConvPrecision::Bf16 || U == nullptr) return p;
+  const int64_t M = transposed ? s.C : s.K, K = transposed ? s.K : s.C;
+  p.PS = (cpu::gemm_bf16_packed_a_floats(M, K) + 15) / 16 * 16;  // each plane 64-byte aligned
+  float* packed = grow_aligned(t_u_packed, static_cast<size_t>(kXi * p.PS));
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && s.K * s.C >= 4096)
+  for (int64_t xi = 0; xi < kXi; ++xi) cpu::gemm_bf16_pack_a(packed + xi * p.PS, transposed, M, K, U + xi * p.US, s.C);
+  p.packed = packed;
+  return p;
+}
+
+// C (rows of op(U), N) = op(U[xi]) x B (K of op(U), N) + beta C, in the conv's precision.
+void weight_product(const WeightPlanes& p, const ConvShape& s, int64_t xi, int64_t N, const float* B, int64_t ldb,
+                    float beta, float* C, int64_t ldc) {
+  const int64_t M = p.transposed ? s.C : s.K, K = p.transposed ? s.K : s.C;
+  if (p.packed) {
+    cpu::gemm_bf16_packed(p.packed + xi * p.PS, M, K, false, N, 1.f, B, ldb, beta, C, ldc);
+  } else {
+    sgemm(p.transposed, false, M, N, K, 1.f, p.U + xi * p.US, s.C, B, ldb, beta, C, ldc);
+  }
+}
+
+// The backward's two products for transformed point xi of a chunk of T tiles; U (the planes, as
+// U^T) or dU is null when that gradient is not wanted:
 //   dU[xi] (K, C) = beta dU[xi] + E[xi] (K, T) x V[xi]^T   (beta 0: dU is not read)
 //   dV[xi] (C, T)  = U[xi]^T (C, K) x E[xi] (K, T), into V[xi]'s place (V[xi] is used up by then)
-void backward_products(float* V, const float* E, const float* U, float* dU, float beta, int64_t T, const ConvShape& s,
-                       int64_t xi) {
+void backward_products(float* V, const float* E, const WeightPlanes* U, float* dU, float beta, int64_t T,
+                       const ConvShape& s, int64_t xi) {
   const int64_t US = plane_floats(s.K, s.C);
   float* Vx = V + xi * plane_floats(s.C, T);
   const float* Ex = E + xi * plane_floats(s.K, T);
   if (dU) product(s, false, true, s.K, s.C, T, Ex, T, Vx, T, beta, dU + xi * US, s.C);
-  if (U) product(s, true, false, s.C, T, s.K, U + xi * US, s.C, Ex, T, 0.f, Vx, T);
+  if (U) weight_product(*U, s, xi, T, Ex, T, 0.f, Vx, T);
 }
 
 // How many image groups ("units") backward_by_images cuts the batch into: as many as fit
@@ -892,6 +927,8 @@ void backward_by_images(float* din, float* dw, const float* dout, const float* i
   const int64_t US = plane_floats(s.K, s.C), units = image_units(s);
   float* U = din ? grow_aligned(t_u, static_cast<size_t>(kXi * US)) : nullptr;
   if (din) weight_transform(U, w, s);
+  const WeightPlanes planes = weight_planes(U, s, /*transposed=*/true, threads);
+  const WeightPlanes* Ut = din ? &planes : nullptr;
   float* dU = dw ? grow_aligned(t_du, static_cast<size_t>(units * kXi * US)) : nullptr;  // one block per unit
 #pragma omp parallel for schedule(dynamic, 1) num_threads(threads) if (threads > 1 && units > 1)
   for (int64_t u = 0; u < units; ++u) {
@@ -908,7 +945,7 @@ void backward_by_images(float* din, float* dw, const float* dout, const float* i
       dout_transform(E, T, dout, s, lanes, 0, s.K);
       if (dU_unit) input_transform(V, T, in, s, lanes, 0, s.C);
       const float beta = t0 == first ? 0.f : 1.f;
-      for (int64_t xi = 0; xi < kXi; ++xi) backward_products(V, E, U, dU_unit, beta, T, s, xi);
+      for (int64_t xi = 0; xi < kXi; ++xi) backward_products(V, E, Ut, dU_unit, beta, T, s, xi);
       if (din) {
         zeroed = zero_din_rows(din, s, gr, t1, 0, s.C, zeroed);
         input_transform_adjoint(din, V, T, s, lanes, groups_with_tiles(t0, t1), 0, s.C);
@@ -941,6 +978,8 @@ void backward_by_chunks(float* din, float* dw, const float* dout, const float* i
   float* V = grow_aligned(t_v, static_cast<size_t>(kXi * plane_floats(s.C, T)));
   float* E = grow_aligned(t_m, static_cast<size_t>(kXi * plane_floats(s.K, T)));
   if (din) weight_transform(U, w, s);
+  const WeightPlanes planes = weight_planes(U, s, /*transposed=*/true, threads);
+  const WeightPlanes* Ut = din ? &planes : nullptr;
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
     const int tid = omp_get_thread_num(), team = omp_get_num_threads();
@@ -961,7 +1000,7 @@ void backward_by_chunks(float* din, float* dw, const float* dout, const float* i
 #pragma omp barrier
       // 2. the products, one thread per transformed point xi
 #pragma omp for schedule(static)
-      for (int64_t xi = 0; xi < kXi; ++xi) backward_products(V, E, U, dU, 1.f, T, s, xi);
+      for (int64_t xi = 0; xi < kXi; ++xi) backward_products(V, E, Ut, dU, 1.f, T, s, xi);
       // (implicit barrier: dV complete)
       // 3. din += B dV B^T, split by channel (each channel's planes belong to one thread)
       if (din) {
@@ -991,6 +1030,7 @@ void winograd_forward(float* out, const float* in, const float* w, const float* 
   const int64_t US = plane_floats(s.K, s.C), VS = plane_floats(s.C, T), MS = plane_floats(s.K, T);
   float* U = grow_aligned(t_u, static_cast<size_t>(kXi * US));
   weight_transform(U, w, s);
+  const WeightPlanes planes = weight_planes(U, s, /*transposed=*/false, threads);
   // Chunks write disjoint output tiles: any thread may take any chunk, the result is the same.
 #pragma omp parallel for schedule(dynamic, 1) if (threads > 1 && chunks > 1)
   for (int64_t i = 0; i < chunks; ++i) {
@@ -1000,7 +1040,7 @@ void winograd_forward(float* out, const float* in, const float* w, const float* 
     const Lanes* lanes = locate_groups(gr, t0, t1, T);
     input_transform(V, T, in, s, lanes, 0, s.C);
     for (int64_t xi = 0; xi < kXi; ++xi)  // M[xi] (K, T) = U[xi] (K, C) x V[xi] (C, T)
-      product(s, false, false, s.K, T, s.C, U + xi * US, s.C, V + xi * VS, T, 0.f, M + xi * MS, T);
+      weight_product(planes, s, xi, T, V + xi * VS, T, 0.f, M + xi * MS, T);
     output_transform(out, M, T, b, epi, s, lanes, groups_with_tiles(t0, t1));
   }
 }
