@@ -92,6 +92,7 @@ TEST_CASE("conv2d bf16 on the im2col path: the fp32 conv of the bf16-rounded ope
     for (size_t i = 0; i < 3; ++i) {  // y, dx, dw (db is a plain fp32 sum of dout in both)
       CAPTURE(i);
       const double err = rel_l2(raw[i], exact[i]);
+      MESSAGE("im2col bf16 vs fp32, output " << i << ": relative L2 " << err);
       CHECK(err > 2e-4);
       CHECK(err < 6e-3);
     }
@@ -114,7 +115,7 @@ TEST_CASE("conv2d bf16 on Winograd: close to fp32, and really rounded") {
       const double err = rel_l2(bf16[i], fp32[i]);
       MESSAGE("Winograd bf16 vs fp32, output " << i << ": relative L2 " << err);
       CHECK(err > 2e-3);
-      CHECK(err < 4e-2);  // measured 0.022-0.023: ~5x the im2col path's (the transforms scale by up to ~10)
+      CHECK(err < 4e-2);  // measured 0.022-0.028: ~10x the im2col path (0.0023-0.0024; the transforms scale by up to ~10)
     }
   }
 }
