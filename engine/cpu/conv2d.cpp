@@ -248,8 +248,41 @@ void conv_gemm(const ConvShape& s, bool trans_a, bool trans_b, int64_t M, int64_
   }
 }
 
+// The weights of each group as the chunks' GEMMs take them: op(W_g) = W_g (Kg, CRSg) for the
+// forward or W_g^T for the input gradient; fp32 for sgemm, or with bf16 packed once per call
+// (gemm_bf16_pack_planes), so the chunks do not round and pack the same weights again.
+struct GroupWeights {
+  const float* w;       // (K, CRSg): group g's rows from g * Kg
+  const float* packed;  // bf16: one packed op(W_g) per group, PS floats apart; else null
+  int64_t PS;
+  bool transposed;
+};
+
+thread_local std::vector<float> t_w_packed;  // (calling thread only, read by the team)
+
+GroupWeights group_weights(const float* w, const ConvShape& s, bool transposed, int threads) {
+  GroupWeights gw{w, nullptr, 0, transposed};
+  if (s.precision != ConvPrecision::Bf16 || w == nullptr) return gw;
+  const int64_t Kg = s.K / s.groups, crs = (s.C / s.groups) * s.R * s.S;
+  gw.packed = gemm_bf16_pack_planes(t_w_packed, s.groups, transposed, transposed ? crs : Kg, transposed ? Kg : crs, w,
+                                    crs, Kg * crs, &gw.PS, threads);
+  return gw;
+}
+
+// C (rows of op(W_g), N) = op(W_g) x B (N columns, rows ldb apart) + beta C, in the conv's precision.
+void weight_gemm(const GroupWeights& gw, const ConvShape& s, int64_t g, int64_t N, const float* B, int64_t ldb,
+                 float beta, float* C, int64_t ldc) {
+  const int64_t Kg = s.K / s.groups, crs = (s.C / s.groups) * s.R * s.S;
+  const int64_t M = gw.transposed ? crs : Kg, K = gw.transposed ? Kg : crs;
+  if (gw.packed) {
+    gemm_bf16_packed(gw.packed + g * gw.PS, M, K, false, N, 1.f, B, ldb, beta, C, ldc);
+  } else {
+    sgemm(gw.transposed, false, M, N, K, 1.f, gw.w + g * Kg * crs, crs, B, ldb, beta, C, ldc);
+  }
+}
+
 // Forward of chunk [j0, j1).
-void forward_chunk(float* out, const float* in, const float* w, const float* b, const ConvShape& s,
+void forward_chunk(float* out, const float* in, const GroupWeights& W, const float* b, const ConvShape& s,
                    ConvEpilogue epi, int64_t j0, int64_t j1) {
   const bool relu = epi == ConvEpilogue::Relu;
   const int64_t Cg = s.C / s.groups, Kg = s.K / s.groups, crs = Cg * s.R * s.S;
@@ -261,14 +294,13 @@ void forward_chunk(float* out, const float* in, const float* w, const float* b, 
   float* col = direct ? nullptr : grow_aligned(t_col, static_cast<size_t>(crs * J));
   float* tmp = single ? nullptr : grow_aligned(t_tmp, static_cast<size_t>(Kg * J));
   for (int64_t g = 0; g < s.groups; ++g) {
-    const float* wg = w + g * Kg * crs;  // (Kg, CRSg)
     // y (Kg, J), rows ldy apart, = beta y + W_g x col  (col: the input itself for a pointwise conv)
     auto gemm_into = [&](float* y, int64_t ldy, float beta) {
       if (direct) {
-        conv_gemm(s, false, false, Kg, J, crs, 1.f, wg, crs, in + n * CHW + g * Cg * HW + pq0, HW, beta, y, ldy);
+        weight_gemm(W, s, g, J, in + n * CHW + g * Cg * HW + pq0, HW, beta, y, ldy);
       } else {
         im2col(col, J, *segs, in + g * Cg * HW, Cg, CHW, s);
-        conv_gemm(s, false, false, Kg, J, crs, 1.f, wg, crs, col, J, beta, y, ldy);
+        weight_gemm(W, s, g, J, col, J, beta, y, ldy);
       }
     };
     if (single) {
@@ -303,8 +335,8 @@ void forward_chunk(float* out, const float* in, const float* w, const float* b, 
 // Backward of chunk [j0, j1): dw_acc (K, CRSg) += its weight grad; din receives its input grad, added
 // into din zeroed by the caller, or written over it where `din_overwritten` (a pointwise conv on a
 // single-image chunk, or a strided 1x1 conv on whole images).
-void backward_chunk(float* din, float* dw_acc, const float* dout, const float* in, const float* w, const ConvShape& s,
-                    bool din_overwritten, int64_t j0, int64_t j1) {
+void backward_chunk(float* din, float* dw_acc, const float* dout, const float* in, const GroupWeights& Wt,
+                    const ConvShape& s, bool din_overwritten, int64_t j0, int64_t j1) {
   const int64_t Cg = s.C / s.groups, Kg = s.K / s.groups, crs = Cg * s.R * s.S;
   const int64_t PQ = s.P() * s.Q(), HW = s.H * s.W, CHW = s.C * HW, J = j1 - j0;
   const int64_t n = j0 / PQ, pq0 = j0 - n * PQ;
@@ -336,12 +368,12 @@ void backward_chunk(float* din, float* dw_acc, const float* dout, const float* i
       }
     }
     if (din) {
-      const float* wg = w + g * Kg * crs;  // dcol (CRSg, J) = W_g^T x dO_g
+      // dcol (CRSg, J) = W_g^T x dO_g
       float* din_g = din + g * Cg * HW;
       if (direct) {
-        conv_gemm(s, true, false, crs, J, Kg, 1.f, wg, crs, dOg, ld, 0.f, din_g + n * CHW + pq0, HW);
+        weight_gemm(Wt, s, g, J, dOg, ld, 0.f, din_g + n * CHW + pq0, HW);
       } else {
-        conv_gemm(s, true, false, crs, J, Kg, 1.f, wg, crs, dOg, ld, 0.f, col, J);
+        weight_gemm(Wt, s, g, J, dOg, ld, 0.f, col, J);
         if (din_overwritten) {
           spread_pointwise(din_g, col, J, j0 / PQ, j1 / PQ, Cg, CHW, s);
         } else {
@@ -373,11 +405,12 @@ void conv2d_forward(float* out, const float* in, const float* w, const float* b,
   // Dynamic scheduling keeps both cores busy when one is slowed down; each chunk's result does not
   // depend on which thread computes it, so the output stays deterministic.
   const int64_t chunks = pl.chunks();
+  const GroupWeights W = group_weights(w, s, /*transposed=*/false, threads);
 #pragma omp parallel for schedule(dynamic, 1) if (threads > 1 && chunks >= threads)
   for (int64_t i = 0; i < chunks; ++i) {
     int64_t j0, j1;
     pl.range(i, s.N, j0, j1);
-    forward_chunk(out, in, w, b, s, epi, j0, j1);
+    forward_chunk(out, in, W, b, s, epi, j0, j1);
   }
 }
 
@@ -414,6 +447,7 @@ void conv2d_backward(float* din, float* dw, float* db, const float* dout, const 
   // convs when chunks are whole images (split == 1); the rest add into din, zeroed per unit first.
   const bool din_overwritten = (is_pointwise(s) && pl.T == 1) || (is_strided_pointwise(s) && pl.split == 1);
   const bool zero_din = din && !din_overwritten;
+  const GroupWeights Wt = group_weights(din ? w : nullptr, s, /*transposed=*/true, threads);
   // A unit's chunks run in order on one thread, so col2im never races on shared input pixels.
   auto run_unit = [&](int64_t u, float* acc) {
     if (zero_din) {
@@ -423,7 +457,7 @@ void conv2d_backward(float* din, float* dw, float* db, const float* dout, const 
     for (int64_t i = u * pl.split; i < (u + 1) * pl.split; ++i) {
       int64_t j0, j1;
       pl.range(i, s.N, j0, j1);
-      backward_chunk(din, acc, dout, in, w, s, din_overwritten, j0, j1);
+      backward_chunk(din, acc, dout, in, Wt, s, din_overwritten, j0, j1);
     }
   };
   if (dw) std::memset(dw, 0, sizeof(float) * wsize);

@@ -145,6 +145,16 @@ void gemm_bf16_pack_a(float* packed_a, bool trans_a, int64_t M, int64_t K, const
   pack_a(best_kernel(), packed_a, trans_a, M, K, A, lda);
 }
 
+const float* gemm_bf16_pack_planes(std::vector<float>& buf, int64_t count, bool trans_a, int64_t M, int64_t K,
+                                   const float* A, int64_t lda, int64_t a_stride, int64_t* packed_stride, int threads) {
+  const int64_t stride = (gemm_bf16_packed_a_floats(M, K) + 15) / 16 * 16;  // each one 64-byte aligned
+  float* packed = grow_aligned(buf, static_cast<size_t>(count * stride));
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && count > 1 && M * K >= 4096)
+  for (int64_t i = 0; i < count; ++i) gemm_bf16_pack_a(packed + i * stride, trans_a, M, K, A + i * a_stride, lda);
+  *packed_stride = stride;
+  return packed;
+}
+
 void gemm_bf16_packed(const float* packed_a, int64_t M, int64_t K, bool trans_b, int64_t N, float alpha, const float* B,
                       int64_t ldb, float beta, float* C, int64_t ldc) {
   gemm_packed(best_kernel(), packed_a, M, K, trans_b, N, alpha, B, ldb, beta, C, ldc);

@@ -23,6 +23,7 @@
 // engine/cpu/bf16/gemm_bf16_kernels.cpp has the two hardware kernels and their packing.
 #pragma once
 #include <cstdint>
+#include <vector>
 
 namespace tg::cpu {
 
@@ -37,6 +38,11 @@ void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
 //   gemm_bf16_packed(p, M, K, trans_b, N, alpha, B, ldb, beta, C, ldc);  // == gemm_bf16(trans_a, ...)
 int64_t gemm_bf16_packed_a_floats(int64_t M, int64_t K);
 void gemm_bf16_pack_a(float* packed_a, bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda);
+// `count` such operands at once, op(A_i) (M, K) with A_i = A + i * a_stride (a conv's weight planes
+// or groups), packed one after another into buf (grown as needed, `threads` sharing the work);
+// returns the first, and in *packed_stride the floats from one to the next.
+const float* gemm_bf16_pack_planes(std::vector<float>& buf, int64_t count, bool trans_a, int64_t M, int64_t K,
+                                   const float* A, int64_t lda, int64_t a_stride, int64_t* packed_stride, int threads);
 void gemm_bf16_packed(const float* packed_a, int64_t M, int64_t K, bool trans_b, int64_t N, float alpha, const float* B,
                       int64_t ldb, float beta, float* C, int64_t ldc);
 

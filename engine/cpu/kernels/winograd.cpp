@@ -869,11 +869,7 @@ WeightPlanes weight_planes(const float* U, const ConvShape& s, bool transposed, 
   WeightPlanes p{U, nullptr, plane_floats(s.K, s.C), 0, transposed};
   if (s.precision != ConvPrecision::Bf16 || U == nullptr) return p;
   const int64_t M = transposed ? s.C : s.K, K = transposed ? s.K : s.C;
-  p.PS = (cpu::gemm_bf16_packed_a_floats(M, K) + 15) / 16 * 16;  // each plane 64-byte aligned
-  float* packed = grow_aligned(t_u_packed, static_cast<size_t>(kXi * p.PS));
-#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && s.K * s.C >= 4096)
-  for (int64_t xi = 0; xi < kXi; ++xi) cpu::gemm_bf16_pack_a(packed + xi * p.PS, transposed, M, K, U + xi * p.US, s.C);
-  p.packed = packed;
+  p.packed = cpu::gemm_bf16_pack_planes(t_u_packed, kXi, transposed, M, K, U, s.C, p.US, &p.PS, threads);
   return p;
 }
 
