@@ -46,24 +46,28 @@ std::string Conv2d::describe() const {
   return os.str();
 }
 
-int set_conv_algorithm(Module& model, ConvAlgorithm algorithm) {
-  int set = 0;
+namespace {
+
+// Calls f on every Conv2d in `model` (itself included); returns how many.
+template <class F>
+int for_each_conv(Module& model, F&& f) {
+  int count = 0;
   for (auto& [name, m] : model.named_modules())
     if (auto* conv = dynamic_cast<Conv2d*>(m)) {
-      conv->algorithm = algorithm;
-      ++set;
+      f(*conv);
+      ++count;
     }
-  return set;
+  return count;
+}
+
+}  // namespace
+
+int set_conv_algorithm(Module& model, ConvAlgorithm algorithm) {
+  return for_each_conv(model, [&](Conv2d& conv) { conv.algorithm = algorithm; });
 }
 
 int set_conv_precision(Module& model, ConvPrecision precision) {
-  int set = 0;
-  for (auto& [name, m] : model.named_modules())
-    if (auto* conv = dynamic_cast<Conv2d*>(m)) {
-      conv->precision = precision;
-      ++set;
-    }
-  return set;
+  return for_each_conv(model, [&](Conv2d& conv) { conv.precision = precision; });
 }
 
 const char* conv_precision_name(ConvPrecision precision) {

@@ -6,23 +6,13 @@
 #include <string>
 #include <vector>
 
+#include "engine/cpu/bf16/gemm_bf16_kernels.h"
 #include "engine/cpu/isa.h"
 #include "engine/cpu/scratch.h"
 #include "engine/cpu/sgemm.h"
 #include "engine/error.h"
 
 namespace tg::cpu {
-
-#if defined(TG_WITH_BF16_KERNELS)
-namespace bf16 {  // engine/cpu/bf16/gemm_bf16_kernels.cpp
-int64_t pack_a_floats(int64_t M, int64_t K);
-void pack_a_tiles(float* dst, bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda);
-void gemm_amx(const float* packed_a, int64_t M, int64_t K, bool trans_b, int64_t N, float alpha, const float* B,
-              int64_t ldb, float beta, float* C, int64_t ldc);
-void gemm_avx512_bf16(const float* packed_a, int64_t M, int64_t K, bool trans_b, int64_t N, float alpha,
-                      const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
-}  // namespace bf16
-#endif
 
 namespace {
 thread_local std::vector<float> t_round_b, t_packed_a;

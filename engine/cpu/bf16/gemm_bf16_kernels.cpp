@@ -2,8 +2,8 @@
 // -mavx512bf16 -mamx-tile -mamx-bf16 (CMakeLists.txt); each called only where the CPU has it
 // (tg::cpu_bf16_gemm(), isa.h). Both compute
 //   C (M, N) = alpha * bf16(op(A)) bf16(op(B)) + beta * C
-// from op(A) and op(B) packed once per call into 1 KiB tiles of bf16, zero padded to whole tiles
-// (and to an even count of them):
+// from op(A) and op(B) packed into 1 KiB tiles of bf16 (A by the caller, pack_a_tiles, possibly
+// once for many products; B here, per call), zero padded to whole tiles and to an even count:
 //   A tile (mb, kb): 16 rows of 32 bf16, row i = op(A)[mb*16 + i][kb*32 .. +32) in order
 //   B tile (nb, kb): 16 rows p of 16 bf16 pairs (the "VNNI" layout), row p = for each column
 //                    j = nb*16 .. +16 the pair (op(B)[kb*32 + 2p][j], op(B)[kb*32 + 2p + 1][j]),
@@ -19,34 +19,20 @@
 //                then through a 32 x 32 buffer into C.
 //   avx512_bf16  VDPBF16PS on zmm registers: acc[j] += a.lo * b[j].lo + a.hi * b[j].hi for 16
 //                columns j, a one A pair broadcast. Blocks of 8 rows x 32 columns: 16 accumulators,
-//                per pair step 2 B rows loaded and 8 A pairs broadcast (AMD Zen 4/5, Intel Cooper
-//                Lake and later: twice the multiply-adds of an fp32 FMA per instruction).
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
-#else
-#include <immintrin.h>
-#endif
+//                per pair step 2 B rows loaded and 8 A pairs broadcast. For CPUs with AVX512-BF16
+//                and no AMX (AMD Zen 4/5, Intel Cooper Lake): twice the multiply-adds of an fp32 FMA
+//                per instruction, a gain only where it issues as often as an FMA (not on the
+//                Sapphire Rapids-class host of docs/performance.md: 0.65x sgemm there).
+#include "engine/cpu/bf16/gemm_bf16_kernels.h"
 
 #include <algorithm>
 #include <cstdint>
 #include <vector>
 
+#include "engine/cpu/kernels/x86_intrinsics.h"
 #include "engine/cpu/scratch.h"
 
 namespace tg::cpu::bf16 {
-
-// op(A) packed into tiles (pack_a_floats(M, K) floats at dst, 64-byte aligned), then the product
-// of that with op(B) by either kernel (gemm_bf16.h's gemm_bf16_pack_a / gemm_bf16_packed).
-int64_t pack_a_floats(int64_t M, int64_t K);
-void pack_a_tiles(float* dst, bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda);
-void gemm_amx(const float* packed_a, int64_t M, int64_t K, bool trans_b, int64_t N, float alpha, const float* B,
-              int64_t ldb, float beta, float* C, int64_t ldc);
-void gemm_avx512_bf16(const float* packed_a, int64_t M, int64_t K, bool trans_b, int64_t N, float alpha,
-                      const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
 namespace {
 
@@ -128,58 +114,44 @@ inline void transpose16x16(__m512i r[16]) {
   }
 }
 
-// op(A) (M, K) as MB x KB tiles, tile (mb, kb) at pa + (mb * KB + kb) * kTileHalves: row i holds
-// op(A)[mb*16 + i][kb*32 .. +32) as bf16.
-void pack_a(uint16_t* pa, const float* A, int64_t lda, bool trans, int64_t M, int64_t K, int64_t MB, int64_t KB) {
-  for (int64_t mb = 0; mb < MB; ++mb) {
-    const int64_t i0 = mb * kRows, rows = std::clamp<int64_t>(M - i0, 0, kRows);
+// Tiles of a matrix X with one dimension K (the sum's) and the other R (op(A)'s rows or op(B)'s
+// columns), tile (rb, kb) at dst + (rb * KB + kb) * kTileHalves. X's memory rows run along K
+// (k_rows false: each tile row is 32 bf16 of one R index) or along R (k_rows true: each tile row is
+// 16 pairs from two K rows); then the 16 x 16 pairs are transposed if asked.
+void pack_tiles(uint16_t* dst, const float* X, int64_t ld, bool k_rows, bool transpose, int64_t R, int64_t K,
+                int64_t RB, int64_t KB) {
+  for (int64_t rb = 0; rb < RB; ++rb) {
+    const int64_t r0 = rb * kRows, n = std::clamp<int64_t>(R - r0, 0, kRows);
     for (int64_t kb = 0; kb < KB; ++kb) {
       const int64_t k0 = kb * kDepth, depth = std::min(kDepth, K - k0);
       __m512i v[16];
-      if (rows == 0) {
-        for (auto& x : v) x = _mm512_setzero_si512();
-      } else if (!trans) {  // op(A)[i][k] = A[i * lda + k]: rows in place
-        for (int64_t i = 0; i < kRows; ++i)
-          v[i] = i < rows ? bf16_row32(A + (i0 + i) * lda + k0, depth) : _mm512_setzero_si512();
-      } else {  // op(A)[i][k] = A[k * lda + i]: pairs of A's rows k, k + 1, transposed
-        for (int64_t p = 0; p < kRows; ++p) {
-          const int64_t k = k0 + 2 * p;
-          v[p] = k < K ? bf16_pairs16(A + k * lda + i0, k + 1 < K ? A + (k + 1) * lda + i0 : nullptr, rows)
-                       : _mm512_setzero_si512();
+      for (int64_t i = 0; i < kRows; ++i) {
+        const int64_t k = k0 + 2 * i;
+        if (k_rows) {  // rows k, k + 1 of X, R indices r0 .. r0 + n
+          v[i] = n > 0 && k < K ? bf16_pairs16(X + k * ld + r0, k + 1 < K ? X + (k + 1) * ld + r0 : nullptr, n)
+                                : _mm512_setzero_si512();
+        } else {  // row r0 + i of X, K indices k0 .. k0 + depth
+          v[i] = i < n ? bf16_row32(X + (r0 + i) * ld + k0, depth) : _mm512_setzero_si512();
         }
-        transpose16x16(v);
       }
-      __m512i* tile = reinterpret_cast<__m512i*>(pa + (mb * KB + kb) * kTileHalves);
+      if (transpose) transpose16x16(v);
+      __m512i* tile = reinterpret_cast<__m512i*>(dst + (rb * KB + kb) * kTileHalves);
       for (int64_t i = 0; i < kRows; ++i) _mm512_store_si512(tile + i, v[i]);
     }
   }
 }
 
-// op(B) (K, N) as NB x KB tiles in pair layout, tile (nb, kb) at pb + (nb * KB + kb) * kTileHalves:
-// row p holds (op(B)[k0 + 2p][j], op(B)[k0 + 2p + 1][j]) for j = nb*16 .. +16.
+// op(A) (M, K) as MB x KB tiles: row i of tile (mb, kb) holds op(A)[mb*16 + i][kb*32 .. +32).
+// op(A)[i][k] is A[i * lda + k] (rows in place) or A[k * lda + i] (pairs of A's rows, transposed).
+void pack_a(uint16_t* pa, const float* A, int64_t lda, bool trans, int64_t M, int64_t K, int64_t MB, int64_t KB) {
+  pack_tiles(pa, A, lda, /*k_rows=*/trans, /*transpose=*/trans, M, K, MB, KB);
+}
+
+// op(B) (K, N) as NB x KB tiles in pair layout: row p of tile (nb, kb) holds (op(B)[k0 + 2p][j],
+// op(B)[k0 + 2p + 1][j]) for j = nb*16 .. +16. op(B)[k][j] is B[k * ldb + j] (pairs of B's rows in
+// place) or B[j * ldb + k] (B's row j is column j's pairs in order, transposed).
 void pack_b(uint16_t* pb, const float* B, int64_t ldb, bool trans, int64_t N, int64_t K, int64_t NB, int64_t KB) {
-  for (int64_t nb = 0; nb < NB; ++nb) {
-    const int64_t j0 = nb * kRows, cols = std::clamp<int64_t>(N - j0, 0, kRows);
-    for (int64_t kb = 0; kb < KB; ++kb) {
-      const int64_t k0 = kb * kDepth, depth = std::min(kDepth, K - k0);
-      __m512i v[16];
-      if (cols == 0) {
-        for (auto& x : v) x = _mm512_setzero_si512();
-      } else if (!trans) {  // op(B)[k][j] = B[k * ldb + j]: pairs of B's rows, in place
-        for (int64_t p = 0; p < kRows; ++p) {
-          const int64_t k = k0 + 2 * p;
-          v[p] = k < K ? bf16_pairs16(B + k * ldb + j0, k + 1 < K ? B + (k + 1) * ldb + j0 : nullptr, cols)
-                       : _mm512_setzero_si512();
-        }
-      } else {  // op(B)[k][j] = B[j * ldb + k]: B's row j is column j's pairs in order, transposed
-        for (int64_t j = 0; j < kRows; ++j)
-          v[j] = j < cols ? bf16_row32(B + (j0 + j) * ldb + k0, depth) : _mm512_setzero_si512();
-        transpose16x16(v);
-      }
-      __m512i* tile = reinterpret_cast<__m512i*>(pb + (nb * KB + kb) * kTileHalves);
-      for (int64_t p = 0; p < kRows; ++p) _mm512_store_si512(tile + p, v[p]);
-    }
-  }
+  pack_tiles(pb, B, ldb, /*k_rows=*/!trans, /*transpose=*/trans, N, K, NB, KB);
 }
 
 // C[i0 .., j0 ..] (rows x cols, at most 32 x 32) = alpha * acc + beta * C, acc rows 32 floats apart.

@@ -20,18 +20,7 @@
 #include <simde/x86/avx512.h>
 #include <simde/x86/fma.h>
 #else
-// GCC 12's AVX-512 intrinsics (_mm512_unpacklo_ps, ...) pass _mm512_undefined_ps() as the unused
-// merge source, which -Wuninitialized reports at the header's lines once inlined: not our code.
-// (Clang has no -Wmaybe-uninitialized: the pragmas are GCC's only.)
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#include <immintrin.h>
-#pragma GCC diagnostic pop
-#else
-#include <immintrin.h>
-#endif
+#include "engine/cpu/kernels/x86_intrinsics.h"
 #endif
 #endif
 
