@@ -7,6 +7,8 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdint>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -15,6 +17,7 @@
 #include "engine/nn_ops.h"
 #include "engine/random.h"
 #include "engine/tensor.h"
+#include "support/fixtures.h"
 
 using namespace tg;
 
@@ -117,5 +120,29 @@ TEST_CASE("conv2d bf16 on Winograd: close to fp32, and really rounded") {
       CHECK(err > 2e-3);
       CHECK(err < 4e-2);  // measured 0.022-0.028: ~10x the im2col path (0.0023-0.0024; the transforms scale by up to ~10)
     }
+  }
+}
+
+TEST_CASE("bf16 matches PyTorch: its float32 -> bfloat16 rounding, and a conv of rounded operands (fixture bf16)") {
+  const auto f = test::load_fixture("bf16");
+  const std::vector<float> x = f.at("round.x").to_vector(), y = f.at("round.y").to_vector();
+  REQUIRE(x.size() == y.size());
+  for (size_t i = 0; i < x.size(); ++i) {
+    CAPTURE(x[i]);
+    const float r = cpu::round_to_bf16(x[i]);
+    uint32_t ours, theirs;
+    std::memcpy(&ours, &r, sizeof ours);
+    std::memcpy(&theirs, &y[i], sizeof theirs);
+    CHECK(ours == theirs);  // bit for bit: signed zeros and infinities too
+  }
+  // A strided conv (the im2col path under either algorithm) in bf16: the float64 conv of the
+  // rounded x and w, and its gradients for the rounded dout, up to fp32 summation.
+  for (ConvAlgorithm algo : {ConvAlgorithm::Auto, ConvAlgorithm::Gemm}) {
+    Tensor cx = f.at("conv.x").clone().set_requires_grad(true), cw = f.at("conv.w").clone().set_requires_grad(true);
+    Tensor out = conv2d(cx, cw, Tensor(), 2, 1, 1, algo, ConvPrecision::Bf16);
+    test::expect_close(out, f.at("conv.out"), 1e-5, 1e-5, "bf16 conv out");
+    out.backward(f.at("conv.dout"));
+    test::expect_close(cx.grad(), f.at("conv.dx"), 1e-5, 1e-5, "bf16 conv dx");
+    test::expect_close(cw.grad(), f.at("conv.dw"), 1e-5, 1e-5, "bf16 conv dw");
   }
 }
