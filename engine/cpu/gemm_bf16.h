@@ -10,9 +10,10 @@
 // Where it runs (chosen once, like the ISA level; tg::cpu_bf16_gemm() in isa.h names it):
 //   amx          Intel AMX tiles (TDPBF16PS: 16x16 fp32 += 16x32 bf16 x 32x16 bf16), when the CPU
 //                has AMX-TILE, AMX-BF16 and AVX512-BF16, the OS saves the tile state (XCR0) and
-//                grants it to this process (arch_prctl). Measured 3.2 TFLOP/s per core on the host
+//                grants it to this process (arch_prctl). 3.2 TFLOP/s per core (a scratch loop of four
+//                independent TDPBF16PS, not in the repository) on the host
 //                of docs/performance.md against ~0.15 for our AVX-512 fp32 sgemm (peak of the
-//                instruction; with packing 2-5x sgemm on conv-sized products, bench_gemm).
+//                instruction; with packing 1.6-4.3x sgemm on conv-sized products, bench_gemm).
 //   avx512_bf16  VDPBF16PS (two bf16 products summed into each fp32 lane) where the CPU has
 //                AVX512-BF16 but no AMX (AMD Zen 4/5, Intel Cooper Lake): twice the multiply-adds
 //                of an fp32 FMA per instruction.
