@@ -273,6 +273,26 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, co
                    });
 }
 
+// ---- add_relu: relu(a + b), the residual sum and its ReLU in one CPU pass ----
+
+Tensor add_relu(const Tensor& a, const Tensor& b) {
+  const char* op = "add_relu";
+  check_defined(a, op, "a");
+  check_defined(b, op, "b");
+  check_same_device(a, b, op);
+  cpu::broadcast_shapes(a.shape(), b.shape(), op);  // throws, naming add_relu, when they cannot broadcast
+  // Broadcasting shapes and the GPU compose the two ops (the same values and gradients).
+  if (a.shape() != b.shape() || !a.device().is_cpu()) return relu(add(a, b));
+  Tensor out = Tensor::empty(a.shape(), a.device());
+  cpu::add_relu_forward(out.data(), a.data(), b.data(), a.numel());  // out = max(a + b, 0)
+  Tensor saved = out.detach();  // the ReLU mask: out > 0 exactly where a + b > 0
+  return record_op(out, op, {&a, &b}, [saved](const Tensor& g) {
+    Tensor d = Tensor::empty(saved.shape(), saved.device());  // d = g * (out > 0), for a and for b
+    cpu::unary_backward(d.data(), g.data(), saved.data(), saved.data(), UnaryOp::Relu, 0.f, saved.numel());
+    return std::vector<Tensor>{d, d};
+  });
+}
+
 // ---- batch_norm2d_relu: relu(batch_norm2d(x)) in one pass each way on the CPU ----
 
 Tensor batch_norm2d_relu(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
@@ -316,6 +336,46 @@ Tensor batch_norm2d_relu(const Tensor& x, const Tensor& gamma, const Tensor& bet
                      cpu::batchnorm2d_relu_backward(data_or_null(dx), data_or_null(dg), data_or_null(db), dout.data(),
                                                     affine.data(), xd.data(), data_or_null(gd), mean.data(),
                                                     invstd.data(), N, C, HW);
+                     return std::vector<Tensor>{dx, dg, db};
+                   });
+}
+
+// ---- batch_norm2d_relu_maxpool2x2: max_pool2d(relu(batch_norm2d(x)), 2), the full-size output never stored ----
+
+Tensor batch_norm2d_relu_maxpool2x2(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                   const Tensor& running_mean, const Tensor& running_var, bool training,
+                                   float momentum, float eps) {
+  const char* op = "batch_norm2d_relu_maxpool2x2";
+  check_4d(x, op);
+  // Eval mode (in inference the conv usually folds the batch norm: fold_bn.h), the GPU and maps under
+  // 2x2 compose the ops; the results are the same.
+  if (!training || !x.device().is_cpu() || x.size(2) < 2 || x.size(3) < 2) {
+    return max_pool2d(batch_norm2d_relu(x, gamma, beta, running_mean, running_var, training, momentum, eps), 2);
+  }
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  check_bn_args(x, gamma, beta, running_mean, running_var, eps, op);
+  TG_CHECK(N * H * W > 1, op << ": expected more than 1 value per channel when training, got input " << shape_str(x.shape()));
+  Tensor out = Tensor::empty({N, C, H / 2, W / 2}, x.device());
+  auto indices = std::make_shared<Storage>(static_cast<size_t>(out.numel()) * sizeof(int32_t), x.device());
+  Tensor mean = Tensor::empty({C}, x.device()), invstd = Tensor::empty({C}, x.device());  // (C)
+  Tensor affine = Tensor::empty({2 * C}, x.device());  // the applied scales, then shifts: the backward's ReLU mask
+  cpu::batchnorm2d_relu_maxpool2x2_forward_train(out.data(), static_cast<int32_t*>(indices->data()), mean.data(),
+                                                 invstd.data(), affine.data(), x.data(), data_or_null(gamma),
+                                                 data_or_null(beta), N, C, H, W, eps);
+  cpu::batchnorm2d_update_running(data_or_null(running_mean), data_or_null(running_var), mean.data(), invstd.data(),
+                                  C, N * H * W, momentum, eps);
+  const bool need_x = x.requires_grad();
+  const bool need_g = gamma.defined() && gamma.requires_grad(), need_b = beta.defined() && beta.requires_grad();
+  Tensor xd = x.detach(), gd = gamma.defined() ? gamma.detach() : Tensor();
+  return record_op(out, op, {&x, &gamma, &beta},
+                   [xd, gd, indices, affine, mean, invstd, N, C, H, W, need_x, need_g, need_b](const Tensor& dout) {
+                     Tensor dx = need_x ? Tensor::empty(xd.shape(), dout.device()) : Tensor();
+                     Tensor dg = need_g ? Tensor::empty({C}, dout.device()) : Tensor();
+                     Tensor db = need_b ? Tensor::empty({C}, dout.device()) : Tensor();
+                     cpu::batchnorm2d_relu_maxpool2x2_backward(
+                         data_or_null(dx), data_or_null(dg), data_or_null(db), dout.data(),
+                         static_cast<const int32_t*>(indices->data()), affine.data(), xd.data(), data_or_null(gd),
+                         mean.data(), invstd.data(), N, C, H, W);
                      return std::vector<Tensor>{dx, dg, db};
                    });
 }

@@ -38,6 +38,18 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, co
 Tensor batch_norm2d_relu(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
                          const Tensor& running_var, bool training, float momentum = 0.1f, float eps = 1e-5f);
 
+// relu(a + b) with the same results, as one pass on the CPU when a and b have the same shape (a
+// residual block's sum and ReLU: the sum is never stored); broadcasting shapes and CUDA tensors run
+// the two ops. Gradient: g * (out > 0) to both inputs (summed over broadcast dims).
+Tensor add_relu(const Tensor& a, const Tensor& b);
+
+// max_pool2d(relu(batch_norm2d(...)), 2) with the same arguments as batch_norm2d_relu: on the CPU in
+// training one pass that never stores the full-size normalised tensor (the backward, too, reads the
+// input once and writes din once); otherwise, and for H or W < 2, the ops composed.
+Tensor batch_norm2d_relu_maxpool2x2(const Tensor& x, const Tensor& gamma, const Tensor& beta,
+                                   const Tensor& running_mean, const Tensor& running_var, bool training,
+                                   float momentum = 0.1f, float eps = 1e-5f);
+
 // Max pooling; ties go to the first (lowest-index) maximum in the window, deterministically.
 Tensor max_pool2d(const Tensor& x, int kernel, int stride = -1 /* = kernel */, int padding = 0);
 // Average pooling; padding counts as zeros in the average (PyTorch's count_include_pad=True).

@@ -3,6 +3,7 @@
 
 #include <sstream>
 
+#include "engine/nn_ops.h"
 #include "engine/ops.h"
 #include "nn/fold_bn.h"
 
@@ -28,11 +29,11 @@ Tensor BasicBlock::forward(const Tensor& x) {
   if (can_fold_batch_norm(*conv1, *bn1) && can_fold_batch_norm(*conv2, *bn2)) {  // inference (fold_bn.h)
     Tensor y = conv_bn_forward(*conv1, *bn1, x, ConvEpilogue::Relu);  // (N, out, H/s, W/s)
     y = conv_bn_forward(*conv2, *bn2, y, ConvEpilogue::None);
-    return relu(add(y, (*shortcut)(x)));  // the shortcut Sequential folds its own pair
+    return add_relu(y, (*shortcut)(x));  // relu(y + shortcut); the shortcut Sequential folds its own pair
   }
   Tensor y = bn1->forward_relu((*conv1)(x));  // relu(bn1(conv1(x))), fused: (N, out, H/s, W/s)
   y = (*bn2)((*conv2)(y));
-  return relu(add(y, (*shortcut)(x)));
+  return add_relu(y, (*shortcut)(x));  // relu(y + shortcut(x)), one pass
 }
 
 std::string BasicBlock::describe() const {

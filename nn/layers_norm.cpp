@@ -58,6 +58,18 @@ Tensor BatchNorm2d::forward_relu(const Tensor& x) {
   return batch_norm2d_relu(x, weight, bias, running_mean, running_var, use_batch_stats, options.momentum(), options.eps());
 }
 
+Tensor BatchNorm2d::forward_relu_maxpool2x2(const Tensor& x) {
+  if (recording_summary()) return max_pool2d(relu((*this)(x)), 2);  // keeps this module's summary row
+  const bool use_batch_stats = prepare(x);
+  if (use_batch_stats && stats_sync) {
+    return max_pool2d(relu(sync_batch_norm2d(x, weight, bias, running_mean, running_var, options.momentum(),
+                                             options.eps(), stats_sync)),
+                      2);
+  }
+  return batch_norm2d_relu_maxpool2x2(x, weight, bias, running_mean, running_var, use_batch_stats, options.momentum(),
+                                      options.eps());
+}
+
 std::string BatchNorm2d::describe() const {
   std::ostringstream os;
   os << "BatchNorm2d(" << options.num_features() << ", eps=" << options.eps() << ", momentum=" << options.momentum();

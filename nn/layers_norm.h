@@ -20,6 +20,9 @@ class BatchNorm2d : public Module {
   // relu(forward(x)) as one fused op (tg::batch_norm2d_relu): what Sequential runs for a
   // BatchNorm2d directly followed by a ReLU, and what BasicBlock uses. Same results.
   Tensor forward_relu(const Tensor& x);
+  // max_pool2d(relu(forward(x)), 2) as one fused op (tg::batch_norm2d_relu_maxpool2x2): what Sequential
+  // runs for BatchNorm2d, ReLU, MaxPool2d(2) (stride 2, no padding). Same results.
+  Tensor forward_relu_maxpool2x2(const Tensor& x);
   std::string describe() const override;
 
   BatchNorm2dOptions options;

@@ -49,6 +49,26 @@ void batchnorm2d_relu_backward(float* din, float* dgamma, float* dbeta, const fl
                                const float* in, const float* gamma, const float* save_mean, const float* save_invstd,
                                int64_t N, int64_t C, int64_t HW);
 
+// Batch norm, ReLU and the 2x2 stride-2 max pool after them (the small CNN's BN -> ReLU -> pool) in
+// training, with x (N, C, H, W), H and W >= 2:
+//   out (N, C, H/2, W/2) = max_pool2x2(max(z, 0)), z as above from the batch statistics;
+//   indices (N, C, H/2, W/2) = h*W + w of each window's first maximum, as max_pool2x2_forward.
+// The full-size z is never written: each plane is normalised into a per-thread buffer and pooled
+// there. save_mean, save_invstd, save_affine as in batchnorm2d_relu_forward_train.
+// Backward from the pooled dout: each plane's dy = the pool's backward of dout (dout at the windows'
+// maxima, 0 elsewhere) built in a per-thread buffer, then batchnorm2d_relu_backward's row loops
+// (dz = dy where z > 0, z recomputed from x with the saved affine). The same bits as
+// batchnorm2d_relu_forward_train + max_pool2x2_forward and their backwards, two full-size tensors
+// (the normalised output, the unpooled gradient) never written.
+void batchnorm2d_relu_maxpool2x2_forward_train(float* out, int32_t* indices, float* save_mean, float* save_invstd,
+                                               float* save_affine, const float* in, const float* gamma,
+                                               const float* beta, int64_t N, int64_t C, int64_t H, int64_t W,
+                                               float eps);
+void batchnorm2d_relu_maxpool2x2_backward(float* din, float* dgamma, float* dbeta, const float* dout,
+                                          const int32_t* indices, const float* affine, const float* in,
+                                          const float* gamma, const float* save_mean, const float* save_invstd,
+                                          int64_t N, int64_t C, int64_t H, int64_t W);
+
 // running = (1 - momentum) * running + momentum * batch, with the UNBIASED batch variance
 // var * M / (M - 1) for running_var (PyTorch's convention); var recovered from invstd and eps.
 // Either running pointer may be nullptr. count = M = N*HW (> 1).

@@ -16,6 +16,10 @@ void binary_forward(float* out, const float* a, const float* b, BinaryOp op, con
 // out = a (op) s, or s (op) a when scalar_first.
 void binary_scalar(float* out, const float* a, float s, BinaryOp op, bool scalar_first, int64_t n);
 void add_inplace(float* acc, const float* x, int64_t n);  // acc += x
+// out = max(a + b, 0) over n elements of the same shape: a residual block's sum and ReLU in one pass
+// (two inputs read, one output written, instead of the sum written and read back). The gradient is
+// unary_backward's ReLU rule on out, for both inputs.
+void add_relu_forward(float* out, const float* a, const float* b, int64_t n);
 
 // y = f(x); `param` is the exponent for Pow.
 void unary_forward(float* y, const float* x, UnaryOp op, float param, int64_t n);

@@ -111,6 +111,26 @@ void batchnorm2d_relu_backward(float* din, float* dgamma, float* dbeta, const fl
                                                 C, HW);
   kernels().batchnorm2d_relu_backward(din, dgamma, dbeta, dout, affine, in, gamma, save_mean, save_invstd, N, C, HW);
 }
+void batchnorm2d_relu_maxpool2x2_forward_train(float* out, int32_t* indices, float* save_mean, float* save_invstd,
+                                               float* save_affine, const float* in, const float* gamma,
+                                               const float* beta, int64_t N, int64_t C, int64_t H, int64_t W,
+                                               float eps) {
+  if (reference_kernels())
+    return reference::batchnorm2d_relu_maxpool2x2_forward_train(out, indices, save_mean, save_invstd, save_affine, in,
+                                                                gamma, beta, N, C, H, W, eps);
+  kernels().batchnorm2d_relu_maxpool2x2_forward_train(out, indices, save_mean, save_invstd, save_affine, in, gamma,
+                                                      beta, N, C, H, W, eps);
+}
+void batchnorm2d_relu_maxpool2x2_backward(float* din, float* dgamma, float* dbeta, const float* dout,
+                                          const int32_t* indices, const float* affine, const float* in,
+                                          const float* gamma, const float* save_mean, const float* save_invstd,
+                                          int64_t N, int64_t C, int64_t H, int64_t W) {
+  if (reference_kernels())
+    return reference::batchnorm2d_relu_maxpool2x2_backward(din, dgamma, dbeta, dout, indices, affine, in, gamma,
+                                                           save_mean, save_invstd, N, C, H, W);
+  kernels().batchnorm2d_relu_maxpool2x2_backward(din, dgamma, dbeta, dout, indices, affine, in, gamma, save_mean,
+                                                 save_invstd, N, C, H, W);
+}
 void batchnorm2d_update_running(float* running_mean, float* running_var, const float* save_mean,
                                 const float* save_invstd, int64_t C, int64_t count, float momentum, float eps) {
   if (reference_kernels())

@@ -724,6 +724,151 @@ TEST_CASE("batch_norm2d_relu equals relu(batch_norm2d): forward, backward, runni
   }
 }
 
+TEST_CASE("batch_norm2d_relu_maxpool2x2 equals max_pool2d(relu(batch_norm2d)): values, gradients, running stats") {
+  Generator gen(12);
+  // Even and odd maps (an odd last row / column is normalised but never pooled), the smallest map,
+  // with and without the affine parameters.
+  const std::vector<Shape> shapes = {{4, 3, 6, 8}, {3, 2, 5, 7}, {5, 2, 2, 2}, {2, 4, 17, 33}};
+  size_t zero_windows = 0, kept_windows = 0, dx_nonzero = 0, dx_total = 0;
+  for (const Shape& shape : shapes) {
+    for (bool affine : {true, false}) {
+      CAPTURE(shape_str(shape));
+      CAPTURE(affine);
+      const int64_t C = shape[1];
+      const Tensor x0 = Tensor::randn(shape, gen), g0 = Tensor::randn({C}, gen), b0 = Tensor::randn({C}, gen);
+      const Tensor dout = Tensor::randn({shape[0], C, shape[2] / 2, shape[3] / 2}, gen);
+      auto run = [&](bool fused) {
+        Tensor x = x0.clone().set_requires_grad(true);
+        Tensor g = affine ? g0.clone().set_requires_grad(true) : Tensor();
+        Tensor b = affine ? b0.clone().set_requires_grad(true) : Tensor();
+        Tensor rm = Tensor::zeros({C}), rv = Tensor::ones({C});
+        Tensor y = fused ? batch_norm2d_relu_maxpool2x2(x, g, b, rm, rv, true, 0.3f)
+                         : max_pool2d(batch_norm2d_relu(x, g, b, rm, rv, true, 0.3f), 2);
+        y.backward(dout);
+        std::vector<std::vector<float>> r = {y.to_vector(), x.grad().to_vector(), rm.to_vector(), rv.to_vector()};
+        if (affine) {
+          r.push_back(g.grad().to_vector());
+          r.push_back(b.grad().to_vector());
+        }
+        return r;
+      };
+      const auto fused = run(true), plain = run(false);
+      const char* names[] = {"out", "dx", "running_mean", "running_var", "dgamma", "dbeta"};
+      for (size_t i = 0; i < fused.size(); ++i) {
+        const std::string name = names[i];
+        CAPTURE(name);
+        REQUIRE(fused[i].size() == plain[i].size());
+        float worst = 0.f;  // max |a - b| / (1 + |b|)
+        for (size_t k = 0; k < fused[i].size(); ++k)
+          worst = std::max(worst, std::abs(fused[i][k] - plain[i][k]) / (1.f + std::abs(plain[i][k])));
+        CHECK(worst == 0.f);  // the same row loops on the same floats: the same bits
+      }
+      for (float v : fused[0]) (v == 0.f ? zero_windows : kept_windows) += 1;
+      for (float v : fused[1]) dx_nonzero += v != 0.f;
+      dx_total += fused[1].size();
+    }
+  }
+  // Over all cases: windows whose maximum the ReLU zeroed and windows it kept, and dx reaching the
+  // non-winners too (b x + d), not only the quarter of the elements that won their window.
+  CHECK(zero_windows > 20);
+  CHECK(kept_windows > 20);
+  CHECK(dx_nonzero > dx_total / 2);
+  SUBCASE("eval mode and the GPU-less fallbacks compose the ops") {
+    const Tensor x = Tensor::randn({2, 3, 4, 4}, gen);
+    const Tensor rm = Tensor::from_vector({0.1f, -0.2f, 0.3f}, {3}), rv = Tensor::from_vector({1.5f, 0.5f, 2.f}, {3});
+    const auto a = batch_norm2d_relu_maxpool2x2(x, Tensor(), Tensor(), rm, rv, false).to_vector();
+    const auto b = max_pool2d(relu(batch_norm2d(x, Tensor(), Tensor(), rm, rv, false)), 2).to_vector();
+    CHECK(a == b);
+    const Tensor thin = Tensor::randn({4, 3, 1, 6}, gen);  // H < 2: the composed ops' error (no 2x2 window)
+    CHECK(error_of([&] { batch_norm2d_relu_maxpool2x2(thin, Tensor(), Tensor(), Tensor(), Tensor(), true); })
+              .find("max_pool2d") != std::string::npos);
+  }
+  SUBCASE("argument errors name the fused op") {
+    const Tensor x = Tensor::randn({2, 3, 4, 4}, gen);
+    CHECK(error_of([&] { batch_norm2d_relu_maxpool2x2(Tensor::randn({3, 4, 4}, gen), Tensor(), Tensor(), Tensor(),
+                                                      Tensor(), true); })
+              .find("batch_norm2d_relu_maxpool2x2") != std::string::npos);
+    CHECK(error_of([&] { batch_norm2d_relu_maxpool2x2(x, Tensor::ones({2}), Tensor(), Tensor(), Tensor(), true); })
+              .find("batch_norm2d_relu_maxpool2x2") != std::string::npos);
+  }
+}
+
+TEST_CASE("batch_norm2d_relu_maxpool2x2 gradcheck (away from the ReLU kink and from ties in a window)") {
+  Tensor x, g, b;
+  for (uint64_t seed = 0;; ++seed) {
+    REQUIRE(seed < 500);
+    x = leaf({2, 2, 4, 6}, 70 + seed);
+    g = leaf({2}, 330 + seed, 0.5f, 1.5f);
+    b = leaf({2}, 530 + seed, -0.5f, 0.5f);
+    NoGradGuard no_grad;
+    const auto z = batch_norm2d(x, g, b, Tensor(), Tensor(), true).to_vector();  // (2, 2, 4, 6)
+    bool far = true;
+    for (float v : z) far = far && std::abs(v) >= 0.05f;
+    for (int64_t plane = 0; plane < 4 && far; ++plane)  // each window's largest value leads by 0.05
+      for (int64_t p = 0; p < 2; ++p)
+        for (int64_t q = 0; q < 3; ++q) {
+          std::vector<float> w;
+          for (int64_t i = 0; i < 2; ++i)
+            for (int64_t j = 0; j < 2; ++j) w.push_back(z[static_cast<size_t>(plane * 24 + (2 * p + i) * 6 + 2 * q + j)]);
+          std::sort(w.begin(), w.end());
+          far = far && (w[3] <= 0.f || w[3] - w[2] >= 0.05f);
+        }
+    if (far) break;
+  }
+  check_grad([](const std::vector<Tensor>& v) {
+    return batch_norm2d_relu_maxpool2x2(v[0], v[1], v[2], Tensor(), Tensor(), true);
+  }, {x, g, b});
+}
+
+TEST_CASE("add_relu equals relu(add): values, both gradients, broadcasting, errors") {
+  Generator gen(9);
+  const Tensor a0 = Tensor::randn({3, 4, 5, 7}, gen), b0 = Tensor::randn({3, 4, 5, 7}, gen);
+  const Tensor dout = Tensor::randn({3, 4, 5, 7}, gen);
+  auto run = [&](bool fused, const Tensor& b_init) {
+    Tensor a = a0.clone().set_requires_grad(true), b = b_init.clone().set_requires_grad(true);
+    Tensor y = fused ? add_relu(a, b) : relu(add(a, b));
+    y.backward(dout);
+    return std::vector<std::vector<float>>{y.to_vector(), a.grad().to_vector(), b.grad().to_vector()};
+  };
+  // Same shapes: the fused CPU pass; then b per channel (1, 4, 1, 1): the composed broadcasting path.
+  for (const Tensor& b_init : {b0, Tensor::randn({1, 4, 1, 1}, gen)}) {
+    CAPTURE(b_init.numel());
+    const auto fused = run(true, b_init), plain = run(false, b_init);
+    for (size_t i = 0; i < fused.size(); ++i) {
+      CAPTURE(i);  // 0 out, 1 da, 2 db
+      REQUIRE(fused[i].size() == plain[i].size());
+      for (size_t k = 0; k < fused[i].size(); ++k) CHECK(fused[i][k] == plain[i][k]);  // the same float operations
+    }
+    size_t zeros = 0, positives = 0;
+    for (float v : fused[0]) (v == 0.f ? zeros : positives) += 1;
+    CHECK(zeros > 100);  // the mask is exercised on both sides
+    CHECK(positives > 100);
+  }
+  // Values against the definition (exact sums: small binary fractions).
+  const Tensor x = Tensor::from_vector({1.f, -2.f, 0.5f, -0.5f, 3.f}, {5});
+  const Tensor y = Tensor::from_vector({1.f, 1.f, -0.5f, 0.25f, -4.f}, {5});
+  const std::vector<float> want = {2.f, 0.f, 0.f, 0.f, 0.f};
+  CHECK(add_relu(x, y).to_vector() == want);
+  const std::string mismatch = error_of([&] { add_relu(x, Tensor::ones({4})); });
+  CHECK(mismatch.find("add_relu") != std::string::npos);
+  CHECK(mismatch.find("(5,) and (4,)") != std::string::npos);
+  CHECK(error_of([&] { add_relu(Tensor(), x); }).find("add_relu") != std::string::npos);
+}
+
+TEST_CASE("add_relu gradcheck (sums away from the ReLU kink)") {
+  Tensor a, b;
+  for (uint64_t seed = 0;; ++seed) {
+    REQUIRE(seed < 200);
+    a = leaf({2, 3, 3, 4}, 80 + seed);
+    b = leaf({2, 3, 3, 4}, 400 + seed);
+    NoGradGuard no_grad;
+    bool far = true;
+    for (float v : add(a, b).to_vector()) far = far && std::abs(v) >= 0.05f;
+    if (far) break;
+  }
+  check_grad([](const std::vector<Tensor>& v) { return add_relu(v[0], v[1]); }, {a, b});
+}
+
 TEST_CASE("batch_norm2d_relu gradcheck (inputs whose normalised values stay away from the ReLU kink)") {
   // Finite differences across the kink at 0 are meaningless: pick the first seed whose batch-norm
   // outputs all have |z| >= 0.05, so each central difference (step 1e-3) stays on one side.

@@ -4,6 +4,7 @@
 
 #include <functional>
 
+#include "engine/nn_ops.h"
 #include "engine/ops.h"
 #include "engine/random.h"
 #include "support/fixtures.h"
@@ -55,6 +56,7 @@ TEST_CASE("engine ops on CUDA match the CPU (forward and backward)") {
       {"scalar", {r({5, 5})}, {true}, [](const V& x) { return rdiv(2.f, add(mul(x[0], x[0]), 1.f)); }},
       {"gelu", {r({3, 70})}, {true}, [](const V& x) { return gelu(x[0]); }},
       {"relu_tanh_sigmoid", {r({3, 70})}, {true}, [](const V& x) { return sigmoid(tanh(relu(x[0]))); }},
+      {"add_relu", {r({2, 3, 4, 4}), r({2, 3, 4, 4})}, {true, true}, [](const V& x) { return add_relu(x[0], x[1]); }},
       {"exp_log_sqrt_pow", {pos({3, 9})}, {true}, [](const V& x) { return pow(sqrt(log(exp(x[0]))), 3.f); }},
       {"sum_dims", {r({3, 5, 7})}, {true}, [](const V& x) { return sum(x[0], 1); }},
       {"mean_all", {r({3, 5, 7})}, {true}, [](const V& x) { return mean(x[0]); }},

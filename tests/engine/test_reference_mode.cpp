@@ -211,6 +211,9 @@ TEST_CASE("reference mode: batch norm (train, eval, fused with relu) agrees with
   check_modes_agree("batch_norm2d eval", bn(false, false), inputs(true));
   check_modes_agree("batch_norm2d_relu train", bn(true, true), inputs(true));
   check_modes_agree("batch_norm2d_relu eval (fused, no grad)", bn(false, true), inputs(false));
+  check_modes_agree("batch_norm2d_relu_maxpool2x2 train",
+                    [](In in) { return batch_norm2d_relu_maxpool2x2(in[0], in[1], in[2], in[3], in[4], true); },
+                    inputs(true));
 }
 
 TEST_CASE("reference mode: pooling agrees with the fast kernels") {
@@ -243,6 +246,8 @@ TEST_CASE("reference mode: elementwise ops with broadcasting agree with the fast
                       {positive_domain ? positive_input({4, 7}, gen) : randn_input({4, 7}, gen)});
   }
   check_modes_agree("pow", [](In in) { return pow(in[0], 1.7f); }, {positive_input({4, 7}, gen)});
+  check_modes_agree("add_relu (fused)", [](In in) { return add_relu(in[0], in[1]); },
+                    {randn_input({3, 4, 5, 7}, gen), randn_input({3, 4, 5, 7}, gen)});
   check_modes_agree("expand", [](In in) { return expand(in[0], {2, 3, 4}); },
                     {randn_input({3, 1}, gen)});
   check_modes_agree("sum_to", [](In in) { return sum_to(in[0], {3, 1}); },

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <vector>
 
+#include "engine/cpu/kernels/max_pool2x2_plane.h"
 #include "engine/cpu/scratch.h"
 
 namespace tg::cpu::TG_ISA_NS {
@@ -78,6 +79,40 @@ void affine_rows(float* out, const float* in, const float* scale, const float* s
   }
 }
 
+// One row's sums (float SIMD lanes): sums[0] = sum dy, sums[1] = sum dy (x - m).
+void row_grad_sums(double* sums, const float* dy, const float* x, float m, int64_t HW) {
+  float s1 = 0.f, s2 = 0.f;
+#pragma omp simd reduction(+ : s1, s2)
+  for (int64_t i = 0; i < HW; ++i) {
+    s1 += dy[i];
+    s2 += dy[i] * (x[i] - m);
+  }
+  sums[0] = s1;
+  sums[1] = s2;
+}
+
+// The same with dy masked by the ReLU: g = dy where z = affine(x, za, zb) > 0, else 0.
+void row_grad_sums_relu(double* sums, const float* dy, const float* x, float za, float zb, float m, int64_t HW) {
+  float s1 = 0.f, s2 = 0.f;
+#pragma omp simd reduction(+ : s1, s2)
+  for (int64_t i = 0; i < HW; ++i) {
+    const float g = affine(x[i], za, zb) > 0.f ? dy[i] : 0.f;
+    s1 += g;
+    s2 += g * (x[i] - m);
+  }
+  sums[0] = s1;
+  sums[1] = s2;
+}
+
+// One row of din = a dz + b x + d, dz = dy masked by the ReLU (z = affine(x, za, zb) > 0).
+void row_din_relu(float* dx, const float* dy, const float* x, float af, float bf, float df, float za, float zb,
+                  int64_t HW) {
+#pragma omp simd
+  for (int64_t i = 0; i < HW; ++i) dx[i] = af * (affine(x[i], za, zb) > 0.f ? dy[i] : 0.f) + bf * x[i] + df;
+}
+
+void sum_rows_per_channel(double* sum_dy, double* sum_dy_xmu, const double* part, int64_t N, int64_t C);
+
 // Per channel c, in double: sum_dy[c] = sum dout and sum_dy_xmu[c] = sum dout * (x - mean_c), with
 // dout masked to dout * (z > 0), z = affine(x, scale_c, shift_c), where relu_affine (the fused ReLU's
 // saved scales then shifts, 2C) is given.
@@ -88,41 +123,40 @@ void grad_sums(double* sum_dy, double* sum_dy_xmu, const float* dout, const floa
   for (int64_t r = 0; r < N * C; ++r) {
     const float* dy = dout + r * HW;
     const float* x = in + r * HW;
-    const float m = mean[r % C];
-    float s1 = 0.f, s2 = 0.f;
     if (relu_affine) {
-      const float a = relu_affine[r % C], b = relu_affine[C + r % C];
-#pragma omp simd reduction(+ : s1, s2)
-      for (int64_t i = 0; i < HW; ++i) {
-        const float g = affine(x[i], a, b) > 0.f ? dy[i] : 0.f;
-        s1 += g;
-        s2 += g * (x[i] - m);
-      }
+      row_grad_sums_relu(part + 2 * r, dy, x, relu_affine[r % C], relu_affine[C + r % C], mean[r % C], HW);
     } else {
-#pragma omp simd reduction(+ : s1, s2)
-      for (int64_t i = 0; i < HW; ++i) {
-        s1 += dy[i];
-        s2 += dy[i] * (x[i] - m);
-      }
+      row_grad_sums(part + 2 * r, dy, x, mean[r % C], HW);
     }
-    part[2 * r] = s1;
-    part[2 * r + 1] = s2;
   }
+  sum_rows_per_channel(sum_dy, sum_dy_xmu, part, N, C);
+}
+
+// sum_dy[c] = sum over n of part[2 (n C + c)], sum_dy_xmu[c] likewise from part[2 (n C + c) + 1]:
+// images in order, the same sums for any thread count.
+void sum_rows_per_channel(double* sum_dy, double* sum_dy_xmu, const double* part, int64_t N, int64_t C) {
   for (int64_t c = 0; c < C; ++c) sum_dy[c] = sum_dy_xmu[c] = 0.0;
-  for (int64_t n = 0; n < N; ++n)  // images in order: the same sums for any thread count
+  for (int64_t n = 0; n < N; ++n)
     for (int64_t c = 0; c < C; ++c) {
       sum_dy[c] += part[2 * (n * C + c)];
       sum_dy_xmu[c] += part[2 * (n * C + c) + 1];
     }
 }
 
+// The calling thread's plane of floats for the fused pool kernels (one channel of one image).
+thread_local std::vector<float> t_plane;
+float* plane_scratch(int64_t n) { return grow_aligned(t_plane, static_cast<size_t>(n)); }
+
 thread_local std::vector<double> t_chan;  // per-channel doubles: the forward's means, the backward's sums
 double* chan_scratch(int64_t C) {
   return grow_aligned(t_chan, static_cast<size_t>(2 * C));
 }
 
-void forward_train(float* out, float* save_mean, float* save_invstd, float* save_affine, const float* in,
-                   const float* gamma, const float* beta, int64_t N, int64_t C, int64_t HW, float eps, bool relu) {
+// The batch statistics and the affine they give: save_mean/save_invstd (C) as described in
+// batchnorm.h, and scale_c = gamma_c invstd_c, shift_c = beta_c - mean_c scale_c in the returned
+// coef_scratch (scales, then shifts: 2C floats), which save_affine (2C) also receives when given.
+const float* batch_affine(float* save_mean, float* save_invstd, float* save_affine, const float* in,
+                          const float* gamma, const float* beta, int64_t N, int64_t C, int64_t HW, float eps) {
   // Two passes over the rows, each split between the threads: the row sums give mean_c, then each
   // row's squared deviations about mean_c give var_c (the two-pass variance; one pass from the rows'
   // own means and the spread between them measured 2% off PyTorch's ResNet-18 gradients at batch 2
@@ -157,7 +191,13 @@ void forward_train(float* out, float* save_mean, float* save_invstd, float* save
     shift[c] = static_cast<float>((beta ? beta[c] : 0.0) - mean_c * sc);
   }
   if (save_affine) std::copy(scale, scale + 2 * C, save_affine);  // scales then shifts
-  affine_rows(out, in, scale, shift, N, C, HW, relu);
+  return scale;
+}
+
+void forward_train(float* out, float* save_mean, float* save_invstd, float* save_affine, const float* in,
+                   const float* gamma, const float* beta, int64_t N, int64_t C, int64_t HW, float eps, bool relu) {
+  const float* scale = batch_affine(save_mean, save_invstd, save_affine, in, gamma, beta, N, C, HW, eps);
+  affine_rows(out, in, scale, scale + C, N, C, HW, relu);
 }
 
 void forward_eval(float* out, const float* in, const float* gamma, const float* beta, const float* running_mean,
@@ -173,15 +213,13 @@ void forward_eval(float* out, const float* in, const float* gamma, const float* 
   affine_rows(out, in, scale, shift, N, C, HW, relu);
 }
 
-void backward_train(float* din, float* dgamma, float* dbeta, const float* dout, const float* relu_affine,
-                    const float* in, const float* gamma, const float* save_mean, const float* save_invstd, int64_t N,
-                    int64_t C, int64_t HW) {
-  const double M = static_cast<double>(N * HW);
-  double* sum_dy = chan_scratch(C);
-  double* sum_dy_xmu = sum_dy + C;
-  grad_sums(sum_dy, sum_dy_xmu, dout, relu_affine, in, save_mean, N, C, HW);
-  // din = gi * (dout - db/M - xhat * dg/M),  gi = gamma * invstd,  xhat = (x - mean) * invstd
-  //     = a * dout + b * x + d   (per channel)
+// dbeta, dgamma (C, each may be nullptr) from the channel sums of dout and dout * (x - mean) over M
+// values, and din's per-channel coefficients, returned in coef_scratch (a, then b, then d: 3C):
+//   din = gi * (dout - db/M - xhat * dg/M),  gi = gamma * invstd,  xhat = (x - mean) * invstd
+//       = a * dout + b * x + d
+const float* backward_coefficients(float* dgamma, float* dbeta, const double* sum_dy, const double* sum_dy_xmu,
+                                   const float* gamma, const float* save_mean, const float* save_invstd, int64_t C,
+                                   double M) {
   float* coef = coef_scratch(C);  // a, b, d: C each
   for (int64_t c = 0; c < C; ++c) {
     const double mean = save_mean[c], invstd = save_invstd[c];
@@ -195,6 +233,17 @@ void backward_train(float* din, float* dgamma, float* dbeta, const float* dout, 
     coef[C + c] = static_cast<float>(b);
     coef[2 * C + c] = static_cast<float>(d);
   }
+  return coef;
+}
+
+void backward_train(float* din, float* dgamma, float* dbeta, const float* dout, const float* relu_affine,
+                    const float* in, const float* gamma, const float* save_mean, const float* save_invstd, int64_t N,
+                    int64_t C, int64_t HW) {
+  double* sum_dy = chan_scratch(C);
+  double* sum_dy_xmu = sum_dy + C;
+  grad_sums(sum_dy, sum_dy_xmu, dout, relu_affine, in, save_mean, N, C, HW);
+  const float* coef = backward_coefficients(dgamma, dbeta, sum_dy, sum_dy_xmu, gamma, save_mean, save_invstd, C,
+                                            static_cast<double>(N * HW));
   if (!din) return;
 #pragma omp parallel for schedule(static) if (worth_parallel(N, C, HW))
   for (int64_t r = 0; r < N * C; ++r) {
@@ -204,9 +253,7 @@ void backward_train(float* din, float* dgamma, float* dbeta, const float* dout, 
     const float* x = in + r * HW;
     float* dx = din + r * HW;
     if (relu_affine) {
-      const float za = relu_affine[c], zb = relu_affine[C + c];
-#pragma omp simd
-      for (int64_t i = 0; i < HW; ++i) dx[i] = af * (affine(x[i], za, zb) > 0.f ? dy[i] : 0.f) + bf * x[i] + df;
+      row_din_relu(dx, dy, x, af, bf, df, relu_affine[c], relu_affine[C + c], HW);
     } else {
 #pragma omp simd
       for (int64_t i = 0; i < HW; ++i) dx[i] = af * dy[i] + bf * x[i] + df;
@@ -249,6 +296,74 @@ void batchnorm2d_relu_backward(float* din, float* dgamma, float* dbeta, const fl
                                const float* in, const float* gamma, const float* save_mean, const float* save_invstd,
                                int64_t N, int64_t C, int64_t HW) {
   backward_train(din, dgamma, dbeta, dout, affine, in, gamma, save_mean, save_invstd, N, C, HW);
+}
+
+// ---- batch norm + ReLU + 2x2 max pool (batchnorm.h) ----
+
+void batchnorm2d_relu_maxpool2x2_forward_train(float* out, int32_t* indices, float* save_mean, float* save_invstd,
+                                               float* save_affine, const float* in, const float* gamma,
+                                               const float* beta, int64_t N, int64_t C, int64_t H, int64_t W,
+                                               float eps) {
+  const int64_t HW = H * W, PQ = (H / 2) * (W / 2), rows = 2 * (H / 2) * W;  // rows: the floats the pool reads
+  const float* scale = batch_affine(save_mean, save_invstd, save_affine, in, gamma, beta, N, C, HW, eps);
+  const float* shift = scale + C;
+  // Per plane: z = max(x * scale_c + shift_c, 0) into a per-thread plane (L1/L2), then the pool of z.
+  // The full-size batch-norm output is never written to memory.
+#pragma omp parallel if (worth_parallel(N, C, HW))
+  {
+    float* z = plane_scratch(rows);
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < N * C; ++r) {
+      const float* x = in + r * HW;
+      const float a = scale[r % C], b = shift[r % C];
+#pragma omp simd
+      for (int64_t i = 0; i < rows; ++i) {  // affine_rows' expression: the same floats
+        const float v = affine(x[i], a, b);
+        z[i] = v > 0.f ? v : 0.f;
+      }
+      max_pool2x2_plane(out + r * PQ, indices + r * PQ, z, H, W);
+    }
+  }
+}
+
+void batchnorm2d_relu_maxpool2x2_backward(float* din, float* dgamma, float* dbeta, const float* dout,
+                                          const int32_t* indices, const float* affine_coef, const float* in,
+                                          const float* gamma, const float* save_mean, const float* save_invstd,
+                                          int64_t N, int64_t C, int64_t H, int64_t W) {
+  // Each plane's dy (H, W) is the pool's backward of dout (dout at the windows' maxima, 0 elsewhere),
+  // built in a per-thread plane (L1/L2) twice: once for the channel sums, once for din; then the
+  // same row loops as batchnorm2d_relu_backward, so the same floats. The full-size dz never reaches
+  // memory.
+  const int64_t HW = H * W, PQ = (H / 2) * (W / 2);
+  double* part = row_scratch(N * C);
+  const bool parallel = worth_parallel(N, C, HW);
+#pragma omp parallel if (parallel)
+  {
+    float* dy = plane_scratch(HW);
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < N * C; ++r) {
+      max_pool2x2_backward_plane(dy, dout + r * PQ, indices + r * PQ, H, W);
+      row_grad_sums_relu(part + 2 * r, dy, in + r * HW, affine_coef[r % C], affine_coef[C + r % C],
+                         save_mean[r % C], HW);
+    }
+  }
+  double* sum_dy = chan_scratch(C);
+  double* sum_dy_xmu = sum_dy + C;
+  sum_rows_per_channel(sum_dy, sum_dy_xmu, part, N, C);
+  const float* coef = backward_coefficients(dgamma, dbeta, sum_dy, sum_dy_xmu, gamma, save_mean, save_invstd, C,
+                                            static_cast<double>(N * HW));
+  if (!din) return;
+#pragma omp parallel if (parallel)
+  {
+    float* dy = plane_scratch(HW);
+#pragma omp for schedule(static)
+    for (int64_t r = 0; r < N * C; ++r) {
+      const int64_t c = r % C;
+      max_pool2x2_backward_plane(dy, dout + r * PQ, indices + r * PQ, H, W);
+      row_din_relu(din + r * HW, dy, in + r * HW, coef[c], coef[C + c], coef[2 * C + c], affine_coef[c],
+                   affine_coef[C + c], HW);
+    }
+  }
 }
 
 void batchnorm2d_backward_eval(float* din, float* dgamma, float* dbeta, const float* dout, const float* in,

@@ -103,6 +103,8 @@ decltype(cpu::batchnorm2d_backward_eval) batchnorm2d_backward_eval;
 decltype(cpu::batchnorm2d_relu_forward_train) batchnorm2d_relu_forward_train;
 decltype(cpu::batchnorm2d_relu_forward_eval) batchnorm2d_relu_forward_eval;
 decltype(cpu::batchnorm2d_relu_backward) batchnorm2d_relu_backward;
+decltype(cpu::batchnorm2d_relu_maxpool2x2_forward_train) batchnorm2d_relu_maxpool2x2_forward_train;
+decltype(cpu::batchnorm2d_relu_maxpool2x2_backward) batchnorm2d_relu_maxpool2x2_backward;
 decltype(cpu::batchnorm2d_update_running) batchnorm2d_update_running;
 decltype(cpu::max_pool2x2_forward) max_pool2x2_forward;
 decltype(cpu::max_pool2x2_backward) max_pool2x2_backward;

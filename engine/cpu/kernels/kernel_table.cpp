@@ -23,6 +23,8 @@ const KernelTable kTable = {
     &batchnorm2d_relu_forward_train,
     &batchnorm2d_relu_forward_eval,
     &batchnorm2d_relu_backward,
+    &batchnorm2d_relu_maxpool2x2_forward_train,
+    &batchnorm2d_relu_maxpool2x2_backward,
     &batchnorm2d_update_running,
     &max_pool2x2_forward,
     &max_pool2x2_backward,

@@ -7,6 +7,8 @@
 
 #include <cstdint>
 
+#include "engine/cpu/kernels/max_pool2x2_plane.h"
+
 namespace tg::cpu::TG_ISA_NS {
 namespace {
 
@@ -96,82 +98,86 @@ void unpool_row16(float* t0, float* t1, const float* dp, const int32_t* ip, int6
 // The conv nets' pool: 2x2 window, stride 2, no padding. Same rule as max_pool2d_forward's general
 // loop (pool.cpp: window scanned in row-major order; strict '>' keeps the first maximum; a NaN takes over), with
 // the window unrolled and written with selects instead of branches, so each row vectorises.
-// indices may be nullptr (values only).
-void max_pool2x2_forward(float* out, int32_t* indices, const float* in, const PoolShape& s) {
-  const int64_t P = s.P(), Q = s.Q(), W = s.W, HW = s.H * s.W, PQ = P * Q, planes = s.N * s.C;
+// indices may be nullptr (values only). One (H, W) plane -> (H/2, W/2) here (max_pool2x2_plane.h),
+// the planes of the batch in max_pool2x2_forward below.
+void max_pool2x2_plane(float* y, int32_t* idx, const float* x, int64_t H, int64_t W) {
+  const int64_t P = H / 2, Q = W / 2;
   const int32_t w = static_cast<int32_t>(W);
-#pragma omp parallel for schedule(static) if (planes * HW >= 16384)
-  for (int64_t pl = 0; pl < planes; ++pl) {
-    const float* x = in + pl * HW;  // (H, W)
-    float* y = out + pl * PQ;       // (P, Q)
-    int32_t* idx = indices ? indices + pl * PQ : nullptr;
-    for (int64_t p = 0; p < P; ++p) {
-      const float* r0 = x + 2 * p * W;  // the window's two input rows
-      const float* r1 = r0 + W;
-      const int32_t row0 = static_cast<int32_t>(2 * p * W);
-      float* yp = y + p * Q;
-      int32_t* ip = idx ? idx + p * Q : nullptr;
+  for (int64_t p = 0; p < P; ++p) {
+    const float* r0 = x + 2 * p * W;  // the window's two input rows
+    const float* r1 = r0 + W;
+    const int32_t row0 = static_cast<int32_t>(2 * p * W);
+    float* yp = y + p * Q;
+    int32_t* ip = idx ? idx + p * Q : nullptr;
 #if TG_ISA_LEVEL >= 2
-      pool_row16(yp, ip, r0, r1, Q, row0, w);
+    pool_row16(yp, ip, r0, r1, Q, row0, w);
 #else
-      // Each later element of the window takes over when greater or NaN; off = the winner's offset
-      // from the window's top-left element.
+    // Each later element of the window takes over when greater or NaN; off = the winner's offset
+    // from the window's top-left element.
 #pragma omp simd
-      for (int64_t q = 0; q < Q; ++q) {
-        float best = r0[2 * q];
-        int32_t off = 0;
-        const float c1 = r0[2 * q + 1], c2 = r1[2 * q], c3 = r1[2 * q + 1];
-        const bool t1 = (c1 > best) | (c1 != c1);  // | not ||: no branch
-        best = select(t1, c1, best);
-        off = select(t1, 1, off);
-        const bool t2 = (c2 > best) | (c2 != c2);  // | not ||: no branch
-        best = select(t2, c2, best);
-        off = select(t2, w, off);
-        const bool t3 = (c3 > best) | (c3 != c3);  // | not ||: no branch
-        best = select(t3, c3, best);
-        off = select(t3, w + 1, off);
-        yp[q] = best;
-        if (ip) ip[q] = row0 + 2 * static_cast<int32_t>(q) + off;
-      }
-#endif
+    for (int64_t q = 0; q < Q; ++q) {
+      float best = r0[2 * q];
+      int32_t off = 0;
+      const float c1 = r0[2 * q + 1], c2 = r1[2 * q], c3 = r1[2 * q + 1];
+      const bool t1 = (c1 > best) | (c1 != c1);  // | not ||: no branch
+      best = select(t1, c1, best);
+      off = select(t1, 1, off);
+      const bool t2 = (c2 > best) | (c2 != c2);  // | not ||: no branch
+      best = select(t2, c2, best);
+      off = select(t2, w, off);
+      const bool t3 = (c3 > best) | (c3 != c3);  // | not ||: no branch
+      best = select(t3, c3, best);
+      off = select(t3, w + 1, off);
+      yp[q] = best;
+      if (ip) ip[q] = row0 + 2 * static_cast<int32_t>(q) + off;
     }
+#endif
   }
 }
 
-// din from dout and the forward's argmax (pool.h): every din element written once, the windows'
-// non-winners and an odd H's last row / odd W's last column with 0.
-void max_pool2x2_backward(float* din, const float* dout, const int32_t* indices, const PoolShape& s) {
-  const int64_t P = s.P(), Q = s.Q(), W = s.W, H = s.H, HW = H * W, PQ = P * Q, planes = s.N * s.C;
-  const int32_t w = static_cast<int32_t>(W);
+void max_pool2x2_forward(float* out, int32_t* indices, const float* in, const PoolShape& s) {
+  const int64_t HW = s.H * s.W, PQ = s.P() * s.Q(), planes = s.N * s.C;
 #pragma omp parallel for schedule(static) if (planes * HW >= 16384)
-  for (int64_t pl = 0; pl < planes; ++pl) {
-    float* dx = din + pl * HW;        // (H, W)
-    const float* dy = dout + pl * PQ;  // (P, Q)
-    const int32_t* idx = indices + pl * PQ;
-    for (int64_t p = 0; p < P; ++p) {
-      float* t0 = dx + 2 * p * W;  // the window's two input rows
-      float* t1 = t0 + W;
-      const int32_t row0 = static_cast<int32_t>(2 * p * W);
-      const float* dp = dy + p * Q;
-      const int32_t* ip = idx + p * Q;
+  for (int64_t pl = 0; pl < planes; ++pl)
+    max_pool2x2_plane(out + pl * PQ, indices ? indices + pl * PQ : nullptr, in + pl * HW, s.H, s.W);
+}
+
+// din from dout and the forward's argmax (pool.h): every din element written once, the windows'
+// non-winners and an odd H's last row / odd W's last column with 0. One plane here
+// (max_pool2x2_plane.h), the batch's planes in max_pool2x2_backward below.
+void max_pool2x2_backward_plane(float* dx, const float* dy, const int32_t* idx, int64_t H, int64_t W) {
+  const int64_t P = H / 2, Q = W / 2;
+  const int32_t w = static_cast<int32_t>(W);
+  for (int64_t p = 0; p < P; ++p) {
+    float* t0 = dx + 2 * p * W;  // the window's two input rows
+    float* t1 = t0 + W;
+    const int32_t row0 = static_cast<int32_t>(2 * p * W);
+    const float* dp = dy + p * Q;
+    const int32_t* ip = idx + p * Q;
 #if TG_ISA_LEVEL >= 2
-      unpool_row16(t0, t1, dp, ip, Q, row0, w);
+    unpool_row16(t0, t1, dp, ip, Q, row0, w);
 #else
 #pragma omp simd
-      for (int64_t q = 0; q < Q; ++q) {
-        const int32_t off = ip[q] - (row0 + 2 * static_cast<int32_t>(q));
-        const float g = dp[q] + 0.f;  // -0 -> +0: the general kernel's 0 + dout
-        t0[2 * q] = select(off == 0, g, 0.f);
-        t0[2 * q + 1] = select(off == 1, g, 0.f);
-        t1[2 * q] = select(off == w, g, 0.f);
-        t1[2 * q + 1] = select(off == w + 1, g, 0.f);
-      }
-#endif
-      for (int64_t c = 2 * Q; c < W; ++c) t0[c] = t1[c] = 0.f;  // an odd W's last column
+    for (int64_t q = 0; q < Q; ++q) {
+      const int32_t off = ip[q] - (row0 + 2 * static_cast<int32_t>(q));
+      const float g = dp[q] + 0.f;  // -0 -> +0: the general kernel's 0 + dout
+      t0[2 * q] = select(off == 0, g, 0.f);
+      t0[2 * q + 1] = select(off == 1, g, 0.f);
+      t1[2 * q] = select(off == w, g, 0.f);
+      t1[2 * q + 1] = select(off == w + 1, g, 0.f);
     }
-    for (int64_t r = 2 * P; r < H; ++r)  // an odd H's last row
-      for (int64_t c = 0; c < W; ++c) dx[r * W + c] = 0.f;
+#endif
+    for (int64_t c = 2 * Q; c < W; ++c) t0[c] = t1[c] = 0.f;  // an odd W's last column
   }
+  for (int64_t r = 2 * P; r < H; ++r)  // an odd H's last row
+    for (int64_t c = 0; c < W; ++c) dx[r * W + c] = 0.f;
+}
+
+void max_pool2x2_backward(float* din, const float* dout, const int32_t* indices, const PoolShape& s) {
+  const int64_t HW = s.H * s.W, PQ = s.P() * s.Q(), planes = s.N * s.C;
+#pragma omp parallel for schedule(static) if (planes * HW >= 16384)
+  for (int64_t pl = 0; pl < planes; ++pl)
+    max_pool2x2_backward_plane(din + pl * HW, dout + pl * PQ, indices + pl * PQ, s.H, s.W);
 }
 
 }  // namespace tg::cpu::TG_ISA_NS

@@ -6,6 +6,8 @@
 #include <cmath>
 #include <vector>
 
+#include "engine/cpu/reference/pool.h"
+
 namespace tg::cpu::reference {
 namespace {
 
@@ -142,6 +144,24 @@ void batchnorm2d_relu_backward(float* din, float* dgamma, float* dbeta, const fl
   std::vector<float> dz(static_cast<size_t>(total));
   for (int64_t e = 0; e < total; ++e) dz[e] = z[e] > 0.f ? dout[e] : 0.f;  // relu's backward
   batchnorm2d_backward(din, dgamma, dbeta, dz.data(), in, gamma, save_mean, save_invstd, N, C, HW);
+}
+
+void batchnorm2d_relu_maxpool2x2_forward_train(float* out, int32_t* indices, float* save_mean, float* save_invstd,
+                                               float* save_affine, const float* in, const float* gamma,
+                                               const float* beta, int64_t N, int64_t C, int64_t H, int64_t W,
+                                               float eps) {
+  std::vector<float> z(static_cast<size_t>(N * C * H * W));  // relu(batch norm), full size
+  batchnorm2d_relu_forward_train(z.data(), save_mean, save_invstd, save_affine, in, gamma, beta, N, C, H * W, eps);
+  max_pool2d_forward(out, indices, z.data(), PoolShape{N, C, H, W, 2, 2, 2, 2, 0, 0});
+}
+
+void batchnorm2d_relu_maxpool2x2_backward(float* din, float* dgamma, float* dbeta, const float* dout,
+                                          const int32_t* indices, const float* affine, const float* in,
+                                          const float* gamma, const float* save_mean, const float* save_invstd,
+                                          int64_t N, int64_t C, int64_t H, int64_t W) {
+  std::vector<float> dz(static_cast<size_t>(N * C * H * W));  // dout scattered to the windows' maxima
+  max_pool2d_backward(dz.data(), dout, indices, PoolShape{N, C, H, W, 2, 2, 2, 2, 0, 0});
+  batchnorm2d_relu_backward(din, dgamma, dbeta, dz.data(), affine, in, gamma, save_mean, save_invstd, N, C, H * W);
 }
 
 void batchnorm2d_update_running(float* running_mean, float* running_var, const float* save_mean,

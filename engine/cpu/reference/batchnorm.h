@@ -45,4 +45,16 @@ void batchnorm2d_relu_backward(float* din, float* dgamma, float* dbeta, const fl
 void batchnorm2d_update_running(float* running_mean, float* running_var, const float* save_mean,
                                 const float* save_invstd, int64_t C, int64_t count, float momentum, float eps);
 
+// relu(batch norm) then the 2x2 stride-2 max pool, by definition: batchnorm2d_relu_forward_train into
+// a full-size buffer, then max_pool2d_forward (reference/pool.h). Backward: max_pool2d_backward of
+// dout into a full-size dz, then batchnorm2d_relu_backward.
+void batchnorm2d_relu_maxpool2x2_forward_train(float* out, int32_t* indices, float* save_mean, float* save_invstd,
+                                               float* save_affine, const float* in, const float* gamma,
+                                               const float* beta, int64_t N, int64_t C, int64_t H, int64_t W,
+                                               float eps);
+void batchnorm2d_relu_maxpool2x2_backward(float* din, float* dgamma, float* dbeta, const float* dout,
+                                          const int32_t* indices, const float* affine, const float* in,
+                                          const float* gamma, const float* save_mean, const float* save_invstd,
+                                          int64_t N, int64_t C, int64_t H, int64_t W);
+
 }  // namespace tg::cpu::reference

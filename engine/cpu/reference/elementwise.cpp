@@ -42,6 +42,10 @@ void add_inplace(float* acc, const float* x, int64_t n) {
   for (int64_t i = 0; i < n; ++i) acc[i] += x[i];
 }
 
+void add_relu_forward(float* out, const float* a, const float* b, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) out[i] = unary_value(UnaryOp::Relu, binary_value(BinaryOp::Add, a[i], b[i]), 0.f);
+}
+
 void unary_forward(float* y, const float* x, UnaryOp op, float param, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] = unary_value(op, x[i], param);
 }

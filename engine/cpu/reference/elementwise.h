@@ -15,6 +15,8 @@ void binary_forward(float* out, const float* a, const float* b, BinaryOp op, con
 void binary_scalar(float* out, const float* a, float s, BinaryOp op, bool scalar_first, int64_t n);
 // acc[i] += x[i]
 void add_inplace(float* acc, const float* x, int64_t n);
+// out[i] = max(a[i] + b[i], 0)
+void add_relu_forward(float* out, const float* a, const float* b, int64_t n);
 
 // y[i] = f(x[i]): -x, e^x, log x, sqrt x, x^param, max(x, 0), x Phi(x), 1/(1 + e^-x), tanh x.
 void unary_forward(float* y, const float* x, UnaryOp op, float param, int64_t n);
