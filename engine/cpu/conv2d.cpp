@@ -249,11 +249,10 @@ void conv_gemm(const ConvShape& s, bool trans_a, bool trans_b, int64_t M, int64_
 }
 
 // The weights of each group as the chunks' GEMMs take them: op(W_g) = W_g (Kg, CRSg) for the
-// forward or W_g^T for the input gradient; fp32 for sgemm, or with bf16 packed once per call
-// (gemm_bf16_pack_planes), so the chunks do not round and pack the same weights again.
+// forward or W_g^T for the input gradient, packed once per call in the GEMM's layout (sgemm_pack_a,
+// or gemm_bf16_pack_planes with bf16), so the chunks do not pack (and round) the same weights again.
 struct GroupWeights {
-  const float* w;       // (K, CRSg): group g's rows from g * Kg
-  const float* packed;  // bf16: one packed op(W_g) per group, PS floats apart; else null
+  const float* packed;  // one packed op(W_g) per group, PS floats apart; null when not wanted
   int64_t PS;
   bool transposed;
 };
@@ -261,11 +260,19 @@ struct GroupWeights {
 thread_local std::vector<float> t_w_packed;  // (calling thread only, read by the team)
 
 GroupWeights group_weights(const float* w, const ConvShape& s, bool transposed, int threads) {
-  GroupWeights gw{w, nullptr, 0, transposed};
-  if (s.precision != ConvPrecision::Bf16 || w == nullptr) return gw;
+  GroupWeights gw{nullptr, 0, transposed};
+  if (w == nullptr) return gw;
   const int64_t Kg = s.K / s.groups, crs = (s.C / s.groups) * s.R * s.S;
-  gw.packed = gemm_bf16_pack_planes(t_w_packed, s.groups, transposed, transposed ? crs : Kg, transposed ? Kg : crs, w,
-                                    crs, Kg * crs, &gw.PS, threads);
+  const int64_t M = transposed ? crs : Kg, K = transposed ? Kg : crs;
+  if (s.precision == ConvPrecision::Bf16) {
+    gw.packed = gemm_bf16_pack_planes(t_w_packed, s.groups, transposed, M, K, w, crs, Kg * crs, &gw.PS, threads);
+    return gw;
+  }
+  gw.PS = (sgemm_packed_a_floats(M, K) + 15) / 16 * 16;  // each group's 64-byte aligned
+  float* packed = grow_aligned(t_w_packed, static_cast<size_t>(s.groups * gw.PS));
+#pragma omp parallel for schedule(static) num_threads(threads) if (threads > 1 && s.groups > 1 && M * K >= 4096)
+  for (int64_t g = 0; g < s.groups; ++g) sgemm_pack_a(packed + g * gw.PS, transposed, M, K, w + g * Kg * crs, crs);
+  gw.packed = packed;
   return gw;
 }
 
@@ -274,10 +281,10 @@ void weight_gemm(const GroupWeights& gw, const ConvShape& s, int64_t g, int64_t 
                  float beta, float* C, int64_t ldc) {
   const int64_t Kg = s.K / s.groups, crs = (s.C / s.groups) * s.R * s.S;
   const int64_t M = gw.transposed ? crs : Kg, K = gw.transposed ? Kg : crs;
-  if (gw.packed) {
+  if (s.precision == ConvPrecision::Bf16) {
     gemm_bf16_packed(gw.packed + g * gw.PS, M, K, false, N, 1.f, B, ldb, beta, C, ldc);
   } else {
-    sgemm(gw.transposed, false, M, N, K, 1.f, gw.w + g * Kg * crs, crs, B, ldb, beta, C, ldc);
+    sgemm_packed(gw.packed + g * gw.PS, M, K, false, N, 1.f, B, ldb, beta, C, ldc);
   }
 }
 

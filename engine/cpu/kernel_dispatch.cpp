@@ -40,6 +40,14 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
            const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   kernels().sgemm(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
+int64_t sgemm_packed_a_floats(int64_t M, int64_t K) { return kernels().sgemm_packed_a_floats(M, K); }
+void sgemm_pack_a(float* packed_a, bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda) {
+  kernels().sgemm_pack_a(packed_a, trans_a, M, K, A, lda);
+}
+void sgemm_packed(const float* packed_a, int64_t M, int64_t K, bool trans_b, int64_t N, float alpha, const float* B,
+                  int64_t ldb, float beta, float* C, int64_t ldc) {
+  kernels().sgemm_packed(packed_a, M, K, trans_b, N, alpha, B, ldb, beta, C, ldc);
+}
 
 bool winograd_applies(const ConvShape& s) { return kernels().winograd_applies(s); }
 void winograd_forward(float* out, const float* in, const float* w, const float* b, const ConvShape& s,

@@ -18,6 +18,9 @@ namespace tg::cpu {
 struct KernelTable {
   CpuIsa isa;
   decltype(&cpu::sgemm) sgemm;
+  decltype(&cpu::sgemm_packed_a_floats) sgemm_packed_a_floats;
+  decltype(&cpu::sgemm_pack_a) sgemm_pack_a;
+  decltype(&cpu::sgemm_packed) sgemm_packed;
   decltype(&cpu::winograd_applies) winograd_applies;
   decltype(&cpu::winograd_forward) winograd_forward;
   decltype(&cpu::winograd_backward) winograd_backward;

@@ -22,4 +22,17 @@ namespace tg::cpu {
 void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
            const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
 
+// A left operand packed once for many products (Winograd's 36 weight planes, reused by every chunk
+// of tiles; an im2col conv's group weights, reused by every chunk of images):
+//   float* p = (sgemm_packed_a_floats(M, K) floats, 64-byte aligned);
+//   sgemm_pack_a(p, trans_a, M, K, A, lda);
+//   sgemm_packed(p, M, K, trans_b, N, alpha, B, ldb, beta, C, ldc)  ==  sgemm(trans_a, trans_b, M, N, K, ...)
+// bit for bit (the same slivers reach the same micro-kernels), without packing A again per call.
+// The layout is the running ISA level's (its sliver height and slice depth): pack and use in the
+// same process.
+int64_t sgemm_packed_a_floats(int64_t M, int64_t K);
+void sgemm_pack_a(float* packed_a, bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda);
+void sgemm_packed(const float* packed_a, int64_t M, int64_t K, bool trans_b, int64_t N, float alpha, const float* B,
+                  int64_t ldb, float beta, float* C, int64_t ldc);
+
 }  // namespace tg::cpu

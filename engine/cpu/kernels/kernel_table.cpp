@@ -9,6 +9,9 @@ constexpr CpuIsa kLevel = static_cast<CpuIsa>(TG_ISA_LEVEL);
 const KernelTable kTable = {
     kLevel,
     &sgemm,
+    &sgemm_packed_a_floats,
+    &sgemm_pack_a,
+    &sgemm_packed,
     &winograd_applies,
     &winograd_forward,
     &winograd_backward,

@@ -302,10 +302,18 @@ inline void run_micro_kernel(int64_t rows, int64_t kc, const float* pa, const fl
 #endif
 }
 
-}  // namespace
+// Rows of op(A) rounded up to whole slivers: the height of a packed K slice.
+int64_t padded_rows(int64_t M) { return (M + MR - 1) / MR * MR; }
 
-void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
-           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+// The pre-packed layout (sgemm_pack_a): K slice k0 (kc deep) at offset k0 * padded_rows(M), its MC
+// blocks one after another, so block i0 of it starts i0 * kc further: exactly what pack_a writes
+// for (i0, mc, k0, kc).
+int64_t packed_block_offset(int64_t M, int64_t i0, int64_t k0, int64_t kc) { return k0 * padded_rows(M) + i0 * kc; }
+
+// The blocked loops of sgemm; A comes packed (packed_a, sgemm_pack_a's layout) or is packed here
+// block by block (packed_a == nullptr: A, lda, trans_a).
+void gemm_loops(const float* packed_a, bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0 || alpha == 0.f) {  // C = beta C
     for (int64_t i = 0; i < M; ++i)
@@ -313,9 +321,9 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
     return;
   }
   const int64_t nc_max = std::min(NC, (N + NR - 1) / NR * NR), kc_max = std::min(KC, K);
-  const int64_t mc_max = std::min(MC, (M + MR - 1) / MR * MR);
+  const int64_t mc_max = std::min(MC, padded_rows(M));
   float* pb = grow_aligned(t_pack_b, static_cast<size_t>(nc_max * kc_max));
-  float* pa = grow_aligned(t_pack_a, static_cast<size_t>(mc_max * kc_max + kPackSlack));
+  float* pack_buf = packed_a ? nullptr : grow_aligned(t_pack_a, static_cast<size_t>(mc_max * kc_max + kPackSlack));
   Tile tile;
   for (int64_t j0 = 0; j0 < N; j0 += NC) {
     const int64_t nc = std::min(NC, N - j0);
@@ -325,7 +333,8 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
       pack_b(pb, B, ldb, trans_b, k0, kc, j0, nc);
       for (int64_t i0 = 0; i0 < M; i0 += MC) {
         const int64_t mc = std::min(MC, M - i0);
-        pack_a(pa, A, lda, trans_a, i0, mc, k0, kc);
+        const float* pa = packed_a ? packed_a + packed_block_offset(M, i0, k0, kc) : pack_buf;
+        if (!packed_a) pack_a(pack_buf, A, lda, trans_a, i0, mc, k0, kc);
         for (int64_t jr = 0; jr < nc; jr += NR) {
           const int64_t cols = std::min(NR, nc - jr);
           for (int64_t ir = 0; ir < mc; ir += MR) {
@@ -342,6 +351,30 @@ void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float al
       }
     }
   }
+}
+
+}  // namespace
+
+void sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  gemm_loops(nullptr, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+int64_t sgemm_packed_a_floats(int64_t M, int64_t K) { return padded_rows(M) * K + kPackSlack; }
+
+void sgemm_pack_a(float* packed_a, bool trans_a, int64_t M, int64_t K, const float* A, int64_t lda) {
+  // Slices and blocks in increasing order: the AVX2 packing's spill past a sliver lands in the next
+  // one, written after it, or in the kPackSlack floats at the end.
+  for (int64_t k0 = 0; k0 < K; k0 += KC) {
+    const int64_t kc = std::min(KC, K - k0);
+    for (int64_t i0 = 0; i0 < M; i0 += MC)
+      pack_a(packed_a + packed_block_offset(M, i0, k0, kc), A, lda, trans_a, i0, std::min(MC, M - i0), k0, kc);
+  }
+}
+
+void sgemm_packed(const float* packed_a, int64_t M, int64_t K, bool trans_b, int64_t N, float alpha, const float* B,
+                  int64_t ldb, float beta, float* C, int64_t ldc) {
+  gemm_loops(packed_a, false, trans_b, M, N, K, alpha, nullptr, 0, B, ldb, beta, C, ldc);
 }
 
 }  // namespace tg::cpu::TG_ISA_NS
