@@ -51,9 +51,15 @@ void check_sgemm(const cpu::KernelTable& t, const cpu::KernelTable& r) {
     const auto A = random_floats(static_cast<size_t>(c.M * c.K), 1), B = random_floats(static_cast<size_t>(c.K * c.N), 2);
     auto C = random_floats(static_cast<size_t>(c.M * c.N), 3), C_ref = C;
     const int64_t lda = c.ta ? c.M : c.K, ldb = c.tb ? c.K : c.N;
+    auto C_packed = C;
     t.sgemm(c.ta, c.tb, c.M, c.N, c.K, c.alpha, A.data(), lda, B.data(), ldb, c.beta, C.data(), c.N);
     r.sgemm(c.ta, c.tb, c.M, c.N, c.K, c.alpha, A.data(), lda, B.data(), ldb, c.beta, C_ref.data(), c.N);
     CHECK(scaled_diff(C, C_ref) < 1e-5);
+    // The level's pre-packed A (its own layout) gives its sgemm's bits.
+    std::vector<float> packed(static_cast<size_t>(t.sgemm_packed_a_floats(c.M, c.K)));
+    t.sgemm_pack_a(packed.data(), c.ta, c.M, c.K, A.data(), lda);
+    t.sgemm_packed(packed.data(), c.M, c.K, c.tb, c.N, c.alpha, B.data(), ldb, c.beta, C_packed.data(), c.N);
+    CHECK(std::memcmp(C_packed.data(), C.data(), C.size() * sizeof(float)) == 0);
   }
 }
 
@@ -118,6 +124,42 @@ void check_batchnorm(const cpu::KernelTable& t, const cpu::KernelTable& r) {
                               mean_ref.data(), invstd_ref.data(), N, C, HW);
   r.batchnorm2d_relu_backward(din_ref.data(), dg_ref.data(), db_ref.data(), dout.data(), affine_ref.data(), x.data(),
                               gamma.data(), mean_ref.data(), invstd_ref.data(), N, C, HW);
+  CHECK(scaled_diff(din, din_ref) < 1e-5);
+  CHECK(scaled_diff(dg, dg_ref) < 1e-5);
+  CHECK(scaled_diff(db, db_ref) < 1e-5);
+}
+
+// Batch norm + ReLU + 2x2 max pool on an odd map (the last row and column normalised, not pooled):
+// pooled values and argmax against the reference level, then the backward from the same indices.
+void check_batchnorm_pool(const cpu::KernelTable& t, const cpu::KernelTable& r) {
+  const int64_t N = 3, C = 4, H = 7, W = 9, P = H / 2, Q = W / 2;
+  const size_t n = static_cast<size_t>(N * C * H * W), n_out = static_cast<size_t>(N * C * P * Q);
+  const auto x = random_floats(n, 14), dout = random_floats(n_out, 15), gamma = random_floats(C, 16);
+  auto beta = random_floats(C, 17);
+  beta[0] = -3.f;  // channel 0's windows all zeroed by the ReLU (argmax: the first element)
+  std::vector<float> out(n_out), out_ref(n_out), din(n), din_ref(n), affine(2 * C), affine_ref(2 * C);
+  std::vector<float> mean(C), mean_ref(C), invstd(C), invstd_ref(C), dg(C), dg_ref(C), db(C), db_ref(C);
+  std::vector<int32_t> idx(n_out), idx_ref(n_out);
+  t.batchnorm2d_relu_maxpool2x2_forward_train(out.data(), idx.data(), mean.data(), invstd.data(), affine.data(),
+                                              x.data(), gamma.data(), beta.data(), N, C, H, W, 1e-5f);
+  r.batchnorm2d_relu_maxpool2x2_forward_train(out_ref.data(), idx_ref.data(), mean_ref.data(), invstd_ref.data(),
+                                              affine_ref.data(), x.data(), gamma.data(), beta.data(), N, C, H, W,
+                                              1e-5f);
+  CHECK(scaled_diff(out, out_ref) < 1e-5);
+  CHECK(scaled_diff(invstd, invstd_ref) < 1e-5);
+  size_t same_index = 0, zeros = 0;  // indices may differ only inside ties, which this data avoids
+  for (size_t i = 0; i < n_out; ++i) {
+    same_index += idx[i] == idx_ref[i];
+    zeros += out_ref[i] == 0.f;
+  }
+  CHECK(same_index == n_out);
+  CHECK(zeros > 0);  // the ReLU zeroed whole windows (their first element is the argmax)
+  t.batchnorm2d_relu_maxpool2x2_backward(din.data(), dg.data(), db.data(), dout.data(), idx_ref.data(),
+                                         affine_ref.data(), x.data(), gamma.data(), mean_ref.data(),
+                                         invstd_ref.data(), N, C, H, W);
+  r.batchnorm2d_relu_maxpool2x2_backward(din_ref.data(), dg_ref.data(), db_ref.data(), dout.data(), idx_ref.data(),
+                                         affine_ref.data(), x.data(), gamma.data(), mean_ref.data(),
+                                         invstd_ref.data(), N, C, H, W);
   CHECK(scaled_diff(din, din_ref) < 1e-5);
   CHECK(scaled_diff(dg, dg_ref) < 1e-5);
   CHECK(scaled_diff(db, db_ref) < 1e-5);
@@ -190,6 +232,7 @@ void check_kernels_agree(const cpu::KernelTable& tested, const cpu::KernelTable&
   check_conv(tested, reference, {3, 2, 7, 5, 7, 3, 3, 1, 1, 0, 0, 1}, false);
   check_conv(tested, reference, {2, 4, 6, 17, 9, 3, 3, 1, 1, 1, 1, 1}, false);
   check_batchnorm(tested, reference);
+  check_batchnorm_pool(tested, reference);
   check_max_pool2x2(tested, reference);
 }
 

@@ -1,5 +1,6 @@
-// CPU batch norm (optionally fused with the ReLU after it): per-channel statistics over the (N, HW)
-// values of each channel of an NCHW tensor; OpenMP over rows (n, c) in memory order.
+// CPU batch norm (optionally fused with the ReLU after it, or with the ReLU and a 2x2 max pool):
+// per-channel statistics over the (N, HW) values of each channel of an NCHW tensor; OpenMP over
+// rows (n, c) in memory order.
 // Each row of HW floats is summed in float SIMD lanes; rows are accumulated in double (two-pass
 // variance), so the statistics stay exact to float rounding even for large N*HW.
 #include "engine/cpu/kernels/isa_kernels.h"
@@ -111,7 +112,16 @@ void row_din_relu(float* dx, const float* dy, const float* x, float af, float bf
   for (int64_t i = 0; i < HW; ++i) dx[i] = af * (affine(x[i], za, zb) > 0.f ? dy[i] : 0.f) + bf * x[i] + df;
 }
 
-void sum_rows_per_channel(double* sum_dy, double* sum_dy_xmu, const double* part, int64_t N, int64_t C);
+// sum_dy[c] = sum over n of part[2 (n C + c)], sum_dy_xmu[c] likewise from part[2 (n C + c) + 1]:
+// images in order, the same sums for any thread count.
+void sum_rows_per_channel(double* sum_dy, double* sum_dy_xmu, const double* part, int64_t N, int64_t C) {
+  for (int64_t c = 0; c < C; ++c) sum_dy[c] = sum_dy_xmu[c] = 0.0;
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c) {
+      sum_dy[c] += part[2 * (n * C + c)];
+      sum_dy_xmu[c] += part[2 * (n * C + c) + 1];
+    }
+}
 
 // Per channel c, in double: sum_dy[c] = sum dout and sum_dy_xmu[c] = sum dout * (x - mean_c), with
 // dout masked to dout * (z > 0), z = affine(x, scale_c, shift_c), where relu_affine (the fused ReLU's
@@ -130,17 +140,6 @@ void grad_sums(double* sum_dy, double* sum_dy_xmu, const float* dout, const floa
     }
   }
   sum_rows_per_channel(sum_dy, sum_dy_xmu, part, N, C);
-}
-
-// sum_dy[c] = sum over n of part[2 (n C + c)], sum_dy_xmu[c] likewise from part[2 (n C + c) + 1]:
-// images in order, the same sums for any thread count.
-void sum_rows_per_channel(double* sum_dy, double* sum_dy_xmu, const double* part, int64_t N, int64_t C) {
-  for (int64_t c = 0; c < C; ++c) sum_dy[c] = sum_dy_xmu[c] = 0.0;
-  for (int64_t n = 0; n < N; ++n)
-    for (int64_t c = 0; c < C; ++c) {
-      sum_dy[c] += part[2 * (n * C + c)];
-      sum_dy_xmu[c] += part[2 * (n * C + c) + 1];
-    }
 }
 
 // The calling thread's plane of floats for the fused pool kernels (one channel of one image).
