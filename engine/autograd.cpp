@@ -87,6 +87,23 @@ void accumulate_grad(TensorImpl& leaf, const Tensor& g) {
   }
 }
 
+namespace {
+
+// acc + g for a node's pending gradient. In place when acc's buffer is held by acc alone (a fresh
+// gradient some backward returned and nobody kept: a ResNet block's input gets its shortcut's
+// gradient, then conv1's added into it, without a third buffer); out of place otherwise, since
+// gradients may alias (add_relu hands both inputs one tensor; x + x reaches one node twice).
+Tensor sum_gradients(Tensor acc, const Tensor& g) {
+  if (acc.device().is_cpu() && g.device().is_cpu() && acc.shape() == g.shape() && acc.impl().use_count() == 1 &&
+      acc.storage().use_count() == 1) {
+    cpu::add_inplace(acc.data(), g.data(), acc.numel());
+    return acc;
+  }
+  return add(acc, g);
+}
+
+}  // namespace
+
 void run_backward(const Tensor& root, const Tensor& dout_in, bool retain_graph) {
   TG_CHECK(root.defined(), "backward: called on an undefined tensor");
   TG_CHECK(root.requires_grad(), "backward: tensor " << shape_str(root.shape())
@@ -164,7 +181,7 @@ void run_backward(const Tensor& root, const Tensor& dout_in, bool retain_graph) 
       }
       if (e.fn) {
         auto [slot, inserted] = pending.try_emplace(e.fn.get(), grads[i]);
-        if (!inserted) slot->second = add(slot->second, grads[i]);  // out of place: grads may alias
+        if (!inserted) slot->second = sum_gradients(std::move(slot->second), grads[i]);
       } else {
         accumulate_grad(*e.leaf, grads[i]);
         leaf_edge_done(*e.leaf);

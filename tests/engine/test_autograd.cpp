@@ -38,6 +38,30 @@ TEST_CASE("gradients accumulate into leaves across backward calls and shared use
   CHECK_FALSE(x.grad().defined());
 }
 
+TEST_CASE("an inner node used several times sums its gradients (in place when unshared), aliases kept apart") {
+  Tensor x = Tensor::from_vector({-1.f, 0.5f, 2.f}, {3}).set_requires_grad(true);
+  Tensor w = Tensor::from_vector({1.f, -2.f, 3.f}, {3});
+  // h = 3x used three times: d/dh [sum(h * h) + sum(h * w) + sum(relu(h))] = 2h + w + [h > 0]
+  Tensor h = mul(x, 3.f);
+  add(add(sum(mul(h, h)), sum(mul(h, w))), sum(relu(h))).backward();
+  const std::vector<float> want = {3.f * (-6.f + 1.f + 0.f), 3.f * (3.f - 2.f + 1.f), 3.f * (12.f + 3.f + 1.f)};
+  CHECK(x.grad().to_vector() == want);
+  // y = h + h: add hands both inputs the same gradient tensor; summing them must not write into it.
+  x.set_grad(Tensor());
+  Tensor h2 = mul(x, 3.f);
+  sum(mul(add(h2, h2), w)).backward();  // dh2 = 2 w, dx = 6 w
+  CHECK(x.grad().to_vector() == std::vector<float>{6.f, -12.f, 18.f});
+  // add hands two nodes (h3, h4) one gradient tensor. The backward's order here (post-order DFS from
+  // the root, reversed: h4 is reached first through h4 * u) runs add, then h3 * v, whose gradient is
+  // summed into h3's while h4 still waits with the shared tensor: h4's must stay as it was.
+  x.set_grad(Tensor());
+  Tensor h3 = mul(x, 3.f), h4 = mul(x, 2.f);
+  Tensor u = Tensor::from_vector({1.f, 1.f, -1.f}, {3}), v = Tensor::from_vector({0.5f, 0.25f, 2.f}, {3});
+  add(add(sum(mul(h4, u)), sum(mul(h3, v))), sum(mul(add(h3, h4), w))).backward();
+  // dh3 = v + w, dh4 = u + w: dx = 3 (v + w) + 2 (u + w)
+  CHECK(x.grad().to_vector() == std::vector<float>{1.5f + 3.f + 4.f, 0.75f - 6.f - 2.f, 6.f + 9.f + 4.f});
+}
+
 TEST_CASE("backward twice on a freed graph fails clearly; retain_graph allows it") {
   Tensor x = Tensor::from_vector({1, 2}, {2}).set_requires_grad(true);
   Tensor y = sum(exp(x));
