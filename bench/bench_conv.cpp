@@ -4,7 +4,8 @@
 // per thread side by side, and one of our packed sgemm per thread (what the conv kernels run);
 // percentages are of that ceiling. Layers on the Winograd path (marked W) are credited with the
 // direct convolution's FLOPs, so their rate is an effective one and can exceed the GEMM's.
-//   bench_conv [--batch 256] [--threads 2] [--reps 3] [--model small|resnet18|all] [--json]
+//   bench_conv [--batch 256] [--threads 2] [--reps 3] [--model small|resnet18|all] [--layer NAME] [--json]
+// (--layer: only the layers whose name contains NAME, e.g. "l2 64->128", to profile one alone)
 #include <omp.h>
 
 #include <algorithm>
@@ -136,7 +137,7 @@ int main(int argc, char** argv) {
   std::fprintf(stderr, "%s: cpu kernels %s (%s)\n", argv[0], tg::cpu_isa_name(tg::cpu_isa()), tg::kernel_mode_name());
   int64_t batch = 256;
   int threads = 2, reps = 3;
-  std::string model = "all";
+  std::string model = "all", layer;  // layer: only the layers whose name contains it (for a profiler)
   bool json_only = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
@@ -151,11 +152,19 @@ int main(int argc, char** argv) {
     else if (a == "--threads") threads = std::atoi(next());
     else if (a == "--reps") reps = std::atoi(next());
     else if (a == "--model") model = next();
+    else if (a == "--layer") layer = next();
     else if (a == "--json") json_only = true;
     else {
-      std::fprintf(stderr, "usage: bench_conv [--batch N] [--threads T] [--reps R] [--model small|resnet18|all] [--json]\n");
+      std::fprintf(stderr, "usage: bench_conv [--batch N] [--threads T] [--reps R] [--model small|resnet18|all] [--layer NAME] [--json]\n");
       return 2;
     }
+  }
+  const auto selected = [&](const Layer& L) {
+    return (model == "all" || model == L.model) && std::string(L.name).find(layer) != std::string::npos;
+  };
+  if (std::none_of(std::begin(kLayers), std::end(kLayers), selected)) {
+    std::fprintf(stderr, "bench_conv: no layer of --model %s has '%s' in its name\n", model.c_str(), layer.c_str());
+    return 2;
   }
   tg::set_num_threads(threads);
   std::mt19937 rng(0);
@@ -174,7 +183,7 @@ int main(int argc, char** argv) {
   std::string rows;
   double sum_flop = 0, sum_time = 0;
   for (const Layer& L : kLayers) {
-    if (model != "all" && model != L.model) continue;
+    if (!selected(L)) continue;
     ConvShape s{batch, L.C, L.H, L.H, L.K, L.R, L.R, L.stride, L.stride, L.pad, L.pad, 1};
     const int64_t P = s.P(), Q = s.Q();
     const Floats in = random_floats(static_cast<size_t>(batch * L.C * L.H * L.H), rng);

@@ -5,7 +5,7 @@ and timing protocol, and the same JSON fields, so bench/run_bench.sh (`make benc
 trustgrad / PyTorch ratios measured in one invocation on one machine.
 
   /usr/bin/python3 bench/torch_reference.py --model small --batch 256 --threads 2 --steps 10 [--json]
-      [--device cpu|cuda] [--memory-format channels_last|contiguous] [--tf32]
+      [--device cpu|cuda] [--memory-format channels_last|contiguous] [--tf32] [--profile]
 
 Models (bench_train_step's names):
   small     small CNN on 3x32x32 (nn/models/small_cnn.cpp)       small28  the same CNN on 1x28x28
@@ -16,7 +16,9 @@ cross-entropy, backward and an SGD step (lr 0.01, momentum 0.9); an inference ca
 forward under no_grad. CPU: wall clock; CUDA: CUDA events around the timed calls. Layout: channels_last
 on the CPU (PyTorch's fastest CPU path, oneDNN), NCHW on CUDA, unless --memory-format says otherwise.
 --tf32 (CUDA) lets cuDNN/cuBLAS use TF32 tensor cores; trustgrad's kernels are fp32, so it is off by
-default. Needs Debian's PyTorch: bash scripts/setup.sh --with-torch."""
+default. --profile (CPU) prints instead where PyTorch's training step spends its time, per op and input
+shape in ms per step (torch.profiler over the timed steps): the convolutions' forward and backward per
+layer, side by side with bench_layers / bench_conv. Needs Debian's PyTorch: bash scripts/setup.sh --with-torch."""
 import argparse, json, resource, time
 
 import torch
@@ -157,6 +159,42 @@ def seconds_per_call(fn, steps, cuda):
     return (time.perf_counter() - t0) / steps
 
 
+def profile_train_step(model, batch=256, threads=2, steps=5, memory_format="channels_last"):
+    """Where one CPU training step's time goes: (name, input shapes, ms per step) per aten op and input
+    shape, largest first, from torch.profiler's self CPU time over `steps` steps after 2 warm-up steps."""
+    from torch.profiler import profile, ProfilerActivity
+    torch.set_num_threads(threads)
+    torch.manual_seed(0)
+    make, shape = MODELS[model]
+    net = make()
+    x = torch.randn(batch, *shape)
+    y = torch.randint(0, NUM_CLASSES, (batch,))
+    if memory_format == "channels_last":
+        net = net.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+
+    def train_step():
+        opt.zero_grad(set_to_none=True)
+        F.cross_entropy(net(x), y).backward()
+        opt.step()
+
+    net.train()
+    for _ in range(2):
+        train_step()
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        for _ in range(steps):
+            train_step()
+    rows = []
+    for e in prof.key_averages(group_by_input_shape=True):
+        if not e.key.startswith("aten::") or e.self_cpu_time_total <= 0:
+            continue
+        shapes = [list(s) for s in (e.input_shapes or []) if s][:3]  # the tensors: input, weight / grad, ...
+        rows.append((e.key, shapes, e.self_cpu_time_total / 1000.0 / steps))
+    rows.sort(key=lambda r: -r[2])
+    return rows
+
+
 def measure(model, batch=256, threads=2, steps=10, device="cpu", memory_format=None, tf32=False, bf16=False):
     """One model's training and inference throughput: bench_train_step's JSON object as a dict."""
     if model not in MODELS:
@@ -224,7 +262,20 @@ def main():
     ap.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
                     help="bf16: torch.autocast to bfloat16 (mixed precision), as bench_train_step --precision bf16")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--profile", action="store_true",
+                    help="CPU, fp32: print the training step's time per op and input shape (ms per step) instead")
     a = ap.parse_args()
+    if a.profile:
+        if a.device != "cpu" or a.precision != "fp32":
+            ap.error("--profile: CPU and fp32 only")
+        rows = profile_train_step(a.model, a.batch, a.threads, a.steps, a.memory_format or "channels_last")
+        total = sum(r[2] for r in rows)
+        print(f"torch {torch.__version__} {a.model} batch={a.batch} threads={a.threads}: {total:.1f} ms per training "
+              f"step in aten ops (self CPU time), by op and input shapes")
+        for name, shapes, ms in rows:
+            if ms >= 0.005 * total:
+                print(f"{ms:9.2f} ms  {ms / total * 100:5.1f}%  {name:<40} {shapes}")
+        return
     try:
         out = measure(a.model, a.batch, a.threads, a.steps, a.device, a.memory_format, a.tf32, a.precision == "bf16")
     except ValueError as e:

@@ -853,7 +853,7 @@ int64_t zero_din_rows(float* din, const ConvShape& s, const Grid& gr, int64_t t1
 // its own V and M/E, 36 (C + K) T. Past kCachedPlanesFloats those planes come from memory every chunk,
 // so a chunk takes at least K C / (K + C) tiles: its planes then cost no more traffic than its tiles
 // (512 -> 512 channels at 4x4: 256 tiles instead of 64; measured +10-25% on that layer's passes, while
-// 256 -> 256, whose 9.4 MB of planes stay in this host's L3, measured 10-15% slower at 128 tiles).
+// 256 -> 256, whose 9.4 MB of planes stay in this host's L3, measured 10-20% slower at 128 tiles).
 int64_t chunk_tiles(const ConvShape& s, int64_t cap) {
   const int64_t planes_bound =
       kXi * s.K * s.C > kCachedPlanesFloats ? (s.K * s.C / (s.K + s.C) + kChunkAlign - 1) / kChunkAlign * kChunkAlign : 0;
