@@ -19,7 +19,7 @@ using namespace tg::nn::testing;
 
 namespace {
 
-std::string fixture_path(const std::string& file) { return std::string(TG_FIXTURE_DIR) + "/" + file; }
+std::string fixture_path(const std::string& file) { return tg::test::fixture_dir() + "/" + file; }
 
 std::string shape_text(const Shape& s) {
   if (s.empty()) return "-";

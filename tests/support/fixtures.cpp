@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <sstream>
 
@@ -12,10 +13,17 @@
 
 namespace tg::test {
 
+std::string fixture_dir() {
+  const char* dir = std::getenv("TG_FIXTURE_DIR");
+  return dir != nullptr && *dir != '\0' ? std::string(dir) : std::string(TG_FIXTURE_DIR);
+}
+
 io::SafetensorsFile load_fixture(const std::string& name) {
-  const std::string path = std::string(TG_FIXTURE_DIR) + "/" + name + ".safetensors";
+  const std::string path = fixture_dir() + "/" + name + ".safetensors";
   if (!std::filesystem::exists(path))
-    throw Error("missing fixture " + path + ": regenerate it with the scripts in tests/reference/ (/usr/bin/python3)");
+    throw Error("missing fixture " + path +
+                (std::getenv("TG_FIXTURE_DIR") ? " (the folder comes from $TG_FIXTURE_DIR)"
+                                               : ": regenerate it with the scripts in tests/reference/ (/usr/bin/python3)"));
   return io::load_safetensors(path);
 }
 

@@ -8,7 +8,11 @@
 
 namespace tg::test {
 
-// Loads tests/fixtures/<name>.safetensors (throws naming the path and the generator to run).
+// The fixtures' folder: $TG_FIXTURE_DIR when set (binaries built on one machine and run on
+// another, scripts/gpu_check.sh --prebuilt), else tests/fixtures/ of the source tree they were built from.
+std::string fixture_dir();
+
+// Loads <fixture_dir()>/<name>.safetensors (throws naming the path and the generator to run).
 io::SafetensorsFile load_fixture(const std::string& name);
 
 struct CloseResult {
