@@ -9,7 +9,9 @@
 //              E = A dY A^T (6x6 from each 4x4 tile of dout)
 //              dU[xi] (K, C) = sum over tiles E[xi] (K, T) x V[xi]^T     ->  dw = G^T dU G
 //              dV[xi] (C, T) = U[xi]^T (C, K) x E[xi] (K, T)             ->  din += B dV B^T (tiles overlap)
-// with B^T, G, A^T the 6x6, 6x3 and 4x6 matrices for the points 0, +-1, +-2, +-1/2 (winograd.cpp).
+// with B^T, G, A^T the 6x6, 6x3 and 4x6 matrices for the points 0, +-1, +-2, +-1/2 (B^T, A^T in
+// kernels/winograd_tiles.h, G in kernels/winograd.cpp). The kernels: kernels/winograd.cpp (chunks,
+// products, threads), winograd_input.cpp (V and din), winograd_output.cpp (out and E).
 //
 // Rounding differs from the direct sum (the transforms scale values by up to ~10 before the sums);
 // the tests bound the difference against the direct reference. An infinite input becomes NaN in
