@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <vector>
 
 #include "engine/cpu/reference/conv2d.h"
@@ -81,7 +82,10 @@ void check_conv(const cpu::KernelTable& t, const cpu::KernelTable& r, const Conv
                                                            : n_out;
   const auto in = random_floats(n_in, 4), w = random_floats(n_w, 5), b = random_floats(static_cast<size_t>(s.K), 6);
   const auto dout = random_floats(n_out, 7);
-  std::vector<float> out(n_fwd), out_ref(n_fwd), din(n_in), din_ref(n_in), dw(n_w), dw_ref(n_w);
+  // din starts as NaN: the kernels overwrite it (Winograd's scatter reads as 0 what it touches first,
+  // never what was there), so a value left over or read before its first write shows.
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  std::vector<float> out(n_fwd), out_ref(n_fwd), din(n_in, nan), din_ref(n_in, nan), dw(n_w), dw_ref(n_w);
   if (winograd) {
     REQUIRE(t.winograd_applies(s));
     t.winograd_forward(out.data(), in.data(), w.data(), b.data(), s, epi);

@@ -276,7 +276,6 @@ void backward_by_images(float* din, float* dw, const float* dout, const float* i
     float* V = grow_aligned(t_v, static_cast<size_t>(kXi * plane_floats(s.C, T)));
     float* E = grow_aligned(t_m, static_cast<size_t>(kXi * plane_floats(s.K, T)));
     float* dU_unit = dU ? dU + u * kXi * US : nullptr;  // written by the unit's first chunk (beta 0)
-    int64_t zeroed = n0 * s.H;  // din rows zeroed so far (zero_din_rows)
     for (int64_t t0 = first; t0 < last; t0 += T) {
       const int64_t t1 = std::min(last, t0 + T);
       const Lanes* lanes = locate_groups(gr, t0, t1, T);
@@ -284,10 +283,7 @@ void backward_by_images(float* din, float* dw, const float* dout, const float* i
       if (dU_unit) input_transform(V, T, in, s, lanes, 0, s.C);
       const float beta = t0 == first ? 0.f : 1.f;
       for (int64_t xi = 0; xi < kXi; ++xi) backward_products(V, E, Ut, dU_unit, beta, T, s, xi);
-      if (din) {
-        zeroed = zero_din_rows(din, s, gr, t1, 0, s.C, zeroed);
-        input_transform_adjoint(din, V, T, s, lanes, groups_with_tiles(t0, t1), 0, s.C);
-      }
+      if (din) input_transform_adjoint(din, V, T, s, lanes, groups_with_tiles(t0, t1), 0, s.C);
     }
   }
   if (dw) {
@@ -324,7 +320,6 @@ void backward_by_chunks(float* din, float* dw, const float* dout, const float* i
     // This thread's share of the input and output channels in the transform phases.
     const int64_t c0 = s.C * tid / team, c1 = s.C * (tid + 1) / team;
     const int64_t k0 = s.K * tid / team, k1 = s.K * (tid + 1) / team;
-    int64_t zeroed = 0;  // din rows of this thread's channels zeroed so far (zero_din_rows)
     if (dU) {
 #pragma omp for schedule(static)
       for (int64_t i = 0; i < kXi * US; ++i) dU[i] = 0.f;
@@ -341,10 +336,7 @@ void backward_by_chunks(float* din, float* dw, const float* dout, const float* i
       for (int64_t xi = 0; xi < kXi; ++xi) backward_products(V, E, Ut, dU, 1.f, T, s, xi);
       // (implicit barrier: dV complete)
       // 3. din += B dV B^T, split by channel (each channel's planes belong to one thread)
-      if (din) {
-        zeroed = zero_din_rows(din, s, gr, t1, c0, c1, zeroed);
-        input_transform_adjoint(din, V, T, s, lanes, groups_with_tiles(t0, t1), c0, c1);
-      }
+      if (din) input_transform_adjoint(din, V, T, s, lanes, groups_with_tiles(t0, t1), c0, c1);
 #pragma omp barrier
     }
   }

@@ -158,13 +158,11 @@ inline void output_row(const float* ui, V bias, bool relu, V y[kM]) {
 void input_transform(float* V, int64_t T, const float* in, const ConvShape& s, const Lanes* lanes, int64_t c0,
                      int64_t c1);
 
-// din += B dV[c] B^T of each tile of the first `groups` groups, channels [c0, c1), inside the image.
+// din += B dV[c] B^T of each tile of the first `groups` groups, channels [c0, c1), inside the image;
+// din need not be cleared first: called on the tiles of each image in order (all of them, chunk after
+// chunk), the sums start from +0.0 where a tile is the first to touch din.
 void input_transform_adjoint(float* din, const float* dV, int64_t T, const ConvShape& s, const Lanes* lanes,
                              int64_t groups, int64_t c0, int64_t c1);
-
-// Zeroes din's rows of channels [c0, c1) from row `zeroed` up to the last one tiles before t1 touch.
-int64_t zero_din_rows(float* din, const ConvShape& s, const Grid& gr, int64_t t1, int64_t c0, int64_t c1,
-                      int64_t zeroed);
 
 // out = epi(bias[k] + (A^T M A)[i][j]) of each tile of the first `groups` groups, inside the (pooled) map.
 void output_transform(float* out, const float* M, int64_t T, const float* b, ConvEpilogue epi, const ConvShape& s,
