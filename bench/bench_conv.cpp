@@ -1,5 +1,7 @@
-// Per-layer conv2d GFLOP/s (forward, input-grad, weight-grad) for the reference small CNN and CIFAR
-// ResNet-18, next to plain GEMM with the same threads: the practical ceiling the convs aim at.
+// Per-layer conv2d GFLOP/s (forward, input-grad, weight-grad, and both gradients in one call as a
+// training step asks for them) for the reference small CNN and CIFAR ResNet-18, next to plain GEMM
+// with the same threads: the practical ceiling the convs aim at. The last column, forward +
+// backward in ms, is what bench/torch_reference.py --profile shows for PyTorch's convolutions.
 // The ceiling is the best of Eigen's own threaded 1024^3 GEMM, one single-threaded Eigen 1024^3 GEMM
 // per thread side by side, and one of our packed sgemm per thread (what the conv kernels run);
 // percentages are of that ceiling. Layers on the Winograd path (marked W) are credited with the
@@ -177,8 +179,9 @@ int main(int argc, char** argv) {
     std::printf("bench_conv: batch %lld, %d threads, best of %d; GEMM 1024^3: Eigen %.1f GFLOP/s threaded, %.1f "
                 "one per thread; our sgemm %.1f one per thread\n",
                 static_cast<long long>(batch), threads, reps, gemm_eigen, gemm_split, gemm_ours);
-    std::printf("%-24s %9s %9s %9s %9s  (GFLOP/s; %% of GEMM; W = Winograd: the direct conv's FLOPs per second)\n",
-                "layer", "GFLOP", "forward", "input-grad", "weight-grad");
+    std::printf("%-24s %9s %9s %9s %9s %9s %9s  (GFLOP/s; %% of GEMM; W = Winograd: the direct conv's FLOPs per "
+                "second; backward = both gradients in one call; f+b = forward + backward, ms)\n",
+                "layer", "GFLOP", "forward", "input-grad", "weight-grad", "backward", "f+b ms");
   }
   std::string rows;
   double sum_flop = 0, sum_time = 0;
@@ -196,18 +199,23 @@ int main(int argc, char** argv) {
         [&] { tg::cpu::conv2d_backward(din.data(), nullptr, nullptr, dout.data(), in.data(), w.data(), s); }, reps);
     const double t_dw = best_time(
         [&] { tg::cpu::conv2d_backward(nullptr, dw.data(), nullptr, dout.data(), in.data(), w.data(), s); }, reps);
+    // Both gradients in one call, as a training step asks for them (the transforms they share run once).
+    const double t_bwd = best_time(
+        [&] { tg::cpu::conv2d_backward(din.data(), dw.data(), nullptr, dout.data(), in.data(), w.data(), s); }, reps);
     const double g_fwd = flop / t_fwd / 1e9, g_din = flop / t_din / 1e9, g_dw = flop / t_dw / 1e9;
+    const double g_bwd = 2 * flop / t_bwd / 1e9, step_ms = (t_fwd + t_bwd) * 1e3;
     sum_flop += 3 * flop * L.count;
     sum_time += (t_fwd + t_din + t_dw) * L.count;
     if (!json_only)
-      std::printf("%-22s%s %9.2f %6.1f %3.0f%% %6.1f %3.0f%% %6.1f %3.0f%%\n", L.name,
+      std::printf("%-22s%s %9.2f %6.1f %3.0f%% %6.1f %3.0f%% %6.1f %3.0f%% %6.1f %3.0f%% %8.2f\n", L.name,
                   tg::cpu::winograd_applies(s) ? " W" : "  ", flop / 1e9, g_fwd, 100 * g_fwd / gemm, g_din,
-                  100 * g_din / gemm, g_dw, 100 * g_dw / gemm);
+                  100 * g_din / gemm, g_dw, 100 * g_dw / gemm, g_bwd, 100 * g_bwd / gemm, step_ms);
     char buf[512];
     std::snprintf(buf, sizeof buf,
                   "%s{\"model\":\"%s\",\"layer\":\"%s\",\"count\":%d,\"gflop\":%.4f,\"fwd_gflops\":%.2f,"
-                  "\"dinput_gflops\":%.2f,\"dweight_gflops\":%.2f,\"winograd\":%s}",
-                  rows.empty() ? "" : ",", L.model, L.name, L.count, flop / 1e9, g_fwd, g_din, g_dw,
+                  "\"dinput_gflops\":%.2f,\"dweight_gflops\":%.2f,\"backward_gflops\":%.2f,\"fwd_bwd_ms\":%.3f,"
+                  "\"winograd\":%s}",
+                  rows.empty() ? "" : ",", L.model, L.name, L.count, flop / 1e9, g_fwd, g_din, g_dw, g_bwd, step_ms,
                   tg::cpu::winograd_applies(s) ? "true" : "false");
     rows += buf;
   }
