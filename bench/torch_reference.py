@@ -159,20 +159,27 @@ def seconds_per_call(fn, steps, cuda):
     return (time.perf_counter() - t0) / steps
 
 
+def training_setup(model, batch, dev, memory_format):
+    """bench_train_step's network, data and optimizer: seed 0, x ~ N(0, 1), labels in 0..9, SGD with
+    momentum; the network and x in channels_last when asked."""
+    torch.manual_seed(0)
+    make, shape = MODELS[model]
+    net = make().to(dev)
+    x = torch.randn(batch, *shape, device=dev)
+    y = torch.randint(0, NUM_CLASSES, (batch,), device=dev)
+    if memory_format == "channels_last":
+        net = net.to(memory_format=torch.channels_last)
+        x = x.contiguous(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)  # frozen weights get no grad, no step
+    return net, x, y, opt
+
+
 def profile_train_step(model, batch=256, threads=2, steps=5, memory_format="channels_last"):
     """Where one CPU training step's time goes: (name, input shapes, ms per step) per aten op and input
     shape, largest first, from torch.profiler's self CPU time over `steps` steps after 2 warm-up steps."""
     from torch.profiler import profile, ProfilerActivity
     torch.set_num_threads(threads)
-    torch.manual_seed(0)
-    make, shape = MODELS[model]
-    net = make()
-    x = torch.randn(batch, *shape)
-    y = torch.randint(0, NUM_CLASSES, (batch,))
-    if memory_format == "channels_last":
-        net = net.to(memory_format=torch.channels_last)
-        x = x.contiguous(memory_format=torch.channels_last)
-    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)
+    net, x, y, opt = training_setup(model, batch, torch.device("cpu"), memory_format)
 
     def train_step():
         opt.zero_grad(set_to_none=True)
@@ -209,16 +216,7 @@ def measure(model, batch=256, threads=2, steps=10, device="cpu", memory_format=N
     torch.backends.cuda.matmul.allow_tf32 = tf32
     torch.backends.cudnn.allow_tf32 = tf32
     torch.backends.cudnn.benchmark = True
-    torch.manual_seed(0)
-    dev = torch.device(device)
-    make, shape = MODELS[model]
-    net = make().to(dev)
-    x = torch.randn(batch, *shape, device=dev)
-    y = torch.randint(0, NUM_CLASSES, (batch,), device=dev)
-    if memory_format == "channels_last":
-        net = net.to(memory_format=torch.channels_last)
-        x = x.contiguous(memory_format=torch.channels_last)
-    opt = torch.optim.SGD(net.parameters(), lr=0.01, momentum=0.9)  # frozen weights get no grad, no step
+    net, x, y, opt = training_setup(model, batch, torch.device(device), memory_format)
 
     # bf16: autocast, PyTorch's mixed precision (convs and linears in bfloat16 through oneDNN, AMX
     # where the CPU has it; fp32 weights and optimizer): what trustgrad's --precision bf16 compares with.

@@ -48,9 +48,14 @@ nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>
 step() { echo; echo "== $*"; }
 status=0
 
-programs="tests/test_cuda tests/test_engine tests/test_nn tests/test_optim tests/dist/test_dist
-  bench/bench_train_step bench/bench_cuda examples/train/train"
-[ $study = 1 ] && programs="$programs examples/trust_clipping_study/trust_clipping_study"
+# shellcheck source=scripts/gpu_programs.sh
+. "$(dirname "$0")/gpu_programs.sh"
+programs=$gpu_programs
+targets=$gpu_targets
+if [ $study = 1 ]; then
+  programs="$programs $gpu_study_program"
+  targets="$targets $gpu_study_target"
+fi
 if [ -n "$prebuilt" ]; then
   step "prebuilt programs in $B (scripts/gpu_prebuild.sh)"
   for p in $programs; do
@@ -77,8 +82,6 @@ else
   cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Release -DTRUSTGRAD_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES="$ARCH" \
     -DTRUSTGRAD_BUILD_EXAMPLES=ON > "$LOG_DIR/configure.log" 2>&1 || { tail -30 "$LOG_DIR/configure.log"; exit 1; }
   grep "trustgrad backends" "$LOG_DIR/configure.log"
-  targets="test_cuda test_engine test_nn test_optim test_dist bench_train_step bench_cuda trustgrad_train"
-  [ $study = 1 ] && targets="$targets trust_clipping_study"
   # shellcheck disable=SC2086
   cmake --build "$B" -j "$JOBS" --target $targets \
     > "$LOG_DIR/build.log" 2>&1 || { grep -E "error|Error" "$LOG_DIR/build.log" | head -40; exit 1; }

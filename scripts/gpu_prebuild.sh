@@ -31,10 +31,10 @@ cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=Release -DTRUSTGRAD_CUDA=ON -DCMAKE_CUDA_A
   -DTRUSTGRAD_BUILD_EXAMPLES=ON -DTRUSTGRAD_MPI=OFF > "$B/prebuild.configure.log" 2>&1 ||
   { tail -30 "$B/prebuild.configure.log"; exit 1; }
 grep "trustgrad backends" "$B/prebuild.configure.log"
-# The programs gpu_check.sh runs, by their path under the build tree.
-programs="tests/test_cuda tests/test_engine tests/test_nn tests/test_optim tests/dist/test_dist
-  bench/bench_train_step bench/bench_cuda examples/train/train examples/trust_clipping_study/trust_clipping_study"
-targets="test_cuda test_engine test_nn test_optim test_dist bench_train_step bench_cuda trustgrad_train trust_clipping_study"
+# shellcheck source=scripts/gpu_programs.sh
+. "$(dirname "$0")/gpu_programs.sh"
+programs="$gpu_programs $gpu_study_program"
+targets="$gpu_targets $gpu_study_target"
 # shellcheck disable=SC2086
 cmake --build "$B" -j "$JOBS" --target $targets > "$B/prebuild.build.log" 2>&1 ||
   { grep -E "error|Error" "$B/prebuild.build.log" | head -40; exit 1; }

