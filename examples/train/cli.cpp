@@ -48,6 +48,7 @@ std::vector<std::pair<std::string, CLI::Option*>> add_flags(CLI::App& app, Train
       o = app.add_option(flag, value, f.help)->default_str(double_default(value));
     } else {
       o = app.add_option(flag, value, f.help)->capture_default_str();
+      if constexpr (std::is_unsigned_v<T>) o->check(non_negative_integer());
       if constexpr (std::is_same_v<T, std::string>) {
         if (!f.choices.empty()) o->check(CLI::IsMember(f.choices));
       }
@@ -77,6 +78,14 @@ CliResult exit_with_error(const std::string& message) {
 }
 
 }  // namespace
+
+CLI::Validator non_negative_integer() {
+  return CLI::Validator(
+      [](std::string& value) {
+        return value.empty() || value.front() == '-' ? "must be a non-negative integer, got " + value : std::string();
+      },
+      "", "non-negative integer");
+}
 
 std::string help_text() {
   TrainConfig c;

@@ -2,6 +2,7 @@
 // `--config file.json` loaded first (flags override it), then every check. Never exits: the
 // caller prints `output` and returns `exit_code` when action is kExit.
 #pragma once
+#include <CLI/CLI.hpp>
 #include <set>
 #include <string>
 
@@ -24,5 +25,9 @@ CliResult parse_cli(int argc, const char* const* argv);
 
 // The --help text (what parse_cli returns for --help).
 std::string help_text();
+
+// A check for unsigned flags (--seed, the study's --seeds): CLI11 alone reads "-1" into an unsigned
+// field as 2^64 - 1; with this it reports "must be a non-negative integer, got -1".
+CLI::Validator non_negative_integer();
 
 }  // namespace tg::train

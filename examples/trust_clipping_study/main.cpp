@@ -13,11 +13,14 @@
 #include <fstream>
 #include <iostream>
 #include <limits>
+#include <stdexcept>
+#include <string>
 #include <thread>
 
 #include "datasets/find_data.h"
 #include "engine/parallel.h"
 #include "examples/train/checkpoint.h"
+#include "examples/train/cli.h"
 #include "examples/train/trainer.h"
 #include "examples/trust_clipping_study/report_page.h"
 #include "examples/trust_clipping_study/study.h"
@@ -184,7 +187,10 @@ int main(int argc, char** argv) try {
   app.add_option("--batch-sizes", batch_sizes, "Batch sizes")->delimiter(',')->capture_default_str();
   app.add_option("--presets", presets, "LAMB/LAMBC presets: paper, timm")->delimiter(',')->capture_default_str();
   app.add_option("--clips", clips, "LAMBC upper clip bounds")->delimiter(',')->capture_default_str();
-  app.add_option("--seeds", seeds, "Seeds; every configuration runs each (pairs LAMBC with LAMB)")->delimiter(',')->capture_default_str();
+  app.add_option("--seeds", seeds, "Seeds; every configuration runs each (pairs LAMBC with LAMB)")
+      ->delimiter(',')
+      ->capture_default_str()
+      ->check(train::non_negative_integer());
   app.add_flag("--no-lamb", no_lamb, "Skip the unclipped LAMB baseline");
   app.add_option("--lr", lr, "The authors' arm: this lr at every batch size")->capture_default_str();
   app.add_option("--scaled-lr-from", scaled_from,
@@ -217,6 +223,14 @@ int main(int argc, char** argv) try {
   app.add_flag("--check-identity", identity, "Also check once that LAMBC with a clip above LAMB's largest raw ratio is LAMB");
   app.add_option("--machine", machine, "Machine description for results.md (default: core count)");
   CLI11_PARSE(app, argc, argv);
+  // What would pass silently: a NaN clip (read as "auto" = 1), 0 jobs (run as 1), a negative arm.
+  auto refuse = [](bool bad, const std::string& what) {
+    if (bad) throw std::invalid_argument(what);
+  };
+  for (const double c : clips) refuse(!(c > 0), "--clips: each clip bound must be > 0, got " + std::to_string(c));
+  refuse(jobs < 1, "--jobs: must be at least 1, got " + std::to_string(jobs));
+  refuse(base.threads < 1, "--threads: must be at least 1 (threads per run), got " + std::to_string(base.threads));
+  refuse(scaled_from < 0, "--scaled-lr-from: must be >= 0 (0 = no second arm), got " + std::to_string(scaled_from));
 
   if (dataset == "auto") {
     dataset = "fashion-mnist";

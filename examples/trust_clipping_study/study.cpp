@@ -7,7 +7,9 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <set>
 #include <sstream>
+#include <stdexcept>
 
 #include "examples/train/metrics.h"
 #include "examples/trust_clipping_study/interval_chart.h"
@@ -89,6 +91,13 @@ std::vector<RunSpec> make_grid(const std::vector<int64_t>& batch_sizes, const st
         for (const auto& cell : cells)
           for (uint64_t s : seeds) grid.push_back({cell, s});
       }
+  // Two cells of one name would train into one run directory at once and be counted twice in the
+  // paired statistics (a repeated seed narrows the t-interval for nothing).
+  std::set<std::string> names;
+  for (const auto& r : grid)
+    if (!names.insert(r.name()).second)
+      throw std::invalid_argument("the grid holds run '" + r.name() +
+                                  "' twice: a batch size, preset, clip or seed is listed twice (or two clips print alike)");
   return grid;
 }
 

@@ -56,6 +56,7 @@ TEST_CASE("bad flags and combinations give one error line naming the flag and ex
   check_error({"--device", "tpu"}, "--device");
   check_error({"--precision", "fp16"}, "--precision");
   check_error({"--precision", "bf16", "--device", "cuda"}, "--precision: bf16 is a CPU mode");
+  check_error({"--seed", "-1"}, "--seed");  // an unsigned flag: not read as 2^64 - 1
   check_error({"--no-such-flag"}, "--no-such-flag");
   check_error({"--config", "/nonexistent/dir/cfg.json"}, "/nonexistent/dir/cfg.json");
 }

@@ -84,6 +84,15 @@ void write_run(const fs::path& d, double final_acc, const std::vector<int>& clip
 
 }  // namespace
 
+TEST_CASE("study: a grid that names one run twice is refused (one directory, counted twice)") {
+  const study::LrArm arm{"authors", 0.01, 0};
+  CHECK(study::make_grid({1000, 3000}, {"paper"}, {arm}, {1.0}, true, {0, 1}).size() == 8);
+  CHECK_THROWS_WITH_AS(study::make_grid({1000}, {"paper"}, {arm}, {1.0}, true, {0, 1, 0}),
+                       doctest::Contains("bs1000-paper-authors-lamb-s0' twice"), std::invalid_argument);
+  CHECK_THROWS_AS(study::make_grid({1000, 1000}, {"paper"}, {arm}, {1.0}, true, {0}), std::invalid_argument);
+  CHECK_THROWS_AS(study::make_grid({1000}, {"paper"}, {arm}, {1.0, 1.0}, false, {0}), std::invalid_argument);
+}
+
 TEST_CASE("study: run directories -> configuration means, paired differences, clipping by kind and phase") {
   test::ScratchDir dir("study");
   const study::LrArm arm{"authors", 0.01, 0};
