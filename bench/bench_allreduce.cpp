@@ -2,7 +2,7 @@
 // memory on one machine), and how much of the gradient all-reduce DataParallel hides under
 // backward on a real model. Run under mpirun; a world of one measures nothing useful.
 //   mpirun -np 2 bench_allreduce [--min-kib 4] [--max-mib 64] [--reps 20]
-//                                [--model resnet18|small_cnn --batch 16 --steps 3 --threads 1]
+//                                [--model resnet18|small|airbench --batch 16 --steps 3 --threads 1]
 // Bus bandwidth = 2 (N-1)/N x bytes / time (the ring all-reduce's traffic per rank).
 #include <omp.h>
 
@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/support/flags.h"
 #include "dist/data_parallel.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
@@ -33,19 +34,16 @@ struct Args {
   int steps = 3, threads = 1;
 };
 
-Args parse(int argc, char** argv) {
+Args parse(tg::bench::Flags& f) {
   Args a;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    const std::string k = argv[i], v = argv[i + 1];
-    if (k == "--min-kib") a.min_kib = std::atoll(v.c_str());
-    else if (k == "--max-mib") a.max_mib = std::atoll(v.c_str());
-    else if (k == "--reps") a.reps = std::atoi(v.c_str());
-    else if (k == "--model") a.model = v;
-    else if (k == "--batch") a.batch = std::atoll(v.c_str());
-    else if (k == "--steps") a.steps = std::atoi(v.c_str());
-    else if (k == "--threads") a.threads = std::atoi(v.c_str());
-    else std::fprintf(stderr, "bench_allreduce: unknown option %s\n", k.c_str());
-  }
+  a.min_kib = f.integer("--min-kib", a.min_kib, 1, int64_t{1} << 20);
+  a.max_mib = f.integer("--max-mib", a.max_mib, 1, 4096);
+  a.reps = static_cast<int>(f.integer("--reps", a.reps, 1, 100000));
+  a.model = f.text("--model", a.model, {"small", "resnet18", "airbench"});
+  a.batch = f.integer("--batch", a.batch, 1, 1 << 16);
+  a.steps = static_cast<int>(f.integer("--steps", a.steps, 1, 100000));
+  a.threads = static_cast<int>(f.integer("--threads", a.threads, 1, 1024));
+  f.done();
   return a;
 }
 
@@ -65,11 +63,9 @@ double time_all_reduce(tg::dist::ProcessGroup& pg, int64_t count, int reps) {
   return times[times.size() / 2];
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+int run(tg::bench::Flags& f) {
   using namespace tg;
-  const Args a = parse(argc, argv);
+  const Args a = parse(f);
   dist::ProcessGroup pg;
   return dist::run_job(pg, [&] {
     set_num_threads(a.threads);
@@ -120,3 +116,7 @@ int main(int argc, char** argv) {
     return 0;
   });
 }
+
+}  // namespace
+
+int main(int argc, char** argv) { return tg::bench::run_bench(argc, argv, run); }

@@ -7,6 +7,7 @@
 // percentages are of that ceiling. Layers on the Winograd path (marked W) are credited with the
 // direct convolution's FLOPs, so their rate is an effective one and can exceed the GEMM's.
 //   bench_conv [--batch 256] [--threads 2] [--reps 3] [--model small|resnet18|all] [--layer NAME] [--json]
+// (a bad or unknown flag: one error line, exit code 2; bench/support/flags.h)
 // (--layer: only the layers whose name contains NAME, e.g. "l2 64->128", to profile one alone)
 #include <omp.h>
 
@@ -21,12 +22,14 @@
 #include <string>
 #include <vector>
 
+#include "bench/support/flags.h"
 #include "engine/cpu/isa.h"
 #include "engine/cpu/kernel_mode.h"
 #include "engine/cpu/conv2d.h"
 #include "engine/cpu/sgemm.h"
 #include "engine/cpu/winograd.h"
 #include "engine/eigen_core.h"
+#include "engine/error.h"
 #include "engine/parallel.h"
 
 namespace {
@@ -133,40 +136,21 @@ double sgemm_per_thread_gflops(int n, int reps, int threads) {
   return 2.0 * n * n * n * threads / t / 1e9;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  std::fprintf(stderr, "%s: cpu kernels %s (%s)\n", argv[0], tg::cpu_isa_name(tg::cpu_isa()), tg::kernel_mode_name());
-  int64_t batch = 256;
-  int threads = 2, reps = 3;
-  std::string model = "all", layer;  // layer: only the layers whose name contains it (for a profiler)
-  bool json_only = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto next = [&]() -> const char* {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "bench_conv: %s needs a value\n", a.c_str());
-        std::exit(2);
-      }
-      return argv[++i];
-    };
-    if (a == "--batch") batch = std::atoll(next());
-    else if (a == "--threads") threads = std::atoi(next());
-    else if (a == "--reps") reps = std::atoi(next());
-    else if (a == "--model") model = next();
-    else if (a == "--layer") layer = next();
-    else if (a == "--json") json_only = true;
-    else {
-      std::fprintf(stderr, "usage: bench_conv [--batch N] [--threads T] [--reps R] [--model small|resnet18|all] [--layer NAME] [--json]\n");
-      return 2;
-    }
-  }
+int run(tg::bench::Flags& f) {
+  std::fprintf(stderr, "%s: cpu kernels %s (%s)\n", f.program().c_str(), tg::cpu_isa_name(tg::cpu_isa()),
+               tg::kernel_mode_name());
+  const int64_t batch = f.integer("--batch", 256, 1, 1 << 16);
+  const int threads = static_cast<int>(f.integer("--threads", 2, 1, 1024));
+  const int reps = static_cast<int>(f.integer("--reps", 3, 1, 1000));
+  const std::string model = f.text("--model", "all", {"small", "resnet18", "all"});
+  const std::string layer = f.text("--layer", "");  // only the layers whose name contains it (for a profiler)
+  const bool json_only = f.has("--json");
+  f.done();
   const auto selected = [&](const Layer& L) {
     return (model == "all" || model == L.model) && std::string(L.name).find(layer) != std::string::npos;
   };
   if (std::none_of(std::begin(kLayers), std::end(kLayers), selected)) {
-    std::fprintf(stderr, "bench_conv: no layer of --model %s has '%s' in its name\n", model.c_str(), layer.c_str());
-    return 2;
+    throw tg::Error("--layer: no layer of --model " + model + " has '" + layer + "' in its name");
   }
   tg::set_num_threads(threads);
   std::mt19937 rng(0);
@@ -227,3 +211,7 @@ int main(int argc, char** argv) {
               static_cast<long long>(batch), threads, gemm, gemm_eigen, gemm_split, gemm_ours, overall, rows.c_str());
   return 0;
 }
+
+}  // namespace
+
+int main(int argc, char** argv) { return tg::bench::run_bench(argc, argv, run); }

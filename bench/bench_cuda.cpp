@@ -3,7 +3,8 @@
 // and elementwise bandwidth. Not a test: run it by hand (`build/bench/bench_cuda`).
 //   bench_cuda [--quick]
 #include <cstdio>
-#include <cstring>
+
+#include "bench/support/flags.h"
 
 #ifdef TRUSTGRAD_WITH_CUDA
 #include <chrono>
@@ -153,10 +154,9 @@ void bench_elementwise() {
   std::printf("%-40s %9.3f ms  %8.1f GB/s\n", "gelu forward", gelu, 8.0 * n / (gelu * 1e6));
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  const bool quick = argc > 1 && std::strcmp(argv[1], "--quick") == 0;
+int run(tg::bench::Flags& f) {
+  const bool quick = f.has("--quick");
+  f.done();
   if (tg::cuda::device_count() == 0) {
     std::printf("bench_cuda: built with CUDA, but no CUDA device is present\n");
     return 0;
@@ -169,11 +169,19 @@ int main(int argc, char** argv) {
   return 0;
 }
 
+}  // namespace
+
+int main(int argc, char** argv) { return tg::bench::run_bench(argc, argv, run); }
+
 #else
 
-int main() {
-  std::printf("bench_cuda: built without CUDA\n");
-  return 0;
+int main(int argc, char** argv) {
+  return tg::bench::run_bench(argc, argv, [](tg::bench::Flags& f) {
+    f.has("--quick");
+    f.done();
+    std::printf("bench_cuda: built without CUDA\n");
+    return 0;
+  });
 }
 
 #endif

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/support/flags.h"
 #include "engine/cpu/gemm_bf16.h"
 #include "engine/cpu/isa.h"
 #include "engine/cpu/kernel_mode.h"
@@ -19,19 +20,14 @@
 #include "engine/parallel.h"
 #include "engine/random.h"
 
-int main(int argc, char** argv) {
-  std::fprintf(stderr, "%s: cpu kernels %s (%s)\n", argv[0], tg::cpu_isa_name(tg::cpu_isa()), tg::kernel_mode_name());
-  int threads = 2;
-  bool json = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string k = argv[i];
-    if (k == "--threads" && i + 1 < argc) threads = std::stoi(argv[++i]);
-    else if (k == "--json") json = true;
-    else {
-      std::fprintf(stderr, "bench_gemm: unknown flag %s (known: --threads N --json)\n", k.c_str());
-      return 2;
-    }
-  }
+namespace {
+
+int run(tg::bench::Flags& f) {
+  std::fprintf(stderr, "%s: cpu kernels %s (%s)\n", f.program().c_str(), tg::cpu_isa_name(tg::cpu_isa()),
+               tg::kernel_mode_name());
+  const int threads = static_cast<int>(f.integer("--threads", 2, 1, 1024));
+  const bool json = f.has("--json");
+  f.done();
   tg::set_num_threads(threads);
   tg::Generator gen(0);
   double best_gflops = 0.0;
@@ -115,3 +111,7 @@ int main(int argc, char** argv) {
   else std::printf("best: %.1f GFLOP/s with %d threads\n", best_gflops, threads);
   return 0;
 }
+
+}  // namespace
+
+int main(int argc, char** argv) { return tg::bench::run_bench(argc, argv, run); }

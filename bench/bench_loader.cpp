@@ -1,7 +1,7 @@
 // Data loader throughput (images/s) on synthetic CIFAR-shaped data, and on Fashion-MNIST when
 // Debian's dataset-fashion-mnist is installed: normalise only, crop+flip on the calling thread
 // (one core), and crop+flip with a background prefetch worker. Target: >= 20,000 CIFAR img/s.
-//   usage: bench_loader [images=20000] [batch=512] [epochs=3]
+//   bench_loader [--images 20000] [--batch 512] [--epochs 3]
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "bench/support/flags.h"
 #include "datasets/dataloader.h"
 #include "datasets/idx.h"
 #include "engine/parallel.h"
@@ -72,12 +73,11 @@ void run_suite(const char* label, const std::shared_ptr<const Dataset>& ds, cons
   std::printf("  %-52s %10.0f img/s\n", "+ crop(reflect)+flip, 1 prefetch worker", measure(ds, opt, epochs));
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  const int64_t images = argc > 1 ? std::atoll(argv[1]) : 20000;
-  const int64_t batch = argc > 2 ? std::atoll(argv[2]) : 512;
-  const int epochs = argc > 3 ? std::atoi(argv[3]) : 3;
+int run(bench::Flags& f) {
+  const int64_t images = f.integer("--images", 20000, 1, int64_t{1} << 24);
+  const int64_t batch = f.integer("--batch", 512, 1, 1 << 16);
+  const int epochs = static_cast<int>(f.integer("--epochs", 3, 1, 1000));
+  f.done();
   set_num_threads(1);  // the loader is single-threaded per worker; keep OpenMP out of the picture
   run_suite("synthetic CIFAR", synthetic_cifar(images), standard_channel_stats("cifar10"), batch, epochs);
   const std::string fm = "/usr/share/datasets/fashion-mnist";
@@ -89,3 +89,7 @@ int main(int argc, char** argv) {
   }
   return 0;
 }
+
+}  // namespace
+
+int main(int argc, char** argv) { return bench::run_bench(argc, argv, run); }

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/support/flags.h"
 #include "engine/cpu/isa.h"
 #include "engine/cpu/kernel_mode.h"
 #include "engine/parallel.h"
@@ -102,29 +103,14 @@ struct Case {
   std::function<std::unique_ptr<tg::optim::Optimizer>(const NamedTensors&)> make;
 };
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  std::fprintf(stderr, "%s: cpu kernels %s (%s)\n", argv[0], tg::cpu_isa_name(tg::cpu_isa()), tg::kernel_mode_name());
-  int rounds = 5, steps = 3, threads = 0;
-  bool json = false, warm = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    if (a == "--steps" && i + 1 < argc) {
-      steps = std::atoi(argv[++i]);
-    } else if (a == "--rounds" && i + 1 < argc) {
-      rounds = std::atoi(argv[++i]);
-    } else if (a == "--warm") {
-      warm = true;
-    } else if (a == "--threads" && i + 1 < argc) {
-      threads = std::atoi(argv[++i]);
-    } else if (a == "--json") {
-      json = true;
-    } else {
-      std::fprintf(stderr, "usage: bench_optim [--rounds 5] [--steps 3] [--threads N] [--warm] [--json]\n");
-      return 2;
-    }
-  }
+int run(tg::bench::Flags& f) {
+  std::fprintf(stderr, "%s: cpu kernels %s (%s)\n", f.program().c_str(), tg::cpu_isa_name(tg::cpu_isa()),
+               tg::kernel_mode_name());
+  const int rounds = static_cast<int>(f.integer("--rounds", 5, 1, 1000));
+  const int steps = static_cast<int>(f.integer("--steps", 3, 1, 100000));
+  int threads = static_cast<int>(f.integer("--threads", 0, 0, 1024));  // 0: every core
+  const bool warm = f.has("--warm"), json = f.has("--json");
+  f.done();
   if (threads > 0) tg::set_num_threads(threads);
   threads = tg::get_num_threads();
 
@@ -252,3 +238,6 @@ int main(int argc, char** argv) {
   return 0;
 }
 
+}  // namespace
+
+int main(int argc, char** argv) { return tg::bench::run_bench(argc, argv, run); }

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <string>
 
+#include "bench/support/flags.h"
 #include "engine/cpu/gemm_bf16.h"
 #include "engine/cpu/isa.h"
 #include "engine/cpu/kernel_mode.h"
@@ -35,33 +36,19 @@ struct Args {
   bool json = false;
 };
 
-Args parse(int argc, char** argv) {
+Args parse(tg::bench::Flags& f) {
   Args a;
-  for (int i = 1; i < argc; ++i) {
-    const std::string k = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) throw tg::Error("missing value after " + k);
-      return argv[++i];
-    };
-    if (k == "--model") a.model = value();
-    else if (k == "--batch") a.batch = std::stoi(value());
-    else if (k == "--threads") a.threads = std::stoi(value());
-    else if (k == "--steps") a.steps = std::stoi(value());
-    else if (k == "--device") a.device = value();
-    else if (k == "--conv-algorithm") {
-      const std::string v = value();
-      if (v != "auto" && v != "gemm") throw tg::Error("--conv-algorithm must be auto or gemm, got '" + v + "'");
-      a.conv_algorithm = v == "gemm" ? tg::ConvAlgorithm::Gemm : tg::ConvAlgorithm::Auto;
-    } else if (k == "--precision") {
-      a.precision = tg::nn::parse_conv_precision(value());
-    } else if (k == "--json") a.json = true;
-    else
-      throw tg::Error("unknown flag " + k +
-                      " (known: --model --batch --threads --steps --device --conv-algorithm --precision --json)");
-  }
-  if (a.batch < 1 || a.threads < 1 || a.steps < 1)
-    throw tg::Error("--batch, --threads and --steps must be positive, got " + std::to_string(a.batch) + ", " +
-                    std::to_string(a.threads) + ", " + std::to_string(a.steps));
+  a.model = f.text("--model", a.model, {"small", "small28", "resnet18", "airbench"});
+  a.batch = static_cast<int>(f.integer("--batch", a.batch, 1, 1 << 16));
+  a.threads = static_cast<int>(f.integer("--threads", a.threads, 1, 1024));
+  a.steps = static_cast<int>(f.integer("--steps", a.steps, 1, 100000));
+  a.device = f.text("--device", a.device);
+  // gemm: no Winograd (an A/B in one binary)
+  a.conv_algorithm = f.text("--conv-algorithm", "auto", {"auto", "gemm"}) == "gemm" ? tg::ConvAlgorithm::Gemm
+                                                                                     : tg::ConvAlgorithm::Auto;
+  a.precision = tg::nn::parse_conv_precision(f.text("--precision", "fp32", {"fp32", "bf16"}));
+  a.json = f.has("--json");
+  f.done();
   return a;
 }
 
@@ -76,80 +63,75 @@ double seconds_per_call(F&& fn, S&& sync, int steps) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / steps;
 }
 
+int run(tg::bench::Flags& f) {
+  std::fprintf(stderr, "%s: cpu kernels %s (%s), bf16 GEMMs %s\n", f.program().c_str(), tg::cpu_isa_name(tg::cpu_isa()),
+               tg::kernel_mode_name(), tg::cpu_bf16_gemm());
+  const Args a = parse(f);
+  tg::set_num_threads(a.threads);
+  int channels = 3, side = 32;
+  std::string name = a.model;
+  if (a.model == "small28") {
+    channels = 1;
+    side = 28;
+    name = "small";
+  }
+  tg::Generator gen(0);
+  auto net = tg::nn::make_model(name, channels, side, 10, gen);
+  tg::nn::set_conv_algorithm(*net, a.conv_algorithm);
+  tg::nn::set_conv_precision(*net, a.precision);
+  const tg::Device device = tg::parse_device(a.device);
+  tg::Tensor x = tg::Tensor::randn({a.batch, channels, side, side}, gen);
+  tg::Tensor y = tg::Tensor::empty({a.batch});
+  for (int i = 0; i < a.batch; ++i) y.data()[i] = static_cast<float>(gen.below(10));
+  if (device.is_cuda()) {
+    net->to(device);
+    x = x.to(device);
+    y = y.to(device);
+  }
+  const tg::Tensor probe = net->named_parameters().front().second;
+  auto sync = [&] {
+    if (device.is_cuda()) (void)probe.to_vector();  // a copy to the host waits for the queued kernels
+  };
+  tg::optim::SgdOptions so;
+  so.lr = 0.01;
+  so.momentum = 0.9;
+  tg::optim::Sgd opt(net->named_parameters(), so);
+
+  net->train();
+  const double train_s = seconds_per_call(
+      [&] {
+        opt.zero_grad();
+        tg::cross_entropy((*net)(x), y).backward();
+        opt.step();
+      },
+      sync, a.steps);
+  net->eval();
+  const double infer_s = seconds_per_call(
+      [&] {
+        tg::NoGradGuard no_grad;
+        (*net)(x);
+      },
+      sync, a.steps);
+  struct rusage ru;
+  getrusage(RUSAGE_SELF, &ru);
+  const double rss_mib = static_cast<double>(ru.ru_maxrss) / 1024.0;
+  const double train_ips = a.batch / train_s, infer_ips = a.batch / infer_s;
+  if (a.json) {
+    std::printf(
+        "{\"engine\": \"trustgrad\", \"device\": \"%s\", \"model\": \"%s\", \"params\": %lld, \"batch\": %d, "
+        "\"threads\": %d, \"precision\": \"%s\", \"train_img_per_s\": %.2f, \"infer_img_per_s\": %.2f, "
+        "\"peak_rss_mib\": %.1f}\n",
+        device.str().c_str(), a.model.c_str(), static_cast<long long>(net->num_parameters()), a.batch, a.threads,
+        tg::nn::conv_precision_name(a.precision), train_ips, infer_ips, rss_mib);
+  } else {
+    std::printf(
+        "trustgrad %s %s batch=%d threads=%d precision=%s: train %.0f img/s, inference %.0f img/s, peak RSS %.0f MiB\n",
+        device.str().c_str(), a.model.c_str(), a.batch, a.threads, tg::nn::conv_precision_name(a.precision), train_ips,
+        infer_ips, rss_mib);
+  }
+  return 0;
+}
+
 }  // namespace
 
-int main(int argc, char** argv) {
-  std::fprintf(stderr, "%s: cpu kernels %s (%s), bf16 GEMMs %s\n", argv[0], tg::cpu_isa_name(tg::cpu_isa()),
-               tg::kernel_mode_name(), tg::cpu_bf16_gemm());
-  try {
-    const Args a = parse(argc, argv);
-    tg::set_num_threads(a.threads);
-    int channels = 3, side = 32;
-    std::string name = a.model;
-    if (a.model == "small28") {
-      channels = 1;
-      side = 28;
-      name = "small";
-    } else if (a.model != "small" && a.model != "resnet18" && a.model != "airbench") {
-      throw tg::Error("unknown model '" + a.model + "' (known: small, small28, resnet18, airbench)");
-    }
-    tg::Generator gen(0);
-    auto net = tg::nn::make_model(name, channels, side, 10, gen);
-    tg::nn::set_conv_algorithm(*net, a.conv_algorithm);
-    tg::nn::set_conv_precision(*net, a.precision);
-    const tg::Device device = tg::parse_device(a.device);
-    tg::Tensor x = tg::Tensor::randn({a.batch, channels, side, side}, gen);
-    tg::Tensor y = tg::Tensor::empty({a.batch});
-    for (int i = 0; i < a.batch; ++i) y.data()[i] = static_cast<float>(gen.below(10));
-    if (device.is_cuda()) {
-      net->to(device);
-      x = x.to(device);
-      y = y.to(device);
-    }
-    const tg::Tensor probe = net->named_parameters().front().second;
-    auto sync = [&] {
-      if (device.is_cuda()) (void)probe.to_vector();  // a copy to the host waits for the queued kernels
-    };
-    tg::optim::SgdOptions so;
-    so.lr = 0.01;
-    so.momentum = 0.9;
-    tg::optim::Sgd opt(net->named_parameters(), so);
-
-    net->train();
-    const double train_s = seconds_per_call(
-        [&] {
-          opt.zero_grad();
-          tg::cross_entropy((*net)(x), y).backward();
-          opt.step();
-        },
-        sync, a.steps);
-    net->eval();
-    const double infer_s = seconds_per_call(
-        [&] {
-          tg::NoGradGuard no_grad;
-          (*net)(x);
-        },
-        sync, a.steps);
-    struct rusage ru;
-    getrusage(RUSAGE_SELF, &ru);
-    const double rss_mib = static_cast<double>(ru.ru_maxrss) / 1024.0;
-    const double train_ips = a.batch / train_s, infer_ips = a.batch / infer_s;
-    if (a.json) {
-      std::printf(
-          "{\"engine\": \"trustgrad\", \"device\": \"%s\", \"model\": \"%s\", \"params\": %lld, \"batch\": %d, "
-          "\"threads\": %d, \"precision\": \"%s\", \"train_img_per_s\": %.2f, \"infer_img_per_s\": %.2f, "
-          "\"peak_rss_mib\": %.1f}\n",
-          device.str().c_str(), a.model.c_str(), static_cast<long long>(net->num_parameters()), a.batch, a.threads,
-          tg::nn::conv_precision_name(a.precision), train_ips, infer_ips, rss_mib);
-    } else {
-      std::printf(
-          "trustgrad %s %s batch=%d threads=%d precision=%s: train %.0f img/s, inference %.0f img/s, peak RSS %.0f MiB\n",
-          device.str().c_str(), a.model.c_str(), a.batch, a.threads, tg::nn::conv_precision_name(a.precision), train_ips,
-          infer_ips, rss_mib);
-    }
-    return 0;
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "bench_train_step: %s\n", e.what());
-    return 2;
-  }
-}
+int main(int argc, char** argv) { return tg::bench::run_bench(argc, argv, run); }
