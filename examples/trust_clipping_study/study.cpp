@@ -167,61 +167,90 @@ bool mark_same_as_lamb(const std::string& lambc_dir, const std::string& lamb_dir
   return true;
 }
 
-RunResult read_run(const std::string& run_dir, const RunSpec& spec) {
-  const fs::path d(run_dir);
-  if (fs::exists(d / "same_as_lamb.json")) {
-    std::ifstream in(d / "same_as_lamb.json");
-    const nlohmann::json j = nlohmann::json::parse(in);
-    RunResult twin = read_run(j.at("lamb_run").get<std::string>(), spec);
-    twin.same_as_lamb = true;
-    return twin;
-  }
+namespace {
+
+// Reads a run directory's files; any value of the wrong type or out of range is an error naming
+// the file (the train program writes them, so such a value means a damaged or edited file; torn
+// lines, as a killed run leaves, are skipped by read_jsonl).
+RunResult read_run_files(const fs::path& d, const RunSpec& spec) {
   RunResult r;
   r.spec = spec;
-  r.complete = run_complete(run_dir);
-  if (r.complete) {
-    std::ifstream in(d / "summary.json");
-    const nlohmann::json j = nlohmann::json::parse(in);
-    r.steps = j.value("steps", int64_t{0});
-    r.seconds = j.value("wall_s", 0.0);
-  }
-  for (const auto& e : train::read_jsonl((d / "metrics_epochs.jsonl").string())) {
-    if (e.contains("train_loss") && e["train_loss"].is_number()) r.final_train_loss = e["train_loss"].get<double>();
-    if (e.contains("test_acc") && e["test_acc"].is_number()) {
-      r.final_acc = e["test_acc"].get<double>();
-      r.best_acc = std::max(r.best_acc, r.final_acc);
+  r.complete = run_complete(d.string());
+  fs::path file = d / "summary.json";
+  try {
+    if (r.complete) {
+      std::ifstream in(file);
+      const nlohmann::json j = nlohmann::json::parse(in);
+      r.steps = j.value("steps", int64_t{0});
+      r.seconds = j.value("wall_s", 0.0);
     }
-  }
-  std::map<std::string, TensorKind> kinds;
-  if (fs::exists(d / "model.safetensors")) {
-    std::map<std::string, std::vector<int64_t>> shapes;
-    for (const auto& [name, t] : io::load_safetensors((d / "model.safetensors").string()).tensors) shapes[name] = t.shape();
-    kinds = tensor_kinds(shapes);
-  }
-  const auto records = train::read_jsonl((d / "trust_ratios.jsonl").string());
-  int64_t last_step = 1;
-  for (const auto& rec : records) last_step = std::max(last_step, rec.value("step", int64_t{1}));
-  std::vector<double> raw, applied;
-  for (const auto& rec : records) {
-    if (!rec.contains("raw_ratio") || !rec["raw_ratio"].is_number() || !rec.contains("name")) continue;
-    const double rr = rec["raw_ratio"].get<double>(), ar = rec.value("applied_ratio", rr);
-    raw.push_back(rr);
-    applied.push_back(ar);
-    const int64_t step = rec.value("step", int64_t{1});
-    const int phase = std::min<int>(kNumPhases - 1, static_cast<int>((step - 1) * kNumPhases / last_step));
-    auto it = kinds.find(rec["name"].get<std::string>());
-    const TensorKind kind = it == kinds.end() ? TensorKind::kOther : it->second;
-    ClipCounts& cc = r.clips[static_cast<int>(kind)][phase];
-    ++cc.records;
-    if (rec.value("clipped", false)) {
-      ++cc.clipped;
-      cc.shrink_sum += rr > 0 ? ar / rr : 1;
+    file = d / "metrics_epochs.jsonl";
+    for (const auto& e : train::read_jsonl(file.string())) {
+      if (e.contains("train_loss") && e["train_loss"].is_number()) r.final_train_loss = e["train_loss"].get<double>();
+      if (e.contains("test_acc") && e["test_acc"].is_number()) {
+        r.final_acc = e["test_acc"].get<double>();
+        r.best_acc = std::max(r.best_acc, r.final_acc);
+      }
     }
+    std::map<std::string, TensorKind> kinds;
+    file = d / "model.safetensors";
+    if (fs::exists(file)) {
+      std::map<std::string, std::vector<int64_t>> shapes;
+      for (const auto& [name, t] : io::load_safetensors(file.string()).tensors) shapes[name] = t.shape();
+      kinds = tensor_kinds(shapes);
+    }
+    file = d / "trust_ratios.jsonl";
+    const auto records = train::read_jsonl(file.string());
+    int64_t last_step = 1;
+    for (const auto& rec : records) {
+      const int64_t step = rec.value("step", int64_t{1});
+      if (step < 1) throw std::invalid_argument("a record of step " + std::to_string(step) + " (steps count from 1)");
+      last_step = std::max(last_step, step);
+    }
+    std::vector<double> raw, applied;
+    for (const auto& rec : records) {
+      if (!rec.contains("raw_ratio") || !rec["raw_ratio"].is_number() || !rec.contains("name")) continue;
+      const double rr = rec["raw_ratio"].get<double>(), ar = rec.value("applied_ratio", rr);
+      raw.push_back(rr);
+      applied.push_back(ar);
+      const int64_t step = rec.value("step", int64_t{1});  // in [1, last_step]: phase in [0, kNumPhases)
+      const int phase = static_cast<int>((step - 1) * kNumPhases / last_step);
+      auto it = kinds.find(rec["name"].get<std::string>());
+      const TensorKind kind = it == kinds.end() ? TensorKind::kOther : it->second;
+      ClipCounts& cc = r.clips[static_cast<int>(kind)][phase];
+      ++cc.records;
+      if (rec.value("clipped", false)) {
+        ++cc.clipped;
+        cc.shrink_sum += rr > 0 ? ar / rr : 1;
+      }
+    }
+    r.raw_median = median_of(raw);
+    r.raw_max = raw.empty() ? 0 : *std::max_element(raw.begin(), raw.end());
+    r.applied_median = median_of(applied);
+  } catch (const std::exception& e) {
+    throw std::runtime_error(file.string() + ": " + e.what());
   }
-  r.raw_median = median_of(raw);
-  r.raw_max = raw.empty() ? 0 : *std::max_element(raw.begin(), raw.end());
-  r.applied_median = median_of(applied);
   return r;
+}
+
+}  // namespace
+
+RunResult read_run(const std::string& run_dir, const RunSpec& spec) {
+  const fs::path marker = fs::path(run_dir) / "same_as_lamb.json";
+  if (!fs::exists(marker)) return read_run_files(run_dir, spec);
+  // A LAMBC run not trained: the results are its LAMB twin's, read from the directory it names.
+  std::string lamb_run;
+  try {
+    std::ifstream in(marker);
+    lamb_run = nlohmann::json::parse(in).at("lamb_run").get<std::string>();
+  } catch (const std::exception& e) {
+    throw std::runtime_error(marker.string() + ": " + e.what());
+  }
+  if (fs::exists(fs::path(lamb_run) / "same_as_lamb.json"))
+    throw std::runtime_error(marker.string() + ": names '" + lamb_run + "', itself marked same_as_lamb (a LAMB run never is)");
+  RunResult twin = read_run_files(lamb_run, spec);
+  twin.same_as_lamb = true;
+  return twin;
 }
 
 std::vector<ConfigStats> config_stats(const std::vector<RunResult>& results) {

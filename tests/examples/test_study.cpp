@@ -196,6 +196,33 @@ TEST_CASE("every committed recipe loads and validates; the authors' recipes enco
   CHECK(n >= 5);
 }
 
+TEST_CASE("study: a damaged run directory is an error naming the file, never a crash") {
+  test::ScratchDir dir("damaged");
+  const study::LrArm arm{"authors", 0.01, 0};
+  const auto grid = study::make_grid({1000}, {"paper"}, {arm}, {1.0}, true, {0});
+  const fs::path lamb = fs::path(dir.str()) / grid[0].name(), lambc = fs::path(dir.str()) / grid[1].name();
+  write_run(lamb, 0.8, {});
+  CHECK(study::read_run(lamb.string(), grid[0]).complete);
+  auto telemetry = [&](const std::string& line) { std::ofstream(lamb / "trust_ratios.jsonl") << line << "\n"; };
+  // A step below 1 used to index the clipping table at a negative phase (a write out of bounds).
+  telemetry(R"({"step":-100000,"name":"0.weight","raw_ratio":2,"applied_ratio":1,"clipped":true})");
+  CHECK_THROWS_WITH_AS(study::read_run(lamb.string(), grid[0]), doctest::Contains("trust_ratios.jsonl: a record of step -100000"),
+                       std::runtime_error);
+  telemetry(R"({"step":"x","name":"0.weight","raw_ratio":1})");
+  CHECK_THROWS_WITH_AS(study::read_run(lamb.string(), grid[0]), doctest::Contains("trust_ratios.jsonl: "), std::runtime_error);
+  telemetry(R"({"step":3,"name":5,"raw_ratio":1})");
+  CHECK_THROWS_WITH_AS(study::read_run(lamb.string(), grid[0]), doctest::Contains("trust_ratios.jsonl: "), std::runtime_error);
+  std::ofstream(lamb / "summary.json") << R"({"steps": "six"})";
+  CHECK_THROWS_WITH_AS(study::read_run(lamb.string(), grid[0]), doctest::Contains("summary.json: "), std::runtime_error);
+  // A same_as_lamb marker naming a directory that is itself marked used to recurse until the stack
+  // overflowed; one that is not JSON, or names nothing, is an error too.
+  fs::create_directories(lambc);
+  std::ofstream(lambc / "same_as_lamb.json") << R"({"lamb_run": ")" << lambc.string() << R"("})";
+  CHECK_THROWS_WITH_AS(study::read_run(lambc.string(), grid[1]), doctest::Contains("itself marked same_as_lamb"), std::runtime_error);
+  std::ofstream(lambc / "same_as_lamb.json") << R"({"lamb": 1})";
+  CHECK_THROWS_WITH_AS(study::read_run(lambc.string(), grid[1]), doctest::Contains("same_as_lamb.json: "), std::runtime_error);
+}
+
 TEST_CASE("study: a LAMBC run whose LAMB twin never exceeded the clip is LAMB by construction") {
   test::ScratchDir dir("same");
   const study::LrArm arm{"authors", 0.01, 0};
