@@ -103,6 +103,14 @@ DatasetSplits load_both(const CifarLayout& layout, const std::string& path) {
 }  // namespace
 
 void append_cifar_records(const Bytes& bytes, const std::string& what, const CifarRecordFormat& fmt, Dataset& out) {
+  // The format indexes each record's label bytes and label_limits[2]: check it before any read.
+  TG_CHECK(fmt.label_bytes >= 1 && fmt.label_bytes <= 2,
+           "append_cifar_records: label_bytes must be 1 or 2, got " << fmt.label_bytes);
+  TG_CHECK(fmt.label_index >= 0 && fmt.label_index < fmt.label_bytes,
+           "append_cifar_records: label_index must be in [0, label_bytes=" << fmt.label_bytes << "), got " << fmt.label_index);
+  for (int b = 0; b < fmt.label_bytes; ++b)
+    TG_CHECK(fmt.label_limits[b] >= 1 && fmt.label_limits[b] <= 256,
+             "append_cifar_records: label_limits[" << b << "] must be in [1, 256], got " << fmt.label_limits[b]);
   const size_t record = static_cast<size_t>(fmt.label_bytes + kCifarPixels);
   if (bytes.empty()) throw IOError("CIFAR file '" + what + "' is empty: expected records of " + std::to_string(record) + " bytes");
   if (bytes.size() % record != 0) {

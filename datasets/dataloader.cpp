@@ -76,6 +76,13 @@ void DataLoader::set_state(LoaderState s) {
   TG_CHECK(s.epoch >= 0 && s.batch >= 0 && s.batch <= batches_per_epoch(),
            "DataLoader::set_state: position (epoch " << s.epoch << ", batch " << s.batch << ") is invalid; batch must be in [0, "
                                                     << batches_per_epoch() << "]");
+  // Workers number batches linearly (epoch * batches_per_epoch + batch) and look `prefetch` ahead;
+  // every such number up to the end of the next epoch must fit in int64.
+  int64_t last = 0;
+  TG_CHECK(!__builtin_add_overflow(s.epoch, 2, &last) && !__builtin_mul_overflow(last, batches_per_epoch(), &last) &&
+               !__builtin_add_overflow(last, int64_t{opt_.prefetch}, &last),
+           "DataLoader::set_state: epoch " << s.epoch << " is too large: with " << batches_per_epoch()
+                                           << " batches per epoch its batch numbers overflow a 64-bit count");
   const bool same = linear(s) == linear(pos_);
   pos_ = s;
   if (!same) stop_workers();  // prefetched batches belong to another position; restart lazily

@@ -35,6 +35,7 @@ std::vector<int64_t> Dataset::class_histogram() const {
 }
 
 ChannelStats compute_channel_stats(const Dataset& ds) {
+  ds.validate();  // the loops below trust size() * image_numel() pixel bytes
   TG_CHECK(ds.size() > 0, "compute_channel_stats: dataset '" << ds.name << "' is empty");
   const int64_t C = ds.channels, HW = ds.height * ds.width;
   // mean = E[x], std = sqrt(E[x^2] - E[x]^2), with x = pixel / 255; exact integer sums first.
@@ -74,8 +75,11 @@ ChannelStats standard_channel_stats(const std::string& name) {
 }
 
 Dataset slice(const Dataset& ds, int64_t begin, int64_t count) {
-  TG_CHECK(begin >= 0 && count >= 0 && begin + count <= ds.size(),
-           "slice: range [" << begin << ", " << begin + count << ") is outside dataset '" << ds.name << "' of size " << ds.size());
+  ds.validate();  // the copy below trusts size() * image_numel() pixel bytes
+  // Written as count <= size - begin: begin + count can overflow.
+  TG_CHECK(begin >= 0 && count >= 0 && begin <= ds.size() && count <= ds.size() - begin,
+           "slice: range of " << count << " samples from " << begin << " is outside dataset '" << ds.name << "' of size "
+                              << ds.size());
   Dataset out;
   out.name = ds.name + "[" + std::to_string(begin) + ":" + std::to_string(begin + count) + "]";
   out.channels = ds.channels;

@@ -19,6 +19,7 @@ uint64_t splitmix64(uint64_t x) {
 uint64_t mix_seed(uint64_t a, uint64_t b) { return splitmix64(splitmix64(a) ^ (b + 0x632be59bd9b4e019ULL + (a << 6) + (a >> 2))); }
 
 std::vector<int64_t> epoch_order(int64_t n, uint64_t seed, int64_t epoch, bool shuffle) {
+  TG_CHECK(n >= 0, "epoch_order: dataset size " << n << " must be >= 0");
   std::vector<int64_t> order(static_cast<size_t>(n));
   std::iota(order.begin(), order.end(), int64_t{0});
   if (!shuffle) return order;
@@ -36,15 +37,25 @@ void ShardPlan::check() const {
   TG_CHECK(batch_size >= 1, "DataLoader: batch_size must be >= 1, got " << batch_size);
   TG_CHECK(world_size >= 1, "DataLoader: world_size must be >= 1, got " << world_size);
   TG_CHECK(rank >= 0 && rank < world_size, "DataLoader: rank " << rank << " is outside [0, world_size=" << world_size << ")");
+  global_batch();
+}
+
+int64_t ShardPlan::global_batch() const {
+  int64_t global = 0;
+  TG_CHECK(!__builtin_mul_overflow(batch_size, int64_t{world_size}, &global),
+           "DataLoader: batch_size " << batch_size << " times world_size " << world_size
+                                     << " overflows a 64-bit sample count");
+  return global;
 }
 
 int64_t ShardPlan::batches_per_epoch() const {
-  const int64_t global = batch_size * world_size;
-  return drop_last ? n / global : (n + global - 1) / global;
+  const int64_t global = global_batch();
+  // ceil(n / global) without forming n + global - 1, which overflows for huge batch sizes.
+  return drop_last ? n / global : n / global + (n % global != 0 ? 1 : 0);
 }
 
 std::pair<int64_t, int64_t> ShardPlan::batch_range(int64_t batch) const {
-  const int64_t global = batch_size * world_size;
+  const int64_t global = global_batch();
   const int64_t begin = batch * global;
   const int64_t len = std::min(global, n - begin);  // R
   return {begin + rank * len / world_size, begin + (rank + 1) * len / world_size};

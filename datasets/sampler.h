@@ -29,6 +29,7 @@ struct ShardPlan {
   bool drop_last = false;
 
   void check() const;                     // throws tg::Error on nonsense values
+  int64_t global_batch() const;           // batch_size * world_size; throws tg::Error if it overflows
   int64_t batches_per_epoch() const;      // the same on every rank
   int64_t samples_per_epoch() const;      // on this rank
   std::pair<int64_t, int64_t> batch_range(int64_t batch) const;  // [begin, end) into the epoch order

@@ -2,6 +2,7 @@
 #include "datasets/transforms.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <sstream>
 
@@ -126,6 +127,7 @@ std::string Cutout::str() const {
 // ---- helpers ----
 
 TransformList standard_augmentation(int pad, PadMode mode, int cutout) {
+  TG_CHECK(cutout >= 0, "standard_augmentation: cutout must be >= 0 (0 = none), got " << cutout);
   TransformList t{std::make_shared<RandomCrop>(pad, mode), std::make_shared<RandomHorizontalFlip>(0.5f)};
   if (cutout > 0) t.push_back(std::make_shared<Cutout>(cutout));
   return t;
@@ -141,13 +143,14 @@ std::string describe(const TransformList& transforms) {
 // ---- NormalizeTable ----
 
 NormalizeTable::NormalizeTable(const ChannelStats& stats, int64_t channels) : table_(static_cast<size_t>(channels) * 256) {
-  const bool has = !stats.mean.empty();
+  const bool has = !stats.mean.empty() || !stats.std.empty();
   TG_CHECK(!has || (static_cast<int64_t>(stats.mean.size()) == channels && static_cast<int64_t>(stats.std.size()) == channels),
            "normalisation: " << stats.mean.size() << " means and " << stats.std.size() << " stds for images with "
                              << channels << " channels");
   for (int64_t c = 0; c < channels; ++c) {
     const float mean = has ? stats.mean[c] : 0.f, sd = has ? stats.std[c] : 1.f;
-    TG_CHECK(sd > 0.f, "normalisation: std of channel " << c << " must be > 0, got " << sd);
+    TG_CHECK(std::isfinite(mean), "normalisation: mean of channel " << c << " must be finite, got " << mean);
+    TG_CHECK(std::isfinite(sd) && sd > 0.f, "normalisation: std of channel " << c << " must be finite and > 0, got " << sd);
     for (int v = 0; v < 256; ++v) table_[c * 256 + v] = (static_cast<float>(v) / 255.f - mean) / sd;
   }
 }

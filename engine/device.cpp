@@ -1,6 +1,8 @@
 // Device names, dtype facts, and the "which backends do we have" summary.
 #include "engine/device.h"
 
+#include <charconv>
+
 #include "engine/error.h"
 #include "engine/parallel.h"
 #ifdef TRUSTGRAD_WITH_CUDA
@@ -18,7 +20,10 @@ Device parse_device(const std::string& text) {
     const std::string idx = text.substr(5);
     TG_CHECK(!idx.empty() && idx.find_first_not_of("0123456789") == std::string::npos,
              "bad device '" << text << "': expected cpu, cuda or cuda:N");
-    return Device::cuda(std::stoi(idx));
+    int index = 0;  // all digits: from_chars can only fail by overflowing int
+    const bool fits = std::from_chars(idx.data(), idx.data() + idx.size(), index).ec == std::errc();
+    TG_CHECK(fits, "bad device '" << text << "': device index " << idx << " is out of range");
+    return Device::cuda(index);
   }
   throw Error("bad device '" + text + "': expected cpu, cuda or cuda:N");
 }

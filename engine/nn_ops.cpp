@@ -42,15 +42,17 @@ void check_channel_vec(const Tensor& t, int64_t C, const Tensor& x, const char* 
 
 float* data_or_null(const Tensor& t) { return t.defined() ? t.data() : nullptr; }
 
-// The per-channel vectors of a batch norm over x (N, C, H, W): each (C) or undefined; eps > 0.
+// The per-channel vectors of a batch norm over x (N, C, H, W): each (C) or undefined; eps > 0 and
+// momentum in [0, 1] (as nn::BatchNorm2d), so the running statistics stay a convex blend.
 void check_bn_args(const Tensor& x, const Tensor& gamma, const Tensor& beta, const Tensor& running_mean,
-                   const Tensor& running_var, float eps, const char* op) {
+                   const Tensor& running_var, float momentum, float eps, const char* op) {
   const int64_t C = x.size(1);
   check_channel_vec(gamma, C, x, op, "weight (gamma)");
   check_channel_vec(beta, C, x, op, "bias (beta)");
   check_channel_vec(running_mean, C, x, op, "running_mean");
   check_channel_vec(running_var, C, x, op, "running_var");
   TG_CHECK(eps > 0.f, op << ": eps must be positive, got " << eps);
+  TG_CHECK(momentum >= 0.f && momentum <= 1.f, op << ": momentum must be in [0, 1], got " << momentum);
 }
 
 // Pool window checks shared by max and average pooling; resolves stride = -1 to the kernel size.
@@ -60,11 +62,12 @@ PoolShape pool_shape(const Tensor& x, int kernel, int& stride, int padding, cons
   TG_CHECK(kernel >= 1 && stride >= 1 && padding >= 0,
            op << ": need kernel >= 1, stride >= 1, padding >= 0, got kernel " << kernel << ", stride " << stride
               << ", padding " << padding);
-  TG_CHECK(2 * padding <= kernel, op << ": padding " << padding << " must be at most half the kernel size " << kernel);
+  const int64_t pad2 = 2 * int64_t{padding};  // int64: 2 * padding overflows int from 2^30
+  TG_CHECK(pad2 <= kernel, op << ": padding " << padding << " must be at most half the kernel size " << kernel);
   const int64_t H = x.size(2), W = x.size(3);
-  TG_CHECK(H + 2 * padding >= kernel && W + 2 * padding >= kernel,
-           op << ": kernel " << kernel << "x" << kernel << " is larger than the padded input (" << H + 2 * padding
-              << "x" << W + 2 * padding << ") of input " << shape_str(x.shape()));
+  TG_CHECK(H + pad2 >= kernel && W + pad2 >= kernel,
+           op << ": kernel " << kernel << "x" << kernel << " is larger than the padded input (" << H + pad2 << "x"
+              << W + pad2 << ") of input " << shape_str(x.shape()));
   return {x.size(0), x.size(1), H, W, kernel, kernel, stride, stride, padding, padding};
 }
 
@@ -87,9 +90,10 @@ ConvShape conv_shape(const Tensor& x, const Tensor& w, const Tensor& b, int stri
   TG_CHECK(w.size(1) * groups == C, op << ": input " << shape_str(x.shape()) << " has " << C
                                        << " channels but weight " << shape_str(w.shape()) << " with groups " << groups
                                        << " expects " << w.size(1) * groups);
-  TG_CHECK(H + 2 * padding >= R && W + 2 * padding >= S,
-           op << ": kernel " << R << "x" << S << " is larger than the padded input (" << H + 2 * padding << "x"
-              << W + 2 * padding << ") of input " << shape_str(x.shape()) << " with padding " << padding);
+  const int64_t pad2 = 2 * int64_t{padding};  // int64: 2 * padding overflows int from 2^30
+  TG_CHECK(H + pad2 >= R && W + pad2 >= S,
+           op << ": kernel " << R << "x" << S << " is larger than the padded input (" << H + pad2 << "x" << W + pad2
+              << ") of input " << shape_str(x.shape()) << " with padding " << padding);
   if (b.defined()) {
     check_same_device(x, b, op);
     TG_CHECK(b.dim() == 1 && b.size(0) == K,
@@ -188,7 +192,7 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, co
   const char* op = "batch_norm2d";
   check_4d(x, op);
   const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
-  check_bn_args(x, gamma, beta, running_mean, running_var, eps, op);
+  check_bn_args(x, gamma, beta, running_mean, running_var, momentum, eps, op);
   Tensor out = Tensor::empty(x.shape(), x.device());
   const bool need_x = x.requires_grad();
   const bool need_g = gamma.defined() && gamma.requires_grad(), need_b = beta.defined() && beta.requires_grad();
@@ -307,7 +311,7 @@ Tensor batch_norm2d_relu(const Tensor& x, const Tensor& gamma, const Tensor& bet
     return relu(batch_norm2d(x, gamma, beta, running_mean, running_var, training, momentum, eps));
   }
   const int64_t N = x.size(0), C = x.size(1), HW = x.size(2) * x.size(3);
-  check_bn_args(x, gamma, beta, running_mean, running_var, eps, op);
+  check_bn_args(x, gamma, beta, running_mean, running_var, momentum, eps, op);
   Tensor out = Tensor::empty(x.shape(), x.device());
   if (!training) {
     TG_CHECK(running_mean.defined() && running_var.defined(),
@@ -353,7 +357,7 @@ Tensor batch_norm2d_relu_maxpool2x2(const Tensor& x, const Tensor& gamma, const 
     return max_pool2d(batch_norm2d_relu(x, gamma, beta, running_mean, running_var, training, momentum, eps), 2);
   }
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
-  check_bn_args(x, gamma, beta, running_mean, running_var, eps, op);
+  check_bn_args(x, gamma, beta, running_mean, running_var, momentum, eps, op);
   TG_CHECK(N * H * W > 1, op << ": expected more than 1 value per channel when training, got input " << shape_str(x.shape()));
   Tensor out = Tensor::empty({N, C, H / 2, W / 2}, x.device());
   auto indices = std::make_shared<Storage>(static_cast<size_t>(out.numel()) * sizeof(int32_t), x.device());

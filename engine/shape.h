@@ -8,8 +8,15 @@ namespace tg {
 
 using Shape = std::vector<int64_t>;
 
-// Product of the dimensions (1 for a scalar shape {}).
+// product = a * b; returns true (product then unusable) when it does not fit in int64. The one
+// overflow check for element counts and byte sizes.
+bool mul_overflows(int64_t a, int64_t b, int64_t& product);
+
+// Product of the dimensions (1 for a scalar shape {}); throws when it does not fit in int64.
 int64_t numel_of(const Shape& shape);
+
+// numel_of(shape) * element_size; throws when it does not fit in int64.
+int64_t nbytes_of(const Shape& shape, int64_t element_size);
 
 // "(2, 3, 4)" — used in every error message that mentions a shape.
 std::string shape_str(const Shape& shape);

@@ -20,9 +20,10 @@ namespace tg {
 namespace {
 std::shared_ptr<TensorImpl> make_impl(const Shape& shape, Device device) {
   for (int64_t d : shape) TG_CHECK(d >= 0, "cannot create a tensor with negative size: shape " << shape_str(shape));
+  const auto bytes = static_cast<size_t>(nbytes_of(shape, sizeof(float)));  // throws past 2^63 - 1 bytes
   auto impl = std::make_shared<TensorImpl>();
   impl->shape = shape;
-  impl->storage = std::make_shared<Storage>(static_cast<size_t>(numel_of(shape)) * sizeof(float), device);
+  impl->storage = std::make_shared<Storage>(bytes, device);
   return impl;
 }
 
@@ -68,15 +69,19 @@ Tensor Tensor::arange(int64_t n, Device device) {
 }
 
 Tensor Tensor::randn(const Shape& shape, Generator& gen, Device device) {
-  std::vector<float> v(static_cast<size_t>(numel_of(shape)));
-  for (float& x : v) x = gen.normal();
-  return from_host(std::move(v), shape, device);
+  Tensor t = empty(shape);  // checks the shape before anything is allocated
+  float* p = t.data();
+  const int64_t n = t.numel();
+  for (int64_t i = 0; i < n; ++i) p[i] = gen.normal();
+  return t.to(device);
 }
 
 Tensor Tensor::rand(const Shape& shape, Generator& gen, Device device) {
-  std::vector<float> v(static_cast<size_t>(numel_of(shape)));
-  for (float& x : v) x = gen.uniform();
-  return from_host(std::move(v), shape, device);
+  Tensor t = empty(shape);  // checks the shape before anything is allocated
+  float* p = t.data();
+  const int64_t n = t.numel();
+  for (int64_t i = 0; i < n; ++i) p[i] = gen.uniform();
+  return t.to(device);
 }
 
 Tensor Tensor::randn(const Shape& shape) { return randn(shape, default_generator()); }
@@ -149,7 +154,9 @@ Tensor Tensor::reshape(const Shape& new_shape) const {
       infer = static_cast<int>(i);
     } else {
       TG_CHECK(s[i] >= 0, "reshape: invalid size in " << shape_str(new_shape));
-      known *= s[i];
+      TG_CHECK(!mul_overflows(known, s[i], known), "reshape: shape " << shape_str(shape()) << " (" << numel()
+                                                       << " elements) cannot be viewed as " << shape_str(new_shape)
+                                                       << ": its sizes multiply to more than 2^63 - 1");
     }
   }
   if (infer >= 0) {

@@ -23,7 +23,7 @@ std::string describe_pool(const std::string& layer, const Pool2dOptions& o) {
 }
 
 void check_pool_options(const std::string& layer, const Pool2dOptions& o) {
-  TG_CHECK(o.kernel_size() > 0 && o.stride() > 0 && o.padding() >= 0 && 2 * o.padding() <= o.kernel_size(),
+  TG_CHECK(o.kernel_size() > 0 && o.stride() > 0 && o.padding() >= 0 && 2 * int64_t{o.padding()} <= o.kernel_size(),
            layer << ": invalid kernel_size " << o.kernel_size() << ", stride " << o.stride() << ", padding "
                  << o.padding() << " (padding must be at most kernel_size/2)");
 }

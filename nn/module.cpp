@@ -22,6 +22,21 @@ std::string join_name(const std::string& prefix, const std::string& name) {
   return prefix.empty() ? name : prefix + "." + name;
 }
 
+// True when `target` is `root` or one of its descendants. An explicit stack (no recursion); a
+// module shared by several parents is walked once.
+bool in_subtree(const Module* root, const Module* target) {
+  std::vector<const Module*> stack{root};
+  std::set<const Module*> seen;
+  while (!stack.empty()) {
+    const Module* m = stack.back();
+    stack.pop_back();
+    if (m == target) return true;
+    if (!seen.insert(m).second) continue;
+    for (const auto& [name, child] : m->named_children()) stack.push_back(child.get());
+  }
+  return false;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------- forward
@@ -68,6 +83,9 @@ void Module::add_child(const std::string& name, std::shared_ptr<Module> module) 
   check_new_name(name, "module");
   TG_CHECK(module != nullptr, type_name_ << ": child module '" << name << "' is null");
   TG_CHECK(module.get() != this, type_name_ << ": a module cannot be its own child");
+  TG_CHECK(!in_subtree(module.get(), this),
+           type_name_ << ": cannot add child module '" << name << "' (" << module->type_name() << "): this "
+                      << type_name_ << " is already inside it, so the module tree would become a cycle");
   children_.emplace_back(name, std::move(module));
 }
 

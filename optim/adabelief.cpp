@@ -21,11 +21,20 @@
 
 namespace tg::optim {
 
+void validate(const AdaBeliefOptions& o) {
+  // NaN fails every comparison below, so each check also refuses NaN.
+  TG_CHECK(std::isfinite(o.lr) && o.lr >= 0.0, "adabelief: lr must be finite and >= 0, got " << o.lr);
+  TG_CHECK(o.beta1 >= 0.0 && o.beta1 < 1.0, "adabelief: beta1 must be in [0, 1), got " << o.beta1);
+  TG_CHECK(o.beta2 >= 0.0 && o.beta2 < 1.0, "adabelief: beta2 must be in [0, 1), got " << o.beta2);
+  // eps = 0 divides 0 by 0 where the gradient and the moments are zero.
+  TG_CHECK(std::isfinite(o.eps) && o.eps > 0.0, "adabelief: eps must be finite and > 0, got " << o.eps);
+  TG_CHECK(std::isfinite(o.weight_decay) && o.weight_decay >= 0.0,
+           "adabelief: weight_decay must be finite and >= 0, got " << o.weight_decay);
+}
+
 AdaBelief::AdaBelief(std::vector<ParamGroup> groups, const AdaBeliefOptions& options)
     : Optimizer(std::move(groups), options.lr, options.weight_decay), o_(options) {
-  TG_CHECK(o_.beta1 >= 0.0 && o_.beta1 < 1.0, "adabelief: beta1 must be in [0, 1), got " << o_.beta1);
-  TG_CHECK(o_.beta2 >= 0.0 && o_.beta2 < 1.0, "adabelief: beta2 must be in [0, 1), got " << o_.beta2);
-  TG_CHECK(o_.eps >= 0.0, "adabelief: eps must be >= 0, got " << o_.eps);
+  validate(o_);
   require_cpu("adabelief has no CUDA kernels yet");
 }
 AdaBelief::AdaBelief(const NamedTensors& params, const AdaBeliefOptions& options)
@@ -112,6 +121,8 @@ void AdaBelief::apply(const std::vector<ActiveParam>& active) {
     adabelief_range(a.w + b, a.g + b, p.state[0].data() + b, p.state[1].data() + b, e - b, sc[i]);
   });
 }
+
+void AdaBelief::validate_options() const { validate(o_); }
 
 void AdaBelief::visit_options(OptionVisitor& v) {
   v.field("lr", o_.lr);

@@ -31,9 +31,13 @@ class AdaBelief : public Optimizer {
  protected:
   void apply(const std::vector<ActiveParam>& active) override;
   void visit_options(OptionVisitor& visitor) override;
+  void validate_options() const override;
 
  private:
   AdaBeliefOptions o_;
 };
+
+// Throws tg::Error naming the option when a value is out of range.
+void validate(const AdaBeliefOptions& o);
 
 }  // namespace tg::optim

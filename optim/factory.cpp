@@ -52,6 +52,9 @@ OptimizerConfig resolve_optimizer_defaults(OptimizerConfig c) {
 
 std::vector<ParamGroup> param_groups(const OptimizerConfig& config, const NamedTensors& params) {
   const OptimizerConfig c = resolve_optimizer_defaults(config);
+  // An optimizer over nothing would step silently forever (usually the wrong module was passed).
+  TG_CHECK(!params.empty(), "make_optimizer: no parameters given for optimizer '" << c.name
+                                                                                   << "' (the model has no parameters?)");
   if (c.name == "lamb" || c.name == "lambc") return lambc_param_groups(parse_lambc_preset(c.preset), params, c.weight_decay);
   if (c.decay_1d) return {ParamGroup{"all", params, std::nullopt, c.weight_decay, true}};
   return default_param_groups(params, c.weight_decay, c.adapt_1d);

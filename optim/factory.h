@@ -48,7 +48,8 @@ OptimizerConfig resolve_optimizer_defaults(OptimizerConfig config);
 
 // Groups: lamb/lambc follow lambc_param_groups(preset) (paper: one group, every tensor decayed and
 // adapted; timm: ndim <= 1 tensors in an undecayed, unadapted group); the others use
-// default_param_groups(params, wd, adapt_1d), or one decayed group when decay_1d.
+// default_param_groups(params, wd, adapt_1d), or one decayed group when decay_1d. Throws tg::Error
+// when `params` is empty.
 std::unique_ptr<Optimizer> make_optimizer(const OptimizerConfig& config, const NamedTensors& params);
 // The groups make_optimizer(config, params) uses, and the optimizer built on groups given by the
 // caller (dist/'s sharded optimizer builds each rank's on its slices of these groups).

@@ -39,15 +39,20 @@
 namespace tg::optim {
 
 void validate(const LambFamilyOptions& o, const std::string& opt) {
+  // NaN fails every comparison below, so each check also refuses NaN.
   TG_CHECK(std::isfinite(o.lr) && o.lr >= 0.0, opt << ": lr must be finite and >= 0, got " << o.lr);
   TG_CHECK(o.beta1 >= 0.0 && o.beta1 < 1.0, opt << ": beta1 must be in [0, 1), got " << o.beta1);
   TG_CHECK(o.beta2 >= 0.0 && o.beta2 < 1.0, opt << ": beta2 must be in [0, 1), got " << o.beta2);
-  TG_CHECK(o.eps >= 0.0, opt << ": eps must be >= 0, got " << o.eps);
-  TG_CHECK(o.weight_decay >= 0.0, opt << ": weight_decay must be >= 0, got " << o.weight_decay);
-  TG_CHECK(o.max_grad_norm >= 0.0, opt << ": max_grad_norm must be >= 0 (0 = off), got " << o.max_grad_norm);
+  // eps = 0 divides 0 by 0 where a gradient and its moments are zero.
+  TG_CHECK(std::isfinite(o.eps) && o.eps > 0.0, opt << ": eps must be finite and > 0, got " << o.eps);
+  TG_CHECK(std::isfinite(o.weight_decay) && o.weight_decay >= 0.0,
+           opt << ": weight_decay must be finite and >= 0, got " << o.weight_decay);
+  TG_CHECK(std::isfinite(o.max_grad_norm) && o.max_grad_norm >= 0.0,
+           opt << ": max_grad_norm must be finite and >= 0 (0 = off), got " << o.max_grad_norm);
   TG_CHECK(o.cache_block_bytes >= 0, opt << ": cache_block_bytes must be >= 0 (0 = off), got " << o.cache_block_bytes);
-  TG_CHECK(o.clip_min >= 0.0 && o.clip_min <= o.clip_max,
-           opt << ": need 0 <= clip_min <= clip_max, got [" << o.clip_min << ", " << o.clip_max << "]");
+  // clip_max may be +inf (LAMB's unclipped ratio); clip_min is a finite lower bound.
+  TG_CHECK(std::isfinite(o.clip_min) && o.clip_min >= 0.0 && o.clip_min <= o.clip_max,
+           opt << ": need 0 <= clip_min <= clip_max with clip_min finite, got [" << o.clip_min << ", " << o.clip_max << "]");
 }
 
 LambFamily::LambFamily(std::vector<ParamGroup> groups, const LambFamilyOptions& options, std::string name)
@@ -306,6 +311,8 @@ void LambFamily::apply(const std::vector<ActiveParam>& active) {
     std::swap(p.state[1], scratch_[active[i].index][1]);
   }
 }
+
+void LambFamily::validate_options() const { validate(o_, name_); }
 
 void LambFamily::visit_options(OptionVisitor& v) {
   v.field("lr", o_.lr);

@@ -66,6 +66,7 @@ class LambFamily : public Optimizer {
   int64_t inspect(const std::vector<ActiveParam>& active) override;
   void apply(const std::vector<ActiveParam>& active) override;
   void visit_options(OptionVisitor& visitor) override;
+  void validate_options() const override;
 
  private:
   bool adapted(const ActiveParam& a) const;

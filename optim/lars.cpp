@@ -22,14 +22,25 @@
 
 namespace tg::optim {
 
+void validate(const LarsOptions& o, const std::string& opt) {
+  // NaN fails every comparison below, so each check also refuses NaN.
+  TG_CHECK(std::isfinite(o.lr) && o.lr >= 0.0, opt << ": lr must be finite and >= 0, got " << o.lr);
+  // buf = mu buf + (1 - dampening) d grows without bound for mu >= 1.
+  TG_CHECK(o.momentum >= 0.0 && o.momentum < 1.0, opt << ": momentum must be in [0, 1), got " << o.momentum);
+  TG_CHECK(o.dampening >= 0.0 && o.dampening <= 1.0, opt << ": dampening must be in [0, 1], got " << o.dampening);
+  TG_CHECK(std::isfinite(o.weight_decay) && o.weight_decay >= 0.0,
+           opt << ": weight_decay must be finite and >= 0, got " << o.weight_decay);
+  TG_CHECK(!o.nesterov || (o.momentum > 0.0 && o.dampening == 0.0),
+           opt << ": Nesterov momentum requires momentum > 0 and dampening = 0 (as in PyTorch)");
+  TG_CHECK(std::isfinite(o.trust_coefficient) && o.trust_coefficient > 0.0,
+           opt << ": trust_coefficient must be finite and > 0, got " << o.trust_coefficient);
+  // The ratio is only formed when ||g|| > 0, so eps = 0 cannot divide by zero; eps < 0 can.
+  TG_CHECK(std::isfinite(o.eps) && o.eps >= 0.0, opt << ": eps must be finite and >= 0, got " << o.eps);
+}
+
 Lars::Lars(std::vector<ParamGroup> groups, const LarsOptions& options, std::string name)
     : Optimizer(std::move(groups), options.lr, options.weight_decay), o_(options), name_(std::move(name)) {
-  TG_CHECK(std::isfinite(o_.lr) && o_.lr >= 0.0, name_ << ": lr must be finite and >= 0, got " << o_.lr);
-  TG_CHECK(o_.momentum >= 0.0, name_ << ": momentum must be >= 0, got " << o_.momentum);
-  TG_CHECK(o_.weight_decay >= 0.0, name_ << ": weight_decay must be >= 0, got " << o_.weight_decay);
-  TG_CHECK(!o_.nesterov || (o_.momentum > 0.0 && o_.dampening == 0.0),
-           name_ << ": Nesterov momentum requires momentum > 0 and dampening = 0 (as in PyTorch)");
-  TG_CHECK(o_.trust_coefficient > 0.0, name_ << ": trust_coefficient must be > 0, got " << o_.trust_coefficient);
+  validate(o_, name_);
 }
 Lars::Lars(std::vector<ParamGroup> groups, const LarsOptions& options) : Lars(std::move(groups), options, "lars") {}
 Lars::Lars(const NamedTensors& params, const LarsOptions& options) : Lars(single_param_group(params), options) {}
@@ -122,6 +133,8 @@ void Lars::apply(const std::vector<ActiveParam>& active) {
     cpu::momentum_update(a.w + b, a.g + b, buf, e - b, coeffs[i], /*parallel=*/false);
   });
 }
+
+void Lars::validate_options() const { validate(o_, name_); }
 
 void Lars::visit_options(OptionVisitor& v) {
   v.field("lr", o_.lr);

@@ -34,6 +34,7 @@ class Lars : public Optimizer {
   int64_t inspect(const std::vector<ActiveParam>& active) override;
   void apply(const std::vector<ActiveParam>& active) override;
   void visit_options(OptionVisitor& visitor) override;
+  void validate_options() const override;
 
  private:
   bool adapted(const ActiveParam& a) const;
@@ -41,5 +42,8 @@ class Lars : public Optimizer {
   std::string name_;
   std::vector<double> w_sq_;  // per active parameter, adapted ones only
 };
+
+// Throws tg::Error naming the option when a value is out of range.
+void validate(const LarsOptions& o, const std::string& optimizer);
 
 }  // namespace tg::optim

@@ -17,11 +17,20 @@
 
 namespace tg::optim {
 
+void validate(const NovoGradOptions& o) {
+  // NaN fails every comparison below, so each check also refuses NaN.
+  TG_CHECK(std::isfinite(o.lr) && o.lr >= 0.0, "novograd: lr must be finite and >= 0, got " << o.lr);
+  TG_CHECK(o.beta1 >= 0.0 && o.beta1 < 1.0, "novograd: beta1 must be in [0, 1), got " << o.beta1);
+  TG_CHECK(o.beta2 >= 0.0 && o.beta2 < 1.0, "novograd: beta2 must be in [0, 1), got " << o.beta2);
+  // eps = 0 divides 0 by 0 for a tensor whose gradients are all zero.
+  TG_CHECK(std::isfinite(o.eps) && o.eps > 0.0, "novograd: eps must be finite and > 0, got " << o.eps);
+  TG_CHECK(std::isfinite(o.weight_decay) && o.weight_decay >= 0.0,
+           "novograd: weight_decay must be finite and >= 0, got " << o.weight_decay);
+}
+
 NovoGrad::NovoGrad(std::vector<ParamGroup> groups, const NovoGradOptions& options)
     : Optimizer(std::move(groups), options.lr, options.weight_decay), o_(options) {
-  TG_CHECK(o_.beta1 >= 0.0 && o_.beta1 < 1.0, "novograd: beta1 must be in [0, 1), got " << o_.beta1);
-  TG_CHECK(o_.beta2 >= 0.0 && o_.beta2 < 1.0, "novograd: beta2 must be in [0, 1), got " << o_.beta2);
-  TG_CHECK(o_.eps >= 0.0, "novograd: eps must be >= 0, got " << o_.eps);
+  validate(o_);
   require_cpu("novograd has no CUDA kernels yet");
 }
 NovoGrad::NovoGrad(const NamedTensors& params, const NovoGradOptions& options)
@@ -56,6 +65,8 @@ void NovoGrad::apply(const std::vector<ActiveParam>& active) {
     }
   });
 }
+
+void NovoGrad::validate_options() const { validate(o_); }
 
 void NovoGrad::visit_options(OptionVisitor& v) {
   v.field("lr", o_.lr);

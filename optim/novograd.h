@@ -28,9 +28,13 @@ class NovoGrad : public Optimizer {
   Shape state_shape(size_t slot, const Shape& param_shape) const override;  // exp_avg_sq is a scalar {}
   void apply(const std::vector<ActiveParam>& active) override;
   void visit_options(OptionVisitor& visitor) override;
+  void validate_options() const override;
 
  private:
   NovoGradOptions o_;
 };
+
+// Throws tg::Error naming the option when a value is out of range.
+void validate(const NovoGradOptions& o);
 
 }  // namespace tg::optim

@@ -24,9 +24,7 @@ Optimizer::Optimizer(std::vector<ParamGroup> groups, double default_lr, double d
     g.lr = pg.lr.value_or(default_lr);
     g.weight_decay = pg.weight_decay.value_or(default_weight_decay);
     g.adapt = pg.adapt;
-    TG_CHECK(std::isfinite(g.lr) && g.lr >= 0.0, "optimizer: group '" << g.name << "' has invalid lr " << g.lr);
-    TG_CHECK(std::isfinite(g.weight_decay) && g.weight_decay >= 0.0,
-             "optimizer: group '" << g.name << "' has invalid weight_decay " << g.weight_decay);
+    check_group_options("optimizer", g.name, g.lr, g.weight_decay);
     for (auto& [name, tensor] : pg.params) {
       check_defined(tensor, "optimizer", name.c_str());
       if (params_.empty()) device_ = tensor.device();
@@ -45,6 +43,12 @@ Optimizer::Optimizer(std::vector<ParamGroup> groups, double default_lr, double d
     }
     groups_.push_back(std::move(g));
   }
+}
+
+void Optimizer::check_group_options(const std::string& where, const std::string& group, double lr, double weight_decay) {
+  TG_CHECK(std::isfinite(lr) && lr >= 0.0, where << ": group '" << group << "' has invalid lr " << lr << " (need finite, >= 0)");
+  TG_CHECK(std::isfinite(weight_decay) && weight_decay >= 0.0,
+           where << ": group '" << group << "' has invalid weight_decay " << weight_decay << " (need finite, >= 0)");
 }
 
 double Optimizer::lr_factor() const { return schedule_ ? schedule_->factor(step_) : 1.0; }
@@ -79,6 +83,12 @@ std::vector<ActiveParam> Optimizer::collect_active() {
   std::vector<ActiveParam> active;
   const double factor = lr_factor();
   for (const Group& g : groups_) {
+    // A schedule (or lr) can yield NaN, Inf or a negative lr: refuse it before any write.
+    const double lr = g.lr * factor;
+    TG_CHECK(std::isfinite(lr) && lr >= 0.0,
+             "optimizer " << name() << ", step " << step_ + 1 << ": group '" << g.name << "' would use lr " << lr << " = "
+                          << g.lr << " x schedule factor " << factor
+                          << (schedule_ ? " (" + schedule_->describe() + ")" : std::string()) << "; need finite, >= 0");
     for (size_t idx : g.params) {
       ParamEntry& e = params_[idx];
       const Tensor grad = e.tensor.grad();
@@ -90,7 +100,7 @@ std::vector<ActiveParam> Optimizer::collect_active() {
                "optimizer step: gradient of '" << e.name << "' must be a float32 tensor on " << device_.str()
                                                << " (where the parameter is), got " << dtype_name(grad.dtype())
                                                << " on " << grad.device().str());
-      active.push_back(ActiveParam{idx, e.tensor.data(), grad.data(), e.tensor.numel(), g.lr * factor,
+      active.push_back(ActiveParam{idx, e.tensor.data(), grad.data(), e.tensor.numel(), lr,
                                    g.weight_decay, g.adapt});
     }
   }

@@ -140,6 +140,9 @@ class Optimizer {
   // The update; runs only after inspect() found all gradients finite, with state allocated.
   virtual void apply(const std::vector<ActiveParam>& active) = 0;
   virtual void visit_options(OptionVisitor& visitor) = 0;
+  // Throws tg::Error naming an option out of range: the constructor's checks, which
+  // load_state_dict runs again on the options it restores.
+  virtual void validate_options() const {}
 
   ParamEntry& entry(const ActiveParam& a) { return params_[a.index]; }
   const ParamEntry& entry(const ActiveParam& a) const { return params_[a.index]; }
@@ -156,6 +159,8 @@ class Optimizer {
   void reduce_partial_sums(const std::vector<ActiveParam>& active, std::initializer_list<std::vector<double>*> columns);
 
  private:
+  // Throws tg::Error unless a group's lr and weight_decay are finite and >= 0; `where` starts the message.
+  static void check_group_options(const std::string& where, const std::string& group, double lr, double weight_decay);
   std::vector<ActiveParam> collect_active();
   void allocate_state(ParamEntry& e);
 

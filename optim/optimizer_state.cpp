@@ -131,6 +131,8 @@ void Optimizer::load_state_dict(const StateDict& sd) {
                                                  << meta(m, "optimizer") << "', this optimizer is '" << name() << "'");
   const int64_t step = to_int(meta(m, "step"), "step");
   const int64_t skipped = to_int(meta(m, "skipped"), "skipped");
+  TG_CHECK(step >= 0, "load_state_dict: metadata entry 'step' = " << step << " is negative");
+  TG_CHECK(skipped >= 0, "load_state_dict: metadata entry 'skipped' = " << skipped << " is negative");
 
   // Groups: same structure and parameter names, in order.
   const json groups = parse(meta(m, "groups"), "groups");
@@ -143,6 +145,8 @@ void Optimizer::load_state_dict(const StateDict& sd) {
                  g["lr"].is_number() && g.contains("weight_decay") && g["weight_decay"].is_number() &&
                  g.contains("adapt") && g["adapt"].is_boolean(),
              "load_state_dict: group " << gi << " is malformed: " << g.dump());
+    check_group_options("load_state_dict: metadata entry 'groups'", groups_[gi].name, g["lr"].get<double>(),
+                        g["weight_decay"].get<double>());
     const json& names = g["params"];
     TG_CHECK(names.size() == groups_[gi].params.size(),
              "load_state_dict: group " << gi << " ('" << groups_[gi].name << "') has " << groups_[gi].params.size()
@@ -200,14 +204,24 @@ void Optimizer::load_state_dict(const StateDict& sd) {
     }
   }
 
-  // Options: check every key, then assign.
+  // Options: check every key, then assign and run the constructor's range checks on them, putting
+  // the previous values back if those fail (so a refused state leaves the optimizer untouched).
   const json options = parse(meta(m, "options"), "options");
   ReadOptions check(options, false);
   visit_options(check);
-
-  // Commit.
+  WriteOptions previous;
+  visit_options(previous);
   ReadOptions assign(options, true);
   visit_options(assign);
+  try {
+    validate_options();
+  } catch (const Error& e) {
+    ReadOptions restore(previous.out, true);
+    visit_options(restore);
+    throw Error(std::string("load_state_dict: metadata entry 'options': ") + e.what());
+  }
+
+  // Commit.
   for (size_t gi = 0; gi < groups_.size(); ++gi) {
     groups_[gi].lr = groups[gi]["lr"].get<double>();
     groups_[gi].weight_decay = groups[gi]["weight_decay"].get<double>();

@@ -33,6 +33,8 @@ std::string LinearWarmup::describe() const {
 
 CosineSchedule::CosineSchedule(int64_t total_steps, double min_factor) : total_(total_steps), min_(min_factor) {
   TG_CHECK(total_steps >= 1, "CosineSchedule: total_steps must be >= 1, got " << total_steps);
+  // NaN fails the comparisons, so it is refused too.
+  TG_CHECK(min_factor >= 0.0 && min_factor <= 1.0, "CosineSchedule: min_factor must be in [0, 1], got " << min_factor);
 }
 
 double CosineSchedule::factor(int64_t t) const {
@@ -51,7 +53,8 @@ std::string CosineSchedule::describe() const {
 PolynomialSchedule::PolynomialSchedule(int64_t total_steps, double power, double end_factor)
     : total_(total_steps), power_(power), end_(end_factor) {
   TG_CHECK(total_steps >= 1, "PolynomialSchedule: total_steps must be >= 1, got " << total_steps);
-  TG_CHECK(power > 0.0, "PolynomialSchedule: power must be > 0, got " << power);
+  TG_CHECK(std::isfinite(power) && power > 0.0, "PolynomialSchedule: power must be finite and > 0, got " << power);
+  TG_CHECK(end_factor >= 0.0 && end_factor <= 1.0, "PolynomialSchedule: end_factor must be in [0, 1], got " << end_factor);
 }
 
 double PolynomialSchedule::factor(int64_t t) const {
@@ -68,6 +71,8 @@ std::string PolynomialSchedule::describe() const {
 
 StepSchedule::StepSchedule(int64_t step_size, double gamma) : step_size_(step_size), gamma_(gamma) {
   TG_CHECK(step_size >= 1, "StepSchedule: step_size must be >= 1, got " << step_size);
+  // A decay: gamma > 1 grows the lr geometrically (1e300 reaches Inf in two steps).
+  TG_CHECK(gamma > 0.0 && gamma <= 1.0, "StepSchedule: gamma must be in (0, 1], got " << gamma);
 }
 
 double StepSchedule::factor(int64_t t) const {
@@ -87,7 +92,9 @@ OneCycleSchedule::OneCycleSchedule(int64_t total_steps, double pct_start, double
       anneal_(anneal) {
   TG_CHECK(total_steps >= 2, "OneCycleSchedule: total_steps must be >= 2, got " << total_steps);
   TG_CHECK(pct_start > 0.0 && pct_start < 1.0, "OneCycleSchedule: pct_start must be in (0, 1), got " << pct_start);
-  TG_CHECK(div_factor > 0.0 && final_div_factor > 0.0, "OneCycleSchedule: div factors must be > 0");
+  TG_CHECK(std::isfinite(div_factor) && div_factor > 0.0 && std::isfinite(final_div_factor) && final_div_factor > 0.0,
+           "OneCycleSchedule: div_factor and final_div_factor must be finite and > 0, got " << div_factor << " and "
+                                                                                            << final_div_factor);
   const double peak = pct_start * static_cast<double>(total_steps) - 1.0;
   TG_CHECK(peak > 0.0 && peak < static_cast<double>(total_steps - 1),
            "OneCycleSchedule: pct_start * total_steps - 1 = " << peak << " must lie strictly inside (0, "

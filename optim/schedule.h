@@ -36,7 +36,7 @@ class LinearWarmup : public Schedule {
 };
 
 // factor = min + (1 - min) * (1 + cos(pi * t / T)) / 2 for t <= T, then min (torch CosineAnnealingLR
-// with eta_min = min * base_lr, up to T_max).
+// with eta_min = min * base_lr, up to T_max). min_factor in [0, 1].
 class CosineSchedule : public Schedule {
  public:
   explicit CosineSchedule(int64_t total_steps, double min_factor = 0.0);
@@ -49,7 +49,7 @@ class CosineSchedule : public Schedule {
 };
 
 // factor = end + (1 - end) * (1 - min(t, T) / T)^power; power 2 is LARS's poly(2) decay
-// gamma_t = gamma_0 (1 - t/T)^2 (torch PolynomialLR when end = 0).
+// gamma_t = gamma_0 (1 - t/T)^2 (torch PolynomialLR when end = 0). end_factor in [0, 1], power finite > 0.
 class PolynomialSchedule : public Schedule {
  public:
   explicit PolynomialSchedule(int64_t total_steps, double power = 2.0, double end_factor = 0.0);
@@ -61,7 +61,7 @@ class PolynomialSchedule : public Schedule {
   double power_, end_;
 };
 
-// factor = gamma ^ floor(t / step_size)   (torch StepLR).
+// factor = gamma ^ floor(t / step_size)   (torch StepLR), a decay: gamma in (0, 1].
 class StepSchedule : public Schedule {
  public:
   StepSchedule(int64_t step_size, double gamma);

@@ -244,3 +244,28 @@ TEST_CASE("cifar10 archive: corrupt, truncated or incomplete .tar.gz throws IOEr
     CHECK(contains(msg, "not a multiple"));
   }
 }
+
+TEST_CASE("append_cifar_records: a malformed record format is refused before any read") {
+  Dataset d;
+  const Bytes bytes(3072 * 4, 0);
+  auto format = [](int label_bytes, int label_index, int limit0) {
+    CifarRecordFormat f;
+    f.label_bytes = label_bytes;
+    f.label_index = label_index;
+    f.label_limits[0] = limit0;
+    f.label_limits[1] = 100;
+    return f;
+  };
+  // label_bytes -1 made the record 3071 bytes and read rec[-1].
+  CHECK_THROWS_WITH_AS(append_cifar_records(bytes, "x.bin", format(-1, 0, 10), d),
+                       doctest::Contains("label_bytes must be 1 or 2, got -1"), tg::Error);
+  CHECK_THROWS_WITH_AS(append_cifar_records(bytes, "x.bin", format(3, 0, 10), d),
+                       doctest::Contains("label_bytes must be 1 or 2, got 3"), tg::Error);
+  CHECK_THROWS_WITH_AS(append_cifar_records(bytes, "x.bin", format(2, -1, 10), d),
+                       doctest::Contains("label_index must be in [0, label_bytes=2), got -1"), tg::Error);
+  CHECK_THROWS_WITH_AS(append_cifar_records(bytes, "x.bin", format(1, 1, 10), d),
+                       doctest::Contains("label_index must be in [0, label_bytes=1), got 1"), tg::Error);
+  CHECK_THROWS_WITH_AS(append_cifar_records(bytes, "x.bin", format(1, 0, 0), d),
+                       doctest::Contains("label_limits[0] must be in [1, 256], got 0"), tg::Error);
+  CHECK(d.size() == 0);
+}

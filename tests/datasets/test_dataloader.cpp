@@ -275,3 +275,29 @@ TEST_CASE("dataloader: fewer samples than one global batch with drop_last gives 
   CHECK_FALSE(loader.next(b));
   CHECK(loader.state() == LoaderState{1, 0});
 }
+
+TEST_CASE("dataloader: batch sizes that overflow int64 are refused; one larger than the dataset is one batch") {
+  // batch_size * world_size wrapped to 0 (SIGFPE), and n + global - 1 wrapped negative (0 batches).
+  LoaderOptions opt;
+  opt.num_workers = 0;
+  opt.shuffle = false;
+  opt.batch_size = int64_t{1} << 62;
+  opt.world_size = 4;
+  CHECK_THROWS_WITH_AS(DataLoader(synthetic(10), opt),
+                       doctest::Contains("batch_size 4611686018427387904 times world_size 4 overflows"), tg::Error);
+
+  opt.batch_size = INT64_MAX;  // not an error: the whole dataset is the one (partial) batch
+  opt.world_size = 1;
+  DataLoader loader(synthetic(10), opt);
+  CHECK(loader.batches_per_epoch() == 1);
+  CHECK(loader.samples_per_epoch() == 10);
+  Batch b;
+  REQUIRE(loader.next(b));
+  CHECK(b.size() == 10);
+  CHECK_FALSE(loader.next(b));
+
+  // Linear batch numbers epoch * batches_per_epoch + batch overflowed.
+  CHECK_THROWS_WITH_AS(loader.set_state({INT64_MAX, 0}),
+                       doctest::Contains("epoch 9223372036854775807 is too large"), tg::Error);
+  CHECK_THROWS_WITH_AS(epoch_order(-1, 0, 0, true), doctest::Contains("epoch_order: dataset size -1 must be >= 0"), tg::Error);
+}

@@ -117,3 +117,22 @@ TEST_CASE("fashion-mnist: the real dataset from Debian's dataset-fashion-mnist, 
   CHECK(st.mean[0] == doctest::Approx(0.2860).epsilon(0.0005));
   CHECK(st.std[0] == doctest::Approx(0.3530).epsilon(0.0005));
 }
+
+TEST_CASE("slice and channel stats: validate the dataset first; a range past int64 is refused") {
+  Dataset ds;
+  ds.name = "tiny";
+  ds.channels = 1;
+  ds.height = 1;
+  ds.width = 2;
+  ds.class_names = {"a"};
+  ds.labels = {0, 0, 0};
+  ds.images = {1, 2, 3, 4, 5, 6};
+  // begin + count wrapped around, passed the range check and read out of bounds.
+  CHECK_THROWS_WITH_AS(slice(ds, INT64_MAX, 1), doctest::Contains("range of 1 samples from 9223372036854775807 is outside"),
+                       tg::Error);
+  CHECK(slice(ds, 3, 0).size() == 0);
+  // Fewer pixel bytes than N*C*H*W: both read past the buffer before.
+  ds.images.resize(4);
+  CHECK_THROWS_WITH_AS(slice(ds, 2, 1), doctest::Contains("3 labels need 6 pixel bytes, found 4"), tg::Error);
+  CHECK_THROWS_WITH_AS(compute_channel_stats(ds), doctest::Contains("3 labels need 6 pixel bytes, found 4"), tg::Error);
+}

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <limits>
 #include <set>
 
 #include "datasets/transforms.h"
@@ -141,4 +142,18 @@ TEST_CASE("NormalizeTable: (v/255 - mean[c]) / std[c] per channel; plain v/255 w
   CHECK_THROWS_AS(NormalizeTable(ChannelStats{{0.5f}, {0.5f}}, 3), tg::Error);
   CHECK_THROWS_AS(NormalizeTable(ChannelStats{{0.5f}, {0.f}}, 1), tg::Error);
   CHECK(describe(standard_augmentation(4, PadMode::Reflect, 8)) == "RandomCrop(4, reflect) -> HFlip(0.5) -> Cutout(8)");
+}
+
+TEST_CASE("NormalizeTable and standard_augmentation: non-finite stats and a negative cutout are refused") {
+  const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+  // A NaN mean gave all-NaN batches; an infinite std all-zero ones; stds without means were ignored.
+  CHECK_THROWS_WITH_AS(NormalizeTable(ChannelStats{{0.5f, nan}, {0.5f, 0.5f}}, 2),
+                       doctest::Contains("mean of channel 1 must be finite, got nan"), tg::Error);
+  CHECK_THROWS_WITH_AS(NormalizeTable(ChannelStats{{0.5f}, {inf}}, 1),
+                       doctest::Contains("std of channel 0 must be finite and > 0, got inf"), tg::Error);
+  CHECK_THROWS_WITH_AS(NormalizeTable(ChannelStats{{}, {0.5f}}, 1), doctest::Contains("0 means and 1 stds"), tg::Error);
+  // cutout = -1 silently meant no cutout.
+  CHECK_THROWS_WITH_AS(standard_augmentation(4, PadMode::Reflect, -1),
+                       doctest::Contains("cutout must be >= 0 (0 = none), got -1"), tg::Error);
+  CHECK(standard_augmentation(4, PadMode::Reflect, 0).size() == 2);
 }

@@ -5,9 +5,11 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
 #include <cstring>
 #include <functional>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -1031,6 +1033,43 @@ TEST_CASE("nn ops reject bad arguments with messages naming the op and the shape
   Generator gen(1);
   msg = error_of([&] { dropout(x, 1.5f, true, gen); });
   CHECK(msg.find("dropout") != std::string::npos);
+}
+
+TEST_CASE("batch norm ops reject a momentum outside [0, 1] before touching the running stats") {
+  using doctest::Contains;
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  Tensor x = Tensor::arange(2 * 3 * 4 * 4).reshape({2, 3, 4, 4});
+  Tensor rm = Tensor::zeros({3}), rv = Tensor::ones({3});
+  CHECK_THROWS_WITH_AS(batch_norm2d(x, Tensor(), Tensor(), rm, rv, true, nan),
+                       Contains("batch_norm2d: momentum must be in [0, 1], got nan"), Error);
+  CHECK_THROWS_WITH_AS(batch_norm2d(x, Tensor(), Tensor(), rm, rv, true, 5.f),
+                       Contains("batch_norm2d: momentum must be in [0, 1], got 5"), Error);
+  CHECK_THROWS_WITH_AS(batch_norm2d_relu(x, Tensor(), Tensor(), rm, rv, true, -0.5f),
+                       Contains("batch_norm2d_relu: momentum must be in [0, 1], got -0.5"), Error);
+  CHECK_THROWS_WITH_AS(batch_norm2d_relu_maxpool2x2(x, Tensor(), Tensor(), rm, rv, true, 1.5f),
+                       Contains("batch_norm2d_relu_maxpool2x2: momentum must be in [0, 1], got 1.5"), Error);
+  CHECK_THROWS_WITH_AS(batch_norm2d(x, Tensor(), Tensor(), rm, rv, true, 0.1f, nan),
+                       Contains("batch_norm2d: eps must be positive, got nan"), Error);
+  CHECK(rm.to_vector() == std::vector<float>(3, 0.f));
+  CHECK(rv.to_vector() == std::vector<float>(3, 1.f));
+  batch_norm2d(x, Tensor(), Tensor(), rm, rv, true, 1.f);  // the bounds themselves are fine
+}
+
+TEST_CASE("conv and pool paddings of 2^30 and more: computed in int64, named in the message") {
+  using doctest::Contains;
+  Tensor x = Tensor::zeros({1, 1, 4, 4});
+  // 2 * (2^30) overflows int: this used to pass the half-kernel check or print a negative padded size.
+  CHECK_THROWS_WITH_AS(max_pool2d(x, INT_MAX, 1, (1 << 30)),
+                       Contains("max_pool2d: padding 1073741824 must be at most half the kernel size 2147483647"),
+                       Error);
+  CHECK_THROWS_WITH_AS(avg_pool2d(x, INT_MAX, 1, INT_MAX / 2 + 1), Contains("padding 1073741824 must be at most half"),
+                       Error);
+  // conv2d used to wrap 4 + 2 * padding negative and call the kernel "larger than the padded input";
+  // the padding is legal, the output (N, K, H + 2p - R + 1, ...) is what cannot exist.
+  CHECK_THROWS_WITH_AS(conv2d(x, Tensor::zeros({1, 1, 3, 3}), Tensor(), 1, INT_MAX),
+                       Contains("shape (1, 1, 4294967296, 4294967296) is too large"), Error);
+  CHECK_THROWS_WITH_AS(conv2d(Tensor::zeros({1, 1, 1, 1}), Tensor::zeros({1, 1, 1, 1}), Tensor(), 1, 1 << 30),
+                       Contains("shape (1, 1, 2147483649, 2147483649) is too large"), Error);
 }
 
 // ---------------- golden fixtures (PyTorch) ----------------

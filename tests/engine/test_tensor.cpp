@@ -30,6 +30,38 @@ TEST_CASE("factories fill the requested values") {
   CHECK_THROWS_WITH_AS(Tensor::zeros({2, 3}).item(), doctest::Contains("(2, 3)"), Error);
 }
 
+TEST_CASE("element counts and byte sizes past int64 are rejected, never wrapped") {
+  using doctest::Contains;
+  const int64_t big = (int64_t{1} << 62) + 1;
+  CHECK(numel_of({3, 0, 5}) == 0);
+  CHECK(nbytes_of({2, 3}, 4) == 24);
+  // 4 * (2^62 + 1) used to wrap to 4 elements; 2^62 floats to 0 bytes.
+  CHECK_THROWS_WITH_AS(Tensor::empty({big, 4}),
+                       Contains("shape (4611686018427387905, 4) is too large: its sizes multiply to more than 2^63 - 1"),
+                       Error);
+  CHECK_THROWS_WITH_AS(Tensor::empty({int64_t{1} << 62}),
+                       Contains("4611686018427387904 elements of 4 bytes need more than 2^63 - 1 bytes"), Error);
+  CHECK_THROWS_WITH_AS(Tensor::ones({INT64_MAX, 2}), Contains("(9223372036854775807, 2) is too large"), Error);
+  CHECK_THROWS_WITH_AS(numel_of({int64_t{1} << 32, int64_t{1} << 32}), Contains("(4294967296, 4294967296)"), Error);
+  // A zero does not hide an overflowing rest (strides of such a shape would overflow).
+  CHECK_THROWS_WITH_AS(numel_of({INT64_MAX, 2, 0}), Contains("is too large"), Error);
+  CHECK_THROWS_WITH_AS(Tensor::zeros({4}).reshape({big, 4}),
+                       Contains("cannot be viewed as (4611686018427387905, 4): its sizes multiply to more than"), Error);
+  CHECK_THROWS_WITH_AS(Tensor::zeros({4}).reshape({-1, big, 4}), Contains("its sizes multiply to more than"), Error);
+  CHECK_THROWS_WITH_AS(expand(Tensor::zeros({1}), {big, 4}), Contains("(4611686018427387905, 4) is too large"), Error);
+}
+
+TEST_CASE("random factories check the shape before allocating, with the message zeros gives") {
+  using doctest::Contains;
+  Generator gen(1);
+  const char* msg = "cannot create a tensor with negative size: shape (-1,)";
+  CHECK_THROWS_WITH_AS(Tensor::zeros({-1}), Contains(msg), Error);
+  CHECK_THROWS_WITH_AS(Tensor::randn({-1}, gen), Contains(msg), Error);
+  CHECK_THROWS_WITH_AS(Tensor::rand({-1}, gen), Contains(msg), Error);
+  CHECK_THROWS_WITH_AS(Tensor::randn({-1}), Contains(msg), Error);
+  CHECK_THROWS_WITH_AS(Tensor::rand({-2, -3}), Contains("negative size: shape (-2, -3)"), Error);
+}
+
 TEST_CASE("same seed gives the same numbers; different seeds differ") {
   Generator g1(42), g2(42), g3(43);
   Tensor a = Tensor::randn({100}, g1), b = Tensor::randn({100}, g2), c = Tensor::randn({100}, g3);
@@ -91,6 +123,10 @@ TEST_CASE("devices parse and report backends; CUDA tensors need a CUDA build and
   CHECK(parse_device("cpu") == Device::cpu());
   CHECK(parse_device("cuda:1") == Device::cuda(1));
   CHECK_THROWS_WITH_AS(parse_device("tpu"), doctest::Contains("tpu"), Error);
+  CHECK(parse_device("cuda:2147483647") == Device::cuda(2147483647));
+  CHECK_THROWS_WITH_AS(parse_device("cuda:99999999999"),
+                       doctest::Contains("bad device 'cuda:99999999999': device index 99999999999 is out of range"),
+                       Error);
   CHECK(backends_summary().find("cpu") != std::string::npos);
   if (cuda_device_count() == 0) {
     MESSAGE("no CUDA device: checking that a CUDA tensor request fails with a clear error");

@@ -3,6 +3,8 @@
 // named by the layer's error.
 #include <doctest/doctest.h>
 
+#include <climits>
+
 #include "engine/error.h"
 #include "nn/nn.h"
 
@@ -95,4 +97,20 @@ TEST_CASE("layer options: bad values are named when the layer is built") {
   CHECK_THROWS_WITH_AS(AvgPool2d(AvgPool2dOptions(2).padding(2)), Contains("padding must be at most kernel_size/2"),
                        Error);
   CHECK_THROWS_WITH_AS(Dropout(DropoutOptions(1.f)), Contains("Dropout: p must be in [0, 1), got 1"), Error);
+}
+
+TEST_CASE("layer options: sizes whose products overflow are named, not wrapped") {
+  using doctest::Contains;
+  // The weight (4, 1, k, k) has about 2^64 elements.
+  CHECK_THROWS_WITH_AS(Conv2d(Conv2dOptions(1, 4, INT_MAX)),
+                       Contains("shape (4, 1, 2147483647, 2147483647) is too large"), Error);
+  // 2 * padding is 2^31: past int, and past half the kernel.
+  CHECK_THROWS_WITH_AS(AvgPool2d(AvgPool2dOptions(INT_MAX).padding(INT_MAX / 2 + 1)),
+                       Contains("AvgPool2d: invalid kernel_size 2147483647, stride 2147483647, padding 1073741824"),
+                       Error);
+  // small_cnn's classifier takes 128 * (side / 8)^2 features, an int.
+  CHECK_THROWS_WITH_AS(small_cnn(1, 1 << 20), Contains("small_cnn: side 1048576 is too large"), Error);
+  CHECK_THROWS_WITH_AS(small_cnn(1, INT_MAX), Contains("128 * (2147483647 / 8)^2 = 9223371968135299200 features"),
+                       Error);
+  CHECK_THROWS_WITH_AS(make_model("small_cnn", 3, 32776), Contains("side 32776 is too large"), Error);
 }

@@ -125,6 +125,26 @@ TEST_CASE("module: parameters vs buffers, requires_grad, registration errors") {
   CHECK(names[1].first == "0.bias");
 }
 
+TEST_CASE("module: an add that would make the module tree a cycle is refused, sharing is not") {
+  using doctest::Contains;
+  Generator gen(3);
+  auto a = std::make_shared<Sequential>(), b = std::make_shared<Sequential>(), c = std::make_shared<Sequential>();
+  a->add(b);
+  CHECK_THROWS_WITH_AS(b->add(a), Contains("Sequential: cannot add child module '0' (Sequential): this Sequential is "
+                                           "already inside it, so the module tree would become a cycle"),
+                       Error);
+  b->add(c);
+  CHECK_THROWS_WITH_AS(c->add(a), Contains("would become a cycle"), Error);  // a -> b -> c -> a
+  CHECK_THROWS_WITH_AS(c->add(b), Contains("would become a cycle"), Error);
+  CHECK(c->size() == 0);  // a refused add leaves the module as it was
+  // One module under two parents (or twice under one) is a DAG, not a cycle.
+  auto shared = std::make_shared<Linear>(LinearOptions(2, 2), gen);
+  b->add(shared);
+  c->add(shared).add(shared);
+  CHECK_FALSE(a->named_parameters().empty());
+  CHECK((*a)(Tensor::ones({1, 2})).shape() == Shape{1, 2});
+}
+
 TEST_CASE("module: train/eval recurse; to(cpu) keeps handles; zero_grad") {
   Generator gen(0);
   auto net = resnet18_cifar(10, 3, gen);

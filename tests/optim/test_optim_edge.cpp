@@ -270,5 +270,59 @@ TEST_CASE("per-group lr and weight decay are used; bad input is refused with the
   CHECK_THROWS_WITH_AS(parse_lambc_preset("fong"), doctest::Contains("paper"), Error);
 }
 
+TEST_CASE("options that end in NaN/Inf weights are refused with the option's name and value") {
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  NamedTensors p = {{"fc.weight", Tensor::ones({2, 3})}};
+  // eps = 0: a zero gradient gave m / (sqrt(v) + 0) = 0 / 0 = NaN weights.
+  CHECK_THROWS_WITH_AS(Adam(p, AdamOptions{.eps = 0.0}), doctest::Contains("adam: eps must be finite and > 0, got 0"), Error);
+  CHECK_THROWS_WITH_AS(AdamW(p, AdamWOptions{.eps = 0.0}), doctest::Contains("adamw: eps must be finite and > 0, got 0"),
+                       Error);
+  CHECK_THROWS_WITH_AS(NovoGrad(p, NovoGradOptions{.eps = 0.0}), doctest::Contains("novograd: eps must be finite and > 0"),
+                       Error);
+  CHECK_THROWS_WITH_AS(AdaBelief(p, AdaBeliefOptions{.eps = inf}),
+                       doctest::Contains("adabelief: eps must be finite and > 0, got inf"), Error);
+  CHECK_THROWS_WITH_AS(Lamb(p, LambOptions{.max_grad_norm = inf}), doctest::Contains("max_grad_norm must be finite"), Error);
+  CHECK_THROWS_WITH_AS(Lamb(p, LambOptions{.clip_min = nan}), doctest::Contains("clip_min finite"), Error);
+  // LARS / SGD: eps, dampening, momentum and trust_coefficient were unchecked or let Inf through.
+  CHECK_THROWS_WITH_AS(Lars(p, LarsOptions{.eps = -1.0}), doctest::Contains("lars: eps must be finite and >= 0, got -1"), Error);
+  CHECK_THROWS_WITH_AS(Lars(p, LarsOptions{.eps = nan}), doctest::Contains("lars: eps must be finite and >= 0, got nan"), Error);
+  CHECK_THROWS_WITH_AS(Sgd(p, SgdOptions{.momentum = 0.9, .dampening = -3.0}),
+                       doctest::Contains("sgd: dampening must be in [0, 1], got -3"), Error);
+  CHECK_THROWS_WITH_AS(Sgd(p, SgdOptions{.momentum = 0.9, .dampening = 5.0}),
+                       doctest::Contains("sgd: dampening must be in [0, 1], got 5"), Error);
+  CHECK_THROWS_WITH_AS(Sgd(p, SgdOptions{.momentum = 0.9, .dampening = nan}), doctest::Contains("dampening must be in [0, 1]"),
+                       Error);
+  CHECK_THROWS_WITH_AS(Lars(p, LarsOptions{.momentum = inf}), doctest::Contains("lars: momentum must be in [0, 1), got inf"),
+                       Error);
+  CHECK_THROWS_WITH_AS(Lars(p, LarsOptions{.momentum = nan}), doctest::Contains("momentum must be in [0, 1), got nan"), Error);
+  CHECK_THROWS_WITH_AS(Lars(p, LarsOptions{.trust_coefficient = inf}),
+                       doctest::Contains("trust_coefficient must be finite and > 0, got inf"), Error);
+  // The edges of the valid ranges still build.
+  CHECK_NOTHROW(Sgd(p, SgdOptions{.momentum = 0.0, .dampening = 1.0}));
+  CHECK_NOTHROW(Lars(p, LarsOptions{.eps = 0.0}));
+  CHECK_NOTHROW(Lamb(p, LambOptions{.clip_max = inf}));
+}
+
+TEST_CASE("a schedule yielding a NaN, Inf or negative lr is refused before any write") {
+  // A user schedule the constructors cannot check: the lr is checked where it is applied.
+  struct Bad : Schedule {
+    double value;
+    explicit Bad(double v) : value(v) {}
+    double factor(int64_t) const override { return value; }
+    std::string describe() const override { return "bad"; }
+  };
+  for (const double f : {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::infinity(), -0.5}) {
+    CAPTURE(f);
+    NamedTensors p = {{"w", Tensor::ones({3})}};
+    Sgd opt(p, SgdOptions{.lr = 0.1, .momentum = 0.9});
+    opt.set_schedule(std::make_shared<Bad>(f));
+    p[0].second.set_grad(Tensor::ones({3}));
+    CHECK_THROWS_WITH_AS(opt.step(), doctest::Contains("group 'all' would use lr"), Error);
+    CHECK(p[0].second.to_vector() == std::vector<float>{1.f, 1.f, 1.f});
+    CHECK(opt.step_count() == 0);
+    CHECK(opt.state_dict().tensors.empty());
+  }
+}
+
 }  // namespace
 }  // namespace tg::optim

@@ -44,6 +44,9 @@ TEST_CASE("make_optimizer builds each optimizer by name and refuses unknown name
   bad.name = "lambc";
   bad.preset = "fong";
   CHECK_THROWS_AS(make_optimizer(bad, params), Error);
+  // An optimizer over no parameters (lambc's paper preset built one group holding nothing).
+  CHECK_THROWS_WITH_AS(make_optimizer(OptimizerConfig{}, NamedTensors{}),
+                       doctest::Contains("make_optimizer: no parameters given for optimizer 'lambc'"), Error);
 }
 
 TEST_CASE("factory: lamb and lambc differ in the clip only, in either preset and at any weight decay") {

@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
 #include <numbers>
 
 #include "engine/error.h"
@@ -94,6 +95,28 @@ TEST_CASE("parse_schedule builds the named schedules and refuses the rest") {
   CHECK_THROWS_WITH_AS(parse_schedule("cosin", 10), doctest::Contains("unknown schedule 'cosin'"), Error);
   CHECK_THROWS_AS(parse_schedule("warmup:20+cosine", 10), Error);
   CHECK_THROWS_AS(parse_schedule("step:x:0.5", 10), Error);
+}
+
+TEST_CASE("schedule factors are range-checked in the constructors, and so in parse_schedule") {
+  const double nan = std::numeric_limits<double>::quiet_NaN(), inf = std::numeric_limits<double>::infinity();
+  CHECK_THROWS_WITH_AS(CosineSchedule(10, nan), doctest::Contains("min_factor must be in [0, 1], got nan"), Error);
+  CHECK_THROWS_WITH_AS(CosineSchedule(10, -3.0), doctest::Contains("min_factor must be in [0, 1], got -3"), Error);
+  CHECK_THROWS_WITH_AS(StepSchedule(1, 0.0), doctest::Contains("gamma must be in (0, 1], got 0"), Error);
+  CHECK_THROWS_WITH_AS(PolynomialSchedule(10, 2.0, 1.5), doctest::Contains("end_factor must be in [0, 1], got 1.5"), Error);
+  CHECK_THROWS_WITH_AS(PolynomialSchedule(10, inf), doctest::Contains("power must be finite and > 0, got inf"), Error);
+  CHECK_THROWS_WITH_AS(OneCycleSchedule(100, 0.3, inf), doctest::Contains("must be finite and > 0, got inf and 10000"), Error);
+  // Each gave a NaN, negative or infinite lr before.
+  CHECK_THROWS_WITH_AS(parse_schedule("cosine:nan", 100), doctest::Contains("min_factor must be in [0, 1], got nan"), Error);
+  CHECK_THROWS_WITH_AS(parse_schedule("cosine:-3", 100), doctest::Contains("min_factor must be in [0, 1], got -3"), Error);
+  CHECK_THROWS_WITH_AS(parse_schedule("cosine:inf", 100), doctest::Contains("min_factor must be in [0, 1], got inf"), Error);
+  CHECK_THROWS_WITH_AS(parse_schedule("step:1:nan", 100), doctest::Contains("gamma must be in (0, 1], got nan"), Error);
+  CHECK_THROWS_WITH_AS(parse_schedule("step:1:-1", 100), doctest::Contains("gamma must be in (0, 1], got -1"), Error);
+  CHECK_THROWS_WITH_AS(parse_schedule("step:1:1e300", 100), doctest::Contains("gamma must be in (0, 1], got 1e+300"), Error);
+  CHECK_THROWS_WITH_AS(parse_schedule("warmup:5+cosine:2", 100), doctest::Contains("min_factor must be in [0, 1], got 2"), Error);
+  // The ends of the ranges are fine.
+  CHECK(parse_schedule("cosine:1", 100)->factor(50) == doctest::Approx(1.0));
+  CHECK(parse_schedule("step:1:1", 100)->factor(50) == doctest::Approx(1.0));
+  CHECK(PolynomialSchedule(10, 2.0, 0.0).factor(10) == 0.0);
 }
 
 TEST_CASE("the optimizer queries the schedule once per step: w_t+1 = w_t - lr f(t) g") {

@@ -142,6 +142,61 @@ TEST_CASE("load_state_dict refuses mismatches by name and leaves the optimizer u
   CHECK_THROWS_AS(fresh.load(tg::test::temp_path("does_not_exist.safetensors")), IOError);
 }
 
+// Replaces the value of "key" in a flat JSON text (the saved options or one group) with `value`.
+std::string with_json_value(std::string text, const std::string& key, const std::string& value) {
+  const size_t at = text.find("\"" + key + "\":");
+  REQUIRE(at != std::string::npos);
+  const size_t begin = at + key.size() + 3, end = text.find_first_of(",}", begin);
+  return text.replace(begin, end - begin, value);
+}
+
+TEST_CASE("load_state_dict reruns the constructors' checks on what it restores, naming the field") {
+  NamedTensors p = make_params(kShapes, 6);
+  Adam adam(p);
+  Generator gen(3);
+  set_grads(p, random_grads(p, gen));
+  adam.step();
+  const StateDict sd = adam.state_dict();
+  Adam fresh(clone_params(p));
+  const StateDict before = fresh.state_dict();
+  auto tampered = [&](const std::string& entry, const std::string& key, const std::string& value) {
+    StateDict t = sd;
+    t.metadata[entry] = with_json_value(t.metadata[entry], key, value);
+    return t;
+  };
+  // Each was accepted before and restored into the optimizer.
+  CHECK_THROWS_WITH_AS(fresh.load_state_dict(tampered("options", "beta1", "2.5")),
+                       doctest::Contains("metadata entry 'options': adam: beta1 must be in [0, 1), got 2.5"), Error);
+  CHECK_THROWS_WITH_AS(fresh.load_state_dict(tampered("options", "eps", "-1")),
+                       doctest::Contains("metadata entry 'options': adam: eps must be finite and > 0, got -1"), Error);
+  CHECK_THROWS_WITH_AS(fresh.load_state_dict(tampered("options", "weight_decay", "\"inf\"")),
+                       doctest::Contains("weight_decay must be finite and >= 0, got inf"), Error);
+  CHECK_THROWS_WITH_AS(fresh.load_state_dict(tampered("groups", "lr", "-5")),
+                       doctest::Contains("metadata entry 'groups': group 'all' has invalid lr -5"), Error);
+  CHECK_THROWS_WITH_AS(fresh.load_state_dict(tampered("groups", "weight_decay", "-100")),
+                       doctest::Contains("group 'all' has invalid weight_decay -100"), Error);
+  StateDict negative = sd;
+  negative.metadata["step"] = "-7";
+  CHECK_THROWS_WITH_AS(fresh.load_state_dict(negative), doctest::Contains("metadata entry 'step' = -7 is negative"), Error);
+  negative = sd;
+  negative.metadata["skipped"] = "-1";
+  CHECK_THROWS_WITH_AS(fresh.load_state_dict(negative), doctest::Contains("metadata entry 'skipped' = -1 is negative"), Error);
+  // Refused states leave the optimizer as it was, options included.
+  CHECK(bitwise_equal(fresh.state_dict(), before));
+  CHECK(fresh.options().beta1 == 0.9);
+  CHECK(fresh.options().eps == 1e-8);
+
+  // Through a file, the message names the file too; LARS's checks run the same way.
+  const std::string path = tg::test::temp_path("optim_state_tampered.safetensors");
+  StateDict lars_sd = Lars(clone_params(p), LarsOptions{.momentum = 0.5}).state_dict();
+  lars_sd.metadata["options"] = with_json_value(lars_sd.metadata["options"], "dampening", "\"nan\"");
+  io::save_safetensors(path, lars_sd.tensors, lars_sd.metadata);
+  Lars lars(clone_params(p), LarsOptions{.momentum = 0.5});
+  CHECK_THROWS_WITH_AS(lars.load(path), doctest::Contains("lars: dampening must be in [0, 1], got nan"), Error);
+  CHECK_THROWS_WITH_AS(lars.load(path), doctest::Contains(("(file '" + path + "')").c_str()), Error);
+  CHECK(lars.options().dampening == 0.0);
+}
+
 TEST_CASE("reset_state forgets moments (the LAMBC authors' per-epoch rebuild)") {
   NamedTensors p = make_params(kShapes, 5);
   NamedTensors q = clone_params(p);
