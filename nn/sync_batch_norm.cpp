@@ -41,6 +41,15 @@ Tensor sync_batch_norm2d(const Tensor& x, const Tensor& weight, const Tensor& bi
            "sync_batch_norm2d: expected a CPU input (N, C, H, W), got "
                << (x.defined() ? shape_str(x.shape()) + " on " + x.device().str() : std::string("undefined")));
   const Dims d{x.size(0), x.size(1), x.size(2) * x.size(3)};
+  // The per-channel vectors are read and written at [0, C): each (C) on the CPU, or undefined.
+  const std::pair<const Tensor*, const char*> vectors[] = {
+      {&weight, "weight"}, {&bias, "bias"}, {&running_mean, "running_mean"}, {&running_var, "running_var"}};
+  for (const auto& [t, name] : vectors)
+    TG_CHECK(!t->defined() || (t->dim() == 1 && t->size(0) == d.c && t->device().is_cpu()),
+             "sync_batch_norm2d: " << name << " must be a CPU tensor of shape " << shape_str({d.c}) << " for input "
+                                   << shape_str(x.shape()) << ", got " << shape_str(t->shape()) << " on " << t->device().str());
+  TG_CHECK(eps > 0.f, "sync_batch_norm2d: eps must be positive, got " << eps);
+  TG_CHECK(momentum >= 0.f && momentum <= 1.f, "sync_batch_norm2d: momentum must be in [0, 1], got " << momentum);
   const float* px = x.data();
 
   // mean over every rank: the local sums and the local count, summed.

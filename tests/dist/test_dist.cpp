@@ -256,5 +256,20 @@ TEST_CASE("sync batch norm: in a world of one it is batch_norm2d (values, gradie
   CHECK(revert_sync_batchnorm(*m) == 5);
 }
 
+TEST_CASE("sync batch norm: per-channel vectors of another size, eps and momentum out of range are refused") {
+  auto sync = std::make_shared<LocalSync>();
+  const Tensor x = Tensor::ones({2, 4, 3, 3});
+  Tensor rm = Tensor::zeros({3}), rv = Tensor::ones({4});  // running_mean of 3 for 4 channels: was written past its end
+  CHECK_THROWS_WITH_AS(nn::sync_batch_norm2d(x, Tensor(), Tensor(), rm, rv, 0.1f, 1e-5f, sync),
+                       doctest::Contains("running_mean must be a CPU tensor of shape (4,) for input (2, 4, 3, 3), got (3,)"),
+                       Error);
+  CHECK_THROWS_WITH_AS(nn::sync_batch_norm2d(x, Tensor::ones({5}), Tensor(), Tensor(), Tensor(), 0.1f, 1e-5f, sync),
+                       doctest::Contains("weight must be a CPU tensor of shape (4,)"), Error);
+  CHECK_THROWS_WITH_AS(nn::sync_batch_norm2d(x, Tensor(), Tensor(), Tensor::zeros({4}), rv, 1.5f, 1e-5f, sync),
+                       doctest::Contains("momentum must be in [0, 1], got 1.5"), Error);
+  CHECK_THROWS_WITH_AS(nn::sync_batch_norm2d(x, Tensor(), Tensor(), Tensor(), Tensor(), 0.1f, 0.f, sync),
+                       doctest::Contains("eps must be positive"), Error);
+}
+
 }  // namespace
 }  // namespace tg::dist
