@@ -17,19 +17,13 @@
 
 #include "engine/cpu/simd_sqrt.h"
 #include "engine/error.h"
+#include "optim/option_checks.h"
 #include "optim/tensor_loops.h"
 
 namespace tg::optim {
 
 void validate(const AdaBeliefOptions& o) {
-  // NaN fails every comparison below, so each check also refuses NaN.
-  TG_CHECK(std::isfinite(o.lr) && o.lr >= 0.0, "adabelief: lr must be finite and >= 0, got " << o.lr);
-  TG_CHECK(o.beta1 >= 0.0 && o.beta1 < 1.0, "adabelief: beta1 must be in [0, 1), got " << o.beta1);
-  TG_CHECK(o.beta2 >= 0.0 && o.beta2 < 1.0, "adabelief: beta2 must be in [0, 1), got " << o.beta2);
-  // eps = 0 divides 0 by 0 where the gradient and the moments are zero.
-  TG_CHECK(std::isfinite(o.eps) && o.eps > 0.0, "adabelief: eps must be finite and > 0, got " << o.eps);
-  TG_CHECK(std::isfinite(o.weight_decay) && o.weight_decay >= 0.0,
-           "adabelief: weight_decay must be finite and >= 0, got " << o.weight_decay);
+  check_moment_options("adabelief", o.lr, o.beta1, o.beta2, o.eps, o.weight_decay);
 }
 
 AdaBelief::AdaBelief(std::vector<ParamGroup> groups, const AdaBeliefOptions& options)

@@ -33,20 +33,15 @@
 #include "engine/error.h"
 #include "engine/kernel_params/optimizer_math.h"
 #include "engine/optimizer_kernels.h"
+#include "optim/option_checks.h"
 #include "optim/reference.h"
 #include "optim/tensor_loops.h"
 
 namespace tg::optim {
 
 void validate(const LambFamilyOptions& o, const std::string& opt) {
+  check_moment_options(opt, o.lr, o.beta1, o.beta2, o.eps, o.weight_decay);
   // NaN fails every comparison below, so each check also refuses NaN.
-  TG_CHECK(std::isfinite(o.lr) && o.lr >= 0.0, opt << ": lr must be finite and >= 0, got " << o.lr);
-  TG_CHECK(o.beta1 >= 0.0 && o.beta1 < 1.0, opt << ": beta1 must be in [0, 1), got " << o.beta1);
-  TG_CHECK(o.beta2 >= 0.0 && o.beta2 < 1.0, opt << ": beta2 must be in [0, 1), got " << o.beta2);
-  // eps = 0 divides 0 by 0 where a gradient and its moments are zero.
-  TG_CHECK(std::isfinite(o.eps) && o.eps > 0.0, opt << ": eps must be finite and > 0, got " << o.eps);
-  TG_CHECK(std::isfinite(o.weight_decay) && o.weight_decay >= 0.0,
-           opt << ": weight_decay must be finite and >= 0, got " << o.weight_decay);
   TG_CHECK(std::isfinite(o.max_grad_norm) && o.max_grad_norm >= 0.0,
            opt << ": max_grad_norm must be finite and >= 0 (0 = off), got " << o.max_grad_norm);
   TG_CHECK(o.cache_block_bytes >= 0, opt << ": cache_block_bytes must be >= 0 (0 = off), got " << o.cache_block_bytes);

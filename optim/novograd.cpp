@@ -13,19 +13,13 @@
 #include <cmath>
 
 #include "engine/error.h"
+#include "optim/option_checks.h"
 #include "optim/tensor_loops.h"
 
 namespace tg::optim {
 
 void validate(const NovoGradOptions& o) {
-  // NaN fails every comparison below, so each check also refuses NaN.
-  TG_CHECK(std::isfinite(o.lr) && o.lr >= 0.0, "novograd: lr must be finite and >= 0, got " << o.lr);
-  TG_CHECK(o.beta1 >= 0.0 && o.beta1 < 1.0, "novograd: beta1 must be in [0, 1), got " << o.beta1);
-  TG_CHECK(o.beta2 >= 0.0 && o.beta2 < 1.0, "novograd: beta2 must be in [0, 1), got " << o.beta2);
-  // eps = 0 divides 0 by 0 for a tensor whose gradients are all zero.
-  TG_CHECK(std::isfinite(o.eps) && o.eps > 0.0, "novograd: eps must be finite and > 0, got " << o.eps);
-  TG_CHECK(std::isfinite(o.weight_decay) && o.weight_decay >= 0.0,
-           "novograd: weight_decay must be finite and >= 0, got " << o.weight_decay);
+  check_moment_options("novograd", o.lr, o.beta1, o.beta2, o.eps, o.weight_decay);
 }
 
 NovoGrad::NovoGrad(std::vector<ParamGroup> groups, const NovoGradOptions& options)
