@@ -74,16 +74,13 @@ Dataset load_idx_dataset(const std::string& images_path, const std::string& labe
 
 Dataset idx_dataset(IdxArray images, IdxArray labels, const std::vector<std::string>& class_names, const std::string& name,
                     const std::string& images_path, const std::string& labels_path) {
-  // The arrays may come from a caller rather than parse_idx: check rank and counts before indexing.
+  // The arrays may come from a caller rather than parse_idx: check their ranks before indexing dims.
   if (images.dims.size() != 3)
     throw IOError("IDX image file '" + images_path + "' has " + std::to_string(images.dims.size()) +
                   " dimensions, expected 3 (N, H, W)");
   if (labels.dims.size() != 1)
     throw IOError("IDX label file '" + labels_path + "' has " + std::to_string(labels.dims.size()) +
                   " dimensions, expected 1 (N)");
-  if (images.dims[0] < 0 || labels.dims[0] < 0)
-    throw IOError("IDX files '" + images_path + "' and '" + labels_path + "' hold " + std::to_string(images.dims[0]) +
-                  " images and " + std::to_string(labels.dims[0]) + " labels: counts must be >= 0");
   // Sides of 0 (any N then fits in 0 bytes) or past 65535 are no images; refused before their
   // product can overflow anything downstream.
   for (int d = 1; d <= 2; ++d)
@@ -93,22 +90,6 @@ Dataset idx_dataset(IdxArray images, IdxArray labels, const std::vector<std::str
   if (images.dims[0] != labels.dims[0])
     throw IOError("IDX image/label count mismatch: '" + images_path + "' holds " + std::to_string(images.dims[0]) +
                   " images but '" + labels_path + "' holds " + std::to_string(labels.dims[0]) + " labels");
-  int64_t pixels = 0;  // N * H * W: sides are <= 65535, but N is whatever a caller passed
-  const bool overflow = __builtin_mul_overflow(images.dims[0], images.dims[1] * images.dims[2], &pixels);
-  if (overflow || static_cast<uint64_t>(pixels) != images.data.size()) {
-    std::ostringstream msg;
-    msg << "IDX image file '" << images_path << "': dims (" << images.dims[0] << ", " << images.dims[1] << ", "
-        << images.dims[2] << ")";
-    if (overflow) msg << " overflow a 64-bit size";
-    else msg << " need " << pixels << " data bytes, found " << images.data.size();
-    throw IOError(msg.str());
-  }
-  if (static_cast<uint64_t>(labels.dims[0]) != labels.data.size()) {
-    std::ostringstream msg;
-    msg << "IDX label file '" << labels_path << "': dims (" << labels.dims[0] << ") need " << labels.dims[0]
-        << " data bytes, found " << labels.data.size();
-    throw IOError(msg.str());
-  }
   Dataset ds;
   ds.name = name;
   ds.channels = 1;
@@ -124,6 +105,7 @@ Dataset idx_dataset(IdxArray images, IdxArray labels, const std::vector<std::str
                     " is outside the expected range [0, " + std::to_string(class_names.size()) + ")");
     ds.labels[i] = y;
   }
+  ds.validate();  // the byte counts: the arrays' data may disagree with their dims
   return ds;
 }
 
