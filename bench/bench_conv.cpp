@@ -28,7 +28,7 @@
 #include "engine/cpu/conv2d.h"
 #include "engine/cpu/sgemm.h"
 #include "engine/cpu/winograd.h"
-#include "engine/eigen_core.h"
+#include "engine/cpu/eigen_core.h"
 #include "engine/error.h"
 #include "engine/parallel.h"
 

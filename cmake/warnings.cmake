@@ -4,7 +4,7 @@
 # Third-party headers stay out of it: Eigen, doctest, nlohmann_json and CLI11 come in through imported
 # targets (their include folders are SYSTEM) or /usr/include. The one third-party warning that still
 # leaks through (GCC 12, AVX-512 intrinsics inlined into Eigen's GEMM) is silenced where Eigen is
-# included: engine/eigen_core.h.
+# included: engine/cpu/eigen_core.h.
 option(TRUSTGRAD_WERROR "Treat warnings in trustgrad's own sources as errors (make test and CI turn it on)" OFF)
 
 add_compile_options("$<$<COMPILE_LANGUAGE:CXX>:-Wall;-Wextra>")

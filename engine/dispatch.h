@@ -1,7 +1,7 @@
 // Helpers for the explicit device switch every op performs:
 //   switch (x.device().type) {
-//     case DeviceType::CPU:  cpu::relu_forward(...); break;
-//     case DeviceType::CUDA: TG_CUDA_CALL(cuda::relu_forward(...)); break;
+//     case DeviceType::CPU:  cpu::unary_forward(y, x, UnaryOp::Relu, 0.f, n); break;
+//     case DeviceType::CUDA: TG_CUDA_CALL(cuda::unary_forward(y, x, UnaryOp::Relu, 0.f, n)); break;
 //   }
 // CPU kernels (engine/cpu/) and CUDA launchers (cuda/) share their signatures, so the two cases
 // read the same. In a build without CUDA the second case throws instead of calling.

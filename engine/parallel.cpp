@@ -3,7 +3,7 @@
 
 #include <omp.h>
 
-#include "engine/eigen_core.h"
+#include "engine/cpu/eigen_core.h"
 #include "engine/error.h"
 
 namespace tg {

@@ -98,16 +98,30 @@ void Module::collect(const std::string& prefix, bool params, bool buffers, Named
   for (const auto& [n, child] : children_) child->collect(join_name(prefix, n), params, buffers, out);
 }
 
+namespace {
+
+// Keeps the first name of each tensor: a shared module's (or a tied) tensor is one parameter, which
+// an optimizer takes once (it refuses one tensor under two names); PyTorch's remove_duplicate=True.
+NamedTensors first_name_of_each(const NamedTensors& all) {
+  NamedTensors out;
+  std::set<const TensorImpl*> seen;
+  for (const auto& [name, t] : all)
+    if (seen.insert(t.impl().get()).second) out.emplace_back(name, t);
+  return out;
+}
+
+}  // namespace
+
 NamedTensors Module::named_parameters() const {
   NamedTensors out;
   collect("", true, false, out);
-  return out;
+  return first_name_of_each(out);
 }
 
 NamedTensors Module::named_buffers() const {
   NamedTensors out;
   collect("", false, true, out);
-  return out;
+  return first_name_of_each(out);
 }
 
 NamedTensors Module::state_dict() const {
@@ -126,9 +140,11 @@ std::vector<std::pair<std::string, Module*>> Module::named_modules() {
   std::vector<std::pair<std::string, Module*>> out;
   // Explicit stack, pre-order, children in registration order.
   std::vector<std::pair<std::string, Module*>> stack{{"", this}};
+  std::set<const Module*> seen;  // a module under two parents is listed once, by its first path
   while (!stack.empty()) {
     auto [name, m] = stack.back();
     stack.pop_back();
+    if (!seen.insert(m).second) continue;
     out.emplace_back(name, m);
     for (auto it = m->children_.rbegin(); it != m->children_.rend(); ++it)
       stack.emplace_back(join_name(name, it->first), it->second.get());

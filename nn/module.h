@@ -54,13 +54,16 @@ class Module {
   }
 
   // ---- traversal (PyTorch order: own tensors first, then each child in registration order) ----
+  // A tensor reachable under several names (a module shared by two parents, a tied weight) is one
+  // parameter: named_parameters(), named_buffers(), parameters() and named_modules() list it once,
+  // under its first name, as PyTorch's do; state_dict() keeps every name, as PyTorch's does.
   NamedTensors named_parameters() const;
   NamedTensors named_buffers() const;
   std::vector<Tensor> parameters() const;
   // Parameters then buffers per module, recursively: exactly PyTorch's state_dict() key order.
   NamedTensors state_dict() const;
   const std::vector<std::pair<std::string, std::shared_ptr<Module>>>& named_children() const { return children_; }
-  // This module ("") and every descendant with its dotted path.
+  // This module ("") and every descendant with its dotted path (a shared module once).
   std::vector<std::pair<std::string, Module*>> named_modules();
   int64_t num_parameters() const;  // total elements over all parameters
 

@@ -11,7 +11,8 @@
 //   r <- clamp(r, clip_min, clip_max)                                          (LAMBC: clip_max = 1)
 //   w <- w - lr r u
 //
-// Norms are per parameter tensor. Pass 1 (every tensor before any write to w or the state)
+// Norms are per parameter tensor. In the two-pass order (cache_block_bytes = 0; always on the GPU
+// and when a sharding reducer is set) pass 1 (every tensor before any write to w or the state)
 // computes ||w||^2, ||u||^2 and ||g||^2 -- the last doubles as the NaN/Inf check -- and, for
 // adapted tensors on the CPU (staged_moments, the default), writes the new m, v to scratch
 // buffers; pass 2 computes u from them and writes w, then the scratch buffers become the state
@@ -19,10 +20,10 @@
 // reaches pass 2, so no state changes. With global gradient clipping one more read of g comes first.
 //
 // The CPU default is cache-blocked (cache_block_bytes): one read of every gradient first (the
-// NaN/Inf check; with global clipping, that pass), then for each group of consecutive tensors that
-// fits in the last-level cache: pass 1 writes the new m, v in place (the check is behind us, so the
-// step can no longer be refused) and u to a group-sized scratch buffer, with ||w||^2 and ||u||^2;
-// then pass 2, w <- decay w - lr r u, from u.
+// NaN/Inf check; with global clipping, that pass), then for each group of consecutive tensors whose
+// w, g, m, v, u fit in cache_block_bytes (16 MiB by default, meant to stay in cache): pass 1 writes
+// the new m, v in place (the check is behind us, so the step can no longer be refused) and u to a
+// group-sized scratch buffer, with ||w||^2 and ||u||^2; then pass 2, w <- decay w - lr r u, from u.
 #include "optim/lamb_core.h"
 
 #include <algorithm>

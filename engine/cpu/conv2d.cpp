@@ -28,7 +28,7 @@
 #include "engine/cpu/sgemm.h"
 #include "engine/cpu/stride2_rows.h"
 #include "engine/cpu/winograd.h"
-#include "engine/eigen_core.h"
+#include "engine/cpu/eigen_core.h"
 #include "engine/cpu/kernel_mode.h"
 #include "engine/storage.h"
 

@@ -3,7 +3,7 @@
 #include "engine/cpu/matmul.h"
 
 #include "engine/cpu/reference/matmul.h"
-#include "engine/eigen_core.h"
+#include "engine/cpu/eigen_core.h"
 #include "engine/cpu/kernel_mode.h"
 
 namespace tg::cpu {

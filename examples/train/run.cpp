@@ -127,7 +127,9 @@ int run_train(int argc, const char* const* argv, std::ostream& out_root, std::os
       err << "train: warning: --threads " << c.threads << " is more than the " << cores
           << " cores of this machine (oversubscribed threads only slow training down); using " << cores << std::endl;
     set_num_threads(threads);
-    out << "train: cpu kernels " << cpu_isa_name(cpu_isa()) << " (" << kernel_mode_name() << "), " << threads << " threads";
+    // Chosen before the line starts: a bad TG_CPU_ISA / TG_KERNELS throws here, not mid-line.
+    const std::string isa = cpu_isa_name(cpu_isa()), kernels = kernel_mode_name();
+    out << "train: cpu kernels " << isa << " (" << kernels << "), " << threads << " threads";
     if (c.precision == "bf16") {
       const std::string kernel = cpu_bf16_gemm();
       out << ", bf16 conv GEMMs " << kernel << (kernel == "emulated" ? " (no bf16 hardware here: no faster than fp32)" : "");

@@ -18,6 +18,15 @@ function(run what)
 endfunction()
 
 function(check_consumer kind prefix)
+  # The implementation's dependencies are private: no installed header may include one (a consumer
+  # has no Eigen, json or libarchive to find).
+  file(GLOB_RECURSE installed_headers ${prefix}/include/trustgrad/*.h)
+  foreach(header ${installed_headers})
+    file(STRINGS ${header} private_includes REGEX "#include <(Eigen/|nlohmann/|archive|zlib|omp\\.h|mpi\\.h|CLI/)")
+    if(private_includes)
+      message(FATAL_ERROR "the ${kind} install's ${header} includes a private dependency: ${private_includes}")
+    endif()
+  endforeach()
   set(build ${root}/consumer_${kind})
   run("configuring the consumer against the ${kind} install" ${CMAKE_COMMAND} -S ${SOURCE_DIR}/tests/install/consumer
       -B ${build} -DCMAKE_PREFIX_PATH=${prefix} -DCMAKE_BUILD_TYPE=Release -DCMAKE_EXPORT_COMPILE_COMMANDS=ON)

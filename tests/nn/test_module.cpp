@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "engine/error.h"
+#include "optim/factory.h"
 #include "nn_test_util.h"
 #include "support/fixtures.h"
 
@@ -143,6 +144,40 @@ TEST_CASE("module: an add that would make the module tree a cycle is refused, sh
   c->add(shared).add(shared);
   CHECK_FALSE(a->named_parameters().empty());
   CHECK((*a)(Tensor::ones({1, 2})).shape() == Shape{1, 2});
+}
+
+TEST_CASE("module: a module shared by two parents is one set of parameters, as in PyTorch") {
+  // a = Sequential(b), b = Sequential(c, shared), c = Sequential(shared, shared): `shared` is
+  // reached three times, as 0.0.0, 0.0.1 and 0.1.
+  Generator gen(4);
+  auto a = std::make_shared<Sequential>(), b = std::make_shared<Sequential>(), c = std::make_shared<Sequential>();
+  auto shared = std::make_shared<Linear>(LinearOptions(2, 2), gen);
+  a->add(b);
+  b->add(c).add(shared);
+  c->add(shared).add(shared);
+  // Listed once, under the first name (PyTorch's named_parameters / named_modules drop repeats) ...
+  auto params = a->named_parameters();
+  REQUIRE(params.size() == 2);
+  CHECK(params[0].first == "0.0.0.weight");
+  CHECK(params[1].first == "0.0.0.bias");
+  CHECK(a->parameters().size() == 2);
+  CHECK(a->num_parameters() == 6);
+  std::vector<std::string> module_names;
+  for (auto& [name, m] : a->named_modules()) module_names.push_back(name);
+  CHECK(module_names == std::vector<std::string>{"", "0", "0.0", "0.0.0"});
+  // ... while state_dict keeps every name, as PyTorch's does (a tied checkpoint has both keys).
+  CHECK(a->state_dict().size() == 6);
+  // An optimizer over the model takes the shared weight once and moves it once per step, by the
+  // gradient summed over its three uses: w' = w - lr * dL/dw.
+  auto opt = optim::make_optimizer(optim::OptimizerConfig{.name = "sgd", .lr = 0.5, .weight_decay = 0.0,
+                                                          .momentum = 0.0},
+                                   a->named_parameters());
+  Tensor w0 = shared->weight.clone();
+  sum((*a)(Tensor::ones({1, 2}))).backward();
+  Tensor g = shared->weight.grad().clone();
+  opt->step();
+  for (int64_t i = 0; i < 4; ++i)
+    CHECK(shared->weight.data()[i] == doctest::Approx(w0.data()[i] - 0.5f * g.data()[i]).epsilon(1e-6));
 }
 
 TEST_CASE("module: train/eval recurse; to(cpu) keeps handles; zero_grad") {

@@ -35,7 +35,7 @@ def f32(t):
     return t.detach().to(torch.float32).contiguous()
 
 
-# ------------------------------------------------------------------ architectures (torch_bench.py)
+# ------------------------------------------------------------------ architectures (as in bench/torch_reference.py)
 def block(i, o):
     return [nn.Conv2d(i, o, 3, padding=1, bias=False), nn.BatchNorm2d(o), nn.ReLU()]
 
