@@ -3,26 +3,14 @@
 
 #include <cstring>
 
+#include "dist/sharded_optimizer.h"
 #include "engine/autograd.h"
 #include "engine/error.h"
+#include "engine/ops.h"
 
 namespace tg::dist {
 
 namespace {
-
-// A 52-bit FNV-1a fingerprint of the parameter names and shapes (exact through a double).
-int64_t layout_fingerprint(const NamedTensors& params) {
-  uint64_t h = 1469598103934665603ull;
-  auto mix = [&](const void* data, size_t bytes) {
-    const auto* p = static_cast<const unsigned char*>(data);
-    for (size_t i = 0; i < bytes; ++i) h = (h ^ p[i]) * 1099511628211ull;
-  };
-  for (const auto& [name, t] : params) {
-    mix(name.data(), name.size());
-    for (int64_t d : t.shape()) mix(&d, sizeof d);
-  }
-  return static_cast<int64_t>(h & ((uint64_t{1} << 52) - 1));
-}
 
 std::string mib(int64_t bytes) {
   char text[32];
@@ -32,23 +20,51 @@ std::string mib(int64_t bytes) {
 
 }  // namespace
 
+int64_t layout_fingerprint(const NamedTensors& tensors) {
+  uint64_t h = 1469598103934665603ull;
+  auto mix = [&](const void* data, size_t bytes) {
+    const auto* p = static_cast<const unsigned char*>(data);
+    for (size_t i = 0; i < bytes; ++i) h = (h ^ p[i]) * 1099511628211ull;
+  };
+  for (const auto& [name, t] : tensors) {
+    mix(name.data(), name.size() + 1);  // with its terminating 0: "ab","c" differs from "a","bc"
+    const int64_t dims = t.dim();
+    mix(&dims, sizeof dims);
+    for (int64_t d : t.shape()) mix(&d, sizeof d);
+    const char trainable = t.requires_grad() ? 1 : 0;
+    mix(&trainable, 1);
+  }
+  return static_cast<int64_t>(h & ((uint64_t{1} << 52) - 1));
+}
+
 DataParallel::DataParallel(ProcessGroup& group, nn::Module& model, DataParallelOptions options) : group_(group) {
   TG_CHECK(options.bucket_bytes > 0, "DataParallel: bucket_bytes must be > 0, got " << options.bucket_bytes);
-  for (auto& [name, t] : model.named_parameters()) {
+  all_params_ = model.named_parameters();
+  for (auto& [name, t] : all_params_) {
     if (t.requires_grad()) params_.emplace_back(name, t);
   }
   buffers_ = model.named_buffers();
   TG_CHECK(!params_.empty(), "DataParallel: the model has no parameter that requires grad");
+  device_ = params_.front().second.device();
   for (const auto& [name, t] : params_) {
-    TG_CHECK(t.device().is_cpu(), "DataParallel: parameter '" << name << "' is on " << t.device().str()
-                                                                << "; gradient buckets are CPU (MPI) only so far");
+    TG_CHECK(t.device() == device_, "DataParallel: parameter '" << name << "' is on " << t.device().str()
+                                                                  << " but '" << params_.front().first << "' is on "
+                                                                  << device_.str()
+                                                                  << "; move the whole model with module.to(device) first");
   }
+  TG_CHECK(device_.is_cpu() || nccl_built(),
+           "DataParallel: the parameters are on " << device_.str()
+                                                  << ", and averaging CUDA gradients needs NCCL, which this build does "
+                                                     "not have (configure with -DTRUSTGRAD_CUDA=ON)");
   int64_t total = 0;
   for (const auto& p : params_) total += p.second.numel();
   group_.check_same(static_cast<int64_t>(params_.size()), "the number of trainable parameters");
   group_.check_same(total, "the number of trainable parameter elements");
-  group_.check_same(layout_fingerprint(params_), "the parameter names and shapes (model architecture)");
+  // Frozen parameters and buffers too: all of them are broadcast below, so their shapes must agree.
+  group_.check_same(layout_fingerprint(all_params_),
+                    "the parameter names, shapes and requires_grad flags (model architecture)");
   group_.check_same(static_cast<int64_t>(buffers_.size()), "the number of buffers");
+  group_.check_same(layout_fingerprint(buffers_), "the buffer names and shapes");
 
   // Buckets in reverse registration order: the last layers' gradients are ready first.
   bucket_of_.assign(params_.size(), 0);
@@ -68,7 +84,7 @@ DataParallel::DataParallel(ProcessGroup& group, nn::Module& model, DataParallelO
   }
   for (Bucket& b : buckets_) {
     const size_t last = b.params.back();
-    b.flat = Tensor::empty({b.offsets.back() + params_[last].second.numel()});
+    b.flat = Tensor::empty({b.offsets.back() + params_[last].second.numel()}, device_);
   }
   ready_.assign(params_.size(), 0);
   reset_buckets();
@@ -95,12 +111,28 @@ void DataParallel::set_sync(bool enabled) { sync_ = enabled; }
 
 void DataParallel::broadcast_parameters(int root) {
   NoGradGuard no_grad;
-  for (auto& [name, t] : params_) group_.broadcast(t.data(), t.numel(), root, "broadcast of parameter '" + name + "'");
+  // Every parameter, frozen ones too (as PyTorch's DDP): a frozen layer initialised per rank would
+  // otherwise differ between the ranks for the whole run, and no gradient ever shows it.
+  for (auto& [name, t] : all_params_) {
+    if (t.device().is_cpu()) {
+      group_.broadcast(t.data(), t.numel(), root, "broadcast of parameter '" + name + "'");
+    } else {
+      group_.broadcast(t, root);  // through NCCL
+    }
+  }
 }
 
 void DataParallel::sync_buffers(BufferSync mode) {
   for (auto& [name, t] : buffers_) {
     if (t.numel() == 0) continue;
+    if (!t.device().is_cpu()) {  // through NCCL
+      if (mode == BufferSync::kBroadcast) {
+        group_.broadcast(t, 0);
+      } else {
+        group_.all_reduce(t, ReduceOp::kAverage);
+      }
+      continue;
+    }
     if (mode == BufferSync::kBroadcast) {
       group_.broadcast(t.data(), t.numel(), 0, "broadcast of buffer '" + name + "'");
     } else {
@@ -126,6 +158,14 @@ void DataParallel::progress() {
 }
 
 void DataParallel::on_grad_ready(size_t param) {
+  // Under no_sync() after a synchronising backward (before synchronize()), the new gradient would
+  // be accumulated into .grad after its bucket copied it, and synchronize() would overwrite it with
+  // the average of the older one: that micro-batch would be lost without a word.
+  TG_CHECK(sync_ || !ready_[param],
+           "DataParallel: a backward under no_sync() reached '"
+               << params_[param].first << "' after a synchronising backward already started its all-reduce, "
+               << "and before synchronize(); its gradient would be lost. Run the non-final micro-batches under "
+                  "no_sync() first and the last one without it, then synchronize()");
   if (!sync_) return;
   TG_CHECK(!ready_[param], "DataParallel: the gradient of '" << params_[param].first
                                                              << "' became ready twice before synchronize(); wrap the "
@@ -145,24 +185,33 @@ void DataParallel::launch_ready_buckets() {
 
 void DataParallel::launch(Bucket& b, size_t index) {
   // Pack: flat[offset_k : offset_k + numel_k] = grad_k (zeros where a parameter got no gradient).
-  float* flat = b.flat.data();
+  NoGradGuard no_grad;
   for (size_t j = 0; j < b.params.size(); ++j) {
     const Tensor& p = params_[b.params[j]].second;
     const Tensor g = p.grad();
-    float* dst = flat + b.offsets[j];
-    const size_t bytes = static_cast<size_t>(p.numel()) * sizeof(float);
-    if (g.defined()) {
-      std::memcpy(dst, g.data(), bytes);
-    } else {
-      std::memset(dst, 0, bytes);
+    if (device_.is_cpu()) {
+      float* dst = b.flat.data() + b.offsets[j];
+      const size_t bytes = static_cast<size_t>(p.numel()) * sizeof(float);
+      if (g.defined()) {
+        std::memcpy(dst, g.data(), bytes);
+      } else {
+        std::memset(dst, 0, bytes);
+      }
+    } else {  // device copies into a view of the flat bucket
+      const Tensor dst = flat_slice(b.flat, b.offsets[j], p.numel());
+      if (g.defined()) {
+        dst.copy_(g.reshape({p.numel()}));
+      } else {
+        dst.fill_(0.0f);
+      }
     }
   }
   b.launched = true;
-  b.work = group_.all_reduce_async(flat, b.flat.numel(),
-                                   "gradient all-reduce of bucket " + std::to_string(index) + " of " +
-                                       std::to_string(buckets_.size()) + " (" + std::to_string(b.params.size()) +
-                                       " tensors, " + mib(b.flat.numel() * 4) + ", first '" +
-                                       params_[b.params.front()].first + "')");
+  b.work = group_.all_reduce_async(b.flat, "gradient all-reduce of bucket " + std::to_string(index) + " of " +
+                                               std::to_string(buckets_.size()) + " (" +
+                                               std::to_string(b.params.size()) + " tensors, " +
+                                               mib(b.flat.numel() * 4) + ", first '" +
+                                               params_[b.params.front()].first + "')");
 }
 
 void DataParallel::synchronize() {
@@ -178,17 +227,20 @@ void DataParallel::synchronize() {
     ++buckets_waited_;
     wait_seconds_ += b.work.seconds_waited;
     // Unpack: grad_k = flat[offset_k : ...] / world_size.
-    const float* flat = b.flat.data();
     for (size_t j = 0; j < b.params.size(); ++j) {
       const Tensor& p = params_[b.params[j]].second;
       Tensor g = p.grad();
       if (!g.defined()) {
-        g = Tensor::empty(p.shape());
+        g = Tensor::empty(p.shape(), device_);
         p.set_grad(g);
       }
-      float* dst = g.data();
-      const float* src = flat + b.offsets[j];
-      for (int64_t e = 0; e < p.numel(); ++e) dst[e] = src[e] * inv;
+      if (device_.is_cpu()) {
+        float* dst = g.data();
+        const float* src = b.flat.data() + b.offsets[j];
+        for (int64_t e = 0; e < p.numel(); ++e) dst[e] = src[e] * inv;
+      } else {
+        g.copy_(mul(flat_slice(b.flat, b.offsets[j], p.numel()), inv).reshape(p.shape()));
+      }
     }
   }
   reset_buckets();

@@ -1,6 +1,7 @@
 // DataParallel: PyTorch-DDP-style gradient synchronisation for an nn::Module over a ProcessGroup.
-//  - At construction: every rank checks that it holds the same parameters (count, sizes), then
-//    parameters and buffers are broadcast from rank 0, so all ranks start identical.
+//  - At construction: every rank checks that it holds the same parameters (count, names, shapes,
+//    which are frozen) and buffers, then every parameter (frozen ones too) and buffer is broadcast
+//    from rank 0, so all ranks start identical.
 //  - Gradients are averaged in buckets of at most bucket_bytes (default 25 MiB), filled in reverse
 //    order of registration (the order backward produces them). A post-accumulate-grad hook on each
 //    parameter marks it ready; when all of a bucket's parameters are ready its non-blocking
@@ -12,6 +13,9 @@
 //  - no_sync(): micro-batches of gradient accumulation before the last one only accumulate locally.
 //  - sync_buffers(): BatchNorm running statistics made consistent (average or rank 0's) before
 //    evaluation and checkpoints.
+//  - Devices: the trainable parameters all on one device. CPU buckets go over MPI; CUDA buckets
+//    (a flat tensor on the parameters' GPU, one rank per GPU) over NCCL. The CUDA path is
+//    UNTESTED ON A GPU so far (it compiles; its test, in a world of one, runs in scripts/gpu_check.sh).
 //
 //   tg::dist::DataParallel ddp(pg, model);
 //   for each micro-batch k of K: { auto guard = ddp.no_sync(k + 1 < K); loss.backward(); }
@@ -93,7 +97,9 @@ class DataParallel {
   void progress();
 
   ProcessGroup& group_;
-  NamedTensors params_;
+  Device device_ = Device::cpu();  // of the trainable parameters and the buckets
+  NamedTensors all_params_;  // every parameter, frozen ones too (broadcast, checked)
+  NamedTensors params_;      // those that require grad (bucketed)
   NamedTensors buffers_;
   std::vector<size_t> bucket_of_;  // per parameter
   std::vector<char> ready_;        // per parameter, this backward
@@ -103,5 +109,9 @@ class DataParallel {
   double wait_seconds_ = 0.0;
   int64_t done_before_wait_ = 0, buckets_waited_ = 0;
 };
+
+// A 52-bit fingerprint (exact through a double, for ProcessGroup::check_same) of the names, shapes
+// and requires_grad flags of `tensors`, in order: the ranks compare their setups with it.
+int64_t layout_fingerprint(const NamedTensors& tensors);
 
 }  // namespace tg::dist

@@ -52,6 +52,10 @@ class ProcessGroup {
   void set_timeout_seconds(double seconds);
 
   // ---- collectives on tensors (in place where the shape allows) ----
+  // Each first checks that every rank passed the same element count, dtype, device type and root
+  // or reduce op (one small all-gather): a mismatch is a tg::Error on every rank, not an MPI abort,
+  // a truncated transfer or an overrun buffer. The raw-buffer calls below do not check: their
+  // callers derive the counts from setups checked once (DataParallel, ShardedOptimizer).
   void barrier();
   void broadcast(const Tensor& t, int root = 0);
   void all_reduce(const Tensor& t, ReduceOp op = ReduceOp::kSum);
@@ -64,6 +68,9 @@ class ProcessGroup {
   // ---- raw buffers (for DataParallel and ShardedOptimizer) ----
   // Starts a sum all-reduce of `count` floats in place; complete it with wait().
   Work all_reduce_async(float* data, int64_t count, std::string what);
+  // The same on a float32 tensor's elements, through its device's backend (MPI for CPU tensors,
+  // NCCL for CUDA ones). Unchecked across ranks, like the raw calls.
+  Work all_reduce_async(const Tensor& flat, std::string what);
   // Blocks until the work completes or the timeout passes (then throws naming work.what).
   void wait(Work& work);
   void all_reduce(double* data, int64_t count, ReduceOp op, const std::string& what);
@@ -75,6 +82,10 @@ class ProcessGroup {
 
   // Throws tg::Error when any rank passes a different value (a setup mismatch), listing them.
   void check_same(int64_t value, const std::string& what);
+  // The same for several {what, value} pairs in one all-gather; the message starts with `who` and
+  // ends with `advice`. Collective: every rank throws alike.
+  void check_same(const std::vector<std::pair<std::string, int64_t>>& values, const std::string& who,
+                  const std::string& advice);
 
   // Ends the whole job at once (MPI_Abort; nothing in a world of one). For run_job only: the
   // library never calls it on its own paths.
@@ -82,6 +93,7 @@ class ProcessGroup {
 
  private:
   Backend& backend_for(const Tensor& t, const char* op);
+  void check_tensor_args(const char* op, const Tensor& t, const std::string& arg, int64_t value);
   void finish(std::unique_ptr<Request> request, const std::string& what);
   std::string where() const;  // "rank 1 of 2"
 

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "dist/data_parallel.h"
 #include "engine/autograd.h"
 #include "engine/error.h"
 
@@ -46,6 +47,14 @@ ShardedOptimizer::ShardedOptimizer(ProcessGroup& group, std::vector<optim::Param
   const int n = group_.world_size(), r = group_.rank();
   group_.check_same(total_, "the number of parameter elements given to the sharded optimizer");
   group_.check_same(static_cast<int64_t>(names_.size()), "the number of parameters given to the sharded optimizer");
+  // Counts alone let two ranks pass the same tensors in another order (or groups): each would cut
+  // its own concatenation and the all-gather would write one tensor's slice into another.
+  NamedTensors layout;
+  for (size_t gi = 0; gi < group_params_.size(); ++gi) {
+    for (size_t k : group_params_[gi]) layout.emplace_back(std::to_string(gi) + "/" + names_[k], tensors_[k]);
+  }
+  group_.check_same(layout_fingerprint(layout),
+                    "the parameter names, shapes and groups given to the sharded optimizer, in order");
   TG_CHECK(total_ >= n, "ShardedOptimizer: " << total_ << " parameter elements cannot be shared by " << n << " ranks");
   begin_ = total_ * r / n;  // rank r owns [P r / N, P (r + 1) / N)
   end_ = total_ * (r + 1) / n;

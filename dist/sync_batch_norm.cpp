@@ -3,6 +3,7 @@
 
 #include <memory>
 
+#include "dist/data_parallel.h"
 #include "nn/layers_norm.h"
 
 namespace tg::dist {
@@ -36,6 +37,13 @@ int set_sync(nn::Module& model, const std::shared_ptr<const nn::BatchStatsSync>&
 int convert_sync_batchnorm(nn::Module& model, ProcessGroup& group) {
   const int count = set_sync(model, std::make_shared<GroupStatsSync>(group));
   group.check_same(count, "the number of BatchNorm2d modules converted to SyncBatchNorm");
+  // Their channel counts too: each forward all-reduces C + 1 statistics per module, and MPI given
+  // different counts on two ranks aborts the job or overruns the buffer instead of saying why.
+  NamedTensors channels;  // one (C) placeholder per module, named as the module
+  for (auto& [name, m] : model.named_modules()) {
+    if (auto* bn = dynamic_cast<nn::BatchNorm2d*>(m)) channels.emplace_back(name, Tensor::empty({bn->options.num_features()}));
+  }
+  group.check_same(layout_fingerprint(channels), "the names and channel counts of the BatchNorm2d modules (SyncBatchNorm)");
   return count;
 }
 

@@ -132,7 +132,7 @@ void visit_config(TrainConfig& c, Visitor&& v) {
     c.reset_each_epoch);
   v(FieldInfo{"seed", "Seed of the model init and the data order"}, c.seed);
   v(FieldInfo{"threads", "CPU threads (0 = every core); resume is bit-exact with the same count", {}, true}, c.threads);
-  v(FieldInfo{"device", "Device: cpu, cuda or cuda:N", {}, true}, c.device);
+  v(FieldInfo{"device", "Device: cpu, cuda or cuda:N (under mpirun: cuda, one GPU per rank by local rank)", {}, true}, c.device);
   v(FieldInfo{"precision",
               "Conv GEMM arithmetic: fp32, or bf16 (bfloat16 operands, fp32 sums, fp32 weights; fast where the CPU has AMX; "
               "CPU only)",

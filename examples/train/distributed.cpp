@@ -1,12 +1,59 @@
 // DistributedTraining: DataParallel + optional ShardedOptimizer behind the Trainer's hooks.
 #include "examples/train/distributed.h"
 
+#include <atomic>
+#include <csignal>
+#include <cstring>
 #include <sstream>
+#include <unistd.h>
 
 #include "engine/error.h"
+#include "examples/train/interrupt.h"
 #include "examples/train/setup.h"
 
 namespace tg::train {
+
+namespace {
+
+std::atomic<int> g_rank_interrupts{0};  // signals this rank received (install_rank_interrupt_handler)
+static_assert(std::atomic<int>::is_always_lock_free);
+
+void on_rank_signal(int sig) {  // async-signal-safe: a lock-free atomic and write(2)
+  if (g_rank_interrupts.fetch_add(1) >= 1) {  // second signal: give up at once
+    std::signal(sig, SIG_DFL);
+    std::raise(sig);
+    return;
+  }
+  const char msg[] = "\ninterrupt: every rank stops at the end of this step or the next (all at the same one), then a "
+                     "checkpoint is saved (press Ctrl-C again to abort the job)\n";
+  ssize_t ignored = ::write(STDERR_FILENO, msg, sizeof(msg) - 1);
+  (void)ignored;
+}
+
+}  // namespace
+
+void install_rank_interrupt_handler() {
+  struct sigaction sa;
+  std::memset(&sa, 0, sizeof(sa));
+  sa.sa_handler = on_rank_signal;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+Device rank_device(const std::string& device, int local_rank, int world_size, int visible_gpus) {
+  const Device d = parse_device(device);
+  if (world_size <= 1 || d.is_cpu()) return d;
+  if (device != "cuda")
+    throw ConfigError("--device: '" + device + "' names one GPU for all " + std::to_string(world_size) +
+                      " ranks (NCCL refuses two ranks on one GPU); give --device cuda, and each rank takes the GPU "
+                      "of its local rank");
+  if (local_rank >= visible_gpus)
+    throw ConfigError("--device: this rank is number " + std::to_string(local_rank) + " on its host but " +
+                      std::to_string(visible_gpus) + " CUDA device(s) are visible there; run at most " +
+                      std::to_string(visible_gpus) + " rank(s) per host with --device cuda");
+  return Device::cuda(local_rank);
+}
 
 DistributedTraining::DistributedTraining(dist::ProcessGroup& group, nn::Module& model, optim::Optimizer& full,
                                          std::shared_ptr<const optim::Schedule> schedule, const TrainConfig& c)
@@ -40,7 +87,11 @@ void DistributedTraining::reset_state(optim::Optimizer& full) {
 }
 
 void DistributedTraining::sum(std::vector<double>& values) {
+  values.push_back(g_rank_interrupts.load() > 0 ? 1.0 : 0.0);  // this rank's interrupt mark
   group_.all_reduce(values.data(), static_cast<int64_t>(values.size()), dist::ReduceOp::kSum, "all-reduce of step statistics");
+  const bool interrupted = values.back() > 0.0;
+  values.pop_back();
+  if (interrupted) request_interrupt();  // on every rank alike, at this same call
 }
 
 void DistributedTraining::prepare_checkpoint(optim::Optimizer& full) {

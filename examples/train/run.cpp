@@ -12,6 +12,7 @@
 #include "engine/cpu/kernel_mode.h"
 #include "engine/parallel.h"
 #include "examples/train/cli.h"
+#include "examples/train/distributed.h"
 #include "examples/train/interrupt.h"
 #include "examples/train/output_files.h"
 #include "examples/train/progress.h"
@@ -155,9 +156,19 @@ int run_train(int argc, const char* const* argv, std::ostream& out_root, std::os
     options.out = &out;
     options.fail_write_at = write_faults_from_env();
     options.group = group;
+    if (group) {  // one GPU per rank with --device cuda (distributed.h)
+      const Device device = rank_device(c.device, group->local_rank(), group->world_size(),
+                                        parse_device(c.device).is_cuda() ? cuda_device_count() : 0);
+      options.device = device;
+      if (device.is_cuda()) out << "train: rank devices: cuda:<local rank> (rank 0 on " << device.str() << ")" << std::endl;
+    }
     Trainer trainer(c, std::move(splits), RunPaths{run_dir, c.checkpoint_dir}, options);
     if (resuming) trainer.resume(ckpt);
-    install_interrupt_handler();
+    if (group) {
+      install_rank_interrupt_handler();  // Ctrl-C stops every rank after the same step (distributed.h)
+    } else {
+      install_interrupt_handler();
+    }
     const TrainSummary s = trainer.run();
 
     // ---- summary ----

@@ -58,7 +58,7 @@ double json_num(const nlohmann::json& j, const char* key, double fallback) {
 }  // namespace
 
 Trainer::Trainer(TrainConfig c, data::DatasetSplits splits, RunPaths paths, TrainerOptions options)
-    : c_(std::move(c)), paths_(std::move(paths)), opt_(options), device_(parse_device(c_.device)), gen_(c_.seed),
+    : c_(std::move(c)), paths_(std::move(paths)), opt_(options), device_(options.device ? *options.device : parse_device(c_.device)), gen_(c_.seed),
       faults_(options.fail_write_at) {
   resolve_defaults(c_);
   data::Dataset train = std::move(splits.train), test = std::move(splits.test);

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "datasets/dataloader.h"
@@ -36,6 +37,7 @@ struct TrainerOptions {
   bool quiet = false;             // no console output at all
   int64_t fail_write_at = 0;      // test hook: the Nth checked write fails as on a full disk (0 = never)
   dist::ProcessGroup* group = nullptr;  // under mpirun: data-parallel over its ranks (distributed.h)
+  std::optional<Device> device;         // overrides config.device (under mpirun: this rank's GPU, rank_device)
 };
 
 struct EvalResult {

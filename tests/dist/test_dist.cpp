@@ -77,6 +77,56 @@ TEST_CASE("dist: collectives on CUDA tensors go through NCCL (a world of one on 
   CHECK(same(c, host));
 }
 
+// DataParallel's CUDA path (flat buckets on the GPU, device-side packing, the NCCL all-reduce,
+// device-side unpacking, buffers through the tensor collectives) in a world of one on cuda:0: bit
+// for bit plain training on the same GPU, accumulation under no_sync included. scripts/gpu_check.sh
+// runs it (its filter takes every test case naming NCCL).
+TEST_CASE("dist: DataParallel on CUDA parameters goes through NCCL and equals plain training (a world of one on cuda:0)") {
+  if (!nccl_built()) {
+    MESSAGE("skipped: this build has no NCCL (no CUDA backend)");
+    return;
+  }
+  if (cuda_device_count() == 0) {
+    MESSAGE("skipped: no CUDA device");
+    return;
+  }
+  const Device gpu = Device::cuda(0);
+  const auto on_gpu = [&](const Data& d) { return Data{d.images.to(gpu), d.labels.to(gpu)}; };
+  ProcessGroup pg(ProcessGroupOptions{.force_single = true});
+  auto a = make_model(5), b = make_model(5);
+  a->to(gpu);
+  b->to(gpu);
+  DataParallel ddp(pg, *a, DataParallelOptions{.bucket_bytes = 32 << 10});
+  CHECK(ddp.bucket_count() > 1);
+  CHECK(pg.backend_name().find("nccl") != std::string::npos);  // the start-up broadcast went through NCCL
+  auto oa = make_lambc(lambc_groups(*a)), ob = make_lambc(lambc_groups(*b));
+  for (int s = 0; s < 3; ++s) {
+    const Data d = batch(s, 16);
+    {
+      auto guard = ddp.no_sync();
+      forward_backward(*a, on_gpu(rows(d, 0, 8)), 0.5f);
+    }
+    forward_backward(*a, on_gpu(rows(d, 8, 8)), 0.5f);
+    forward_backward(*b, on_gpu(rows(d, 0, 8)), 0.5f);
+    forward_backward(*b, on_gpu(rows(d, 8, 8)), 0.5f);
+    ddp.synchronize();
+    CHECK(a->named_parameters().front().second.grad().device() == gpu);
+    oa->step();
+    ob->step();
+    oa->zero_grad();
+    ob->zero_grad();
+  }
+  ddp.sync_buffers(BufferSync::kAverage);  // over one rank: the identity, through NCCL
+  ddp.sync_buffers(BufferSync::kBroadcast);
+  a->to(Device::cpu());
+  b->to(Device::cpu());
+  CHECK(std::memcmp(flat_parameters(*a).data(), flat_parameters(*b).data(),
+                    static_cast<size_t>(a->num_parameters()) * 4) == 0);
+  const auto buffers_a = a->named_buffers(), buffers_b = b->named_buffers();
+  for (size_t i = 0; i < buffers_a.size(); ++i) CHECK(buffers_a[i].second.to_vector() == buffers_b[i].second.to_vector());
+  CHECK(ddp.buckets_waited() == 3 * static_cast<int64_t>(ddp.bucket_count()));
+}
+
 TEST_CASE("dist: the default group outside mpirun is a world of one (MPI singleton or no MPI)") {
   ProcessGroup pg;
   CHECK(pg.world_size() == 1);
@@ -166,6 +216,20 @@ TEST_CASE("dist: backward twice without no_sync is refused, naming the parameter
   const Data d = batch(0, 4);
   forward_backward(*m, d);
   CHECK_THROWS_WITH_AS(forward_backward(*m, d), doctest::Contains("became ready twice before synchronize()"), Error);
+}
+
+TEST_CASE("dist: a no_sync() backward after a synchronising one, before synchronize(), is refused") {
+  // The synchronising backward's buckets already copied the gradients; the no_sync micro-batch
+  // accumulated into .grad after that, and synchronize() overwrote it with the older average:
+  // that micro-batch was lost without a word (measured: 0.77 relative gradient error).
+  ProcessGroup pg(ProcessGroupOptions{.force_single = true});
+  auto m = make_model(5);
+  DataParallel ddp(pg, *m);
+  const Data d = batch(0, 8);
+  forward_backward(*m, rows(d, 0, 4));
+  auto guard = ddp.no_sync();
+  CHECK_THROWS_WITH_AS(forward_backward(*m, rows(d, 4, 4)),
+                       doctest::Contains("a backward under no_sync() reached '19.weight' after a synchronising backward"), Error);
 }
 
 TEST_CASE("dist: the sharded optimizer in a world of one is the optimizer, bit for bit (sgd, adamw, lars, lamb, lambc)") {

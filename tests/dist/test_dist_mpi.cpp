@@ -11,6 +11,7 @@
 #include "dist_test_util.h"
 #include "engine/nn_ops.h"
 #include "nn/layers_norm.h"
+#include "nn/sequential.h"
 #include "nn/sync_batch_norm.h"
 #include "support/gradcheck.h"
 
@@ -222,6 +223,75 @@ TEST_CASE("mpi: ranks with different models are a clear error on every rank") {
   if (pg.world_size() == 1) return;
   CHECK_THROWS_WITH_AS(DataParallel(pg, *model), doctest::Contains("ranks disagree on the number of trainable parameter elements"),
                        Error);
+}
+
+TEST_CASE("mpi: tensor collectives with mismatched arguments are refused on every rank, naming them") {
+  // Before, MPI saw only the counts: a broadcast of 4 floats into 6 left 2 stale without a word,
+  // all-reduce and reduce-scatter of 4 against 6 aborted the job (MPI_ERR_TRUNCATE), different
+  // roots or ops went through, and an empty tensor on one rank left the other waiting the timeout.
+  ProcessGroup& pg = world();
+  if (pg.world_size() == 1) return;
+  const int r = pg.rank();
+  const auto sized = [&](int64_t a, int64_t b) { return Tensor::full({r == 0 ? a : b}, 1.f); };
+  const auto count = doctest::Contains("the ranks disagree on the element count of the tensor (-1: undefined): rank 0 has 4, rank 1 has 6");
+  CHECK_THROWS_WITH_AS(pg.broadcast(sized(4, 6), 0), count, Error);
+  CHECK_THROWS_WITH_AS(pg.all_reduce(sized(4, 6)), count, Error);
+  CHECK_THROWS_WITH_AS(pg.reduce_scatter(sized(4, 6)), count, Error);
+  CHECK_THROWS_WITH_AS(pg.all_gather(sized(4, 6)), count, Error);
+  CHECK_THROWS_WITH_AS(pg.all_reduce(Tensor::zeros({r == 0 ? 0 : 3})),
+                       doctest::Contains("element count of the tensor (-1: undefined): rank 0 has 0, rank 1 has 3"), Error);
+  const std::string roots = "broadcast of (4,) on rank " + std::to_string(r) + " of 2: the ranks disagree on the root: rank 0 has 0, rank 1 has 1";
+  CHECK_THROWS_WITH_AS(pg.broadcast(Tensor::ones({4}), r), doctest::Contains(roots.c_str()), Error);
+  CHECK_THROWS_WITH_AS(pg.all_reduce(Tensor::ones({4}), r == 0 ? ReduceOp::kSum : ReduceOp::kMax),
+                       doctest::Contains("the reduce op (0 sum, 1 average, 2 max): rank 0 has 0, rank 1 has 2"), Error);
+  CHECK_THROWS_WITH_AS(pg.broadcast(Tensor::ones({4}), r == 0 ? 0 : -1), doctest::Contains("disagree on the root"), Error);
+  // The same arguments still work afterwards.
+  Tensor t = Tensor::ones({4});
+  pg.all_reduce(t);
+  CHECK(t.data()[3] == static_cast<float>(pg.world_size()));
+}
+
+TEST_CASE("mpi: DataParallel broadcasts frozen parameters too, and refuses buffers shaped differently") {
+  ProcessGroup& pg = world();
+  auto model = make_model(7 + static_cast<uint64_t>(pg.rank()));  // every rank initialised differently
+  Tensor frozen = model->named_parameters().front().second;
+  frozen.set_requires_grad(false);
+  DataParallel ddp(pg, *model);
+  const Tensor flat = frozen.reshape({-1});
+  const Tensor all = pg.all_gather(flat);
+  for (int r = 0; r < pg.world_size(); ++r) {  // before: each rank kept its own frozen weights
+    CHECK_MESSAGE(std::memcmp(all.data() + r * flat.numel(), flat.data(), static_cast<size_t>(flat.numel()) * 4) == 0,
+                  "the frozen parameter of rank " << r << " differs from rank " << pg.rank() << "'s");
+  }
+  if (pg.world_size() == 1) return;
+  nn::Module custom("Custom");  // the same parameters, a buffer of 2 elements on rank 0 and 3 elsewhere
+  custom.register_parameter("w", Tensor::ones({4}));
+  custom.register_buffer("stats", Tensor::zeros({pg.rank() == 0 ? 2 : 3}));
+  CHECK_THROWS_WITH_AS(DataParallel(pg, custom), doctest::Contains("the ranks disagree on the buffer names and shapes"), Error);
+}
+
+TEST_CASE("mpi: ShardedOptimizer refuses the same parameters passed in another order on another rank") {
+  // Before, only the counts were compared: each rank cut its own concatenation into ranges and the
+  // all-gather wrote slices of one tensor into another.
+  ProcessGroup& pg = world();
+  if (pg.world_size() == 1) return;
+  auto model = make_model(7);
+  std::vector<optim::ParamGroup> groups = lambc_groups(*model);
+  if (pg.rank() == 1) std::reverse(groups.front().params.begin(), groups.front().params.end());
+  CHECK_THROWS_WITH_AS(ShardedOptimizer(pg, groups, make_lambc),
+                       doctest::Contains("the ranks disagree on the parameter names, shapes and groups given to the sharded optimizer"),
+                       Error);
+}
+
+TEST_CASE("mpi: convert_sync_batchnorm refuses BatchNorm2d channel counts that differ between ranks") {
+  // Before, the module counts matched and the first forward all-reduced 5 statistics against 4:
+  // Open MPI aborted the job (MPI_ERR_TRUNCATE).
+  ProcessGroup& pg = world();
+  if (pg.world_size() == 1) return;
+  nn::Sequential model;
+  model.add(std::make_shared<nn::BatchNorm2d>(nn::BatchNorm2dOptions(pg.rank() == 0 ? 4 : 3)));
+  CHECK_THROWS_WITH_AS(convert_sync_batchnorm(model, pg),
+                       doctest::Contains("the ranks disagree on the names and channel counts of the BatchNorm2d modules"), Error);
 }
 
 TEST_CASE("mpi: a collective a peer never joins times out naming the op and the rank") {

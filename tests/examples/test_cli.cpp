@@ -10,6 +10,7 @@
 
 #include "engine/device.h"
 #include "examples/train/cli.h"
+#include "examples/train/distributed.h"
 #include "examples/train/run.h"
 #include "train_test_util.h"
 
@@ -192,4 +193,21 @@ TEST_CASE("resume: runtime settings may change, training settings may not") {
                        ConfigError);
   given.lr = 0.02;  // the same value is fine
   CHECK_NOTHROW(merge_resume_config(given, {"resume", "lr"}, ck));
+}
+
+TEST_CASE("under mpirun --device cuda gives each rank the GPU of its local rank; one GPU for all ranks is refused") {
+  using tg::Device;
+  // rank_device(device, local_rank, world_size, visible_gpus): no GPU is needed to decide.
+  CHECK(rank_device("cuda", 1, 4, 2) == Device::cuda(1));
+  CHECK(rank_device("cuda", 0, 2, 1) == Device::cuda(0));
+  CHECK(rank_device("cpu", 3, 4, 0) == Device::cpu());
+  CHECK(rank_device("cuda:1", 0, 1, 2) == Device::cuda(1));  // a world of one keeps what it was given
+  CHECK_THROWS_WITH_AS(rank_device("cuda:0", 0, 2, 2),
+                       doctest::Contains("--device: 'cuda:0' names one GPU for all 2 ranks (NCCL refuses two ranks on "
+                                         "one GPU); give --device cuda"),
+                       ConfigError);
+  CHECK_THROWS_WITH_AS(rank_device("cuda", 2, 4, 2),
+                       doctest::Contains("--device: this rank is number 2 on its host but 2 CUDA device(s) are visible "
+                                         "there; run at most 2 rank(s) per host"),
+                       ConfigError);
 }
