@@ -68,6 +68,9 @@ class DataLoader {
 
   int64_t batches_per_epoch() const { return plan_.batches_per_epoch(); }
   int64_t samples_per_epoch() const { return plan_.samples_per_epoch(); }  // this rank
+  // Images of batch `batch` of an epoch over every rank (a kept last partial batch has fewer, and
+  // splits them unequally: data-parallel training weights each rank's loss by its share).
+  int64_t global_batch_images(int64_t batch) const { return plan_.batch_images(batch); }
   const Dataset& dataset() const { return *dataset_; }
   const LoaderOptions& options() const { return opt_; }
 

@@ -54,10 +54,14 @@ int64_t ShardPlan::batches_per_epoch() const {
   return drop_last ? n / global : n / global + (n % global != 0 ? 1 : 0);
 }
 
-std::pair<int64_t, int64_t> ShardPlan::batch_range(int64_t batch) const {
+int64_t ShardPlan::batch_images(int64_t batch) const {
   const int64_t global = global_batch();
-  const int64_t begin = batch * global;
-  const int64_t len = std::min(global, n - begin);  // R
+  return std::min(global, n - batch * global);
+}
+
+std::pair<int64_t, int64_t> ShardPlan::batch_range(int64_t batch) const {
+  const int64_t begin = batch * global_batch();
+  const int64_t len = batch_images(batch);  // R, split over the ranks
   return {begin + rank * len / world_size, begin + (rank + 1) * len / world_size};
 }
 

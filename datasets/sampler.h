@@ -33,6 +33,8 @@ struct ShardPlan {
   int64_t batches_per_epoch() const;      // the same on every rank
   int64_t samples_per_epoch() const;      // on this rank
   std::pair<int64_t, int64_t> batch_range(int64_t batch) const;  // [begin, end) into the epoch order
+  // Images of batch `batch` over every rank: the global batch, less in a kept last partial batch.
+  int64_t batch_images(int64_t batch) const;
 };
 
 }  // namespace tg::data

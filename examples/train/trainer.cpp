@@ -259,6 +259,15 @@ void Trainer::train_step(const data::Batch& batch) {
   const int64_t B = batch.size();
   int64_t global_batch = B;  // over every rank
   const int64_t k = std::min<int64_t>(c_.accum_steps, B);
+  // Data-parallel: the ranks' gradients are averaged, so rank r's mean loss is weighted by its share
+  // of the R images of the global batch, w_r = B_r N / R (1 on every full batch): then
+  //   (1/N) sum_r w_r grad(mean loss_r) = (1/R) sum over all R images of grad(loss_i).
+  // A kept last partial batch (--no-drop-last) splits unequally (R = 1 over 2 ranks: 0 and 1 image).
+  float rank_weight = 1.0f;
+  if (dist_) {
+    const int64_t R = train_loader_->global_batch_images(batch.batch), N = dist_->group().world_size();
+    if (R != B * N) rank_weight = static_cast<float>(static_cast<double>(B * N) / static_cast<double>(R));
+  }
   double loss_sum = 0;
   int64_t correct = 0;
   for (int64_t i = 0; i < k; ++i) {
@@ -269,7 +278,9 @@ void Trainer::train_step(const data::Batch& batch) {
     const Tensor y = rows(batch.labels, r0, r1).to(device_);  // (n_i)
     const Tensor logits = (*model_)(x);                        // (n_i, classes)
     const Tensor loss = nn::cross_entropy(logits, y, static_cast<float>(c_.label_smoothing));
-    const Tensor scaled = k == 1 ? loss : loss * (static_cast<float>(r1 - r0) / static_cast<float>(B));
+    float scale = k == 1 ? 1.0f : static_cast<float>(r1 - r0) / static_cast<float>(B);
+    if (rank_weight != 1.0f) scale *= rank_weight;
+    const Tensor scaled = scale == 1.0f ? loss : loss * scale;
     scaled.backward();
     loss_sum += static_cast<double>(loss.item()) * static_cast<double>(r1 - r0);
     correct += nn::topk_correct(logits.detach(), y, 1);

@@ -177,6 +177,9 @@ TEST_CASE("dataloader: sharding covers every sample exactly once, equal batch co
         if (&b != &batches.back() || drop_last) CHECK(b.size() == 4);
       }
       CHECK(n == loader.samples_per_epoch());
+      // Each batch's images over all ranks: 12 per full batch, 2 in the kept tail (50 = 4 x 12 + 2).
+      CHECK(loader.global_batch_images(0) == 12);
+      if (!drop_last) CHECK(loader.global_batch_images(4) == 2);
     }
     CHECK(batch_counts.size() == 1);  // lockstep: every rank has the same number of steps
     std::set<int64_t> unique(seen.begin(), seen.end());
