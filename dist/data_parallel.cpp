@@ -84,7 +84,8 @@ DataParallel::DataParallel(ProcessGroup& group, nn::Module& model, DataParallelO
   }
   for (Bucket& b : buckets_) {
     const size_t last = b.params.back();
-    b.flat = Tensor::empty({b.offsets.back() + params_[last].second.numel()}, device_);
+    b.flags_offset = b.offsets.back() + params_[last].second.numel();
+    b.flat = Tensor::empty({b.flags_offset + static_cast<int64_t>(b.params.size())}, device_);
   }
   ready_.assign(params_.size(), 0);
   reset_buckets();
@@ -189,6 +190,7 @@ void DataParallel::launch(Bucket& b, size_t index) {
   for (size_t j = 0; j < b.params.size(); ++j) {
     const Tensor& p = params_[b.params[j]].second;
     const Tensor g = p.grad();
+    const float has_grad = g.defined() ? 1.0f : 0.0f;
     if (device_.is_cpu()) {
       float* dst = b.flat.data() + b.offsets[j];
       const size_t bytes = static_cast<size_t>(p.numel()) * sizeof(float);
@@ -197,13 +199,15 @@ void DataParallel::launch(Bucket& b, size_t index) {
       } else {
         std::memset(dst, 0, bytes);
       }
-    } else {  // device copies into a view of the flat bucket
+      b.flat.data()[b.flags_offset + static_cast<int64_t>(j)] = has_grad;
+    } else {  // device copies into views of the flat bucket
       const Tensor dst = flat_slice(b.flat, b.offsets[j], p.numel());
       if (g.defined()) {
         dst.copy_(g.reshape({p.numel()}));
       } else {
         dst.fill_(0.0f);
       }
+      flat_slice(b.flat, b.flags_offset + static_cast<int64_t>(j), 1).fill_(has_grad);
     }
   }
   b.launched = true;
@@ -226,8 +230,11 @@ void DataParallel::synchronize() {
     group_.wait(b.work);
     ++buckets_waited_;
     wait_seconds_ += b.work.seconds_waited;
-    // Unpack: grad_k = flat[offset_k : ...] / world_size.
+    // Unpack: grad_k = flat[offset_k : ...] / world_size, where some rank had a gradient.
+    const int64_t count = static_cast<int64_t>(b.params.size());
+    const std::vector<float> ranks_with_grad = flat_slice(b.flat, b.flags_offset, count).to_vector();
     for (size_t j = 0; j < b.params.size(); ++j) {
+      if (ranks_with_grad[j] == 0.0f) continue;  // no rank has one: it stays without (undefined here too)
       const Tensor& p = params_[b.params[j]].second;
       Tensor g = p.grad();
       if (!g.defined()) {

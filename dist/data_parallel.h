@@ -8,8 +8,11 @@
 //    all-reduce starts, overlapping the rest of backward. Buckets start strictly in index order,
 //    the same on every rank (MPI matches collectives by order).
 //  - synchronize() (after backward, before optimizer.step()) starts what is left, waits for every
-//    bucket and writes grad = sum over ranks / world size. Parameters that got no gradient count
-//    as zero gradients.
+//    bucket and writes grad = sum over ranks / world size. A parameter that got no gradient on a
+//    rank counts as a zero gradient there; one that got none on any rank keeps no gradient (as in
+//    PyTorch's DDP), so the optimizer skips it as plain training does (no decay, no momentum step).
+//    Each bucket carries, after the gradients, one float per parameter: 1 where this rank has a
+//    gradient, summed by the same all-reduce into the number of ranks that have one.
 //  - no_sync(): micro-batches of gradient accumulation before the last one only accumulate locally.
 //  - sync_buffers(): BatchNorm running statistics made consistent (average or rank 0's) before
 //    evaluation and checkpoints.
@@ -85,7 +88,8 @@ class DataParallel {
   struct Bucket {
     std::vector<size_t> params;  // indices into params_
     std::vector<int64_t> offsets;
-    Tensor flat;                 // concatenated gradients
+    int64_t flags_offset = 0;    // flat[flags_offset + j]: ranks with a gradient for params[j]
+    Tensor flat;                 // concatenated gradients, then the flags
     int pending = 0;             // parameters not yet ready in this backward
     bool launched = false;
     Work work;

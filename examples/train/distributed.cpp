@@ -4,6 +4,7 @@
 #include <atomic>
 #include <csignal>
 #include <cstring>
+#include <set>
 #include <sstream>
 #include <unistd.h>
 
@@ -39,6 +40,35 @@ void install_rank_interrupt_handler() {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, nullptr);
   sigaction(SIGTERM, &sa, nullptr);
+}
+
+namespace {
+
+// A setting as one exact integer for ProcessGroup::check_same: integers and booleans as themselves,
+// anything else (text, fractions) as a 52-bit FNV-1a hash of its JSON text (exact through a double).
+int64_t setting_code(const nlohmann::json& value) {
+  if (value.is_boolean()) return value.get<bool>() ? 1 : 0;
+  if (value.is_number_integer()) return value.get<int64_t>();
+  const std::string text = value.dump();
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char ch : text) h = (h ^ ch) * 1099511628211ull;
+  return static_cast<int64_t>(h & ((uint64_t{1} << 52) - 1));
+}
+
+}  // namespace
+
+void check_same_settings(dist::ProcessGroup& group, const TrainConfig& c, int64_t train_images, int64_t test_images) {
+  static const std::set<std::string> per_rank{"run_name", "log_dir",  "checkpoint_dir", "data_dir", "resume",
+                                              "threads",  "workers",  "progress",       "report",   "log_interval"};
+  std::vector<std::pair<std::string, int64_t>> values;
+  const nlohmann::json settings = to_json(c);
+  for (const auto& [key, value] : settings.items()) {
+    if (!per_rank.count(key)) values.emplace_back(flag_name(key), setting_code(value));
+  }
+  values.emplace_back("the number of training images", train_images);
+  values.emplace_back("the number of test images", test_images);
+  group.check_same(values, "data-parallel setup",
+                   "launch every rank with the same flags and data (a large number is a hash of a text or fractional value)");
 }
 
 Device rank_device(const std::string& device, int local_rank, int world_size, int visible_gpus) {

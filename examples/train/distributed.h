@@ -62,6 +62,13 @@ class DistributedTraining {
   std::unique_ptr<dist::ShardedOptimizer> sharded_;
 };
 
+// Collective, before any data-parallel work: every rank must train with the same settings (all of
+// config.json but the per-rank ones: run name, log/checkpoint/data dirs, resume path, threads,
+// workers, progress, report, log interval) on data of the same size. Otherwise the ranks would take
+// different steps and their collectives would mismatch. Throws tg::Error on every rank naming the
+// first flag that differs and each rank's value (a hash for text and fractions).
+void check_same_settings(dist::ProcessGroup& group, const TrainConfig& c, int64_t train_images, int64_t test_images);
+
 // This rank's device under mpirun. `--device cuda` means one GPU per rank: the GPU of the rank's
 // local rank (the ranks on one host take cuda:0, cuda:1, ...), as PyTorch's LOCAL_RANK convention.
 // Refused with a ConfigError naming --device: an explicit cuda:N with more than one rank (every rank

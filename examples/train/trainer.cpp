@@ -78,6 +78,7 @@ Trainer::Trainer(TrainConfig c, data::DatasetSplits splits, RunPaths paths, Trai
 
   const data::ChannelStats stats = normalization_for(c_.dataset, train);
   const int64_t n_train = train.size();
+  if (opt_.group) check_same_settings(*opt_.group, c_, n_train, test.size());  // before any per-rank refusal
   data::LoaderOptions train_options = train_loader_options(c_, stats), test_options = test_loader_options(c_, stats);
   if (opt_.group) {  // each rank reads its slice of the same permutation (and of the test set)
     train_options.rank = test_options.rank = opt_.group->rank();

@@ -14,6 +14,7 @@
 #include "engine/ops.h"
 #include "engine/random.h"
 #include "nn/loss.h"
+#include "nn/layers_conv.h"
 #include "nn/models/small_cnn.h"
 #include "optim/optim.h"
 
@@ -107,6 +108,26 @@ inline double ratio_rel_diff(const std::vector<optim::TrustRatioRecord>& a, cons
     worst = std::max(worst, std::fabs(a[i].u_norm - b[i].u_norm) / std::fabs(b[i].u_norm));
   }
   return worst;
+}
+
+// A model with a head that forward() uses only when asked: `second` gets a gradient on the ranks
+// (or passes) that call forward_both, and none elsewhere.
+struct TwoHeads : nn::Module {
+  std::shared_ptr<nn::Linear> first, second;
+  explicit TwoHeads(uint64_t seed) : Module("TwoHeads") {
+    Generator gen(seed);
+    first = register_module("first", std::make_shared<nn::Linear>(nn::LinearOptions(4, 3), gen));
+    second = register_module("second", std::make_shared<nn::Linear>(nn::LinearOptions(4, 3), gen));
+  }
+  Tensor forward(const Tensor& x) override { return (*first)(x); }
+  Tensor forward_both(const Tensor& x) { return add((*first)(x), (*second)(x)); }
+};
+
+// SGD with momentum and weight decay: a zero gradient would still move a parameter.
+inline std::unique_ptr<optim::Optimizer> make_sgd_wd(nn::Module& m) {
+  return optim::make_optimizer(optim::OptimizerConfig{.name = "sgd", .lr = 0.1, .weight_decay = 0.01, .momentum = 0.9,
+                                                      .decay_1d = true},
+                               m.named_parameters());
 }
 
 // All parameters concatenated.

@@ -209,6 +209,29 @@ TEST_CASE("dist: DataParallel in a world of one is plain training, bit for bit")
   CHECK(ddp.buckets_waited() == 3 * static_cast<int64_t>(ddp.bucket_count()));
 }
 
+TEST_CASE("dist: a parameter no rank gave a gradient keeps none, as in plain training (weight decay and momentum skip it)") {
+  ProcessGroup pg(ProcessGroupOptions{.force_single = true});
+  TwoHeads a(7), b(7);
+  DataParallel ddp(pg, a);
+  auto oa = make_sgd_wd(a), ob = make_sgd_wd(b);
+  Generator gen(8);
+  const Tensor second_before = a.second->weight.clone();
+  for (int s = 0; s < 3; ++s) {
+    const Tensor x = Tensor::randn({5, 4}, gen);
+    sum(a(x)).backward();
+    sum(b(x)).backward();
+    ddp.synchronize();
+    CHECK_FALSE(a.second->weight.grad().defined());  // (it was a zero gradient, so SGD decayed it)
+    CHECK(a.first->weight.grad().defined());
+    oa->step();
+    ob->step();
+    oa->zero_grad();
+    ob->zero_grad();
+  }
+  CHECK(std::memcmp(flat_parameters(a).data(), flat_parameters(b).data(), static_cast<size_t>(a.num_parameters()) * 4) == 0);
+  CHECK(a.second->weight.to_vector() == second_before.to_vector());
+}
+
 TEST_CASE("dist: backward twice without no_sync is refused, naming the parameter") {
   ProcessGroup pg(ProcessGroupOptions{.force_single = true});
   auto m = make_model(5);

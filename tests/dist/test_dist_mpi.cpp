@@ -251,6 +251,29 @@ TEST_CASE("mpi: tensor collectives with mismatched arguments are refused on ever
   CHECK(t.data()[3] == static_cast<float>(pg.world_size()));
 }
 
+TEST_CASE("mpi: a parameter used on one rank gets the average over all ranks; one used on none keeps no gradient") {
+  ProcessGroup pg;
+  REQUIRE(pg.world_size() == 2);
+  TwoHeads m(7);
+  DataParallel ddp(pg, m);
+  Generator gen(100 + static_cast<uint64_t>(pg.rank()));
+  const Tensor x = Tensor::randn({5, 4}, gen);
+  // Rank 1 alone runs the second head; its gradient there is sum over rows of x (d sum(W x + b) / dW).
+  sum(pg.rank() == 1 ? m.forward_both(x) : m(x)).backward();
+  const Tensor local_second = pg.rank() == 1 ? m.second->weight.grad().clone() : Tensor::zeros({3, 4});
+  ddp.synchronize();
+  REQUIRE(m.second->weight.grad().defined());  // on rank 0 too: (0 + g_1) / 2
+  pg.broadcast(local_second, 1);
+  const std::vector<float> got = m.second->weight.grad().to_vector(), g1 = local_second.to_vector();
+  for (size_t i = 0; i < got.size(); ++i) CHECK(got[i] == g1[i] * 0.5f);
+  // A second step in which no rank runs the second head: it keeps no gradient on either rank.
+  m.zero_grad();
+  sum(m(x)).backward();
+  ddp.synchronize();
+  CHECK_FALSE(m.second->weight.grad().defined());
+  CHECK(m.first->weight.grad().defined());
+}
+
 TEST_CASE("mpi: DataParallel broadcasts frozen parameters too, and refuses buffers shaped differently") {
   ProcessGroup& pg = world();
   auto model = make_model(7 + static_cast<uint64_t>(pg.rank()));  // every rank initialised differently
