@@ -17,6 +17,19 @@ namespace {
 
 using namespace tg::dist::testing;
 
+// The NCCL tests need a build with NCCL and a GPU; otherwise this says why they skip.
+bool nccl_and_gpu() {
+  if (!nccl_built()) {
+    MESSAGE("skipped: this build has no NCCL (no CUDA backend)");
+    return false;
+  }
+  if (cuda_device_count() == 0) {
+    MESSAGE("skipped: no CUDA device");
+    return false;
+  }
+  return true;
+}
+
 TEST_CASE("dist: a group of one without mpirun; its collectives are the identity") {
   ProcessGroup pg(ProcessGroupOptions{.force_single = true});
   CHECK(pg.rank() == 0);
@@ -38,14 +51,7 @@ TEST_CASE("dist: a group of one without mpirun; its collectives are the identity
 // on cuda:0 (NCCL refuses two ranks on one GPU). Each collective goes through the communicator,
 // its stream and its completion event, so a wrong pointer, count, type or stream shows here.
 TEST_CASE("dist: collectives on CUDA tensors go through NCCL (a world of one on cuda:0)") {
-  if (!nccl_built()) {
-    MESSAGE("skipped: this build has no NCCL (no CUDA backend)");
-    return;
-  }
-  if (cuda_device_count() == 0) {
-    MESSAGE("skipped: no CUDA device");
-    return;
-  }
+  if (!nccl_and_gpu()) return;
   ProcessGroup pg(ProcessGroupOptions{.force_single = true});
   Generator gen(5);
   const Tensor host = Tensor::randn({1000}, gen);
@@ -82,14 +88,7 @@ TEST_CASE("dist: collectives on CUDA tensors go through NCCL (a world of one on 
 // for bit plain training on the same GPU, accumulation under no_sync included. scripts/gpu_check.sh
 // runs it (its filter takes every test case naming NCCL).
 TEST_CASE("dist: DataParallel on CUDA parameters goes through NCCL and equals plain training (a world of one on cuda:0)") {
-  if (!nccl_built()) {
-    MESSAGE("skipped: this build has no NCCL (no CUDA backend)");
-    return;
-  }
-  if (cuda_device_count() == 0) {
-    MESSAGE("skipped: no CUDA device");
-    return;
-  }
+  if (!nccl_and_gpu()) return;
   const Device gpu = Device::cuda(0);
   const auto on_gpu = [&](const Data& d) { return Data{d.images.to(gpu), d.labels.to(gpu)}; };
   ProcessGroup pg(ProcessGroupOptions{.force_single = true});
