@@ -76,7 +76,7 @@ optim::OptimizerConfig optimizer_config(const TrainConfig& c) {
 void validate(const TrainConfig& c_in, const std::set<std::string>& explicit_keys, const std::set<std::string>& file_keys) {
   TrainConfig c = c_in;
   resolve_defaults(c);
-  if (!(c.comm_timeout > 0)) throw ConfigError("--comm-timeout: must be > 0 seconds, got " + std::to_string(c.comm_timeout));
+  if (!(c.comm_timeout > 0)) throw ConfigError("--comm-timeout: must be > 0 seconds, got " + fmt_double(c.comm_timeout));
   if (c.shard_optimizer && (c.optimizer == "novograd" || c.optimizer == "adabelief" || c.optimizer == "adam"))
     throw ConfigError("--shard-optimizer: not available for " + c.optimizer + " (sgd, adamw, lars, lamb, lambc)");
   if (c.shard_optimizer && c.on_nonfinite == "skip")  // each rank would check only its own slice's gradients

@@ -41,6 +41,9 @@ TEST_CASE("bad flags and combinations give one error line naming the flag and ex
   check_error({"--optimizer", "adamax"}, "--optimizer");
   check_error({"--optimizer", "adamax"}, "adamax");
   check_error({"--batch-size", "0"}, "--batch-size: must be at least 1, got 0");
+  check_error({"--comm-timeout", "0"}, "--comm-timeout: must be > 0 seconds, got 0");
+  const std::string timeout = parse({"--comm-timeout", "-0.25"}).output;  // as typed, not "-0.250000"
+  CHECK(timeout.substr(timeout.size() - 9) == "got -0.25");
   check_error({"--batch-size", "-5"}, "--batch-size");
   check_error({"--epochs", "0"}, "--epochs");
   check_error({"--dataset", "imagenet"}, "--dataset");
