@@ -1,7 +1,7 @@
 // DataParallel: bucketed, overlapped gradient averaging (see data_parallel.h for the protocol).
 #include "dist/data_parallel.h"
 
-#include <cstring>
+#include <cstdio>
 
 #include "dist/sharded_optimizer.h"
 #include "engine/autograd.h"
@@ -21,20 +21,14 @@ std::string mib(int64_t bytes) {
 }  // namespace
 
 int64_t layout_fingerprint(const NamedTensors& tensors) {
-  uint64_t h = 1469598103934665603ull;
-  auto mix = [&](const void* data, size_t bytes) {
-    const auto* p = static_cast<const unsigned char*>(data);
-    for (size_t i = 0; i < bytes; ++i) h = (h ^ p[i]) * 1099511628211ull;
-  };
+  std::string layout;  // "name\0ndim shape... trainable;" per tensor: "ab","c" differs from "a","bc"
   for (const auto& [name, t] : tensors) {
-    mix(name.data(), name.size() + 1);  // with its terminating 0: "ab","c" differs from "a","bc"
-    const int64_t dims = t.dim();
-    mix(&dims, sizeof dims);
-    for (int64_t d : t.shape()) mix(&d, sizeof d);
-    const char trainable = t.requires_grad() ? 1 : 0;
-    mix(&trainable, 1);
+    layout.append(name).push_back('\0');
+    layout += std::to_string(t.dim());
+    for (int64_t d : t.shape()) layout.append(1, ' ').append(std::to_string(d));
+    layout += t.requires_grad() ? " 1;" : " 0;";
   }
-  return static_cast<int64_t>(h & ((uint64_t{1} << 52) - 1));
+  return fingerprint(layout);
 }
 
 DataParallel::DataParallel(ProcessGroup& group, nn::Module& model, DataParallelOptions options) : group_(group) {
@@ -185,30 +179,19 @@ void DataParallel::launch_ready_buckets() {
 }
 
 void DataParallel::launch(Bucket& b, size_t index) {
-  // Pack: flat[offset_k : offset_k + numel_k] = grad_k (zeros where a parameter got no gradient).
+  // Pack: flat[offset_k : offset_k + numel_k] = grad_k (zeros where a parameter got no gradient),
+  // flat[flags_offset + j] = 1 where it has one.
   NoGradGuard no_grad;
   for (size_t j = 0; j < b.params.size(); ++j) {
     const Tensor& p = params_[b.params[j]].second;
     const Tensor g = p.grad();
-    const float has_grad = g.defined() ? 1.0f : 0.0f;
-    if (device_.is_cpu()) {
-      float* dst = b.flat.data() + b.offsets[j];
-      const size_t bytes = static_cast<size_t>(p.numel()) * sizeof(float);
-      if (g.defined()) {
-        std::memcpy(dst, g.data(), bytes);
-      } else {
-        std::memset(dst, 0, bytes);
-      }
-      b.flat.data()[b.flags_offset + static_cast<int64_t>(j)] = has_grad;
-    } else {  // device copies into views of the flat bucket
-      const Tensor dst = flat_slice(b.flat, b.offsets[j], p.numel());
-      if (g.defined()) {
-        dst.copy_(g.reshape({p.numel()}));
-      } else {
-        dst.fill_(0.0f);
-      }
-      flat_slice(b.flat, b.flags_offset + static_cast<int64_t>(j), 1).fill_(has_grad);
+    const Tensor dst = flat_slice(b.flat, b.offsets[j], p.numel());  // a view, on the bucket's device
+    if (g.defined()) {
+      dst.copy_(g);  // memcpy on the CPU, a device copy on a GPU
+    } else {
+      dst.fill_(0.0f);
     }
+    flat_slice(b.flat, b.flags_offset + static_cast<int64_t>(j), 1).fill_(g.defined() ? 1.0f : 0.0f);
   }
   b.launched = true;
   b.work = group_.all_reduce_async(b.flat, "gradient all-reduce of bucket " + std::to_string(index) + " of " +

@@ -152,6 +152,12 @@ void ProcessGroup::all_gatherv(const double* send, double* recv, const std::vect
   finish(cpu_->all_gatherv(send, recv, counts, ScalarType::kFloat64), what);
 }
 
+int64_t fingerprint(const std::string& bytes) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char b : bytes) h = (h ^ b) * 1099511628211ull;
+  return static_cast<int64_t>(h & ((uint64_t{1} << 52) - 1));
+}
+
 void ProcessGroup::check_same(int64_t value, const std::string& what) {
   check_same({{what, value}}, "process group", "every rank must run the same setup");
 }

@@ -108,6 +108,10 @@ class ProcessGroup {
 // collective; in a world of one it prints the same and returns 1. Returns body's exit code.
 int run_job(ProcessGroup& group, const std::function<int()>& body);
 
+// A setup that is not a number (names, shapes, text) as one value for ProcessGroup::check_same:
+// the 52-bit FNV-1a hash of its bytes, exact through the double the check gathers.
+int64_t fingerprint(const std::string& bytes);
+
 // The launcher's world size from its environment (Open MPI, MPICH/PMI, Slurm srun), or 0 when
 // not launched by one. ProcessGroup compares it with what the backend sees.
 int launcher_world_size();

@@ -3,7 +3,6 @@
 
 #include <memory>
 
-#include "dist/data_parallel.h"
 #include "nn/layers_norm.h"
 
 namespace tg::dist {
@@ -39,11 +38,12 @@ int convert_sync_batchnorm(nn::Module& model, ProcessGroup& group) {
   group.check_same(count, "the number of BatchNorm2d modules converted to SyncBatchNorm");
   // Their channel counts too: each forward all-reduces C + 1 statistics per module, and MPI given
   // different counts on two ranks aborts the job or overruns the buffer instead of saying why.
-  NamedTensors channels;  // one (C) placeholder per module, named as the module
+  std::string channels;  // "name\0C;" per module
   for (auto& [name, m] : model.named_modules()) {
-    if (auto* bn = dynamic_cast<nn::BatchNorm2d*>(m)) channels.emplace_back(name, Tensor::empty({bn->options.num_features()}));
+    if (auto* bn = dynamic_cast<nn::BatchNorm2d*>(m))
+      channels.append(name).append(1, '\0').append(std::to_string(bn->options.num_features())).append(1, ';');
   }
-  group.check_same(layout_fingerprint(channels), "the names and channel counts of the BatchNorm2d modules (SyncBatchNorm)");
+  group.check_same(fingerprint(channels), "the names and channel counts of the BatchNorm2d modules (SyncBatchNorm)");
   return count;
 }
 

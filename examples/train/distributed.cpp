@@ -1,12 +1,8 @@
 // DistributedTraining: DataParallel + optional ShardedOptimizer behind the Trainer's hooks.
 #include "examples/train/distributed.h"
 
-#include <atomic>
-#include <csignal>
-#include <cstring>
 #include <set>
 #include <sstream>
-#include <unistd.h>
 
 #include "engine/error.h"
 #include "examples/train/interrupt.h"
@@ -16,43 +12,12 @@ namespace tg::train {
 
 namespace {
 
-std::atomic<int> g_rank_interrupts{0};  // signals this rank received (install_rank_interrupt_handler)
-static_assert(std::atomic<int>::is_always_lock_free);
-
-void on_rank_signal(int sig) {  // async-signal-safe: a lock-free atomic and write(2)
-  if (g_rank_interrupts.fetch_add(1) >= 1) {  // second signal: give up at once
-    std::signal(sig, SIG_DFL);
-    std::raise(sig);
-    return;
-  }
-  const char msg[] = "\ninterrupt: every rank stops at the end of this step or the next (all at the same one), then a "
-                     "checkpoint is saved (press Ctrl-C again to abort the job)\n";
-  ssize_t ignored = ::write(STDERR_FILENO, msg, sizeof(msg) - 1);
-  (void)ignored;
-}
-
-}  // namespace
-
-void install_rank_interrupt_handler() {
-  struct sigaction sa;
-  std::memset(&sa, 0, sizeof(sa));
-  sa.sa_handler = on_rank_signal;
-  sigemptyset(&sa.sa_mask);
-  sigaction(SIGINT, &sa, nullptr);
-  sigaction(SIGTERM, &sa, nullptr);
-}
-
-namespace {
-
 // A setting as one exact integer for ProcessGroup::check_same: integers and booleans as themselves,
 // anything else (text, fractions) as a 52-bit FNV-1a hash of its JSON text (exact through a double).
 int64_t setting_code(const nlohmann::json& value) {
   if (value.is_boolean()) return value.get<bool>() ? 1 : 0;
   if (value.is_number_integer()) return value.get<int64_t>();
-  const std::string text = value.dump();
-  uint64_t h = 1469598103934665603ull;
-  for (unsigned char ch : text) h = (h ^ ch) * 1099511628211ull;
-  return static_cast<int64_t>(h & ((uint64_t{1} << 52) - 1));
+  return dist::fingerprint(value.dump());
 }
 
 }  // namespace
@@ -117,7 +82,7 @@ void DistributedTraining::reset_state(optim::Optimizer& full) {
 }
 
 void DistributedTraining::sum(std::vector<double>& values) {
-  values.push_back(g_rank_interrupts.load() > 0 ? 1.0 : 0.0);  // this rank's interrupt mark
+  values.push_back(interrupt_signalled() ? 1.0 : 0.0);  // this rank's interrupt mark
   group_.all_reduce(values.data(), static_cast<int64_t>(values.size()), dist::ReduceOp::kSum, "all-reduce of step statistics");
   const bool interrupted = values.back() > 0.0;
   values.pop_back();

@@ -38,9 +38,9 @@ class DistributedTraining {
   const std::vector<optim::TrustRatioRecord>& trust_ratios(const optim::Optimizer& full) const;
   void reset_state(optim::Optimizer& full);
   // Sums over the ranks (loss sums, correct counts, image counts). Every rank calls it once per
-  // step and per evaluation, so it also carries the interrupt marks of
-  // install_rank_interrupt_handler(): when any rank has one, every rank's interrupt_requested()
-  // turns true here, at the same step.
+  // step and per evaluation, so it also carries the interrupt marks (interrupt_signalled(), the
+  // handler installed with collective = true): when any rank has one, every rank's
+  // interrupt_requested() turns true here, at the same step.
   void sum(std::vector<double>& values);
 
   // Before evaluation and checkpoints: BatchNorm running statistics averaged over the ranks.
@@ -75,13 +75,6 @@ void check_same_settings(dist::ProcessGroup& group, const TrainConfig& c, int64_
 // on one GPU; NCCL refuses that), and a local rank without a GPU of its own. CPU, and any device in
 // a world of one, unchanged. The CUDA path of data-parallel training is UNTESTED ON A GPU so far.
 Device rank_device(const std::string& device, int local_rank, int world_size, int visible_gpus);
-
-// Ctrl-C under mpirun, instead of install_interrupt_handler(): the first SIGINT / SIGTERM of a
-// rank only marks it, and DistributedTraining::sum() turns a mark on any rank into an interrupt on
-// every rank after the same step. (With the single-process handler a rank interrupted alone left
-// the loop and began the checkpoint's collectives while the others began the next step's: Open MPI
-// crashed with SIGSEGV.) A second signal ends the rank at once, and mpirun the job.
-void install_rank_interrupt_handler();
 
 // Resuming a checkpoint written by `saved` ranks in a run of `world` ranks (1 = a single process):
 // allowed at an epoch boundary (no batch of an unfinished epoch done: `epoch_batches` 0), refused

@@ -4,9 +4,14 @@
 
 namespace tg::train {
 
-void install_interrupt_handler();  // idempotent
+// Single process: the first signal requests the interrupt. Under mpirun (`collective`) it only marks
+// this rank (interrupt_signalled()): DistributedTraining::sum() carries the mark to every rank and
+// calls request_interrupt() on all of them after the same step (a rank stopping alone would start
+// the checkpoint's collectives while the others start the next step's). Idempotent.
+void install_interrupt_handler(bool collective = false);
 bool interrupt_requested();
-void request_interrupt();           // what the handler does; also for tests
+bool interrupt_signalled();         // a SIGINT/SIGTERM reached this process
+void request_interrupt();           // what the single-process handler does; also for tests
 void clear_interrupt();
 
 }  // namespace tg::train

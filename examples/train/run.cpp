@@ -164,11 +164,7 @@ int run_train(int argc, const char* const* argv, std::ostream& out_root, std::os
     }
     Trainer trainer(c, std::move(splits), RunPaths{run_dir, c.checkpoint_dir}, options);
     if (resuming) trainer.resume(ckpt);
-    if (group) {
-      install_rank_interrupt_handler();  // Ctrl-C stops every rank after the same step (distributed.h)
-    } else {
-      install_interrupt_handler();
-    }
+    install_interrupt_handler(/*collective=*/group != nullptr);  // under mpirun every rank stops at one step
     const TrainSummary s = trainer.run();
 
     // ---- summary ----
