@@ -227,12 +227,14 @@ void ProcessGroup::broadcast(const Tensor& t, int root) {
   Backend& b = backend_for(t, "broadcast");
   finish(b.broadcast(t.data(), t.numel(), ScalarType::kFloat32, root),
          "broadcast of " + shape_str(t.shape()) + " from rank " + std::to_string(root));
+  t.bump_version();  // written in place
 }
 
 void ProcessGroup::all_reduce(const Tensor& t, ReduceOp op) {
   check_tensor_args("all_reduce", t, "the reduce op (0 sum, 1 average, 2 max)", static_cast<int64_t>(op));
   Backend& b = backend_for(t, "all_reduce");
   finish(b.all_reduce(t.data(), t.numel(), ScalarType::kFloat32, backend_op(op)), "all_reduce of " + shape_str(t.shape()));
+  t.bump_version();  // written in place
   if (op == ReduceOp::kAverage) {
     NoGradGuard no_grad;
     t.copy_(mul(t, 1.0f / static_cast<float>(world_size_)));

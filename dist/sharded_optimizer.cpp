@@ -140,6 +140,7 @@ void ShardedOptimizer::gather_parameters() {
   group_.all_gatherv(mine.data(), all.data(), rank_counts(), "all-gather of the updated parameters");
   for (size_t k = 0; k < tensors_.size(); ++k) {
     std::memcpy(tensors_[k].data(), all.data() + flat_offset_[k], static_cast<size_t>(tensors_[k].numel()) * sizeof(float));
+    tensors_[k].bump_version();
   }
 }
 

@@ -47,7 +47,25 @@ bool any_requires_grad(std::initializer_list<const Tensor*> inputs) {
   return false;
 }
 
-Tensor& record_op(Tensor& out, const char* name, std::initializer_list<const Tensor*> inputs, BackwardFn backward) {
+namespace {
+
+// Which of the op's tensors `t` is a detached copy of (same storage, offset and shape): the index of
+// the input, or -1 for the output.
+int saved_role(const Tensor& t, std::initializer_list<const Tensor*> inputs) {
+  int i = 0;
+  for (const Tensor* in : inputs) {
+    if (in && in->defined() && in->storage() == t.storage() && in->storage_offset() == t.storage_offset() &&
+        in->shape() == t.shape())
+      return i;
+    ++i;
+  }
+  return -1;
+}
+
+}  // namespace
+
+Tensor& record_op(Tensor& out, const char* name, std::initializer_list<const Tensor*> inputs, BackwardFn backward,
+                  std::initializer_list<const Tensor*> saved) {
   if (!any_requires_grad(inputs)) return out;
   auto node = std::make_shared<Node>();
   node->name = name;
@@ -65,6 +83,10 @@ Tensor& record_op(Tensor& out, const char* name, std::initializer_list<const Ten
     node->edges.push_back(std::move(e));
   }
   node->backward = std::move(backward);
+  for (const Tensor* t : saved) {
+    if (t && t->defined() && t->storage())
+      node->saved.push_back(SavedVersion{t->storage(), t->version(), saved_role(*t, inputs), t->shape()});
+  }
   out.impl()->grad_fn = std::move(node);
   out.impl()->requires_grad = true;
   return out;
@@ -100,6 +122,21 @@ Tensor sum_gradients(Tensor acc, const Tensor& g) {
     return acc;
   }
   return add(acc, g);
+}
+
+// Throws when a tensor `node`'s backward reads was modified in place after the forward.
+void check_saved_versions(const Node& node) {
+  if (!node.backward) return;  // already freed: the loop below names that
+  for (const SavedVersion& s : node.saved) {
+    const std::shared_ptr<Storage> storage = s.storage.lock();
+    if (!storage || storage->version() == s.version) continue;
+    const std::string what = s.input >= 0 ? "input " + std::to_string(s.input) : std::string("output");
+    throw Error("backward: '" + node.name + "' needs its " + what + " " + shape_str(s.shape) +
+                " as the forward pass saw it, but that tensor was modified in place since (version " +
+                std::to_string(storage->version()) + ", was " + std::to_string(s.version) +
+                " at the forward: copy_, fill_ or an optimizer step in between); no gradient was computed. "
+                "Call backward() before modifying it, or give the op a clone()");
+  }
 }
 
 }  // namespace
@@ -155,6 +192,10 @@ void run_backward(const Tensor& root, const Tensor& dout_in, bool retain_graph) 
     if (--leaf_edges_left[&leaf] == 0) leaf.post_accumulate_grad_hook();
   };
 
+  // Every tensor a closure will read must be as the forward left it. Checked for the whole graph
+  // before any gradient is computed, so a refusal leaves every .grad (and every hook) untouched.
+  for (Node* node : order) check_saved_versions(*node);
+
   std::unordered_map<Node*, Tensor> pending;  // summed gradient w.r.t. each node's output
   pending[root.grad_fn().get()] = dout;
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
@@ -187,7 +228,10 @@ void run_backward(const Tensor& root, const Tensor& dout_in, bool retain_graph) 
         leaf_edge_done(*e.leaf);
       }
     }
-    if (!retain_graph) node->backward = nullptr;  // frees the tensors the closure saved
+    if (!retain_graph) {
+      node->backward = nullptr;  // frees the tensors the closure saved
+      node->saved.clear();
+    }
   }
 }
 

@@ -22,6 +22,16 @@ struct Edge {
   bool needs_grad() const { return fn != nullptr || leaf != nullptr; }
 };
 
+// A tensor the backward reads (an input or the output, as the op saw it), with its storage's
+// version at the forward. backward() refuses to run when the version moved: the tensor was
+// modified in place in between (copy_, fill_, an optimizer step) and the gradient would be wrong.
+struct SavedVersion {
+  std::weak_ptr<Storage> storage;  // the closure holds the tensor itself; this only observes it
+  uint64_t version = 0;
+  int input = -1;                  // which input of the op it is; -1: the op's output
+  Shape shape;
+};
+
 // dout -> one gradient per input (an undefined Tensor where that input needs no gradient).
 using BackwardFn = std::function<std::vector<Tensor>(const Tensor& dout)>;
 
@@ -30,6 +40,7 @@ struct Node {
   std::vector<Edge> edges;   // one per op input, in the op's argument order
   Shape out_shape;           // shape of the output this node produced (checked against dout)
   BackwardFn backward;       // empty once the graph is freed
+  std::vector<SavedVersion> saved;  // the user-visible tensors `backward` reads (cleared with it)
   bool needs_input_grad(size_t i) const { return i < edges.size() && edges[i].needs_grad(); }
   Node() = default;
   ~Node();  // iterative: releasing a 10^5-node chain never recurses deeply
@@ -59,8 +70,12 @@ bool any_requires_grad(std::initializer_list<const Tensor*> inputs);
 // closure that captured its own output with grad_fn would form a reference cycle and leak.
 //
 // Attaches a node for `out`, produced by `name` from `inputs`, with the given backward.
+// `saved` lists the detached inputs or output the closure captured and reads (undefined entries
+// are skipped); their versions are checked before backward runs. Tensors the op made itself
+// (masks, statistics, indices) need no entry: nobody else can write to them.
 // Does nothing when no input requires grad or grad mode is off. Returns `out` for chaining.
-Tensor& record_op(Tensor& out, const char* name, std::initializer_list<const Tensor*> inputs, BackwardFn backward);
+Tensor& record_op(Tensor& out, const char* name, std::initializer_list<const Tensor*> inputs, BackwardFn backward,
+                  std::initializer_list<const Tensor*> saved = {});
 
 // Runs backward from `root` with upstream gradient `dout` (see Tensor::backward).
 void run_backward(const Tensor& root, const Tensor& dout, bool retain_graph);

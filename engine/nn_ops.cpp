@@ -151,7 +151,7 @@ Tensor conv2d_with(const Tensor& x, const Tensor& w, const Tensor& b, const Conv
         break;
     }
     return std::vector<Tensor>{dx, dw, db};
-  });
+  }, {&xd, &wd, &yd});
 }
 
 }  // namespace
@@ -217,6 +217,8 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, co
                                                       mean.data(), invstd.data(), C, N * HW, momentum, eps));
         break;
     }
+    running_mean.bump_version();  // written in place (undefined: no-op)
+    running_var.bump_version();
     return record_op(out, op, {&x, &gamma, &beta},
                      [xd, gd, mean, invstd, N, C, HW, need_x, need_g, need_b](const Tensor& dout) {
                        Tensor dx = need_x ? Tensor::empty(xd.shape(), dout.device()) : Tensor();
@@ -234,7 +236,7 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, co
                            break;
                        }
                        return std::vector<Tensor>{dx, dg, db};
-                     });
+                     }, {&xd, &gd});
   }
 
   TG_CHECK(running_mean.defined() && running_var.defined(),
@@ -274,7 +276,7 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, co
                          break;
                      }
                      return std::vector<Tensor>{dx, dg, db};
-                   });
+                   }, {&xd, &gd});
 }
 
 // ---- add_relu: relu(a + b), the residual sum and its ReLU in one CPU pass ----
@@ -294,7 +296,7 @@ Tensor add_relu(const Tensor& a, const Tensor& b) {
     Tensor d = Tensor::empty(saved.shape(), saved.device());  // d = g * (out > 0), for a and for b
     cpu::unary_backward(d.data(), g.data(), saved.data(), saved.data(), UnaryOp::Relu, 0.f, saved.numel());
     return std::vector<Tensor>{d, d};
-  });
+  }, {&saved});
 }
 
 // ---- batch_norm2d_relu: relu(batch_norm2d(x)) in one pass each way on the CPU ----
@@ -327,6 +329,8 @@ Tensor batch_norm2d_relu(const Tensor& x, const Tensor& gamma, const Tensor& bet
                                       data_or_null(gamma), data_or_null(beta), N, C, HW, eps);
   cpu::batchnorm2d_update_running(data_or_null(running_mean), data_or_null(running_var), mean.data(), invstd.data(),
                                   C, N * HW, momentum, eps);
+  running_mean.bump_version();
+  running_var.bump_version();
   const bool need_x = x.requires_grad();
   const bool need_g = gamma.defined() && gamma.requires_grad(), need_b = beta.defined() && beta.requires_grad();
   Tensor xd = x.detach(), gd = gamma.defined() ? gamma.detach() : Tensor();
@@ -341,7 +345,7 @@ Tensor batch_norm2d_relu(const Tensor& x, const Tensor& gamma, const Tensor& bet
                                                     affine.data(), xd.data(), data_or_null(gd), mean.data(),
                                                     invstd.data(), N, C, HW);
                      return std::vector<Tensor>{dx, dg, db};
-                   });
+                   }, {&xd, &gd});
 }
 
 // ---- batch_norm2d_relu_maxpool2x2: max_pool2d(relu(batch_norm2d(x)), 2), the full-size output never stored ----
@@ -368,6 +372,8 @@ Tensor batch_norm2d_relu_maxpool2x2(const Tensor& x, const Tensor& gamma, const 
                                                  data_or_null(beta), N, C, H, W, eps);
   cpu::batchnorm2d_update_running(data_or_null(running_mean), data_or_null(running_var), mean.data(), invstd.data(),
                                   C, N * H * W, momentum, eps);
+  running_mean.bump_version();
+  running_var.bump_version();
   const bool need_x = x.requires_grad();
   const bool need_g = gamma.defined() && gamma.requires_grad(), need_b = beta.defined() && beta.requires_grad();
   Tensor xd = x.detach(), gd = gamma.defined() ? gamma.detach() : Tensor();
@@ -381,7 +387,7 @@ Tensor batch_norm2d_relu_maxpool2x2(const Tensor& x, const Tensor& gamma, const 
                          static_cast<const int32_t*>(indices->data()), affine.data(), xd.data(), data_or_null(gd),
                          mean.data(), invstd.data(), N, C, H, W);
                      return std::vector<Tensor>{dx, dg, db};
-                   });
+                   }, {&xd, &gd});
 }
 
 // ---- pooling ----

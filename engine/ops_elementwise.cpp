@@ -41,7 +41,7 @@ Tensor binary(const Tensor& a, const Tensor& b, BinaryOp op, const char* name) {
         return std::vector<Tensor>{sum_to(div(g, bd), sa), sum_to(neg(div(mul(g, ad), mul(bd, bd))), sb)};
     }
     return std::vector<Tensor>{Tensor(), Tensor()};
-  });
+  }, {&ad, &bd});
 }
 
 Tensor scalar_op(const Tensor& a, float s, BinaryOp op, bool scalar_first, const char* name) {
@@ -61,7 +61,7 @@ Tensor scalar_op(const Tensor& a, float s, BinaryOp op, bool scalar_first, const
         return std::vector<Tensor>{scalar_first ? mul(div(g, mul(ad, ad)), -s) : div(g, s)};
     }
     return std::vector<Tensor>{Tensor()};
-  });
+  }, {&ad});
 }
 
 Tensor unary(const Tensor& x, UnaryOp op, float param, const char* name) {
@@ -85,7 +85,7 @@ Tensor unary(const Tensor& x, UnaryOp op, float param, const char* name) {
       case DeviceType::CUDA: TG_CUDA_CALL(cuda::unary_backward(dx.data(), g.data(), v, v, op, param, saved.numel())); break;
     }
     return std::vector<Tensor>{dx};
-  });
+  }, {&saved});
 }
 
 }  // namespace

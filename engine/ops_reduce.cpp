@@ -146,7 +146,7 @@ Tensor norm(const Tensor& x) {
   return record_op(out, "norm", {&x}, [xd, n](const Tensor& g) {
     if (n == 0.f) return std::vector<Tensor>{Tensor::zeros(xd.shape(), xd.device())};
     return std::vector<Tensor>{mul(xd, g.item() / n)};
-  });
+  }, {&xd});
 }
 
 }  // namespace tg

@@ -34,7 +34,7 @@ Tensor softmax_impl(const Tensor& x, int dim, bool log, const char* name) {
         break;
     }
     return std::vector<Tensor>{dx};
-  });
+  }, {&yd});
 }
 
 }  // namespace
@@ -83,7 +83,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets, float label_sm
         break;
     }
     return std::vector<Tensor>{dlogits, Tensor()};
-  });
+  }, {&td});
 }
 
 }  // namespace tg

@@ -49,6 +49,7 @@ Tensor Tensor::ones(const Shape& shape, Device device) { return full(shape, 1.f,
 Tensor Tensor::full(const Shape& shape, float value, Device device) {
   Tensor t = empty(shape, device);
   t.fill_(value);
+  t.storage()->reset_version();  // a new tensor starts at version 0, however it was initialised
   return t;
 }
 
@@ -202,12 +203,20 @@ void Tensor::fill_(float value) const {
     throw Error("fill_: tensor on " + device().str() + " but this build has no CUDA backend");
 #endif
   }
+  bump_version();
 }
 
 void Tensor::copy_(const Tensor& src) const {
   TG_CHECK(src.numel() == numel(), "copy_: source shape " << shape_str(src.shape()) << " does not match destination "
                                                           << shape_str(shape()));
   copy_bytes(raw_data(), device(), src.raw_data(), src.device(), static_cast<size_t>(numel()) * sizeof(float));
+  bump_version();
+}
+
+uint64_t Tensor::version() const { return defined() && storage() ? storage()->version() : 0; }
+
+void Tensor::bump_version() const {
+  if (defined() && storage()) storage()->bump_version();
 }
 
 std::string Tensor::str(int max_values) const {

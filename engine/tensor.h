@@ -64,6 +64,12 @@ class Tensor {
   Tensor flatten(int start_dim = 1) const;   // view merging dims [start_dim, end]
   void fill_(float value) const;           // in place, ignores autograd (use under NoGradGuard or on leaves)
   void copy_(const Tensor& src) const;     // in place copy of same-shaped data, any devices
+  // In-place writes seen by this tensor's storage (shared by its views): fill_ and copy_ count one
+  // each, an optimizer step one per updated parameter. A backward() that needs a tensor whose
+  // version moved since its forward throws instead of computing a wrong gradient. Code that writes
+  // through data() calls bump_version() to take part.
+  uint64_t version() const;
+  void bump_version() const;
   std::string str(int max_values = 6) const;  // "Tensor(shape=(2, 3), cpu, [0.1, ...])"
 
   // ---- autograd ----

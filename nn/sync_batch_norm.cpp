@@ -90,6 +90,8 @@ Tensor sync_batch_norm2d(const Tensor& x, const Tensor& weight, const Tensor& bi
       running_var.data()[ch] =
           static_cast<float>((1.0 - momentum) * running_var.data()[ch] + momentum * var[c] * m / (m - 1.0));
     }
+    running_mean.bump_version();
+    running_var.bump_version();
   }
 
   const Tensor wd = weight.defined() ? weight.detach() : Tensor();
@@ -129,7 +131,7 @@ Tensor sync_batch_norm2d(const Tensor& x, const Tensor& weight, const Tensor& bi
                 db.data()[ch] = static_cast<float>(local[static_cast<size_t>(ch)]);
               }
               return {dx, dw, db};
-            });
+            }, {&wd});
   return y;
 }
 

@@ -206,7 +206,10 @@ void Optimizer::step() {
                 "gradients, or set_non_finite_policy(NonFinitePolicy::kSkip) to skip such steps)");
   }
   apply(active);
-  for (const auto& a : active) ++params_[a.index].step;
+  for (const auto& a : active) {
+    ++params_[a.index].step;
+    params_[a.index].tensor.bump_version();  // written in place: a pending backward that needs it must not run
+  }
   ++step_;
 }
 
