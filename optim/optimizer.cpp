@@ -51,6 +51,11 @@ void Optimizer::check_group_options(const std::string& where, const std::string&
            where << ": group '" << group << "' has invalid weight_decay " << weight_decay << " (need finite, >= 0)");
 }
 
+void Optimizer::set_step_count(int64_t steps) {
+  TG_CHECK(steps >= 0, "optimizer " << name() << ": set_step_count(" << steps << "): the step count cannot be negative");
+  step_ = steps;
+}
+
 double Optimizer::lr_factor() const { return schedule_ ? schedule_->factor(step_) : 1.0; }
 
 double Optimizer::scheduled_lr(size_t group) const {

@@ -82,6 +82,10 @@ class Optimizer {
   void reset_state();
 
   int64_t step_count() const { return step_; }        // completed steps
+  // Moves the step count (the schedule's position) without touching moments or the per-parameter
+  // steps of the bias corrections: for a run whose steps change length, such as one resumed at
+  // another world size (fewer, larger steps per epoch), like setting a PyTorch scheduler's last_epoch.
+  void set_step_count(int64_t steps);
   int64_t skipped_steps() const { return skipped_; }  // steps refused for non-finite gradients
   bool last_step_skipped() const { return last_skipped_; }
   void set_non_finite_policy(NonFinitePolicy policy) { policy_ = policy; }

@@ -203,7 +203,13 @@ void check_checkpoint_counters(const LoadedCheckpoint& ck, int64_t spe, int64_t 
   if (!running && !cut_end)
     bad_counter(ck.path, "epochs_done " + std::to_string(done) + " and epoch_batches " + std::to_string(in_epoch) +
                              " do not add up to " + at + " (" + std::to_string(spe) + " steps per epoch)");
-  const int64_t seen = stat("images_seen"), full = step * batch_size;
+  // Images in earlier world sizes' epochs are counted apart (trainer.cpp, images_offset).
+  const int64_t offset = stat("images_offset"), seen_all = stat("images_seen");
+  constexpr int64_t kBound = int64_t{1} << 53;  // keeps the difference below from overflowing
+  if (offset < -kBound || offset > kBound || seen_all < -kBound || seen_all > kBound)
+    bad_counter(ck.path, "images_seen " + std::to_string(seen_all) + " or images_offset " + std::to_string(offset) +
+                             " is out of range");
+  const int64_t seen = seen_all - offset, full = step * batch_size;
   const int64_t least = drop_last ? full : full - (t.loader.epoch + 1) * (batch_size - 1);
   if (seen > full || seen < least)
     bad_counter(ck.path, "images_seen is " + std::to_string(seen) + ", expected " +

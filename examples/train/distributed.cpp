@@ -113,8 +113,8 @@ std::string check_resume_world_size(int64_t saved, int64_t world, int64_t epoch_
                << ", or from a checkpoint written at an epoch end");
   return "note: the checkpoint was written by " + std::to_string(saved) + " rank(s), this run has " + std::to_string(world) +
          ": parameters and optimizer moments carry over exactly and training continues at the next epoch; the global "
-         "batch, steps per epoch and data order follow the new world size, and the lr schedule and bias corrections "
-         "continue from the optimizer's own step count, not where a run at this size would be";
+         "batch, steps per epoch and data order follow the new world size; the lr schedule continues from the same "
+         "fraction of the run, counted in the new steps, and the bias corrections from each tensor's own update count";
 }
 
 std::string DistributedTraining::describe(int64_t batch_size, int64_t accum_steps) const {

@@ -142,6 +142,7 @@ void Trainer::visit_saved_stats(Self& self, Visit&& visit) {
   visit("last_lr", self.last_lr_);
   visit("skipped_steps", self.skipped_steps_);
   visit("nonfinite_streak", self.nonfinite_streak_);
+  visit("images_offset", self.images_offset_);
 }
 
 void Trainer::resume(const LoadedCheckpoint& ck) {
@@ -154,7 +155,6 @@ void Trainer::resume(const LoadedCheckpoint& ck) {
   if (world_note.empty()) check_checkpoint_counters(ck, steps_per_epoch_, total_steps_, c_.epochs, c_.batch_size * world, c_.drop_last);
   model_->load_state_dict(ck.model, /*strict=*/true, ck.path);
   optimizer_->load_state_dict(ck.optimizer);
-  if (dist_) dist_->after_resume(*optimizer_);
   step_ = ck.trainer.step;
   train_loader_->set_state(ck.trainer.loader);
   gen_.set_state(ck.trainer.rng);
@@ -171,8 +171,13 @@ void Trainer::resume(const LoadedCheckpoint& ck) {
   if (!world_note.empty()) {  // another world size: whole epochs done, counted in this run's steps
     step_ = epochs_done_ * steps_per_epoch_;
     train_loader_->set_state({epochs_done_, 0});
+    // The schedule reads the optimizer's step count: in this run's steps, so the lr continues from
+    // the same fraction of the run (the old count against the new, shorter run ended it at lr 0).
+    optimizer_->set_step_count(step_ - skipped_steps_);
+    images_offset_ = images_seen_ - step_ * c_.batch_size * (opt_.group ? opt_.group->world_size() : 1);
     say(world_note);
   }
+  if (dist_) dist_->after_resume(*optimizer_);  // the shards take the (rebased) state
   if (ck.trainer.threads != get_num_threads())
     say("note: the checkpoint was written with " + std::to_string(ck.trainer.threads) + " threads, this run uses " +
         std::to_string(get_num_threads()) + ": results stay correct but are not bit-identical to an uninterrupted run");

@@ -131,6 +131,9 @@ class Trainer {
   double best_acc_ = -1, last_acc_ = -1, last_loss_ = -1;
   int64_t best_epoch_ = -1, epochs_done_ = 0, images_seen_ = 0;
   int64_t skipped_steps_ = 0, nonfinite_streak_ = 0;  // non-finite steps: in all, and in a row now
+  // images_seen_ minus step_ x global batch at the last resume at another world size (whose epochs
+  // may hold another number of images when the last partial batch is dropped); 0 otherwise.
+  int64_t images_offset_ = 0;
   double train_seconds_ = 0, wall_before_ = 0;  // from earlier sessions of this run
   double session_train_seconds_ = 0, epoch_train_seconds_ = 0;
   std::chrono::steady_clock::time_point session_start_ = std::chrono::steady_clock::now();

@@ -135,5 +135,21 @@ TEST_CASE("the optimizer queries the schedule once per step: w_t+1 = w_t - lr f(
   CHECK(opt.groups()[0].lr == 0.2);  // the base lr is never overwritten
 }
 
+TEST_CASE("set_step_count moves the schedule's position and nothing else") {
+  NamedTensors params{{"w", Tensor::ones({2})}};
+  Lamb opt(params, LambOptions{});
+  opt.set_schedule(std::make_shared<CosineSchedule>(12));
+  params[0].second.set_grad(Tensor::ones({2}));
+  opt.step();
+  const std::vector<float> m_before = opt.params()[0].state[0].to_vector();
+  opt.set_step_count(8);  // e.g. resumed where 8 of 12 steps of the new run's length are done
+  CHECK(opt.step_count() == 8);
+  CHECK(opt.lr_factor() == doctest::Approx(CosineSchedule(12).factor(8)));
+  CHECK(opt.params()[0].step == 1);  // the bias corrections' count is the tensor's own
+  CHECK(opt.params()[0].state[0].to_vector() == m_before);
+  CHECK_THROWS_WITH_AS(opt.set_step_count(-1), doctest::Contains("cannot be negative"), Error);
+  CHECK(opt.step_count() == 8);
+}
+
 }  // namespace
 }  // namespace tg::optim
