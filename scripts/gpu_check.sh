@@ -94,11 +94,13 @@ if [ $checks = 1 ]; then
     name=${t%% *}
     log="$LOG_DIR/$(basename "$name").log"
     # shellcheck disable=SC2086
-    if "$B/tests/$name" ${t#"$name"} --force-colors=0 > "$log" 2>&1; then
+    # A bounded wait per suite (TEST_SECONDS, default 150): a hung test (an NCCL init, a kernel that
+    # never returns) fails that suite and leaves the lent machine's minutes to the rest.
+    if timeout "${TEST_SECONDS:-150}" "$B/tests/$name" ${t#"$name"} --force-colors=0 > "$log" 2>&1; then
       echo "$t: $(grep -E '^\[doctest\] (test cases|assertions)|skipped' "$log" | tr -s ' ' | paste -sd ' ')"
     else
       status=1
-      echo "$t: FAILED"; grep -B2 -A8 "ERROR\|FATAL" "$log" | head -60
+      echo "$t: FAILED"; grep -B2 -A8 "ERROR\|FATAL" "$log" | head -60; tail -5 "$log"
     fi
   done
 fi
@@ -134,9 +136,9 @@ if "$PYTHON" -c "import torch; assert torch.cuda.is_available()" 2>/dev/null; th
   echo "note: $PYTHON has no torch with CUDA; trustgrad's side only"
 fi
 for model in small small28 resnet18 airbench; do
-  "$B/bench/bench_train_step" --device cuda --model $model --batch 256 --steps 20 --json | tee -a "$LOG_DIR/bench.jsonl"
+  timeout 120 "$B/bench/bench_train_step" --device cuda --model $model --batch 256 --steps 20 --json | tee -a "$LOG_DIR/bench.jsonl"
   if [ $have_torch = 1 ]; then
-    "$PYTHON" "$torch_bench" --device cuda --model $model --batch 256 --steps 20 --json | tee -a "$LOG_DIR/bench.jsonl" || status=1
+    timeout 120 "$PYTHON" "$torch_bench" --device cuda --model $model --batch 256 --steps 20 --json | tee -a "$LOG_DIR/bench.jsonl" || status=1
   fi
 done
 exit $status
