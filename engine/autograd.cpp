@@ -2,22 +2,35 @@
 // graph freeing. Also grad mode and node destruction without deep recursion.
 #include "engine/autograd.h"
 
+#include <cmath>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "engine/error.h"
 #include "engine/ops.h"
+#include "engine/optimizer_kernels.h"
 #include "engine/cpu/elementwise.h"
 
 namespace tg {
 
 namespace {
 thread_local bool g_grad_mode = true;
+thread_local bool g_detect_anomaly = false;
+
+// Every element finite: sum(x^2) in double is finite iff every x is (a float's square stays far
+// below double's range).
+bool all_finite(const Tensor& t) {
+  return !t.defined() || t.numel() == 0 || std::isfinite(device_sum_squares(t.device(), t.data(), t.numel()));
 }
+}  // namespace
 
 bool grad_mode_enabled() { return g_grad_mode; }
 NoGradGuard::NoGradGuard() : previous_(g_grad_mode) { g_grad_mode = false; }
 NoGradGuard::~NoGradGuard() { g_grad_mode = previous_; }
+
+bool anomaly_detection_enabled() { return g_detect_anomaly; }
+DetectAnomalyGuard::DetectAnomalyGuard(bool enabled) : previous_(g_detect_anomaly) { g_detect_anomaly = enabled; }
+DetectAnomalyGuard::~DetectAnomalyGuard() { g_detect_anomaly = previous_; }
 
 // Destroying the last handle to a long chain would recurse once per node through the
 // shared_ptr edges (and through tensors captured by backward closures). Instead, upstream nodes
@@ -67,6 +80,25 @@ int saved_role(const Tensor& t, std::initializer_list<const Tensor*> inputs) {
 Tensor& record_op(Tensor& out, const char* name, std::initializer_list<const Tensor*> inputs, BackwardFn backward,
                   std::initializer_list<const Tensor*> saved) {
   if (!any_requires_grad(inputs)) return out;
+  if (g_detect_anomaly && out.dtype() == DType::Float32 && !all_finite(out)) {
+    // A non-finite input that a recorded op produced was reported there; one that no op produced
+    // (a parameter, the data) is reported here, at its first use; else this op made the NaN.
+    bool inputs_finite = true;
+    size_t i = 0;
+    for (const Tensor* t : inputs) {
+      if (t && t->defined() && t->dtype() == DType::Float32 && !all_finite(*t)) {
+        inputs_finite = false;
+        TG_CHECK(t->grad_fn() != nullptr, "forward (anomaly detection): '"
+                                              << name << "' was given NaN or Inf in its input " << i << " "
+                                              << shape_str(t->shape())
+                                              << ", which no recorded op produced (a parameter, or the data)");
+      }
+      ++i;
+    }
+    TG_CHECK(!inputs_finite, "forward (anomaly detection): '" << name << "' produced NaN or Inf in its output "
+                                 << shape_str(out.shape()) << " from finite inputs (a log or division at 0, a sum or exp "
+                                    "beyond the float range, ...); the values it was given are the place to look");
+  }
   auto node = std::make_shared<Node>();
   node->name = name;
   node->out_shape = out.shape();
@@ -154,6 +186,8 @@ void run_backward(const Tensor& root, const Tensor& dout_in, bool retain_graph) 
   TG_CHECK(dout.shape() == root.shape(), "backward: gradient shape " << shape_str(dout.shape())
                                                                      << " does not match the tensor's shape " << shape_str(root.shape()));
   NoGradGuard no_grad;  // backward computations themselves are never recorded
+  TG_CHECK(!g_detect_anomaly || all_finite(dout),
+           "backward (anomaly detection): the gradient passed to backward() holds NaN or Inf");
 
   if (!root.grad_fn()) {  // a leaf: its gradient is dout itself
     accumulate_grad(*root.impl(), dout);
@@ -210,9 +244,17 @@ void run_backward(const Tensor& root, const Tensor& dout_in, bool retain_graph) 
     TG_CHECK(g.shape() == node->out_shape, "backward: gradient for the output of '"
                                                << node->name << "' has shape " << shape_str(g.shape()) << ", expected "
                                                << shape_str(node->out_shape));
+    const bool check = g_detect_anomaly && all_finite(g);  // a non-finite g was reported where it arose
     std::vector<Tensor> grads = node->backward(g);
     TG_CHECK(grads.size() == node->edges.size(), "backward of '" << node->name << "' returned " << grads.size()
                                                                  << " gradients for " << node->edges.size() << " inputs");
+    for (size_t i = 0; check && i < grads.size(); ++i) {
+      TG_CHECK(!node->edges[i].needs_grad() || all_finite(grads[i]),
+               "backward (anomaly detection): '" << node->name << "' returned NaN or Inf in the gradient of its input " << i
+                   << " " << shape_str(grads[i].shape()) << " from a finite gradient of its output "
+                   << shape_str(node->out_shape) << "; the values its forward saved are the place to look (a log, "
+                   "sqrt or division at 0)");
+    }
     for (size_t i = 0; i < grads.size(); ++i) {
       const Edge& e = node->edges[i];
       if (!e.needs_grad()) continue;

@@ -63,6 +63,25 @@ class NoGradGuard {
   bool previous_;
 };
 
+// ---- anomaly detection (PyTorch's torch.autograd.detect_anomaly) ----
+bool anomaly_detection_enabled();  // thread-local, false by default
+
+// RAII: while alive, in this thread, every op that records a node checks that its output is finite
+// when its inputs are, and backward() checks every gradient a node returns against the gradient it
+// received; the first op that turns finite values into NaN or Inf throws a tg::Error naming it
+// (forward: the op and its output; backward: the op, which input, and the shapes). Costs one pass
+// over each output and gradient; for finding where a NaN comes from, not for every run.
+class DetectAnomalyGuard {
+ public:
+  explicit DetectAnomalyGuard(bool enabled = true);
+  ~DetectAnomalyGuard();
+  DetectAnomalyGuard(const DetectAnomalyGuard&) = delete;
+  DetectAnomalyGuard& operator=(const DetectAnomalyGuard&) = delete;
+
+ private:
+  bool previous_;
+};
+
 // True when grad mode is on and any of the inputs requires grad: then an op must record a node.
 bool any_requires_grad(std::initializer_list<const Tensor*> inputs);
 

@@ -78,6 +78,7 @@ struct TrainConfig {
   bool report = true;                // write report.html at the end
   std::string on_nonfinite = "stop"; // a step with a NaN/Inf loss, gradient or BN statistic: stop | skip
   int64_t nonfinite_skip_limit = 10; // with skip: stop after this many such steps in a row
+  bool detect_anomaly = false;       // name the first op whose output or gradient turns NaN/Inf (slow; tg::DetectAnomalyGuard)
   bool shard_optimizer = false;      // under mpirun: ZeRO-1, each rank keeps 1/N of the optimizer state
   double comm_timeout = 300;         // under mpirun: seconds a collective may wait before failing
 };
@@ -157,6 +158,9 @@ void visit_config(TrainConfig& c, Visitor&& v) {
               {"stop", "skip"}, true}, c.on_nonfinite);
   v(FieldInfo{"nonfinite_skip_limit", "With --on-nonfinite skip: stop after this many non-finite steps in a row", {}, true},
     c.nonfinite_skip_limit);
+  v(FieldInfo{"detect_anomaly", "Debugging NaN/Inf: name the first op whose output or gradient turns non-finite (checks every op; slow)",
+              {}, true},
+    c.detect_anomaly);
   v(FieldInfo{"shard_optimizer", "Under mpirun: shard the optimizer state over the ranks (ZeRO-1; sgd, adamw, lars, lamb, lambc)",
               {}, true}, c.shard_optimizer);
   v(FieldInfo{"comm_timeout", "Under mpirun: seconds a collective may wait for the other ranks before the job fails", {}, true},

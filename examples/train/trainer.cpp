@@ -258,6 +258,7 @@ void Trainer::train_step(const data::Batch& batch) {
   // One optimizer step over `batch`, split into k micro-batches of n_i images:
   //   L = sum_i (n_i / B) * mean-loss_i  = the mean loss over the B images, so
   //   grad L = sum_i (n_i / B) grad_i    (summed into .grad by autograd, then one step).
+  const DetectAnomalyGuard anomaly(c_.detect_anomaly);  // --detect-anomaly: name the op that makes a NaN
   NamedTensors saved_buffers;  // BN statistics before the forward passes, to undo a skipped step
   if (c_.on_nonfinite == "skip")
     for (const auto& [name, t] : model_->named_buffers()) saved_buffers.emplace_back(name, t.clone());
@@ -344,7 +345,8 @@ void Trainer::on_non_finite_step(const std::string& why, const NamedTensors& buf
   const std::string at = "step " + std::to_string(step_ + 1) + ": " + why;
   if (c_.on_nonfinite != "skip")
     throw Error(at + "; stopped (--on-nonfinite stop) without saving this state: " + last_checkpoint_note() +
-                ". Lower --lr, or pass --on-nonfinite skip to skip such steps");
+                ". Lower --lr, or pass --on-nonfinite skip to skip such steps (--detect-anomaly names the op where a "
+                "NaN or Inf first appears)");
   const NamedTensors live = model_->named_buffers();
   for (size_t i = 0; i < live.size() && i < buffers.size(); ++i) live[i].second.copy_(buffers[i].second);
   optimizer_->zero_grad(/*set_to_none=*/true);

@@ -209,6 +209,38 @@ TEST_CASE("defect 4: a huge learning rate stops before a non-finite checkpoint; 
   CHECK(list_checkpoints(dir.file("skip/checkpoints")).empty());
 }
 
+TEST_CASE("--detect-anomaly names the op where a NaN or Inf first appears; without it, the step names the loss") {
+  ThreadScope threads(1);
+  for (const bool detect : {false, true}) {
+    ScratchDir dir(detect ? "anomaly" : "anomaly_off");
+    TrainConfig c = tiny_config();
+    c.workers = 0;
+    c.detect_anomaly = detect;
+    Trainer t(c, tiny_data(), RunPaths{dir.str(), ""}, quiet());
+    // A NaN in the stem's weights (a parameter no op produced): named at its first use.
+    const Tensor w = t.model().named_parameters().front().second;
+    REQUIRE(w.dim() == 4);
+    w.data()[5] = std::nanf("");
+    const std::string message = [&] {
+      try {
+        t.run();
+      } catch (const std::exception& e) {
+        return std::string(e.what());
+      }
+      return std::string();
+    }();
+    CAPTURE(message);
+    if (detect) {
+      CHECK(message.find("forward (anomaly detection): 'conv2d") != std::string::npos);
+      CHECK(message.find("was given NaN or Inf in its input 1 " + shape_str(w.shape()) +
+                         ", which no recorded op produced") != std::string::npos);
+    } else {
+      CHECK(message.find("step 1: model buffer") != std::string::npos);  // the first check that sees it
+      CHECK(message.find("--detect-anomaly names the op") != std::string::npos);
+    }
+  }
+}
+
 TEST_CASE("defect 4: a diverging run says so and records it in summary.json") {
   ThreadScope threads(1);
   TrainConfig c = tiny_config();
