@@ -1,6 +1,7 @@
 // Umbrella header for the nn library: modules, layers, losses, checkpoints and models.
 #pragma once
 #include "nn/basic_block.h"
+#include "nn/clip_grad.h"
 #include "nn/init.h"
 #include "nn/layers_basic.h"
 #include "nn/layer_options.h"

@@ -142,7 +142,7 @@ void validate(const TrainConfig& c_in, const std::set<std::string>& explicit_key
   // Options that only some optimizers read: setting them for another one is a mistake.
   const std::map<std::string, std::set<std::string>> only_for = {
       {"preset", {"lamb", "lambc"}},        {"clip_min", {"lamb", "lambc"}},
-      {"clip_max", {"lamb", "lambc"}},      {"max_grad_norm", {"lamb", "lambc"}},
+      {"clip_max", {"lamb", "lambc"}},
       {"momentum", {"sgd", "lars"}},        {"nesterov", {"sgd", "lars"}},
       {"trust_coefficient", {"lars"}},      {"larc", {"lars"}},
       {"beta1", {"adam", "adamw", "lamb", "lambc", "novograd", "adabelief"}},

@@ -118,7 +118,9 @@ void visit_config(TrainConfig& c, Visitor&& v) {
   v(FieldInfo{"larc", "lars: LARC clipping, ratio = min(ratio / lr, 1)"}, c.larc);
   v(FieldInfo{"clip_min", "lamb/lambc: lower trust-ratio bound (auto: 0)"}, c.clip_min);
   v(FieldInfo{"clip_max", "lamb/lambc: upper trust-ratio bound (auto: lambc 1, lamb inf)"}, c.clip_max);
-  v(FieldInfo{"max_grad_norm", "lamb/lambc: global gradient-norm clip, 0 = off (auto: paper 0, timm 1)"}, c.max_grad_norm);
+  v(FieldInfo{"max_grad_norm", "Global gradient-norm clip, 0 = off (auto: lamb/lambc timm 1, otherwise 0); lamb/lambc clip inside "
+              "the optimizer (timm's rule), the others with nn::clip_grad_norm_ (PyTorch's)"},
+    c.max_grad_norm);
   v(FieldInfo{"batch_size", "Images per optimizer step"}, c.batch_size);
   v(FieldInfo{"accum_steps", "Gradient accumulation: split each batch into this many micro-batches"}, c.accum_steps);
   v(FieldInfo{"drop_last", "Drop the last partial training batch of each epoch (--no-drop-last trains on it, as the LAMBC authors' script)"},

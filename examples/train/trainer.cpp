@@ -12,6 +12,7 @@
 #include <type_traits>
 
 #include "engine/autograd.h"
+#include "nn/clip_grad.h"
 #include "engine/error.h"
 #include "engine/ops.h"
 #include "engine/parallel.h"
@@ -93,6 +94,7 @@ Trainer::Trainer(TrainConfig c, data::DatasetSplits splits, RunPaths paths, Trai
   if (c_.max_steps > 0) total_steps_ = std::min(total_steps_, c_.max_steps);
 
   optimizer_ = make_optimizer(c_, *model_);
+  clip_gradients_ = c_.optimizer != "lamb" && c_.optimizer != "lambc" && c_.max_grad_norm > 0;  // c_ is resolved
   // skip: the optimizer refuses a non-finite gradient without touching anything, and this trainer
   // counts it; stop: it throws naming the parameter.
   optimizer_->set_non_finite_policy(c_.on_nonfinite == "skip" ? optim::NonFinitePolicy::kSkip : optim::NonFinitePolicy::kThrow);
@@ -318,6 +320,15 @@ void Trainer::train_step(const data::Batch& batch) {
   } else if (!bad_buffers.empty()) {
     why = bad_buffers;
   } else {
+    // --max-grad-norm for the optimizers that do not clip themselves (LAMB and LAMBC do, inside
+    // step): g <- g min(max / (||G|| + 1e-6), 1), on the averaged gradients, so alike on every rank.
+    // A non-finite ||G|| scales nothing: the optimizer's check below names the parameter.
+    if (clip_gradients_) {
+      try {
+        nn::clip_grad_norm_(model_->named_parameters(), c_.max_grad_norm, 2.0, /*error_if_nonfinite=*/true);
+      } catch (const Error&) {
+      }
+    }
     // --on-nonfinite stop: throws naming the parameter whose gradient is not finite. The averaged
     // gradients are the same on every rank, so every rank takes the same decision.
     if (dist_) {

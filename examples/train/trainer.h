@@ -134,6 +134,7 @@ class Trainer {
   // images_seen_ minus step_ x global batch at the last resume at another world size (whose epochs
   // may hold another number of images when the last partial batch is dropped); 0 otherwise.
   int64_t images_offset_ = 0;
+  bool clip_gradients_ = false;  // --max-grad-norm > 0 for an optimizer that does not clip itself
   double train_seconds_ = 0, wall_before_ = 0;  // from earlier sessions of this run
   double session_train_seconds_ = 0, epoch_train_seconds_ = 0;
   std::chrono::steady_clock::time_point session_start_ = std::chrono::steady_clock::now();

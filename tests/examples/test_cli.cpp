@@ -52,6 +52,7 @@ TEST_CASE("bad flags and combinations give one error line naming the flag and ex
   check_error({"--lr", "-1"}, "--lr");
   check_error({"--lr", "abc"}, "--lr");
   check_error({"--optimizer", "sgd", "--clip-max", "3"}, "--clip-max: not used by optimizer 'sgd'");
+  CHECK(parse({"--optimizer", "sgd", "--max-grad-norm", "1"}).config.max_grad_norm == 1.0);  // every optimizer clips
   check_error({"--optimizer", "adamw", "--momentum", "0.9"}, "--momentum");
   check_error({"--clip-min", "2", "--clip-max", "1"}, "--clip-max");
   check_error({"--label-smoothing", "1.5"}, "--label-smoothing");

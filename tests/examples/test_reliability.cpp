@@ -209,6 +209,41 @@ TEST_CASE("defect 4: a huge learning rate stops before a non-finite checkpoint; 
   CHECK(list_checkpoints(dir.file("skip/checkpoints")).empty());
 }
 
+TEST_CASE("--max-grad-norm clips any optimizer's gradients: one SGD step moves the weights by lr x max_norm") {
+  ThreadScope threads(1);
+  // SGD without momentum or decay: w1 - w0 = -lr g, so ||w1 - w0|| = lr ||g|| = lr max_norm once clipped.
+  for (const double max_norm : {0.0, 1e-3}) {
+    CAPTURE(max_norm);
+    TrainConfig c = tiny_config();
+    c.workers = 0;
+    c.optimizer = "sgd";
+    c.momentum = 0;
+    c.weight_decay = 0;
+    c.lr = 0.1;
+    c.warmup_epochs = 0;
+    c.schedule = "constant";
+    c.max_steps = 1;
+    c.clip_max = c.clip_min = kAuto;
+    c.max_grad_norm = max_norm;
+    ScratchDir dir(max_norm > 0 ? "clip_on" : "clip_off");
+    Trainer t(c, tiny_data(), RunPaths{dir.str(), ""}, quiet());
+    NamedTensors before;
+    for (const auto& [name, w] : t.model().named_parameters()) before.emplace_back(name, w.clone());
+    t.run();
+    double moved_sq = 0;
+    const NamedTensors after = t.model().named_parameters();
+    for (size_t i = 0; i < after.size(); ++i) {
+      const std::vector<float> a = after[i].second.to_vector(), b = before[i].second.to_vector();
+      for (size_t j = 0; j < a.size(); ++j) moved_sq += (static_cast<double>(a[j]) - b[j]) * (static_cast<double>(a[j]) - b[j]);
+    }
+    if (max_norm > 0) {
+      CHECK(std::sqrt(moved_sq) == doctest::Approx(0.1 * max_norm).epsilon(1e-3));
+    } else {
+      CHECK(std::sqrt(moved_sq) > 100 * 0.1 * 1e-3);  // unclipped: the gradient is far above 1e-3
+    }
+  }
+}
+
 TEST_CASE("--detect-anomaly names the op where a NaN or Inf first appears; without it, the step names the loss") {
   ThreadScope threads(1);
   for (const bool detect : {false, true}) {

@@ -1,0 +1,71 @@
+// clip_grad_norm_: per-gradient p-norms, their p-norm, one scale for all (see clip_grad.h).
+#include "nn/clip_grad.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "engine/autograd.h"
+#include "engine/error.h"
+#include "engine/ops.h"
+#include "engine/optimizer_kernels.h"
+
+namespace tg::nn {
+
+namespace {
+
+// ||g||_p of one gradient, in double. p = 2 on the tensor's device (the common case, threaded on
+// the CPU); other p read the values on the host (a copy from a GPU).
+double grad_norm(const Tensor& g, double p) {
+  if (g.numel() == 0) return 0.0;
+  if (p == 2.0) return std::sqrt(device_sum_squares(g.device(), g.data(), g.numel()));
+  const std::vector<float> v = g.to_vector();
+  double acc = 0.0;
+  for (float x : v) {
+    const double a = std::fabs(static_cast<double>(x));
+    if (std::isnan(a)) return a;
+    acc = std::isinf(p) ? std::max(acc, a) : acc + std::pow(a, p);  // max |x|, or sum |x|^p
+  }
+  return std::isinf(p) ? acc : std::pow(acc, 1.0 / p);
+}
+
+}  // namespace
+
+double clip_grad_norm_(const NamedTensors& params, double max_norm, double norm_type, bool error_if_nonfinite) {
+  TG_CHECK(max_norm >= 0.0, "clip_grad_norm_: max_norm must be >= 0 (inf measures only), got " << max_norm);
+  TG_CHECK(norm_type > 0.0, "clip_grad_norm_: norm_type must be > 0 or inf, got " << norm_type);
+  // total = || (||g_1||_p, ..., ||g_n||_p) ||_p
+  std::vector<Tensor> grads;
+  double total = 0.0;
+  std::string first_bad;
+  for (const auto& [name, param] : params) {
+    const Tensor g = param.defined() ? param.grad() : Tensor();
+    if (!g.defined()) continue;
+    TG_CHECK(g.dtype() == DType::Float32, "clip_grad_norm_: the gradient of '" << name << "' is not float32");
+    const double n = grad_norm(g, norm_type);
+    if (!std::isfinite(n) && first_bad.empty()) first_bad = "'" + name + "' " + shape_str(g.shape());
+    total = std::isinf(norm_type) ? std::max(total, n) : total + std::pow(n, norm_type);
+    if (std::isnan(n)) total = n;
+    grads.push_back(g);
+  }
+  if (!std::isinf(norm_type) && !std::isnan(total)) total = std::pow(total, 1.0 / norm_type);
+  TG_CHECK(!error_if_nonfinite || std::isfinite(total),
+           "clip_grad_norm_: the total " << norm_type << "-norm of the gradients is " << total
+               << "; the first non-finite gradient is that of " << first_bad
+               << " (nothing was scaled; error_if_nonfinite=false scales them anyway, as PyTorch does)");
+  // c = min(max_norm / (total + 1e-6), 1): NaN when total is, which makes every gradient NaN
+  const double c = max_norm / (total + 1e-6);
+  if (!(c < 1.0) && !std::isnan(c)) return total;
+  NoGradGuard no_grad;
+  for (const Tensor& g : grads) g.copy_(mul(g, static_cast<float>(c)));
+  return total;
+}
+
+double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, double norm_type, bool error_if_nonfinite) {
+  NamedTensors named;
+  named.reserve(params.size());
+  for (size_t i = 0; i < params.size(); ++i) named.emplace_back("parameter " + std::to_string(i), params[i]);
+  return clip_grad_norm_(named, max_norm, norm_type, error_if_nonfinite);
+}
+
+}  // namespace tg::nn
