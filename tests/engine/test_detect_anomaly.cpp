@@ -10,24 +10,12 @@
 #include "engine/autograd.h"
 #include "engine/error.h"
 #include "engine/ops.h"
+#include "support/error_of.h"
 
 using namespace tg;
 
-namespace {
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-
-}  // namespace
+using test::contains;
+using test::error_of;
 
 TEST_CASE("anomaly detection is off by default, scoped, and nests") {
   CHECK_FALSE(anomaly_detection_enabled());

@@ -9,28 +9,15 @@
 #include "engine/error.h"
 #include "engine/nn_ops.h"
 #include "engine/ops.h"
+#include "support/error_of.h"
 #include "nn/layers_conv.h"
 #include "nn/layers_norm.h"
 #include "optim/sgd.h"
 
 using namespace tg;
 
-namespace {
-
-// The message of the tg::Error that `f` throws ("" when it throws none).
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
-
-}  // namespace
+using test::contains;
+using test::error_of;
 
 TEST_CASE("version: fill_, copy_ and views share one count per storage") {
   Tensor x = Tensor::zeros({2, 3});

@@ -25,10 +25,12 @@
 #include "engine/ops.h"
 #include "engine/parallel.h"
 #include "engine/random.h"
+#include "support/error_of.h"
 #include "support/fixtures.h"
 #include "support/gradcheck.h"
 
 using namespace tg;
+using tg::test::error_of;
 using tg::test::gradcheck;
 using tg::test::GradcheckOptions;
 using tg::test::leaf;
@@ -40,17 +42,6 @@ void check_grad(const std::function<Tensor(const std::vector<Tensor>&)>& fn, con
   const auto r = gradcheck(fn, inputs, opts);
   CHECK_MESSAGE(r.ok, r.report);
   CHECK(r.checked > 0);
-}
-
-// The message of the tg::Error thrown by fn ("" when nothing is thrown).
-template <class F>
-std::string error_of(F&& fn) {
-  try {
-    fn();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
 }
 
 int64_t meta_int(const io::SafetensorsFile& f, const std::string& key) {
