@@ -17,6 +17,7 @@
 #include "examples/train/metrics.h"
 #include "examples/train/output_files.h"
 #include "io/safetensors.h"
+#include "support/error_of.h"
 #include "tiny_run.h"
 #include "train_cli_util.h"
 
@@ -256,14 +257,7 @@ TEST_CASE("--detect-anomaly names the op where a NaN or Inf first appears; witho
     const Tensor w = t.model().named_parameters().front().second;
     REQUIRE(w.dim() == 4);
     w.data()[5] = std::nanf("");
-    const std::string message = [&] {
-      try {
-        t.run();
-      } catch (const std::exception& e) {
-        return std::string(e.what());
-      }
-      return std::string();
-    }();
+    const std::string message = tg::test::error_of([&] { t.run(); });
     CAPTURE(message);
     if (detect) {
       CHECK(message.find("forward (anomaly detection): 'conv2d") != std::string::npos);
