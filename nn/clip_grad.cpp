@@ -29,36 +29,47 @@ double grad_norm(const Tensor& g, double p) {
   return std::isinf(p) ? acc : std::pow(acc, 1.0 / p);
 }
 
-}  // namespace
-
-double clip_grad_norm_(const NamedTensors& params, double max_norm, double norm_type, bool error_if_nonfinite) {
-  TG_CHECK(max_norm >= 0.0, "clip_grad_norm_: max_norm must be >= 0 (inf measures only), got " << max_norm);
-  TG_CHECK(norm_type > 0.0, "clip_grad_norm_: norm_type must be > 0 or inf, got " << norm_type);
-  // total = || (||g_1||_p, ..., ||g_n||_p) ||_p
+// The gradients of `params` (those that have one), their total p-norm, and the first non-finite one.
+struct GradNorms {
   std::vector<Tensor> grads;
   double total = 0.0;
-  std::string first_bad;
+  std::string first_bad;  // "'name' (shape)" or empty
+};
+
+GradNorms measure(const NamedTensors& params, double norm_type) {
+  TG_CHECK(norm_type > 0.0, "clip_grad_norm_: norm_type must be > 0 or inf, got " << norm_type);
+  GradNorms m;
   for (const auto& [name, param] : params) {
     const Tensor g = param.defined() ? param.grad() : Tensor();
     if (!g.defined()) continue;
     TG_CHECK(g.dtype() == DType::Float32, "clip_grad_norm_: the gradient of '" << name << "' is not float32");
     const double n = grad_norm(g, norm_type);
-    if (!std::isfinite(n) && first_bad.empty()) first_bad = "'" + name + "' " + shape_str(g.shape());
-    total = std::isinf(norm_type) ? std::max(total, n) : total + std::pow(n, norm_type);
-    if (std::isnan(n)) total = n;
-    grads.push_back(g);
+    if (!std::isfinite(n) && m.first_bad.empty()) m.first_bad = "'" + name + "' " + shape_str(g.shape());
+    m.total = std::isinf(norm_type) ? std::max(m.total, n) : m.total + std::pow(n, norm_type);
+    if (std::isnan(n)) m.total = n;
+    m.grads.push_back(g);
   }
-  if (!std::isinf(norm_type) && !std::isnan(total)) total = std::pow(total, 1.0 / norm_type);
-  TG_CHECK(!error_if_nonfinite || std::isfinite(total),
-           "clip_grad_norm_: the total " << norm_type << "-norm of the gradients is " << total
-               << "; the first non-finite gradient is that of " << first_bad
+  if (!std::isinf(norm_type) && !std::isnan(m.total)) m.total = std::pow(m.total, 1.0 / norm_type);
+  return m;
+}
+
+}  // namespace
+
+double total_grad_norm(const NamedTensors& params, double norm_type) { return measure(params, norm_type).total; }
+
+double clip_grad_norm_(const NamedTensors& params, double max_norm, double norm_type, bool error_if_nonfinite) {
+  TG_CHECK(max_norm >= 0.0, "clip_grad_norm_: max_norm must be >= 0 (inf measures only), got " << max_norm);
+  const GradNorms m = measure(params, norm_type);  // total = || (||g_1||_p, ..., ||g_n||_p) ||_p
+  TG_CHECK(!error_if_nonfinite || std::isfinite(m.total),
+           "clip_grad_norm_: the total " << norm_type << "-norm of the gradients is " << m.total
+               << "; the first non-finite gradient is that of " << m.first_bad
                << " (nothing was scaled; error_if_nonfinite=false scales them anyway, as PyTorch does)");
   // c = min(max_norm / (total + 1e-6), 1): NaN when total is, which makes every gradient NaN
-  const double c = max_norm / (total + 1e-6);
-  if (!(c < 1.0) && !std::isnan(c)) return total;
+  const double c = max_norm / (m.total + 1e-6);
+  if (!(c < 1.0) && !std::isnan(c)) return m.total;
   NoGradGuard no_grad;
-  for (const Tensor& g : grads) g.copy_(mul(g, static_cast<float>(c)));
-  return total;
+  for (const Tensor& g : m.grads) g.copy_(mul(g, static_cast<float>(c)));
+  return m.total;
 }
 
 double clip_grad_norm_(const std::vector<Tensor>& params, double max_norm, double norm_type, bool error_if_nonfinite) {

@@ -18,6 +18,10 @@ namespace tg::nn {
 
 constexpr double kInfNorm = std::numeric_limits<double>::infinity();
 
+// || (||g_1||_p, ..., ||g_n||_p) ||_p over the parameters that have a gradient (0 when none): the
+// total clip_grad_norm_ measures, without scaling anything. NaN or Inf when a gradient is.
+double total_grad_norm(const NamedTensors& params, double norm_type = 2.0);
+
 // Scales the parameters' gradients in place so that their global p-norm is at most max_norm and
 // returns that norm as it was before scaling. Parameters without a gradient are skipped (none at
 // all: returns 0). max_norm >= 0 (inf: measure only); norm_type p > 0 or kInfNorm. With

@@ -77,6 +77,17 @@ MetricsLog::MetricsLog(const std::string& base, std::vector<std::string> columns
       header += columns_[i];
     }
     csv_->append(header + "\n");
+    return;
+  }
+  // A resumed run keeps the columns its file was started with (a run begun by an older version
+  // may lack newer ones, which then go to the JSONL only), so every row matches the header.
+  std::ifstream in(base + ".csv");
+  std::string header;
+  if (std::getline(in, header) && !header.empty()) {
+    std::vector<std::string> existing;
+    std::istringstream cells(header);
+    for (std::string cell; std::getline(cells, cell, ',');) existing.push_back(cell);
+    columns_ = std::move(existing);
   }
 }
 

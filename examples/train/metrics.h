@@ -18,7 +18,8 @@ using Record = nlohmann::ordered_json;  // keys keep their insertion order (CSV 
 class MetricsLog {
  public:
   // Opens <base>.jsonl and <base>.csv for appending (creating them). `columns` fixes the CSV
-  // header, written only when the CSV file is empty; "step" should come first. `faults`: test hook.
+  // header, written only when the CSV file is empty; a CSV that exists keeps its own header's
+  // columns (a run resumed by a newer version). "step" should come first. `faults`: test hook.
   MetricsLog(const std::string& base, std::vector<std::string> columns, WriteFaults* faults = nullptr);
   void append(const Record& r);  // missing columns are empty cells; non-finite numbers -> null / empty
   void flush();                  // throws IOError naming the file that could not be written

@@ -98,8 +98,8 @@ document.body.setAttribute('data-charts-total',String(svgs.length));})();
 }  // namespace
 
 std::vector<std::string> report_chart_ids() {
-  return {"chart-loss", "chart-accuracy", "chart-lr", "chart-trust-raw", "chart-trust-applied", "chart-trust-summary",
-          "chart-clipped"};
+  return {"chart-loss", "chart-accuracy", "chart-lr", "chart-grad-norm", "chart-trust-raw", "chart-trust-applied",
+          "chart-trust-summary", "chart-clipped"};
 }
 
 RunData read_run(const std::string& run_dir) {
@@ -169,6 +169,13 @@ std::string render_report_html(const RunData& run) {
     Series lr = series_of(run.steps, "step", "lr", "learning rate");
     lr.color = "#9467bd";
     h << render_line_chart({"chart-lr", "Learning-rate schedule", "step", "lr"}, {lr});
+  }
+  {
+    Series g = series_of(run.steps, "step", "grad_norm", "||G||");
+    g.color = "#8c564b";
+    ChartSpec spec{"chart-grad-norm", "Global gradient norm ||G|| (before --max-grad-norm's clip)", "step", "||G||", true};
+    spec.empty_note = "no grad_norm in metrics_steps (a run of an older version)";
+    h << render_line_chart(spec, {g});
   }
 
   // ---- trust ratios ----

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <limits>
 #include <cstring>
 #include <filesystem>
 #include <optional>
@@ -233,7 +234,7 @@ void Trainer::open_logs(bool resumed) {
     for (const auto& p : {steps + ".jsonl", steps + ".csv", epochs + ".jsonl", epochs + ".csv", trust}) fs::remove(p, ec);
   }
   step_log_ = std::make_unique<MetricsLog>(
-      steps, std::vector<std::string>{"step", "epoch", "loss", "acc", "lr", "img_per_s", "time_s", "tr_count", "tr_min",
+      steps, std::vector<std::string>{"step", "epoch", "loss", "acc", "lr", "grad_norm", "img_per_s", "time_s", "tr_count", "tr_min",
                                       "tr_median", "tr_max", "tr_raw_min", "tr_raw_median", "tr_raw_max",
                                       "clipped_fraction"},
       &faults_);
@@ -320,14 +321,19 @@ void Trainer::train_step(const data::Batch& batch) {
   } else if (!bad_buffers.empty()) {
     why = bad_buffers;
   } else {
-    // --max-grad-norm for the optimizers that do not clip themselves (LAMB and LAMBC do, inside
-    // step): g <- g min(max / (||G|| + 1e-6), 1), on the averaged gradients, so alike on every rank.
-    // A non-finite ||G|| scales nothing: the optimizer's check below names the parameter.
+    // ||G||, the global 2-norm of the averaged gradients (alike on every rank), logged per step as
+    // grad_norm; --max-grad-norm, for the optimizers that do not clip themselves (LAMB and LAMBC do,
+    // inside step), scales by min(max / (||G|| + 1e-6), 1) in the same pass. A non-finite ||G||
+    // scales nothing: the optimizer's check below names the parameter.
+    const NamedTensors params = model_->named_parameters();
     if (clip_gradients_) {
       try {
-        nn::clip_grad_norm_(model_->named_parameters(), c_.max_grad_norm, 2.0, /*error_if_nonfinite=*/true);
+        last_grad_norm_ = nn::clip_grad_norm_(params, c_.max_grad_norm, 2.0, /*error_if_nonfinite=*/true);
       } catch (const Error&) {
+        last_grad_norm_ = std::numeric_limits<double>::quiet_NaN();
       }
+    } else {
+      last_grad_norm_ = nn::total_grad_norm(params);
     }
     // --on-nonfinite stop: throws naming the parameter whose gradient is not finite. The averaged
     // gradients are the same on every rank, so every rank takes the same decision.
@@ -388,6 +394,7 @@ void Trainer::log_step(double step_seconds, int64_t images) {
   r["loss"] = last_step_loss_;
   r["acc"] = last_step_acc_;
   r["lr"] = last_lr_;
+  if (std::isfinite(last_grad_norm_)) r["grad_norm"] = last_grad_norm_;  // before --max-grad-norm's clip
   r["img_per_s"] = step_seconds > 0 ? static_cast<double>(images) / step_seconds : 0.0;
   r["time_s"] = wall_before_ + seconds_since(session_start_);
   const auto& recs = dist_ ? dist_->trust_ratios(*optimizer_) : optimizer_->trust_ratios();

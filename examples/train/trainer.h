@@ -141,6 +141,7 @@ class Trainer {
   std::string last_checkpoint_;
   // Last step's values for the progress display.
   double last_step_loss_ = 0, last_step_acc_ = 0, last_lr_ = 0;
+  double last_grad_norm_ = 0;  // ||G|| of the last step's averaged gradients (NaN when not finite)
   bool last_step_applied_ = true;  // false after a skipped non-finite step
 };
 

@@ -210,7 +210,7 @@ TEST_CASE("defect 4: a huge learning rate stops before a non-finite checkpoint; 
   CHECK(list_checkpoints(dir.file("skip/checkpoints")).empty());
 }
 
-TEST_CASE("--max-grad-norm clips any optimizer's gradients: one SGD step moves the weights by lr x max_norm") {
+TEST_CASE("--max-grad-norm clips any optimizer's gradients: one SGD step moves the weights by lr x max_norm; grad_norm is logged") {
   ThreadScope threads(1);
   // SGD without momentum or decay: w1 - w0 = -lr g, so ||w1 - w0|| = lr ||g|| = lr max_norm once clipped.
   for (const double max_norm : {0.0, 1e-3}) {
@@ -237,10 +237,16 @@ TEST_CASE("--max-grad-norm clips any optimizer's gradients: one SGD step moves t
       const std::vector<float> a = after[i].second.to_vector(), b = before[i].second.to_vector();
       for (size_t j = 0; j < a.size(); ++j) moved_sq += (static_cast<double>(a[j]) - b[j]) * (static_cast<double>(a[j]) - b[j]);
     }
+    // metrics_steps.jsonl's grad_norm is ||G|| before the clip: lr ||G|| is the unclipped move.
+    const auto rows = read_jsonl(dir.file("metrics_steps.jsonl"));
+    REQUIRE(rows.size() == 1);
+    const double grad_norm = rows[0]["grad_norm"].get<double>();
     if (max_norm > 0) {
       CHECK(std::sqrt(moved_sq) == doctest::Approx(0.1 * max_norm).epsilon(1e-3));
+      CHECK(grad_norm > 100 * max_norm);
     } else {
-      CHECK(std::sqrt(moved_sq) > 100 * 0.1 * 1e-3);  // unclipped: the gradient is far above 1e-3
+      CHECK(std::sqrt(moved_sq) == doctest::Approx(0.1 * grad_norm).epsilon(1e-4));
+      CHECK(grad_norm > 100 * 1e-3);  // the gradient is far above the other run's 1e-3
     }
   }
 }

@@ -6,6 +6,7 @@
 #include <csignal>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <sstream>
 
 #include "examples/train/checkpoint.h"
@@ -125,4 +126,31 @@ TEST_CASE("resume refuses a checkpoint of another optimizer, naming the mismatch
   Trainer t2(other, tiny_data(), RunPaths{dir.file("other"), ""}, quiet());
   CHECK_THROWS_WITH(t2.resume(load_checkpoint(resolve_checkpoint(dir.str()))), doctest::Contains("lambc"));
   CHECK_THROWS_WITH(resolve_checkpoint(dir.file("nowhere")), doctest::Contains("nowhere"));
+}
+
+TEST_CASE("a resumed run's CSV keeps the columns its file began with, so rows match the header") {
+  test::ScratchDir dir("csv_columns");
+  const std::string base = dir.file("metrics_steps");
+  {
+    std::ofstream(base + ".csv") << "step,loss,lr\n1,2.5,0.01\n";  // written by a version without grad_norm
+  }
+  MetricsLog log(base, {"step", "loss", "lr", "grad_norm"});
+  Record r;
+  r["step"] = 2;
+  r["loss"] = 2.0;
+  r["lr"] = 0.02;
+  r["grad_norm"] = 1.5;
+  log.append(r);
+  log.flush();
+  std::ifstream in(base + ".csv");
+  std::string header, first, second;
+  std::getline(in, header);
+  std::getline(in, first);
+  std::getline(in, second);
+  CHECK(header == "step,loss,lr");
+  CHECK(second == "2,2,0.02");  // three cells, as the header; grad_norm is in the JSONL only
+  std::ifstream jsonl(base + ".jsonl");
+  std::string row;
+  std::getline(jsonl, row);
+  CHECK(row.find("\"grad_norm\":1.5") != std::string::npos);
 }
