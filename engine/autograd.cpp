@@ -1,5 +1,6 @@
-// The backward pass: iterative topological order, gradient summation per node, leaf accumulation,
-// graph freeing. Also grad mode and node destruction without deep recursion.
+// The backward pass: iterative topological order, the saved tensors' versions checked, gradient
+// summation per node, leaf accumulation, graph freeing. Also grad mode, anomaly detection and node
+// destruction without deep recursion.
 #include "engine/autograd.h"
 
 #include <cmath>

@@ -6,6 +6,9 @@
 // its backward needs, and a backward function  dout -> (dinput_0, dinput_1, ...).
 // backward() orders nodes with an explicit stack (no recursion, so 10^5-op chains are fine),
 // sums gradients arriving at each node, accumulates (+=) into leaf .grad, and frees the graph.
+// A node remembers the versions of the tensors its backward reads; backward() refuses a graph in
+// which one was modified in place since (Tensor::version). DetectAnomalyGuard names the first op
+// whose output or gradient turns NaN/Inf.
 #pragma once
 #include <functional>
 #include <memory>
