@@ -111,6 +111,7 @@ void DataParallel::broadcast_parameters(int root) {
   for (auto& [name, t] : all_params_) {
     if (t.device().is_cpu()) {
       group_.broadcast(t.data(), t.numel(), root, "broadcast of parameter '" + name + "'");
+      t.bump_version();  // written in place, as the tensor collectives count it
     } else {
       group_.broadcast(t, root);  // through NCCL
     }
@@ -133,6 +134,7 @@ void DataParallel::sync_buffers(BufferSync mode) {
     } else {
       group_.all_reduce(t.data(), t.numel(), ReduceOp::kAverage, "average of buffer '" + name + "'");
     }
+    t.bump_version();
   }
 }
 

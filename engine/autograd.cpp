@@ -82,17 +82,19 @@ Tensor& record_op(Tensor& out, const char* name, std::initializer_list<const Ten
                   std::initializer_list<const Tensor*> saved) {
   if (!any_requires_grad(inputs)) return out;
   if (g_detect_anomaly && out.dtype() == DType::Float32 && !all_finite(out)) {
-    // A non-finite input that a recorded op produced was reported there; one that no op produced
-    // (a parameter, the data) is reported here, at its first use; else this op made the NaN.
+    // A non-finite input that a recorded op produced was reported there; a leaf that requires grad
+    // (a parameter) is reported here, at its first use; an input that requires no grad may hold
+    // Inf on purpose (a -inf mask) and is let through; else this op made the NaN. (PyTorch's
+    // detect_anomaly checks only the backward; this forward check is ours.)
     bool inputs_finite = true;
     size_t i = 0;
     for (const Tensor* t : inputs) {
       if (t && t->defined() && t->dtype() == DType::Float32 && !all_finite(*t)) {
         inputs_finite = false;
-        TG_CHECK(t->grad_fn() != nullptr, "forward (anomaly detection): '"
-                                              << name << "' was given NaN or Inf in its input " << i << " "
-                                              << shape_str(t->shape())
-                                              << ", which no recorded op produced (a parameter, or the data)");
+        TG_CHECK(t->grad_fn() != nullptr || !t->requires_grad(),
+                 "forward (anomaly detection): '" << name << "' was given NaN or Inf in its input " << i << " "
+                                                  << shape_str(t->shape())
+                                                  << ", a leaf that requires grad (a parameter) no recorded op produced");
       }
       ++i;
     }

@@ -151,7 +151,7 @@ Tensor conv2d_with(const Tensor& x, const Tensor& w, const Tensor& b, const Conv
         break;
     }
     return std::vector<Tensor>{dx, dw, db};
-  }, {&xd, &wd, &yd});
+  }, {need_w ? &xd : nullptr, need_x ? &wd : nullptr, &yd});  // dw reads x, dx reads w
 }
 
 }  // namespace
@@ -236,7 +236,7 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, co
                            break;
                        }
                        return std::vector<Tensor>{dx, dg, db};
-                     }, {&xd, &gd});
+                     }, {need_x || need_g ? &xd : nullptr, need_x ? &gd : nullptr});  // dgamma and dx read x, dx gamma
   }
 
   TG_CHECK(running_mean.defined() && running_var.defined(),
@@ -276,7 +276,7 @@ Tensor batch_norm2d(const Tensor& x, const Tensor& gamma, const Tensor& beta, co
                          break;
                      }
                      return std::vector<Tensor>{dx, dg, db};
-                   }, {&xd, &gd});
+                   }, {need_g ? &xd : nullptr, need_x ? &gd : nullptr});  // dgamma reads x, dx gamma
 }
 
 // ---- add_relu: relu(a + b), the residual sum and its ReLU in one CPU pass ----
@@ -345,7 +345,7 @@ Tensor batch_norm2d_relu(const Tensor& x, const Tensor& gamma, const Tensor& bet
                                                     affine.data(), xd.data(), data_or_null(gd), mean.data(),
                                                     invstd.data(), N, C, HW);
                      return std::vector<Tensor>{dx, dg, db};
-                   }, {&xd, &gd});
+                   }, {&xd, need_x ? &gd : nullptr});  // the ReLU mask (every gradient) reads x, dx gamma
 }
 
 // ---- batch_norm2d_relu_maxpool2x2: max_pool2d(relu(batch_norm2d(x)), 2), the full-size output never stored ----
@@ -387,7 +387,7 @@ Tensor batch_norm2d_relu_maxpool2x2(const Tensor& x, const Tensor& gamma, const 
                          static_cast<const int32_t*>(indices->data()), affine.data(), xd.data(), data_or_null(gd),
                          mean.data(), invstd.data(), N, C, H, W);
                      return std::vector<Tensor>{dx, dg, db};
-                   }, {&xd, &gd});
+                   }, {&xd, need_x ? &gd : nullptr});  // the ReLU mask (every gradient) reads x, dx gamma
 }
 
 // ---- pooling ----

@@ -29,18 +29,34 @@ Tensor binary(const Tensor& a, const Tensor& b, BinaryOp op, const char* name) {
                                         cpu::make_broadcast(out_shape, a.shape(), b.shape())));
       break;
   }
+  // Only the gradients some input needs are computed, and only the values they read are kept:
+  // da = g b and g / b read b; db = g a reads a, db = -g a / b^2 reads both.
+  const bool need_a = a.requires_grad(), need_b = b.requires_grad();
   const bool need_values = op == BinaryOp::Mul || op == BinaryOp::Div;
-  Tensor ad = need_values ? a.detach() : Tensor(), bd = need_values ? b.detach() : Tensor();
+  Tensor ad = need_values && need_b ? a.detach() : Tensor();
+  Tensor bd = need_values && (need_a || (op == BinaryOp::Div && need_b)) ? b.detach() : Tensor();
   const Shape sa = a.shape(), sb = b.shape();
-  return record_op(out, name, {&a, &b}, [op, ad, bd, sa, sb](const Tensor& g) {
+  return record_op(out, name, {&a, &b}, [op, ad, bd, sa, sb, need_a, need_b](const Tensor& g) {
+    Tensor da, db;
     switch (op) {
-      case BinaryOp::Add: return std::vector<Tensor>{sum_to(g, sa), sum_to(g, sb)};
-      case BinaryOp::Sub: return std::vector<Tensor>{sum_to(g, sa), sum_to(neg(g), sb)};
-      case BinaryOp::Mul: return std::vector<Tensor>{sum_to(mul(g, bd), sa), sum_to(mul(g, ad), sb)};
+      case BinaryOp::Add:
+        if (need_a) da = sum_to(g, sa);
+        if (need_b) db = sum_to(g, sb);
+        break;
+      case BinaryOp::Sub:
+        if (need_a) da = sum_to(g, sa);
+        if (need_b) db = sum_to(neg(g), sb);
+        break;
+      case BinaryOp::Mul:
+        if (need_a) da = sum_to(mul(g, bd), sa);
+        if (need_b) db = sum_to(mul(g, ad), sb);
+        break;
       case BinaryOp::Div:
-        return std::vector<Tensor>{sum_to(div(g, bd), sa), sum_to(neg(div(mul(g, ad), mul(bd, bd))), sb)};
+        if (need_a) da = sum_to(div(g, bd), sa);
+        if (need_b) db = sum_to(neg(div(mul(g, ad), mul(bd, bd))), sb);
+        break;
     }
-    return std::vector<Tensor>{Tensor(), Tensor()};
+    return std::vector<Tensor>{da, db};
   }, {&ad, &bd});
 }
 

@@ -47,7 +47,7 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
       gemm_on(g.device(), true, false, K, N, M, 1.f, ad.data(), g.data(), 0.f, db.data());  // (M,K)^T x (M,N)
     }
     return std::vector<Tensor>{da, db};
-  }, {&ad, &bd});
+  }, {need_b ? &ad : nullptr, need_a ? &bd : nullptr});  // db reads a, da reads b
 }
 
 Tensor transpose(const Tensor& x) {
@@ -107,7 +107,7 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& b) {
       }
     }
     return std::vector<Tensor>{dx, dw, db};
-  }, {&xd, &wd});
+  }, {need_w ? &xd : nullptr, need_x ? &wd : nullptr});  // dw reads x, dx reads w
 }
 
 }  // namespace tg

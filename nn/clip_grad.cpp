@@ -62,7 +62,8 @@ double clip_grad_norm_(const NamedTensors& params, double max_norm, double norm_
   const GradNorms m = measure(params, norm_type);  // total = || (||g_1||_p, ..., ||g_n||_p) ||_p
   TG_CHECK(!error_if_nonfinite || std::isfinite(m.total),
            "clip_grad_norm_: the total " << norm_type << "-norm of the gradients is " << m.total
-               << "; the first non-finite gradient is that of " << m.first_bad
+               << (m.first_bad.empty() ? std::string("; every gradient's norm is finite, their total overflows")
+                                       : "; the first non-finite gradient is that of " + m.first_bad)
                << " (nothing was scaled; error_if_nonfinite=false scales them anyway, as PyTorch does)");
   // c = min(max_norm / (total + 1e-6), 1): NaN when total is, which makes every gradient NaN
   const double c = max_norm / (m.total + 1e-6);

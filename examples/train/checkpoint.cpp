@@ -176,9 +176,14 @@ LoadedCheckpoint load_checkpoint(const std::string& path) {
   if (!odd.empty()) bad_counter(path, "tensor '" + odd + "' has dtype " + dtype + "; train checkpoints hold F32 only");
   const int64_t optim_step = meta_int(m, "optim.step", path);
   const int64_t skipped = stat_int(c.trainer.stats, "skipped_steps", path);
-  if (skipped < 0 || optim_step < 0 || optim_step + skipped != c.trainer.step)
+  // A run resumed at another world size counts its optimizer steps scaled (trainer.cpp, step_offset).
+  const int64_t offset = stat_int(c.trainer.stats, "step_offset", path);
+  constexpr int64_t kBound = int64_t{1} << 53;  // keeps the sums below from overflowing
+  if (skipped < 0 || optim_step < 0 || skipped > kBound || optim_step > kBound || offset < -kBound || offset > kBound ||
+      c.trainer.step > kBound || optim_step + skipped != c.trainer.step + offset)
     bad_counter(path, "the optimizer has made " + std::to_string(optim_step) + " steps and the trainer skipped " +
-                          std::to_string(skipped) + ", but the trainer is at step " + std::to_string(c.trainer.step));
+                          std::to_string(skipped) + ", but the trainer is at step " + std::to_string(c.trainer.step) +
+                          (offset != 0 ? " with a step offset of " + std::to_string(offset) : std::string()));
   std::optional<NonFiniteTensor> bad = first_non_finite(c.model, "model tensor");
   if (!bad) bad = first_non_finite(c.optimizer.tensors, "optimizer state");
   if (bad) bad_counter(path, bad->describe());

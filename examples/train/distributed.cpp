@@ -104,8 +104,16 @@ void DistributedTraining::after_resume(optim::Optimizer& full) {
   full.reset_state();
 }
 
-std::string check_resume_world_size(int64_t saved, int64_t world, int64_t epoch_batches, const std::string& path) {
+std::string check_resume_world_size(int64_t saved, int64_t world, int64_t epoch_batches, int64_t max_steps,
+                                    const std::string& path) {
   if (saved == world) return "";
+  // --max-steps counts steps, whose length changes with the world size (and a run it cut counts its
+  // partial last epoch as done): only runs that end by --epochs continue at another size.
+  TG_CHECK(max_steps == 0, "--resume: checkpoint '" << path << "' was written by " << saved << " rank(s) and this run has "
+                                                    << world << ", but the run is bounded by --max-steps " << max_steps
+                                                    << ", whose steps change length with the world size; resume with "
+                                                    << (saved == 1 ? std::string("one process")
+                                                                   : "mpirun -np " + std::to_string(saved)));
   TG_CHECK(epoch_batches == 0,
            "--resume: checkpoint '" << path << "' was written by " << saved << " rank(s) in the middle of an epoch (batch "
                << epoch_batches << "); this run has " << world << ", and the data order of the rest of that epoch depends on "

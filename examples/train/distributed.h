@@ -81,6 +81,7 @@ Device rank_device(const std::string& device, int local_rank, int world_size, in
 // with a tg::Error naming both otherwise
 // (the rest of that epoch's data order depends on the world size). Returns the note to print
 // when the sizes differ, "" when they agree.
-std::string check_resume_world_size(int64_t saved, int64_t world, int64_t epoch_batches, const std::string& path);
+std::string check_resume_world_size(int64_t saved, int64_t world, int64_t epoch_batches, int64_t max_steps,
+                                    const std::string& path);
 
 }  // namespace tg::train

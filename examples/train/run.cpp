@@ -60,6 +60,30 @@ void note_data_fallback(const std::string& data_dir, const std::string& source, 
       << (fs::is_directory(data_dir, ec) ? "it does not hold this dataset" : "it does not exist") << ")" << std::endl;
 }
 
+namespace {
+
+// A checkpoint resumed at another world size counts its steps anew in the new size (ckpt-8 may
+// follow ckpt-16), so it continues in another run directory: in the old one, the step-numbered
+// logs and checkpoints would mix the two counts (a later --resume of the directory would pick the
+// old, higher-numbered checkpoint).
+void refuse_same_dir_at_other_world_size(const LoadedCheckpoint& ckpt, const std::string& run_dir,
+                                         const std::string& checkpoint_dir, int world) {
+  const auto saved = ckpt.trainer.stats.find("world_size");
+  const int64_t saved_world = saved != ckpt.trainer.stats.end() && saved->is_number_integer() ? saved->get<int64_t>() : 1;
+  if (saved_world == world) return;
+  std::error_code ec;
+  const fs::path old_dir = fs::weakly_canonical(fs::path(ckpt.path).parent_path(), ec);
+  const fs::path new_dir =
+      fs::weakly_canonical(checkpoint_dir.empty() ? fs::path(run_dir) / "checkpoints" : fs::path(checkpoint_dir), ec);
+  if (old_dir != new_dir) return;
+  throw ConfigError("--resume: checkpoint '" + ckpt.path + "' was written by " + std::to_string(saved_world) +
+                    " rank(s) and this run has " + std::to_string(world) +
+                    "; the steps are counted anew at the new size, so the run continues in another directory: add "
+                    "--run-name NEW_NAME (or --log-dir, or --checkpoint-dir) to write it beside this one");
+}
+
+}  // namespace
+
 std::string default_run_name(const TrainConfig& c) {
   const std::time_t now = std::time(nullptr);
   std::tm tm{};
@@ -118,6 +142,7 @@ int run_train(int argc, const char* const* argv, std::ostream& out_root, std::os
       if (c.run_name.empty()) c.run_name = default_run_name(c);
       run_dir = (fs::path(c.log_dir) / c.run_name).string();
     }
+    if (resuming) refuse_same_dir_at_other_world_size(ckpt, run_dir, c.checkpoint_dir, group ? group->world_size() : 1);
     if (group) {
       group->set_timeout_seconds(c.comm_timeout);
       if (!group->is_root()) run_dir.clear();  // rank 0 alone writes logs, report and checkpoints

@@ -5,9 +5,9 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <limits>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 #include <optional>
 #include <sstream>
 #include <type_traits>
@@ -146,13 +146,14 @@ void Trainer::visit_saved_stats(Self& self, Visit&& visit) {
   visit("skipped_steps", self.skipped_steps_);
   visit("nonfinite_streak", self.nonfinite_streak_);
   visit("images_offset", self.images_offset_);
+  visit("step_offset", self.step_offset_);
 }
 
 void Trainer::resume(const LoadedCheckpoint& ck) {
   const int64_t world = opt_.group ? opt_.group->world_size() : 1;
   const std::string world_note = check_resume_world_size(static_cast<int64_t>(json_num(ck.trainer.stats, "world_size", 1)),
                                                          world, static_cast<int64_t>(json_num(ck.trainer.stats, "epoch_batches", 0)),
-                                                         ck.path);
+                                                         c_.max_steps, ck.path);
   // The counters are in the frame of the world size that wrote them: cross-checked when it is this
   // run's (another world size may only resume at an epoch end, checked above).
   if (world_note.empty()) check_checkpoint_counters(ck, steps_per_epoch_, total_steps_, c_.epochs, c_.batch_size * world, c_.drop_last);
@@ -174,9 +175,19 @@ void Trainer::resume(const LoadedCheckpoint& ck) {
   if (!world_note.empty()) {  // another world size: whole epochs done, counted in this run's steps
     step_ = epochs_done_ * steps_per_epoch_;
     train_loader_->set_state({epochs_done_, 0});
-    // The schedule reads the optimizer's step count: in this run's steps, so the lr continues from
-    // the same fraction of the run (the old count against the new, shorter run ended it at lr 0).
-    optimizer_->set_step_count(step_ - skipped_steps_);
+    // The schedule reads the optimizer's step count: scaled into this run's steps, so the lr
+    // continues from the same fraction of the run (the old count against the new, shorter run
+    // ended it at lr 0),  count_new = round(count_old * steps_per_epoch_new / steps_per_epoch_old).
+    // Skipped steps scale with it; step_offset_ keeps the checkpoint's count check exact:
+    //   optimizer steps + skipped steps = trainer step + step_offset_.
+    const int64_t old_steps_per_epoch = epochs_done_ > 0 ? ck.trainer.step / epochs_done_ : steps_per_epoch_;
+    const int64_t count = old_steps_per_epoch > 0
+                              ? std::max<int64_t>(0, std::llround(static_cast<double>(optimizer_->step_count()) *
+                                                                  static_cast<double>(steps_per_epoch_) /
+                                                                  static_cast<double>(old_steps_per_epoch)))
+                              : optimizer_->step_count();
+    optimizer_->set_step_count(count);
+    step_offset_ = count + skipped_steps_ - step_;
     images_offset_ = images_seen_ - step_ * c_.batch_size * (opt_.group ? opt_.group->world_size() : 1);
     say(world_note);
   }
@@ -261,7 +272,9 @@ void Trainer::train_step(const data::Batch& batch) {
   // One optimizer step over `batch`, split into k micro-batches of n_i images:
   //   L = sum_i (n_i / B) * mean-loss_i  = the mean loss over the B images, so
   //   grad L = sum_i (n_i / B) grad_i    (summed into .grad by autograd, then one step).
-  const DetectAnomalyGuard anomaly(c_.detect_anomaly);  // --detect-anomaly: name the op that makes a NaN
+  std::optional<DetectAnomalyGuard> anomaly;  // --detect-anomaly: name the op that makes a NaN (a
+  if (c_.detect_anomaly) anomaly.emplace();    // caller's own guard is left alone when the flag is off)
+  last_grad_norm_ = std::numeric_limits<double>::quiet_NaN();  // measured below unless the step is refused first
   NamedTensors saved_buffers;  // BN statistics before the forward passes, to undo a skipped step
   if (c_.on_nonfinite == "skip")
     for (const auto& [name, t] : model_->named_buffers()) saved_buffers.emplace_back(name, t.clone());

@@ -134,6 +134,9 @@ class Trainer {
   // images_seen_ minus step_ x global batch at the last resume at another world size (whose epochs
   // may hold another number of images when the last partial batch is dropped); 0 otherwise.
   int64_t images_offset_ = 0;
+  // Optimizer steps + skipped steps - trainer step: 0 unless resumed at another world size, whose
+  // optimizer count was scaled into the new steps (resume()); checked when a checkpoint is loaded.
+  int64_t step_offset_ = 0;
   bool clip_gradients_ = false;  // --max-grad-norm > 0 for an optimizer that does not clip itself
   double train_seconds_ = 0, wall_before_ = 0;  // from earlier sessions of this run
   double session_train_seconds_ = 0, epoch_train_seconds_ = 0;

@@ -37,10 +37,13 @@ TEST_CASE("forward: the op that makes Inf from finite inputs is named") {
   DetectAnomalyGuard anomaly;
   const std::string message = error_of([&] { (void)log(x); });
   CHECK(contains(message, "forward (anomaly detection): 'log' produced NaN or Inf in its output (3,) from finite inputs"));
-  // A NaN no recorded op produced (a parameter, the data) is named at its first use.
+  // A NaN in a leaf that requires grad (a parameter) is named at its first use ...
   Tensor bad = Tensor::from_vector({1, std::numeric_limits<float>::quiet_NaN()}, {2}).set_requires_grad(true);
   CHECK(contains(error_of([&] { (void)add(bad, bad); }),
-                 "'add' was given NaN or Inf in its input 0 (2,), which no recorded op produced"));
+                 "'add' was given NaN or Inf in its input 0 (2,), a leaf that requires grad (a parameter)"));
+  // ... while an input that requires no grad may hold -inf on purpose (a mask added to scores).
+  const Tensor mask = Tensor::from_vector({0, -std::numeric_limits<float>::infinity(), 0}, {3});
+  CHECK(error_of([&] { (void)add(x, mask); }).empty());
 }
 
 TEST_CASE("backward: the op whose gradient turns non-finite is named, with the input and shapes") {

@@ -78,7 +78,7 @@ TEST_CASE("an optimizer step between forward and backward is refused; the usual 
   Generator gen(7);
   nn::Linear layer(nn::LinearOptions(3, 2), gen);
   optim::Sgd sgd(layer.named_parameters(), {.lr = 0.1});
-  const Tensor x = Tensor::randn({4, 3}, gen);
+  const Tensor x = Tensor::randn({4, 3}, gen).set_requires_grad(true);  // dx reads W (a hidden layer's input)
 
   // forward, backward, step: three times, no error, one version per step on every parameter
   const uint64_t weight_version = layer.weight.version(), bias_version = layer.bias.version();  // after init
@@ -100,6 +100,22 @@ TEST_CASE("an optimizer step between forward and backward is refused; the usual 
   CHECK(contains(message, "'linear' needs its input 1 (2, 3)"));
   CHECK(contains(message, "optimizer step"));
   CHECK(layer.weight.to_vector() != before);
+}
+
+TEST_CASE("a weight moved after the forward is accepted where no gradient reads it, as in PyTorch") {
+  // y = x W^T with x needing no gradient: dW = g^T x reads x only, so a step that moves W between the
+  // forward and the backward changes nothing the backward computes.
+  Generator gen(5);
+  nn::Linear layer(nn::LinearOptions(3, 2), gen);
+  const Tensor x = Tensor::randn({4, 3}, gen);  // data: requires no grad
+  optim::Sgd sgd(layer.named_parameters(), {.lr = 0.1});
+  sum(layer.forward(x)).backward();
+  const std::vector<float> dw = layer.weight.grad().to_vector();
+  Tensor loss = sum(layer.forward(x));
+  sgd.step();
+  sgd.zero_grad();
+  CHECK_NOTHROW(loss.backward());
+  CHECK(layer.weight.grad().to_vector() == dw);  // the same x, the same g: the same dW
 }
 
 TEST_CASE("a second backward through a retained graph after an optimizer step is refused") {

@@ -251,7 +251,7 @@ TEST_CASE("--max-grad-norm clips any optimizer's gradients: one SGD step moves t
   }
 }
 
-TEST_CASE("--detect-anomaly names the op where a NaN or Inf first appears; without it, the step names the loss") {
+TEST_CASE("--detect-anomaly names the op where a NaN or Inf first appears; without it, the step names the buffer") {
   ThreadScope threads(1);
   for (const bool detect : {false, true}) {
     ScratchDir dir(detect ? "anomaly" : "anomaly_off");
@@ -268,7 +268,7 @@ TEST_CASE("--detect-anomaly names the op where a NaN or Inf first appears; witho
     if (detect) {
       CHECK(message.find("forward (anomaly detection): 'conv2d") != std::string::npos);
       CHECK(message.find("was given NaN or Inf in its input 1 " + shape_str(w.shape()) +
-                         ", which no recorded op produced") != std::string::npos);
+                         ", a leaf that requires grad (a parameter) no recorded op produced") != std::string::npos);
     } else {
       CHECK(message.find("step 1: model buffer") != std::string::npos);  // the first check that sees it
       CHECK(message.find("--detect-anomaly names the op") != std::string::npos);
@@ -291,6 +291,43 @@ TEST_CASE("defect 4: a diverging run says so and records it in summary.json") {
   // A healthy run has none.
   c.lr = 0.01;
   CHECK(train_tiny(c, dir.file("ok")).warnings.empty());
+}
+
+TEST_CASE("resumed at another world size after skipped steps: the optimizer's count is scaled, and its checkpoints load") {
+  ThreadScope threads(1);
+  TrainConfig c = tiny_config();  // 96 images, batch 16: 6 steps per epoch, 2 epochs
+  c.workers = 0;
+  c.checkpoint_every = 0;
+  ScratchDir dir("world_skip");
+  train_tiny(c, dir.file("a"));  // checkpoints at the epoch ends, steps 6 and 12
+  const std::string ckpt = dir.file("a/checkpoints/" + checkpoint_file_name(6));
+  // As if written by 2 ranks running 12 steps per epoch, 4 of epoch 1's steps skipped as non-finite:
+  // the optimizer counted 8.
+  edit_checkpoint_metadata(ckpt, [](io::Metadata& m) {
+    const std::pair<std::string, std::string> counts[] = {{"trainer.step", "12"}, {"optim.step", "8"}};
+    for (const auto& [key, value] : counts) m[key] = value;
+    auto stats = nlohmann::json::parse(m["trainer.stats"]);
+    stats["world_size"] = 2;
+    stats["skipped_steps"] = 4;
+    m["trainer.stats"] = stats.dump();
+  });
+  {
+    TrainConfig bounded = c;  // --max-steps counts steps whose length changes with the world size
+    bounded.max_steps = 9;
+    Trainer t(bounded, tiny_data(), RunPaths{dir.file("m"), ""}, quiet());
+    CHECK_THROWS_WITH(t.resume(load_checkpoint(ckpt)), doctest::Contains("bounded by --max-steps 9"));
+  }
+  Trainer t(c, tiny_data(), RunPaths{dir.file("b"), ""}, quiet());
+  t.resume(load_checkpoint(ckpt));
+  CHECK(t.step() == 6);                         // one epoch of this run's 6 steps
+  CHECK(t.optimizer().step_count() == 4);       // round(8 x 6 / 12): the same fraction of the run
+  t.run();
+  // Its own checkpoint (optimizer 10 + skipped 4 = step 12 + offset 2) loads and resumes at its size.
+  const std::string last = resolve_checkpoint(dir.file("b"));
+  CHECK(load_checkpoint(last).trainer.step == 12);
+  Trainer again(c, tiny_data(), RunPaths{dir.file("c"), ""}, quiet());
+  CHECK_NOTHROW(again.resume(load_checkpoint(last)));
+  CHECK(again.optimizer().step_count() == 10);
 }
 
 TEST_CASE("defect 6: checkpoint counters are cross-checked against each other and the tensors") {
