@@ -82,19 +82,28 @@ Tensor& record_op(Tensor& out, const char* name, std::initializer_list<const Ten
                   std::initializer_list<const Tensor*> saved) {
   if (!any_requires_grad(inputs)) return out;
   if (g_detect_anomaly && out.dtype() == DType::Float32 && !all_finite(out)) {
-    // A non-finite input that a recorded op produced was reported there; a leaf that requires grad
-    // (a parameter) is reported here, at its first use; an input that requires no grad may hold
-    // Inf on purpose (a -inf mask) and is let through; else this op made the NaN. (PyTorch's
+    // A non-finite input that a recorded op produced was reported there. One that no op produced is
+    // reported here, at its first use: a leaf that requires grad (a parameter) holding NaN or Inf,
+    // or an input that requires none (the data) holding NaN; such an input may hold +-Inf on
+    // purpose (a -inf mask) and is let through. Else this op made the NaN or Inf. (PyTorch's
     // detect_anomaly checks only the backward; this forward check is ours.)
     bool inputs_finite = true;
     size_t i = 0;
     for (const Tensor* t : inputs) {
-      if (t && t->defined() && t->dtype() == DType::Float32 && !all_finite(*t)) {
-        inputs_finite = false;
-        TG_CHECK(t->grad_fn() != nullptr || !t->requires_grad(),
-                 "forward (anomaly detection): '" << name << "' was given NaN or Inf in its input " << i << " "
-                                                  << shape_str(t->shape())
-                                                  << ", a leaf that requires grad (a parameter) no recorded op produced");
+      if (t && t->defined() && t->dtype() == DType::Float32 && t->numel() > 0) {
+        const double sq = device_sum_squares(t->device(), t->data(), t->numel());  // NaN iff a NaN, Inf iff an Inf
+        if (!std::isfinite(sq)) {
+          inputs_finite = false;
+          const bool leaf = t->grad_fn() == nullptr;
+          TG_CHECK(!leaf || !t->requires_grad(), "forward (anomaly detection): '"
+                                                     << name << "' was given NaN or Inf in its input " << i << " "
+                                                     << shape_str(t->shape())
+                                                     << ", a leaf that requires grad (a parameter) no recorded op produced");
+          TG_CHECK(!leaf || !std::isnan(sq), "forward (anomaly detection): '"
+                                                 << name << "' was given NaN in its input " << i << " "
+                                                 << shape_str(t->shape())
+                                                 << ", which requires no grad (the data?) and no recorded op produced");
+        }
       }
       ++i;
     }

@@ -63,23 +63,39 @@ void note_data_fallback(const std::string& data_dir, const std::string& source, 
 namespace {
 
 // A checkpoint resumed at another world size counts its steps anew in the new size (ckpt-8 may
-// follow ckpt-16), so it continues in another run directory: in the old one, the step-numbered
-// logs and checkpoints would mix the two counts (a later --resume of the directory would pick the
-// old, higher-numbered checkpoint).
+// follow ckpt-16), so it continues in another run directory and another checkpoint directory: in
+// the old ones, the step-numbered logs and checkpoints would mix the two counts (a later --resume
+// of the directory would pick the old, higher-numbered checkpoint).
 void refuse_same_dir_at_other_world_size(const LoadedCheckpoint& ckpt, const std::string& run_dir,
                                          const std::string& checkpoint_dir, int world) {
   const auto saved = ckpt.trainer.stats.find("world_size");
   const int64_t saved_world = saved != ckpt.trainer.stats.end() && saved->is_number_integer() ? saved->get<int64_t>() : 1;
   if (saved_world == world) return;
-  std::error_code ec;
-  const fs::path old_dir = fs::weakly_canonical(fs::path(ckpt.path).parent_path(), ec);
-  const fs::path new_dir =
-      fs::weakly_canonical(checkpoint_dir.empty() ? fs::path(run_dir) / "checkpoints" : fs::path(checkpoint_dir), ec);
-  if (old_dir != new_dir) return;
-  throw ConfigError("--resume: checkpoint '" + ckpt.path + "' was written by " + std::to_string(saved_world) +
-                    " rank(s) and this run has " + std::to_string(world) +
-                    "; the steps are counted anew at the new size, so the run continues in another directory: add "
-                    "--run-name NEW_NAME (or --log-dir, or --checkpoint-dir) to write it beside this one");
+  auto canonical = [](const fs::path& p) {  // "" when the path cannot be resolved (then never "the same")
+    std::error_code ec;
+    fs::path c = fs::weakly_canonical(p, ec);
+    return ec ? fs::path() : c;
+  };
+  auto same = [&](const fs::path& a, const fs::path& b) {
+    const fs::path ca = canonical(a), cb = canonical(b);
+    return !ca.empty() && ca == cb;
+  };
+  const std::string head = "--resume: checkpoint '" + ckpt.path + "' was written by " + std::to_string(saved_world) +
+                           " rank(s) and this run has " + std::to_string(world) +
+                           "; the steps are counted anew at the new size, so the run continues in another ";
+  if (!ckpt.run_dir.empty() && same(run_dir, ckpt.run_dir))
+    throw ConfigError(head + "run directory than '" + ckpt.run_dir +
+                      "', whose logs count the old steps: add --run-name NEW_NAME (or --log-dir)");
+  // The old run's checkpoints: where the resumed file lies, and the old run's own directory.
+  std::string old_checkpoints;
+  if (ckpt.config.is_object() && ckpt.config.contains("checkpoint_dir") && ckpt.config["checkpoint_dir"].is_string())
+    old_checkpoints = ckpt.config["checkpoint_dir"].get<std::string>();
+  if (old_checkpoints.empty() && !ckpt.run_dir.empty()) old_checkpoints = (fs::path(ckpt.run_dir) / "checkpoints").string();
+  const fs::path new_checkpoints = checkpoint_dir.empty() ? fs::path(run_dir) / "checkpoints" : fs::path(checkpoint_dir);
+  if (same(new_checkpoints, fs::path(ckpt.path).parent_path()) ||
+      (!old_checkpoints.empty() && same(new_checkpoints, old_checkpoints)))
+    throw ConfigError(head + "checkpoint directory than '" + new_checkpoints.string() +
+                      "', which holds checkpoints numbered in the old steps: pass --checkpoint-dir NEW_DIR");
 }
 
 }  // namespace

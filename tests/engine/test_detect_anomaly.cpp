@@ -41,9 +41,13 @@ TEST_CASE("forward: the op that makes Inf from finite inputs is named") {
   Tensor bad = Tensor::from_vector({1, std::numeric_limits<float>::quiet_NaN()}, {2}).set_requires_grad(true);
   CHECK(contains(error_of([&] { (void)add(bad, bad); }),
                  "'add' was given NaN or Inf in its input 0 (2,), a leaf that requires grad (a parameter)"));
-  // ... while an input that requires no grad may hold -inf on purpose (a mask added to scores).
+  // ... while an input that requires no grad may hold -inf on purpose (a mask added to scores),
   const Tensor mask = Tensor::from_vector({0, -std::numeric_limits<float>::infinity(), 0}, {3});
   CHECK(error_of([&] { (void)add(x, mask); }).empty());
+  // but not NaN (data gone bad).
+  const Tensor data = Tensor::from_vector({0, std::numeric_limits<float>::quiet_NaN(), 0}, {3});
+  CHECK(contains(error_of([&] { (void)mul(x, data); }),
+                 "'mul' was given NaN in its input 1 (3,), which requires no grad (the data?)"));
 }
 
 TEST_CASE("backward: the op whose gradient turns non-finite is named, with the input and shapes") {
