@@ -3,7 +3,9 @@
 #include "dist/sharded_optimizer.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
+#include <limits>
 #include <map>
 
 #include <nlohmann/json.hpp>
@@ -114,6 +116,17 @@ void ShardedOptimizer::reduce_partial_sums(const std::vector<optim::ActiveParam>
     const size_t k = slices_[active[i].index].param;
     for (size_t c = 0; c < width; ++c) sums[i * width + c] = all[k * width + c];
   }
+  // Every rank must take the same decision on a non-finite gradient: one held only by other ranks
+  // is seen here in the completed sums, and this rank's sums are made NaN so that it refuses (or
+  // skips) the step as they do; step() names the parameter. (Before, this rank stepped and went on
+  // to the parameter all-gather while the others skipped.)
+  std::vector<char> mine(names_.size(), 0);
+  for (const auto& a : active) mine[slices_[a.index].param] = 1;
+  for (size_t k = 0; k < names_.size() && foreign_non_finite_.empty(); ++k) {
+    for (size_t c = 0; c < width; ++c)
+      if (!mine[k] && !std::isfinite(all[k * width + c])) foreign_non_finite_ = names_[k];
+  }
+  if (!foreign_non_finite_.empty()) std::fill(sums.begin(), sums.end(), std::numeric_limits<double>::quiet_NaN());
 }
 
 void ShardedOptimizer::step() {
@@ -121,7 +134,17 @@ void ShardedOptimizer::step() {
     const Tensor g = tensors_[slices_[j].param].grad();
     slice_views_[j].set_grad(g.defined() ? flat_slice(g, slices_[j].begin, slices_[j].length) : Tensor());
   }
-  inner_->step();
+  foreign_non_finite_.clear();
+  try {
+    inner_->step();
+  } catch (const Error&) {
+    for (const Tensor& v : slice_views_) v.set_grad(Tensor());
+    if (foreign_non_finite_.empty()) throw;
+    throw Error("optimizer " + inner_->name() + ", step " + std::to_string(inner_->step_count() + 1) +
+                ": the gradient of parameter '" + foreign_non_finite_ +
+                "' contains NaN or Inf (its slice is on another rank); no parameter or optimizer state was modified "
+                "on any rank (lower the lr, clip gradients, or skip such steps)");
+  }
   for (const Tensor& v : slice_views_) v.set_grad(Tensor());
   if (inner_->last_step_skipped()) return;
   gather_parameters();

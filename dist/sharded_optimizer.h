@@ -64,6 +64,9 @@ class ShardedOptimizer {
   int owner(size_t param) const;  // the rank holding the tensor's first element
 
   ProcessGroup& group_;
+  // This step's first parameter whose completed sums are NaN/Inf though none of this rank's slices
+  // hold it (its gradient lives on another rank): this rank refuses the step too, naming it.
+  std::string foreign_non_finite_;
   std::vector<std::string> names_;
   std::vector<Tensor> tensors_;            // full parameters, optimizer order
   std::vector<int64_t> flat_offset_;       // of each tensor in the concatenation

@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <chrono>
+#include <limits>
 #include <thread>
 
 #include "dist/sync_batch_norm.h"
@@ -13,6 +14,7 @@
 #include "nn/layers_norm.h"
 #include "nn/sequential.h"
 #include "nn/sync_batch_norm.h"
+#include "optim/sgd.h"
 #include "support/gradcheck.h"
 
 namespace tg::dist {
@@ -304,6 +306,32 @@ TEST_CASE("mpi: ShardedOptimizer refuses the same parameters passed in another o
   CHECK_THROWS_WITH_AS(ShardedOptimizer(pg, groups, make_lambc),
                        doctest::Contains("the ranks disagree on the parameter names, shapes and groups given to the sharded optimizer"),
                        Error);
+}
+
+TEST_CASE("mpi: a NaN gradient in one rank's slice makes every rank skip, or refuse, the sharded step") {
+  // a (8 elements) is rank 0's slice, b rank 1's. Before, only rank 1 saw b's NaN: it skipped while
+  // rank 0 stepped and waited in the parameter all-gather.
+  ProcessGroup& pg = world();
+  Tensor a = Tensor::ones({8}).set_requires_grad(true), b = Tensor::ones({8}).set_requires_grad(true);
+  std::vector<optim::ParamGroup> groups{optim::ParamGroup{"all", NamedTensors{{"a", a}, {"b", b}}, std::nullopt, 0.0, true}};
+  ShardedOptimizer opt(pg, groups, [](std::vector<optim::ParamGroup> g) -> std::unique_ptr<optim::Optimizer> {
+    return std::make_unique<optim::Sgd>(std::move(g), optim::SgdOptions{.lr = 0.1, .momentum = 0.0});
+  });
+  auto set_grads = [&] {
+    a.set_grad(Tensor::ones({8}));
+    b.set_grad(Tensor::from_vector({1, 1, 1, 1, 1, 1, 1, std::numeric_limits<float>::quiet_NaN()}, {8}));
+  };
+  set_grads();
+  opt.local().set_non_finite_policy(optim::NonFinitePolicy::kSkip);
+  opt.step();
+  CHECK(opt.local().last_step_skipped());
+  CHECK(a.to_vector() == std::vector<float>(8, 1.f));
+  CHECK(b.to_vector() == std::vector<float>(8, 1.f));
+  set_grads();
+  opt.local().set_non_finite_policy(optim::NonFinitePolicy::kThrow);
+  CHECK_THROWS_WITH_AS(opt.step(), doctest::Contains("the gradient of parameter 'b'"), Error);
+  CHECK(a.to_vector() == std::vector<float>(8, 1.f));
+  pg.barrier();  // every rank reached this point: nobody waits in a collective
 }
 
 TEST_CASE("mpi: convert_sync_batchnorm refuses BatchNorm2d channel counts that differ between ranks") {
