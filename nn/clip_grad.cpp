@@ -53,9 +53,28 @@ GradNorms measure(const NamedTensors& params, double norm_type) {
   return m;
 }
 
+// g_i <- c g_i for the given gradients, c = min(max_norm / (total + 1e-6), 1): NaN when total is,
+// which makes every gradient NaN (as PyTorch); nothing is written when c >= 1.
+void scale_grads(const std::vector<Tensor>& grads, double max_norm, double total) {
+  TG_CHECK(max_norm >= 0.0, "clip_grad_norm_: max_norm must be >= 0 (inf measures only), got " << max_norm);
+  const double c = max_norm / (total + 1e-6);
+  if (!(c < 1.0) && !std::isnan(c)) return;
+  NoGradGuard no_grad;
+  for (const Tensor& g : grads) g.copy_(mul(g, static_cast<float>(c)));
+}
+
 }  // namespace
 
 double total_grad_norm(const NamedTensors& params, double norm_type) { return measure(params, norm_type).total; }
+
+void clip_grads_with_norm_(const NamedTensors& params, double max_norm, double total) {
+  std::vector<Tensor> grads;
+  for (const auto& entry : params) {
+    const Tensor g = entry.second.defined() ? entry.second.grad() : Tensor();
+    if (g.defined()) grads.push_back(g);
+  }
+  scale_grads(grads, max_norm, total);
+}
 
 double clip_grad_norm_(const NamedTensors& params, double max_norm, double norm_type, bool error_if_nonfinite) {
   TG_CHECK(max_norm >= 0.0, "clip_grad_norm_: max_norm must be >= 0 (inf measures only), got " << max_norm);
@@ -65,11 +84,7 @@ double clip_grad_norm_(const NamedTensors& params, double max_norm, double norm_
                << (m.first_bad.empty() ? std::string("; every gradient's norm is finite, their total overflows")
                                        : "; the first non-finite gradient is that of " + m.first_bad)
                << " (nothing was scaled; error_if_nonfinite=false scales them anyway, as PyTorch does)");
-  // c = min(max_norm / (total + 1e-6), 1): NaN when total is, which makes every gradient NaN
-  const double c = max_norm / (m.total + 1e-6);
-  if (!(c < 1.0) && !std::isnan(c)) return m.total;
-  NoGradGuard no_grad;
-  for (const Tensor& g : m.grads) g.copy_(mul(g, static_cast<float>(c)));
+  scale_grads(m.grads, max_norm, m.total);
   return m.total;
 }
 

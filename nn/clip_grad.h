@@ -19,8 +19,14 @@ namespace tg::nn {
 constexpr double kInfNorm = std::numeric_limits<double>::infinity();
 
 // || (||g_1||_p, ..., ||g_n||_p) ||_p over the parameters that have a gradient (0 when none): the
-// total clip_grad_norm_ measures, without scaling anything. NaN or Inf when a gradient is.
+// total clip_grad_norm_ measures, without scaling anything (PyTorch's get_total_norm over the
+// gradients). NaN or Inf when a gradient is.
 double total_grad_norm(const NamedTensors& params, double norm_type = 2.0);
+
+// The scaling half of clip_grad_norm_ for a total measured already (PyTorch's
+// clip_grads_with_norm_): every gradient times min(max_norm / (total + 1e-6), 1). For code that
+// also logs the total: one pass over the gradients to measure, none again.
+void clip_grads_with_norm_(const NamedTensors& params, double max_norm, double total);
 
 // Scales the parameters' gradients in place so that their global p-norm is at most max_norm and
 // returns that norm as it was before scaling. Parameters without a gradient are skipped (none at

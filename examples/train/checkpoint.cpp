@@ -80,6 +80,12 @@ int64_t meta_int(const io::Metadata& m, const std::string& key, const std::strin
   throw IOError("checkpoint '" + path + "': metadata '" + key + "' = '" + text + "' is not an integer");
 }
 
+// Counters beyond +-2^53 are refused before they are added or subtracted (no signed overflow).
+bool out_of_range(int64_t counter) {
+  constexpr int64_t kBound = int64_t{1} << 53;
+  return counter < -kBound || counter > kBound;
+}
+
 [[noreturn]] void bad_counter(const std::string& path, const std::string& what) {
   throw Error("checkpoint '" + path + "' is inconsistent: " + what + " (the file was altered or written by a broken run)");
 }
@@ -178,9 +184,8 @@ LoadedCheckpoint load_checkpoint(const std::string& path) {
   const int64_t skipped = stat_int(c.trainer.stats, "skipped_steps", path);
   // A run resumed at another world size counts its optimizer steps scaled (trainer.cpp, step_offset).
   const int64_t offset = stat_int(c.trainer.stats, "step_offset", path);
-  constexpr int64_t kBound = int64_t{1} << 53;  // keeps the sums below from overflowing
-  if (skipped < 0 || optim_step < 0 || skipped > kBound || optim_step > kBound || offset < -kBound || offset > kBound ||
-      c.trainer.step > kBound || optim_step + skipped != c.trainer.step + offset)
+  if (skipped < 0 || optim_step < 0 || out_of_range(skipped) || out_of_range(optim_step) || out_of_range(offset) ||
+      out_of_range(c.trainer.step) || optim_step + skipped != c.trainer.step + offset)
     bad_counter(path, "the optimizer has made " + std::to_string(optim_step) + " steps and the trainer skipped " +
                           std::to_string(skipped) + ", but the trainer is at step " + std::to_string(c.trainer.step) +
                           (offset != 0 ? " with a step offset of " + std::to_string(offset) : std::string()));
@@ -210,8 +215,7 @@ void check_checkpoint_counters(const LoadedCheckpoint& ck, int64_t spe, int64_t 
                              " do not add up to " + at + " (" + std::to_string(spe) + " steps per epoch)");
   // Images in earlier world sizes' epochs are counted apart (trainer.cpp, images_offset).
   const int64_t offset = stat("images_offset"), seen_all = stat("images_seen");
-  constexpr int64_t kBound = int64_t{1} << 53;  // keeps the difference below from overflowing
-  if (offset < -kBound || offset > kBound || seen_all < -kBound || seen_all > kBound)
+  if (out_of_range(offset) || out_of_range(seen_all))
     bad_counter(ck.path, "images_seen " + std::to_string(seen_all) + " or images_offset " + std::to_string(offset) +
                              " is out of range");
   const int64_t seen = seen_all - offset, full = step * batch_size;

@@ -336,18 +336,11 @@ void Trainer::train_step(const data::Batch& batch) {
   } else {
     // ||G||, the global 2-norm of the averaged gradients (alike on every rank), logged per step as
     // grad_norm; --max-grad-norm, for the optimizers that do not clip themselves (LAMB and LAMBC do,
-    // inside step), scales by min(max / (||G|| + 1e-6), 1) in the same pass. A non-finite ||G||
-    // scales nothing: the optimizer's check below names the parameter.
+    // inside step), then scales by min(max / (||G|| + 1e-6), 1) without measuring again. A
+    // non-finite ||G|| scales nothing: the optimizer's check below names the parameter.
     const NamedTensors params = model_->named_parameters();
-    if (clip_gradients_) {
-      try {
-        last_grad_norm_ = nn::clip_grad_norm_(params, c_.max_grad_norm, 2.0, /*error_if_nonfinite=*/true);
-      } catch (const Error&) {
-        last_grad_norm_ = std::numeric_limits<double>::quiet_NaN();
-      }
-    } else {
-      last_grad_norm_ = nn::total_grad_norm(params);
-    }
+    last_grad_norm_ = nn::total_grad_norm(params);
+    if (clip_gradients_ && std::isfinite(last_grad_norm_)) nn::clip_grads_with_norm_(params, c_.max_grad_norm, last_grad_norm_);
     // --on-nonfinite stop: throws naming the parameter whose gradient is not finite. The averaged
     // gradients are the same on every rank, so every rank takes the same decision.
     if (dist_) {

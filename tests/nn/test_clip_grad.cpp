@@ -52,6 +52,18 @@ TEST_CASE("clip_grad_norm_ matches torch.nn.utils.clip_grad_norm_ (fixture)") {
   }
 }
 
+TEST_CASE("total_grad_norm then clip_grads_with_norm_ is clip_grad_norm_ in two halves (fixture)") {
+  const io::SafetensorsFile f = test::load_fixture("nn_clip_grad");
+  NamedTensors params = params_with_grads(f);
+  const double total = nn::total_grad_norm(params);
+  CHECK(total == doctest::Approx(f.at("l2_clipped.total").to_vector()[0]).epsilon(1e-6));
+  nn::clip_grads_with_norm_(params, 1.0, total);
+  for (size_t i = 0; i < params.size(); ++i) {
+    const std::string key = "l2_clipped.g" + params[i].first.substr(1);
+    test::expect_close(params[i].second.grad(), f.at(key), 1e-6, 1e-7, key);
+  }
+}
+
 TEST_CASE("clip_grad_norm_: no gradients, gradients left alone below max_norm, bad arguments") {
   Tensor a = Tensor::ones({3}).set_requires_grad(true);  // no .grad: skipped
   CHECK(nn::clip_grad_norm_(std::vector<Tensor>{a}, 1.0) == 0.0);
