@@ -13,8 +13,12 @@ endif()
 # tg::cpu_isa() and tg::kernel_mode(): which kernels run; trustgrad.h: the umbrella header
 # (-> <trustgrad/trustgrad.h>)
 set(queue engine/cpu/isa.h engine/cpu/kernel_mode.h trustgrad.h)
+# Headers of the public folders that only the library's sources include (OpenMP loops, the ops'
+# device switch): not installed unless a public header includes them.
+set(internal optim/tensor_loops.h engine/dispatch.h engine/optimizer_kernels.h)
 foreach(dir ${public_dirs})
   file(GLOB hdrs RELATIVE ${TG_SOURCE_DIR} ${TG_SOURCE_DIR}/${dir}/*.h)
+  list(REMOVE_ITEM hdrs ${internal})
   list(APPEND queue ${hdrs})
 endforeach()
 set(done "")

@@ -100,7 +100,8 @@ __global__ void bn_update_running_kernel(float* running_mean, float* running_var
     if (running_mean) running_mean[c] = static_cast<float>((1.0 - m) * running_mean[c] + m * save_mean[c]);
     if (running_var) {
       const double inv = save_invstd[c];
-      const double var = fmax(0.0, 1.0 / (inv * inv) - eps);  // biased batch variance
+      const double raw = 1.0 / (inv * inv) - eps;  // biased batch variance
+      const double var = raw < 0.0 ? 0.0 : raw;     // NaN kept (fmax would make it 0), as the CPU
       const double unbiased = var * static_cast<double>(count) / static_cast<double>(count - 1);
       running_var[c] = static_cast<float>((1.0 - m) * running_var[c] + m * unbiased);
     }

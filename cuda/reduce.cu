@@ -6,6 +6,7 @@
 
 #include "cuda/launch.h"
 #include "cuda/scratch.h"
+#include "engine/kernel_params/elementwise_math.h"
 
 namespace tg::cuda {
 
@@ -38,9 +39,11 @@ __global__ void sum_columns_kernel(float* out, const float* in, int64_t outer, i
   }
 }
 
-// (value, index) pair with the CPU's rule: strictly greater wins, so ties keep the lowest index.
+// (value, index) pair with the CPU's rule (takes_max_over: greater wins, a NaN wins over a number),
+// and between equals (or two NaNs) the lowest index: the result of the CPU's scan in index order.
 __device__ __forceinline__ void max_combine(float& v, int64_t& i, float v2, int64_t i2) {
-  if (v2 > v || (v2 == v && i2 < i)) {
+  const bool tie = v2 == v || (v2 != v2 && v != v);
+  if (takes_max_over(v2, v) || (tie && i2 < i)) {
     v = v2;
     i = i2;
   }
@@ -75,7 +78,7 @@ __global__ void max_columns_kernel(float* out, int64_t* idx, const float* in, in
     const float* p = in + o * dim * inner + i;
     int64_t best = 0;
     for (int64_t d = 1; d < dim; ++d)
-      if (p[d * inner] > p[best * inner]) best = d;
+      if (takes_max_over(p[d * inner], p[best * inner])) best = d;
     out[t] = p[best * inner];
     idx[t] = best;
   }

@@ -4,6 +4,7 @@
 
 #include "cuda/launch.h"
 #include "cuda/scratch.h"
+#include "engine/kernel_params/cross_entropy_math.h"
 
 namespace tg::cuda {
 
@@ -26,9 +27,9 @@ __global__ void softmax_rows_kernel(float* y, const float* x, int64_t rows, int6
     double s = 0.0;
     for (int64_t d = lane; d < dim; d += 32) s += exp(static_cast<double>(px[d] - m));
     s = warp_sum(s);
-    if (log) {
-      const float lse = m + static_cast<float>(::log(s));
-      for (int64_t d = lane; d < dim; d += 32) py[d] = px[d] - lse;
+    if (log) {  // log p_d = (x_d - m) - log s, in double (as the CPU: m + log s in float loses log s)
+      const double log_s = ::log(s);
+      for (int64_t d = lane; d < dim; d += 32) py[d] = static_cast<float>(static_cast<double>(px[d]) - m - log_s);
     } else {
       const double inv = 1.0 / s;
       for (int64_t d = lane; d < dim; d += 32) py[d] = static_cast<float>(exp(static_cast<double>(px[d] - m)) * inv);
@@ -45,9 +46,10 @@ __global__ void softmax_columns_kernel(float* y, const float* x, int64_t outer, 
     for (int64_t d = 1; d < dim; ++d) m = fmaxf(m, px[d * inner]);
     double s = 0.0;
     for (int64_t d = 0; d < dim; ++d) s += exp(static_cast<double>(px[d * inner] - m));
-    if (log) {
-      const float lse = m + static_cast<float>(::log(s));
-      for (int64_t d = 0; d < dim; ++d) py[d * inner] = px[d * inner] - lse;
+    if (log) {  // in double, as above
+      const double log_s = ::log(s);
+      for (int64_t d = 0; d < dim; ++d)
+        py[d * inner] = static_cast<float>(static_cast<double>(px[d * inner]) - m - log_s);
     } else {
       const double inv = 1.0 / s;
       for (int64_t d = 0; d < dim; ++d) py[d * inner] = static_cast<float>(exp(static_cast<double>(px[d * inner] - m)) * inv);
@@ -112,7 +114,7 @@ __global__ void cross_entropy_rows_kernel(double* row_loss, float* probs, const 
       const int64_t t = static_cast<int64_t>(targets[n]);
       const double logp_t = (t >= 0 && t < C) ? z[t] - lse : NAN;  // bad label: NaN, never an out-of-bounds read
       const double sum_logp = sum_z - static_cast<double>(C) * lse;
-      row_loss[n] = -(1.0 - eps) * logp_t - (eps / static_cast<double>(C)) * sum_logp;
+      row_loss[n] = cross_entropy_terms(logp_t, sum_logp, eps, C);
     }
   }
 }

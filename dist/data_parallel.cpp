@@ -189,7 +189,7 @@ void DataParallel::launch(Bucket& b, size_t index) {
     const Tensor g = p.grad();
     const Tensor dst = flat_slice(b.flat, b.offsets[j], p.numel());  // a view, on the bucket's device
     if (g.defined()) {
-      dst.copy_(g);  // memcpy on the CPU, a device copy on a GPU
+      dst.copy_(g.reshape({p.numel()}));  // memcpy on the CPU, a device copy on a GPU
     } else {
       dst.fill_(0.0f);
     }

@@ -355,9 +355,11 @@ Tensor batch_norm2d_relu_maxpool2x2(const Tensor& x, const Tensor& gamma, const 
                                    float momentum, float eps) {
   const char* op = "batch_norm2d_relu_maxpool2x2";
   check_4d(x, op);
-  // Eval mode (in inference the conv usually folds the batch norm: fold_bn.h), the GPU and maps under
-  // 2x2 compose the ops; the results are the same.
-  if (!training || !x.device().is_cpu() || x.size(2) < 2 || x.size(3) < 2) {
+  TG_CHECK(x.size(2) >= 2 && x.size(3) >= 2,
+           op << ": the 2x2 max pool needs maps of at least 2x2, got input " << shape_str(x.shape()));
+  // Eval mode (in inference the conv usually folds the batch norm: fold_bn.h) and the GPU compose
+  // the ops; the results are the same.
+  if (!training || !x.device().is_cpu()) {
     return max_pool2d(batch_norm2d_relu(x, gamma, beta, running_mean, running_var, training, momentum, eps), 2);
   }
   const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);

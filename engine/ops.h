@@ -43,6 +43,7 @@ Tensor sum(const Tensor& x);                                  // all elements ->
 Tensor sum(const Tensor& x, int dim, bool keepdim = false);
 Tensor mean(const Tensor& x);
 Tensor mean(const Tensor& x, int dim, bool keepdim = false);
+// max and argmax follow PyTorch: a NaN is the maximum (its first occurrence), ties go to the first.
 Tensor max(const Tensor& x);                                  // gradient to the first max
 Tensor max(const Tensor& x, int dim, bool keepdim = false);   // gradient to the first max along dim
 Tensor argmax(const Tensor& x, int dim);                      // indices as float, no grad

@@ -30,7 +30,7 @@ Tensor binary(const Tensor& a, const Tensor& b, BinaryOp op, const char* name) {
       break;
   }
   // Only the gradients some input needs are computed, and only the values they read are kept:
-  // da = g b and g / b read b; db = g a reads a, db = -g a / b^2 reads both.
+  // da = g b and g / b read b; db = g a reads a, db = -g (a / b) / b reads both.
   const bool need_a = a.requires_grad(), need_b = b.requires_grad();
   const bool need_values = op == BinaryOp::Mul || op == BinaryOp::Div;
   Tensor ad = need_values && need_b ? a.detach() : Tensor();
@@ -53,7 +53,9 @@ Tensor binary(const Tensor& a, const Tensor& b, BinaryOp op, const char* name) {
         break;
       case BinaryOp::Div:
         if (need_a) da = sum_to(div(g, bd), sa);
-        if (need_b) db = sum_to(neg(div(mul(g, ad), mul(bd, bd))), sb);
+        // -g (a / b) / b, as PyTorch: the b^2 of -g a / b^2 overflows (b = 1e20) or underflows
+        // (b = 1e-20) where the quotient does not.
+        if (need_b) db = sum_to(neg(mul(g, div(div(ad, bd), bd))), sb);
         break;
     }
     return std::vector<Tensor>{da, db};
@@ -73,8 +75,8 @@ Tensor scalar_op(const Tensor& a, float s, BinaryOp op, bool scalar_first, const
       case BinaryOp::Add: return std::vector<Tensor>{g};
       case BinaryOp::Sub: return std::vector<Tensor>{scalar_first ? neg(g) : g};
       case BinaryOp::Mul: return std::vector<Tensor>{mul(g, s)};
-      case BinaryOp::Div:  // d(a/s) = g/s;  d(s/a) = -s g / a^2
-        return std::vector<Tensor>{scalar_first ? mul(div(g, mul(ad, ad)), -s) : div(g, s)};
+      case BinaryOp::Div:  // d(a/s) = g/s;  d(s/a) = -s g / a^2, as -s ((g / a) / a): a^2 overflows at 1e20
+        return std::vector<Tensor>{scalar_first ? mul(div(div(g, ad), ad), -s) : div(g, s)};
     }
     return std::vector<Tensor>{Tensor()};
   }, {&ad});

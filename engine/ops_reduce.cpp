@@ -145,7 +145,8 @@ Tensor norm(const Tensor& x) {
   Tensor xd = x.detach();
   return record_op(out, "norm", {&x}, [xd, n](const Tensor& g) {
     if (n == 0.f) return std::vector<Tensor>{Tensor::zeros(xd.shape(), xd.device())};
-    return std::vector<Tensor>{mul(xd, g.item() / n)};
+    // dx = g x / ||x||, as (x / ||x||) g: g / ||x|| overflows float when ||x|| < ~3e-39.
+    return std::vector<Tensor>{mul(div(xd, n), g.item())};
   }, {&xd});
 }
 

@@ -86,7 +86,7 @@ void Generator::set_state(const std::array<uint64_t, 6>& st) {
 }
 
 Generator& default_generator() {
-  static Generator gen(0);
+  thread_local Generator gen(0);
   return gen;
 }
 

@@ -1,5 +1,5 @@
 // Generator: a seeded pseudo-random source (xoshiro256** with splitmix64 seeding). Same seed,
-// same numbers, on every platform. One default generator exists for convenience; everything
+// same numbers, on every platform. A default generator (per thread) exists for convenience; everything
 // that matters for reproducibility (init, shuffling, augmentation, dropout) takes one explicitly.
 #pragma once
 #include <array>
@@ -30,8 +30,10 @@ class Generator {
   float cached_normal_ = 0.f;
 };
 
-// The process-wide default generator (seed 0 at start). Prefer passing your own.
+// The default generator, one per thread like the grad mode (seed 0 when a thread first uses it):
+// two threads that each build a model with the default arguments get the same weights, with no
+// data race (a process-wide one was drawn from by both at once). Prefer passing your own.
 Generator& default_generator();
-void manual_seed(uint64_t seed);  // reseeds the default generator
+void manual_seed(uint64_t seed);  // reseeds the calling thread's default generator
 
 }  // namespace tg

@@ -207,8 +207,10 @@ void Tensor::fill_(float value) const {
 }
 
 void Tensor::copy_(const Tensor& src) const {
-  TG_CHECK(src.numel() == numel(), "copy_: source shape " << shape_str(src.shape()) << " does not match destination "
-                                                          << shape_str(shape()));
+  // The same shape, as PyTorch (which also broadcasts): a (3, 2) source into a (2, 3) tensor
+  // is a mistake, not a copy. To copy across shapes, reshape() one side first.
+  TG_CHECK(src.shape() == shape(), "copy_: source shape " << shape_str(src.shape()) << " does not match destination "
+                                                          << shape_str(shape()) << " (reshape() one side to copy across shapes)");
   copy_bytes(raw_data(), device(), src.raw_data(), src.device(), static_cast<size_t>(numel()) * sizeof(float));
   bump_version();
 }

@@ -34,14 +34,14 @@ class Dropout : public Module {
 
 class Flatten : public Module {  // merges dims [start_dim, end] (a view)
  public:
-  explicit Flatten(int start_dim = 1) : Module("Flatten"), start_dim(start_dim) {}
+  explicit Flatten(int first_dim = 1) : Module("Flatten"), start_dim(first_dim) {}
   Tensor forward(const Tensor& x) override;
   int start_dim;
 };
 
 class Scale : public Module {  // y = x * factor (airbench's final Mul(1/9))
  public:
-  explicit Scale(float factor) : Module("Scale"), factor(factor) {}
+  explicit Scale(float multiplier) : Module("Scale"), factor(multiplier) {}
   Tensor forward(const Tensor& x) override;
   std::string describe() const override;
   float factor;

@@ -2,6 +2,7 @@
 #include "engine/cpu/reduce.h"
 
 #include "engine/cpu/reference/reduce.h"
+#include "engine/kernel_params/elementwise_math.h"
 #include "engine/cpu/kernel_mode.h"
 
 namespace tg::cpu {
@@ -27,7 +28,7 @@ void max_dim(float* out, int64_t* idx, const float* in, int64_t outer, int64_t d
       const float* p = in + o * dim * inner + i;
       int64_t best = 0;
       for (int64_t d = 1; d < dim; ++d)
-        if (p[d * inner] > p[best * inner]) best = d;
+        if (takes_max_over(p[d * inner], p[best * inner])) best = d;
       out[o * inner + i] = p[best * inner];
       idx[o * inner + i] = best;
     }
@@ -54,7 +55,7 @@ int64_t argmax_all(const float* in, int64_t n) {
   if (reference_kernels()) return reference::argmax_all(in, n);  // TG_KERNELS=reference (engine/cpu/kernel_mode.h)
   int64_t best = 0;
   for (int64_t i = 1; i < n; ++i)
-    if (in[i] > in[best]) best = i;
+    if (takes_max_over(in[i], in[best])) best = i;
   return best;
 }
 

@@ -6,6 +6,7 @@
 
 #include "engine/cpu/reference/softmax.h"
 #include "engine/cpu/kernel_mode.h"
+#include "engine/kernel_params/cross_entropy_math.h"
 
 namespace tg::cpu {
 
@@ -21,8 +22,11 @@ void softmax_forward(float* y, const float* x, int64_t outer, int64_t dim, int64
       double s = 0.0;
       for (int64_t d = 0; d < dim; ++d) s += std::exp(static_cast<double>(px[d * inner] - m));
       if (log) {
-        const float lse = m + static_cast<float>(std::log(s));
-        for (int64_t d = 0; d < dim; ++d) py[d * inner] = px[d * inner] - lse;
+        // log p_d = (x_d - m) - log s, in double: in float, m + log s rounds log s away when |m| is
+        // large (x = (1e8, 1e8) gave log p = (0, 0) instead of -log 2).
+        const double log_s = std::log(s);
+        for (int64_t d = 0; d < dim; ++d)
+          py[d * inner] = static_cast<float>(static_cast<double>(px[d * inner]) - m - log_s);
       } else {
         const double inv = 1.0 / s;
         for (int64_t d = 0; d < dim; ++d) py[d * inner] = static_cast<float>(std::exp(static_cast<double>(px[d * inner] - m)) * inv);
@@ -68,11 +72,10 @@ double cross_entropy_forward(float* probs, const float* logits, const float* tar
     double sum_logp = 0.0;  // sum_c log p_c, for the smoothing term
     for (int64_t c = 0; c < C; ++c) {
       p[c] = static_cast<float>(std::exp(static_cast<double>(z[c] - m)) * inv);
-      sum_logp += z[c] - lse;
+      if (label_smoothing > 0.f) sum_logp += z[c] - lse;
     }
     const int64_t t = static_cast<int64_t>(targets[n]);
-    const double logp_t = z[t] - lse;
-    total += -(1.0 - label_smoothing) * logp_t - (label_smoothing / static_cast<double>(C)) * sum_logp;
+    total += cross_entropy_terms(z[t] - lse, sum_logp, label_smoothing, C);
   }
   return total / static_cast<double>(N);
 }

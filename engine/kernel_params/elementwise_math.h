@@ -1,5 +1,6 @@
 // The elementwise ops' element math, written once for the fast CPU kernels (engine/cpu/elementwise.cpp),
-// the reference kernels (engine/cpu/reference/elementwise.cpp) and the CUDA kernels (cuda/elementwise.cu).
+// the reference kernels (engine/cpu/reference/elementwise.cpp) and the CUDA kernels (cuda/elementwise.cu),
+// and the max reductions' comparison (engine/cpu/reduce.cpp, its reference twin, cuda/reduce.cu).
 // Inline functions of scalars (TG_HOST_DEVICE, host_device.h). A loop that calls them with an op known
 // at compile time (a template parameter) gets the switch folded away and stays vectorisable.
 #pragma once
@@ -47,7 +48,8 @@ TG_HOST_DEVICE float unary_gradient(UnaryOp op, float dout, float x, float y, fl
     case UnaryOp::Exp: return dout * y;                                   // (e^x)' = e^x
     case UnaryOp::Log: return dout * (1.f / x);                           // 1/x
     case UnaryOp::Sqrt: return dout * (0.5f / y);                         // 1/(2 sqrt x)
-    case UnaryOp::Pow: return dout * (param * std::pow(x, param - 1.f));  // p x^(p-1)
+    // p x^(p-1), and 0 for p = 0 whatever x is (PyTorch's mask): 0 * 0^-1 would be NaN at x = 0.
+    case UnaryOp::Pow: return param == 0.f ? 0.f : dout * (param * std::pow(x, param - 1.f));
     // A select, not dout * 0: 0 at x <= 0 even for dout = inf; 0 at x = 0, as PyTorch.
     case UnaryOp::Relu: return x > 0.f ? dout : 0.f;
     case UnaryOp::Gelu:  // Phi(x) + x phi(x)
@@ -57,6 +59,11 @@ TG_HOST_DEVICE float unary_gradient(UnaryOp op, float dout, float x, float y, fl
   }
   return 0.f;
 }
+
+// The max reductions' rule (max, max over a dim, argmax), PyTorch's: scanning in index order, value v
+// replaces the running best when it is greater, or when it is NaN and the best is not. So a NaN
+// anywhere is the maximum (its first occurrence), and among equal values the first index wins.
+TG_HOST_DEVICE bool takes_max_over(float v, float best) { return v > best || (v != v && best == best); }
 
 // Whether unary_gradient reads y (the others read only x and dout).
 TG_HOST_DEVICE bool unary_gradient_reads_output(UnaryOp op) {

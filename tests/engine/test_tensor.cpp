@@ -2,6 +2,8 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <thread>
+#include <vector>
 
 #include "engine/error.h"
 #include "engine/ops.h"
@@ -145,4 +147,24 @@ TEST_CASE("set_num_threads governs OpenMP and rejects nonsense") {
   set_num_threads(before);
   CHECK(get_num_threads() == before);
   CHECK_THROWS_AS(set_num_threads(0), Error);
+}
+
+TEST_CASE("the default generator is per thread: two threads draw the same numbers, without a race") {
+  // Before, one process-wide generator: two threads building models with the default arguments
+  // drew from it at once (a data race under ThreadSanitizer, weights depending on the interleaving).
+  Generator seed0(0), seed7(7);
+  const std::vector<float> expected0 = Tensor::randn({4096}, seed0).to_vector();
+  const std::vector<float> expected7 = Tensor::randn({4096}, seed7).to_vector();
+  std::vector<float> a, b, c;
+  std::thread ta([&] { a = Tensor::randn({4096}).to_vector(); });
+  std::thread tb([&] {
+    b = Tensor::randn({4096}).to_vector();
+    manual_seed(7);  // reseeds this thread's default generator only
+    c = Tensor::randn({4096}).to_vector();
+  });
+  ta.join();
+  tb.join();
+  CHECK(a == expected0);
+  CHECK(b == expected0);
+  CHECK(c == expected7);
 }

@@ -1,11 +1,16 @@
 # CTest script: install trustgrad into a temporary prefix, then configure, build and run a tiny
 # consumer project (find_package(trustgrad), #include <trustgrad/...>) against it, twice:
 #   static  the install of this build tree (libtrustgrad.a)
-#   shared  a second build of the library with -DBUILD_SHARED_LIBS=ON (libtrustgrad.so beside the .a;
-#           tests/examples off), also compiled once through pkg-config
+#   shared  a second build of the library with -DBUILD_SHARED_LIBS=ON (libtrustgrad.so beside the .a),
+#           made as a parent project that add_subdirectory()s trustgrad (tests/install/parent: its own
+#           Debug build type, #include <trustgrad/...> from the tree, -Wshadow -Werror, no -fopenmp or
+#           Eigen handed down), installed with Debian's two-level libdir (lib/x86_64-linux-gnu);
+#           the consumer links the shared library and its static twin, and is
+#           compiled once more through pkg-config with the consumer's own -std=c++23 and -Wshadow -Werror
 # Where MPI is built, the install has trustgrad::dist (static) and the consumer links and runs it too.
 # and checks that no machine flag (-march, -mavx...) reaches the consumer's compile lines.
-#   cmake -DSOURCE_DIR=<repo> -DBINARY_DIR=<build> -DCXX=<compiler> [-DLAUNCHER=ccache] -P run_consumer.cmake
+#   cmake -DSOURCE_DIR=<repo> -DBINARY_DIR=<build> -DCXX=<compiler> [-DLAUNCHER=ccache]
+#         [-DLIBRARY_ARCHITECTURE=x86_64-linux-gnu] -P run_consumer.cmake
 set(root ${BINARY_DIR}/install_test)
 file(REMOVE_RECURSE ${root})
 
@@ -44,9 +49,16 @@ function(check_consumer kind prefix)
     message(FATAL_ERROR "the ${kind} install has trustgrad::dist's headers but the consumer did not link it: ${run_output}")
   endif()
   message(STATUS "${kind}: ${run_output}")
+  if(EXISTS ${prefix}/${libdir}/libtrustgrad.so)  # a shared package: its static twin links too
+    if(NOT EXISTS ${build}/consumer_static_twin)
+      message(FATAL_ERROR "the ${kind} install's trustgrad::trustgrad_static was not usable by the consumer")
+    endif()
+    run("the ${kind} consumer linked against trustgrad::trustgrad_static" ${build}/consumer_static_twin)
+  endif()
 endfunction()
 
 # static: this build tree
+set(libdir lib)
 run("cmake --install (static)" ${CMAKE_COMMAND} --install ${BINARY_DIR} --prefix ${root}/static)
 check_consumer(static ${root}/static)
 
@@ -55,14 +67,39 @@ set(launcher "")
 if(LAUNCHER)
   set(launcher -DCMAKE_CXX_COMPILER_LAUNCHER=${LAUNCHER})
 endif()
-run("configuring the shared library" ${CMAKE_COMMAND} -S ${SOURCE_DIR} -B ${root}/shared_build -DCMAKE_BUILD_TYPE=Release
-    -DBUILD_SHARED_LIBS=ON -DTRUSTGRAD_BUILD_TESTS=OFF -DTRUSTGRAD_BUILD_EXAMPLES=OFF -DTRUSTGRAD_CUDA=OFF ${launcher})
-run("building the shared library" ${CMAKE_COMMAND} --build ${root}/shared_build -j 2 --target trustgrad trustgrad_static
-    trustgrad_dist)
-run("cmake --install (shared)" ${CMAKE_COMMAND} --install ${root}/shared_build --prefix ${root}/shared)
-file(GLOB so ${root}/shared/lib*/libtrustgrad.so)
-if(NOT so)
-  message(FATAL_ERROR "BUILD_SHARED_LIBS=ON installed no libtrustgrad.so")
+# Debian's libdir for a /usr install (lib/x86_64-linux-gnu: two levels below the prefix, where
+# find_package still looks); lib64 where the compiler names no library architecture.
+if(LIBRARY_ARCHITECTURE)
+  set(libdir lib/${LIBRARY_ARCHITECTURE})
+else()
+  set(libdir lib64)
+endif()
+run("configuring the parent project (add_subdirectory, shared library)" ${CMAKE_COMMAND}
+    -S ${SOURCE_DIR}/tests/install/parent -B ${root}/shared_build -DTRUSTGRAD_SOURCE_DIR=${SOURCE_DIR}
+    -DCMAKE_BUILD_TYPE=Debug -DBUILD_SHARED_LIBS=ON -DTRUSTGRAD_CUDA=OFF -DCMAKE_INSTALL_LIBDIR=${libdir}
+    -DCMAKE_EXPORT_COMPILE_COMMANDS=ON ${launcher})
+file(STRINGS ${root}/shared_build/CMakeCache.txt parent_build_type REGEX "^CMAKE_BUILD_TYPE:")
+if(NOT parent_build_type MATCHES "=Debug$")
+  message(FATAL_ERROR "trustgrad changed its parent project's build type: ${parent_build_type}")
+endif()
+run("building the parent project" ${CMAKE_COMMAND} --build ${root}/shared_build -j 2 --target parent_consumer trustgrad
+    trustgrad_static trustgrad_dist)
+if(EXISTS ${root}/shared_build/trustgrad/tests OR EXISTS ${root}/shared_build/trustgrad/bench)
+  message(FATAL_ERROR "trustgrad built its tests or benches inside a parent project")
+endif()
+file(STRINGS ${root}/shared_build/compile_commands.json parent_line REGEX "\"command\".*parent_consumer")
+if(NOT parent_line)
+  message(FATAL_ERROR "no compile line for parent_consumer in ${root}/shared_build/compile_commands.json")
+endif()
+if(parent_line MATCHES "-fopenmp|eigen3|-march")
+  message(FATAL_ERROR "trustgrad handed an implementation dependency to its parent's code: ${parent_line}")
+endif()
+run("the parent project's program" ${root}/shared_build/parent_consumer)
+run("cmake --install (shared, from the parent project)" ${CMAKE_COMMAND} --install ${root}/shared_build
+    --prefix ${root}/shared)
+set(so ${root}/shared/${libdir}/libtrustgrad.so)
+if(NOT EXISTS ${so})
+  message(FATAL_ERROR "BUILD_SHARED_LIBS=ON installed no ${so}")
 endif()
 check_consumer(shared ${root}/shared)
 
@@ -78,13 +115,16 @@ endif()
 # pkg-config (non-CMake consumers), against the shared install.
 find_program(PKG_CONFIG pkg-config)
 if(PKG_CONFIG)
-  file(GLOB pcdir ${root}/shared/lib*/pkgconfig)
-  set(ENV{PKG_CONFIG_PATH} ${pcdir})
+  set(ENV{PKG_CONFIG_PATH} ${root}/shared/${libdir}/pkgconfig)
   run("pkg-config" ${PKG_CONFIG} --cflags --libs trustgrad)
   string(STRIP "${run_output}" flags)
+  if(flags MATCHES "-std=")
+    message(FATAL_ERROR "pkg-config's flags choose the consumer's C++ standard: ${flags}")
+  endif()
   separate_arguments(flags UNIX_COMMAND "${flags}")
-  run("compiling the consumer with pkg-config's flags" ${CXX} ${SOURCE_DIR}/tests/install/consumer/main.cpp ${flags}
-      -Wl,-rpath,${root}/shared/lib -o ${root}/consumer_pc)
+  # The headers through -I (not -isystem, as CMake's imported targets give them): their warnings show.
+  run("compiling the consumer with pkg-config's flags" ${CXX} -std=c++23 -Wall -Wextra -Wshadow -Werror
+      ${SOURCE_DIR}/tests/install/consumer/main.cpp ${flags} -Wl,-rpath,${root}/shared/${libdir} -o ${root}/consumer_pc)
   run("the pkg-config consumer" ${root}/consumer_pc)
   message(STATUS "pkg-config: ${run_output}")
 endif()

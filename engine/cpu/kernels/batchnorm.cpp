@@ -397,7 +397,8 @@ void batchnorm2d_update_running(float* running_mean, float* running_var, const f
     if (running_mean) running_mean[c] = static_cast<float>((1.0 - m) * running_mean[c] + m * save_mean[c]);
     if (running_var) {
       const double inv = save_invstd[c];
-      const double var = std::max(0.0, 1.0 / (inv * inv) - eps);  // biased batch variance
+      const double raw = 1.0 / (inv * inv) - eps;  // biased batch variance
+      const double var = raw < 0.0 ? 0.0 : raw;     // rounding below 0 clamped; NaN kept (std::max made it 0)
       const double unbiased = var * static_cast<double>(count) / static_cast<double>(count - 1);
       running_var[c] = static_cast<float>((1.0 - m) * running_var[c] + m * unbiased);
     }

@@ -169,7 +169,8 @@ void batchnorm2d_update_running(float* running_mean, float* running_var, const f
   const double keep = 1.0 - momentum, M = static_cast<double>(count);
   for (int64_t c = 0; c < C; ++c) {
     const double invstd = save_invstd[c];
-    const double biased_var = std::max(0.0, 1.0 / (invstd * invstd) - eps);
+    const double raw_var = 1.0 / (invstd * invstd) - eps;
+    const double biased_var = raw_var < 0.0 ? 0.0 : raw_var;  // NaN stays NaN, as PyTorch's running_var
     if (running_mean) running_mean[c] = static_cast<float>(keep * running_mean[c] + momentum * save_mean[c]);
     if (running_var) running_var[c] = static_cast<float>(keep * running_var[c] + momentum * biased_var * M / (M - 1.0));
   }

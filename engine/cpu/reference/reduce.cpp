@@ -1,6 +1,8 @@
 // Reference reductions (reduce.h): one loop per output, single-threaded.
 #include "engine/cpu/reference/reduce.h"
 
+#include "engine/kernel_params/elementwise_math.h"
+
 namespace tg::cpu::reference {
 
 void sum_dim(float* out, const float* in, int64_t outer, int64_t dim, int64_t inner) {
@@ -17,7 +19,7 @@ void max_dim(float* out, int64_t* idx, const float* in, int64_t outer, int64_t d
     for (int64_t i = 0; i < inner; ++i) {
       int64_t best = 0;
       for (int64_t d = 1; d < dim; ++d)
-        if (in[(o * dim + d) * inner + i] > in[(o * dim + best) * inner + i]) best = d;  // strict: first max
+        if (takes_max_over(in[(o * dim + d) * inner + i], in[(o * dim + best) * inner + i])) best = d;
       out[o * inner + i] = in[(o * dim + best) * inner + i];
       idx[o * inner + i] = best;
     }
@@ -38,7 +40,7 @@ double sum_squares(const float* in, int64_t n) {
 int64_t argmax_all(const float* in, int64_t n) {
   int64_t best = 0;
   for (int64_t i = 1; i < n; ++i)
-    if (in[i] > in[best]) best = i;
+    if (takes_max_over(in[i], in[best])) best = i;
   return best;
 }
 

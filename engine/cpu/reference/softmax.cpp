@@ -54,7 +54,7 @@ double cross_entropy_forward(float* probs, const float* logits, const float* tar
     const double log_sum_exp = m + std::log(sum_exp);
     for (int64_t c = 0; c < C; ++c) {
       const double q = (c == t ? 1.0 - label_smoothing : 0.0) + static_cast<double>(label_smoothing) / C;
-      total -= q * (logits[n * C + c] - log_sum_exp);  // -q_nc log p_nc
+      if (q != 0.0) total -= q * (logits[n * C + c] - log_sum_exp);  // -q_nc log p_nc (0 * -inf left out)
     }
   }
   return total / static_cast<double>(N);

@@ -3,6 +3,7 @@
 // closed-form values; with trustgrad::dist (CONSUMER_WITH_DIST), a process group of one whose
 // all-reduce is the identity.
 #include <trustgrad/trustgrad.h>
+#include <trustgrad/engine/ops.h>  // a single header, as installed (and, under add_subdirectory, in the tree)
 
 #include <cstdio>
 #include <filesystem>
