@@ -40,6 +40,13 @@ while(queue)
   endforeach()
   string(REGEX REPLACE "#include \"((engine|io|nn|optim|datasets|cuda|dist)/[^\"]+)\"" "#include \"trustgrad/\\1\"" text "${text}")
   set(dest ${TG_HEADER_DEST}/${hdr})
+  # Never through a link into the checkout: the installed copy would replace the source header.
+  file(REAL_PATH ${dest} real_dest)
+  file(REAL_PATH ${TG_SOURCE_DIR}/${hdr} real_source)
+  if(real_dest STREQUAL real_source)
+    message(FATAL_ERROR "installing ${hdr} to ${dest} would overwrite the source file ${real_source}; "
+                        "install to a prefix outside the source tree")
+  endif()
   if(EXISTS ${dest})
     file(READ ${dest} old)
     if(old STREQUAL text)

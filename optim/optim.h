@@ -6,6 +6,7 @@
 #include "optim/lamb.h"
 #include "optim/lambc.h"
 #include "optim/lars.h"
+#include "optim/loop_settings.h"
 #include "optim/novograd.h"
 #include "optim/optimizer.h"
 #include "optim/param_group.h"

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "engine/cpu/chunked_sum.h"
+#include "optim/loop_settings.h"
 
 namespace tg::optim {
 
@@ -19,13 +20,7 @@ namespace tg::optim {
 using cpu::chunked_sum;
 using cpu::kReduceChunk;
 
-// Schedule switch (tests compare the two paths bit for bit). Process-wide settings (the only
-// mutable globals of optim/; docs/architecture.md lists them): they change speed, never results.
-bool multi_tensor_enabled();
-void set_multi_tensor(bool enabled);
-// Per-tensor schedule: tensors with at least this many elements run with threads inside.
-int64_t parallel_min_numel();
-void set_parallel_min_numel(int64_t n);  // n >= 1
+// The schedule switch and the per-tensor threshold: optim/loop_settings.h (public).
 
 // Per-tensor schedule: fn(i, parallel_inside) once for every tensor i. fn must not throw.
 template <class Fn>

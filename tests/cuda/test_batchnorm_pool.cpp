@@ -4,6 +4,7 @@
 
 #ifdef TRUSTGRAD_WITH_CUDA
 #include <cmath>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -66,6 +67,19 @@ TEST_CASE("cuda batchnorm2d train/eval forward, backward and running update matc
     check_close(drmean.host(), rm, 1e-6, 1e-7, name + " running_mean");
     check_close(drvar.host(), rv, 1e-5, 1e-7, name + " running_var");
   }
+}
+
+TEST_CASE("cuda batchnorm2d running update keeps a NaN batch statistic, as the CPU") {
+  TG_REQUIRE_CUDA_DEVICE();
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  const std::vector<float> mean = {nan, 0.5f}, invstd = {nan, 2.f};  // channel 0's batch held a NaN
+  std::vector<float> rm = {0.f, 0.f}, rv = {1.f, 1.f};
+  DeviceFloats gmean(mean), ginvstd(invstd), drm(rm), drv(rv);
+  cpu::batchnorm2d_update_running(rm.data(), rv.data(), mean.data(), invstd.data(), 2, 8, 0.1f, 1e-5f);
+  cuda::batchnorm2d_update_running(drm.get(), drv.get(), gmean.get(), ginvstd.get(), 2, 8, 0.1f, 1e-5f);
+  CHECK(std::isnan(rv[0]));  // max(0, NaN) made it 0.9 before
+  check_close(drm.host(), rm, 1e-6, 1e-7, "running_mean");
+  check_close(drv.host(), rv, 1e-6, 1e-7, "running_var");  // NaN must match NaN
 }
 
 TEST_CASE("cuda max/avg/global-avg pooling forward and backward match the CPU") {

@@ -4,7 +4,8 @@
 #   shared  a second build of the library with -DBUILD_SHARED_LIBS=ON (libtrustgrad.so beside the .a),
 #           made as a parent project that add_subdirectory()s trustgrad (tests/install/parent: its own
 #           Debug build type, #include <trustgrad/...> from the tree, -Wshadow -Werror, no -fopenmp or
-#           Eigen handed down), installed with Debian's two-level libdir (lib/x86_64-linux-gnu);
+#           Eigen handed down), installed with Debian's two-level libdir (lib/x86_64-linux-gnu; lib64
+#           where the compiler names no library architecture);
 #           the consumer links the shared library and its static twin, and is
 #           compiled once more through pkg-config with the consumer's own -std=c++23 and -Wshadow -Werror
 # Where MPI is built, the install has trustgrad::dist (static) and the consumer links and runs it too.

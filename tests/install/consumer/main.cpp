@@ -44,6 +44,7 @@ int main() try {
     return 1;
   }
   static_assert(tg::ConvAlgorithm::Auto != tg::ConvAlgorithm::Gemm);
+  tg::optim::set_multi_tensor(tg::optim::multi_tensor_enabled());  // the public loop settings (optim/loop_settings.h)
   std::string dist = "not linked";
 #ifdef CONSUMER_WITH_DIST
   tg::dist::ProcessGroup group;  // not under mpirun: a group of one
