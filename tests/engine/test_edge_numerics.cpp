@@ -16,24 +16,14 @@
 #include "engine/ops.h"
 #include "support/error_of.h"
 #include "support/fixtures.h"
+#include "support/kernel_mode_guard.h"
 
 using namespace tg;
 using tg::test::contains;
 using tg::test::error_of;
+using tg::test::KernelModeGuard;
 
 namespace {
-
-// Sets the kernel mode for one scope and restores the previous one.
-class KernelModeGuard {
- public:
-  explicit KernelModeGuard(KernelMode mode) : saved_(kernel_mode()) { set_kernel_mode(mode); }
-  ~KernelModeGuard() { set_kernel_mode(saved_); }
-  KernelModeGuard(const KernelModeGuard&) = delete;
-  KernelModeGuard& operator=(const KernelModeGuard&) = delete;
-
- private:
-  KernelMode saved_;
-};
 
 // Equal special values (NaN and NaN, +-inf of the same sign), else |a - e| <= atol + rtol |e|.
 void expect_same(const Tensor& actual, const Tensor& expected, double rtol, const std::string& what) {

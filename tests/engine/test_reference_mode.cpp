@@ -23,25 +23,15 @@
 #include "engine/nn_ops.h"
 #include "engine/ops.h"
 #include "engine/random.h"
+#include "support/kernel_mode_guard.h"
 
 using namespace tg;
+using tg::test::KernelModeGuard;
 
 namespace {
 
 constexpr double kTol = 1e-6;
 constexpr double kWinogradTol = 1e-5;
-
-// Sets the kernel mode for one scope and restores the previous one.
-class KernelModeGuard {
- public:
-  explicit KernelModeGuard(KernelMode mode) : saved_(kernel_mode()) { set_kernel_mode(mode); }
-  ~KernelModeGuard() { set_kernel_mode(saved_); }
-  KernelModeGuard(const KernelModeGuard&) = delete;
-  KernelModeGuard& operator=(const KernelModeGuard&) = delete;
-
- private:
-  KernelMode saved_;
-};
 
 using OpFn = std::function<Tensor(const std::vector<Tensor>&)>;
 using In = const std::vector<Tensor>&;  // an OpFn's inputs
