@@ -63,6 +63,19 @@ set(libdir lib)
 run("cmake --install (static)" ${CMAKE_COMMAND} --install ${BINARY_DIR} --prefix ${root}/static)
 check_consumer(static ${root}/static)
 
+# An install whose include folder leads through the in-tree links (build/tree_include/trustgrad/engine
+# -> <source>/engine) must refuse, naming the file, instead of writing its prefixed copies over the
+# sources (cmake/install_headers.cmake).
+file(MAKE_DIRECTORY ${root}/through_links)
+file(CREATE_LINK ${BINARY_DIR}/tree_include ${root}/through_links/include SYMBOLIC)
+file(SHA256 ${SOURCE_DIR}/engine/ops.h ops_before)
+execute_process(COMMAND ${CMAKE_COMMAND} --install ${BINARY_DIR} --prefix ${root}/through_links
+                RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+file(SHA256 ${SOURCE_DIR}/engine/ops.h ops_after)
+if(rc EQUAL 0 OR NOT err MATCHES "would overwrite the source file" OR NOT ops_before STREQUAL ops_after)
+  message(FATAL_ERROR "an install through the in-tree links was not refused (rc ${rc}):\n${out}\n${err}")
+endif()
+
 # shared: a library-only build with BUILD_SHARED_LIBS=ON
 set(launcher "")
 if(LAUNCHER)
