@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <cmath>
+#include <limits>
 #include <cstdlib>
 #include <filesystem>
 #include <sstream>
@@ -41,9 +42,19 @@ CloseResult compare(const Tensor& actual, const Tensor& expected, double rtol, d
   size_t worst = 0;
   double worst_excess = -1.0;
   for (size_t i = 0; i < a.size(); ++i) {
+    // Special values match only themselves: NaN with NaN, an infinity with the same infinity (before,
+    // a finite value passed against an expected NaN: the NaN error made every comparison false).
+    if (std::isnan(e[i]) || std::isinf(e[i]) || !std::isfinite(a[i])) {
+      const bool same = (std::isnan(a[i]) && std::isnan(e[i])) || a[i] == e[i];
+      if (!same) {
+        r.ok = false;
+        worst = i;
+        worst_excess = std::numeric_limits<double>::infinity();
+      }
+      continue;
+    }
     const double err = std::abs(static_cast<double>(a[i]) - e[i]);
     const double rel = err / std::max(std::abs(static_cast<double>(e[i])), 1e-30);
-    if (!std::isfinite(a[i]) && !(std::isnan(a[i]) && std::isnan(e[i]))) r.ok = false;
     r.max_abs_err = std::max(r.max_abs_err, err);
     if (std::abs(e[i]) > atol) r.max_rel_err = std::max(r.max_rel_err, rel);
     const double excess = err - (atol + rtol * std::abs(static_cast<double>(e[i])));

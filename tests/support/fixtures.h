@@ -22,7 +22,8 @@ struct CloseResult {
   std::string report;  // "<what>: max abs err ..., max rel err ..., worst at [i] actual vs expected"
 };
 
-// Elementwise |a - e| <= atol + rtol * |e|, shapes must match exactly.
+// Elementwise |a - e| <= atol + rtol * |e|, shapes must match exactly; NaN and +-inf (in either)
+// match only the same special value.
 CloseResult compare(const Tensor& actual, const Tensor& expected, double rtol, double atol, const std::string& what);
 
 // doctest CHECK of compare(): the report is printed on failure.
