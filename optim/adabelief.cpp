@@ -60,7 +60,7 @@ void adabelief_range(float* w, const float* g, float* m, float* s, int64_t n, co
       const float gk = gb[k] + c.l2 * wb[k];                // or L2: g + wd w
       mb[k] = c.b1 * mb[k] + c.one_b1 * gk;                 // m = b1 m + (1-b1) g
       const float r = gk - mb[k];
-      sb[k] = c.b2 * sb[k] + c.one_b2 * (r * r) + c.eps;    // s = b2 s + (1-b2)(g-m)^2 + eps
+      sb[k] = c.b2 * sb[k] + (c.one_b2 * r) * r + c.eps;    // s = b2 s + ((1-b2)(g-m))(g-m) + eps (torch's addcmul order)
     }
     if (c.mode == Mode::kSgd) {
 #pragma omp simd

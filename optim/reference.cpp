@@ -34,7 +34,7 @@ TrustRatio lamb_family_step(const LambFamilyOptions& o, const TensorStep& s, flo
   for (int64_t i = 0; i < n; ++i) {
     const float gi = g[i] * grad_scale + wd_in_grad * w[i];              // g / s (+ wd w for Adam)
     m[i] = b1 * m[i] + one_minus_b1 * gi;                                // m = b1 m + (1 - b1) g
-    v[i] = b2 * v[i] + one_minus_b2 * (gi * gi);                         // v = b2 v + (1 - b2) g^2
+    v[i] = b2 * v[i] + (one_minus_b2 * gi) * gi;                         // v = b2 v + ((1 - b2) g) g (torch's order)
     const float m_hat = m[i] * inv_bc1;                                  // m / (1 - b1^t)
     const float sqrt_v_hat = std::sqrt(v[i]) * inv_sqrt_bc2;             // sqrt(v / (1 - b2^t))
     u[static_cast<size_t>(i)] = m_hat / (sqrt_v_hat + eps) + wd_in_update * w[i];  // u = m_hat / (sqrt(v_hat) + eps) + wd w

@@ -13,7 +13,9 @@ namespace tg {
 TG_HOST_DEVICE void adam_moments(float w, float g, float& m, float& v, const AdamCoeffs& c) {
   g = g * c.grad_scale + c.l2_grad * w;           // g <- g/s + wd w   (Adam's L2 only)
   m = c.beta1 * m + c.beta3 * g;                  // m = b1 m + (1-b1) g
-  v = c.beta2 * v + c.one_minus_beta2 * (g * g);  // v = b2 v + (1-b2) g^2
+  // v = b2 v + ((1-b2) g) g: PyTorch's addcmul order. (1-b2)(g g) overflowed to v = inf for
+  // 1.8e19 < |g| < 5.8e20, where v itself is finite, and u = m / inf = 0 froze the element for good.
+  v = c.beta2 * v + (c.one_minus_beta2 * g) * g;
 }
 
 // u from the new moments, given sqrt(v):  u = m_hat / (sqrt(v_hat) + eps) + wd w  (LAMB's L2 only),

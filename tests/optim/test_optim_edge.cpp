@@ -110,6 +110,54 @@ std::vector<std::pair<std::string, Factory>> all_optimizers() {
 const std::vector<std::pair<std::string, Shape>> kShapes = {
     {"conv.weight", {4, 3, 3, 3}}, {"bn.weight", {4}}, {"fc.weight", {5, 8}}, {"fc.bias", {5}}};
 
+TEST_CASE("a finite gradient of 1e20 keeps v finite and moves the weight as float64 does (Adam, LAMBC, AdaBelief)") {
+  // v = b2 v + (1-b2) g^2 = 1e37 for g = 1e20 (float max 3.4e38). The kernels computed (1-b2)(g g),
+  // and g g = 1e40 overflowed: v = inf, u = m / inf = 0, so the element never moved again (Adam:
+  // w stayed 1 after 4 steps instead of 0.7388). PyTorch's addcmul computes ((1-b2) g) g.
+  const std::vector<std::vector<float>> grads = {{1e20f, 1.f}, {1.f, 1.f}, {1.f, 1.f}, {1.f, 1.f}};
+  {  // Adam (torch defaults but lr 0.1) against the rule in double
+    NamedTensors params{{"w", Tensor::full({2}, 1.f)}};
+    Adam opt(params, AdamOptions{.lr = 0.1});
+    double w = 1.0, m = 0.0, v = 0.0;
+    for (int t = 1; t <= 4; ++t) {
+      params[0].second.set_grad(Tensor::from_vector(grads[t - 1], {2}));
+      opt.step();
+      const double g = grads[t - 1][0];
+      m = 0.9 * m + 0.1 * g;
+      v = 0.999 * v + 0.001 * g * g;
+      w -= 0.1 * (m / (1.0 - std::pow(0.9, t))) / (std::sqrt(v / (1.0 - std::pow(0.999, t))) + 1e-8);
+      CHECK(std::isfinite(opt.state("w", "exp_avg_sq")->to_vector()[0]));
+    }
+    CHECK(params[0].second.to_vector()[0] == doctest::Approx(w).epsilon(1e-6));  // 0.73877059
+    CHECK(w == doctest::Approx(0.7387706).epsilon(1e-6));
+  }
+  {  // LAMBC paper preset, one step: u = m / (sqrt(v) + eps) = 3.1623 in both elements
+    NamedTensors params{{"w", Tensor::full({2}, 1.f)}};
+    params[0].second.set_grad(Tensor::from_vector(grads[0], {2}));
+    Lambc opt(params, LambcPreset::kPaper, 0.1, 0.0);
+    opt.step();
+    double u[2], u_sq = 0.0;
+    for (int k = 0; k < 2; ++k) {
+      const double g = grads[0][static_cast<size_t>(k)];
+      u[k] = 0.1 * g / (std::sqrt(0.001 * g * g) + 1e-6);
+      u_sq += u[k] * u[k];
+    }
+    const double r = std::min(std::sqrt(2.0) / std::sqrt(u_sq), 1.0);  // ||w|| / ||u|| = 0.316
+    REQUIRE(opt.trust_ratios().size() == 1);
+    CHECK(opt.trust_ratios()[0].applied_ratio == doctest::Approx(r).epsilon(1e-6));
+    const std::vector<float> w = params[0].second.to_vector();
+    for (int k = 0; k < 2; ++k) CHECK(w[static_cast<size_t>(k)] == doctest::Approx(1.0 - 0.1 * r * u[k]).epsilon(1e-6));
+  }
+  {  // AdaBelief: s = b2 s + (1-b2)(g - m)^2 + eps = 0.001 (9e19)^2 = 8.1e36
+    NamedTensors params{{"w", Tensor::full({2}, 1.f)}};
+    params[0].second.set_grad(Tensor::from_vector(grads[0], {2}));
+    AdaBelief opt(params, AdaBeliefOptions{.lr = 1e-3});
+    opt.step();
+    const double residual = 1e20 - 0.1 * 1e20;
+    CHECK(opt.state("w", "exp_avg_var")->to_vector()[0] == doctest::Approx(0.001 * residual * residual).epsilon(1e-6));
+  }
+}
+
 TEST_CASE("a NaN or Inf gradient: step() refuses naming the parameter and modifies nothing") {
   for (const auto& entry : all_optimizers()) {
     const auto& name = entry.first;  // no structured binding: clang 14 cannot capture one in doctest's CAPTURE/INFO lambdas
