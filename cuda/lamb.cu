@@ -128,7 +128,8 @@ __global__ void __launch_bounds__(kLambBlock)
     uu = block_sum(uu, shared);
     gg = block_sum(gg, shared);
     double raw, w_norm, u_norm;
-    const double r = trust_ratio(ww, uu, decay, e.adapt != 0, p.clip_min, p.clip_max, raw, w_norm, u_norm);
+    const double r = float_safe_ratio(trust_ratio(ww, uu, decay, e.adapt != 0, p.clip_min, p.clip_max, raw, w_norm, u_norm),
+                                      static_cast<double>(lr));  // lr r <= 2^127
     const float step = static_cast<float>(static_cast<double>(lr) * r);  // w -= lr r u
     if (telemetry && chunk == e.chunk0 && threadIdx.x == 0) {
       float* out = telemetry + kLambTelemetry * t;

@@ -191,6 +191,7 @@ void LambFamily::trust_step(const ActiveParam& a, const DirectionNorms& n, float
     const double u_norm = std::sqrt(n.u_sq);
     double raw = 1.0;
     r = clipped_trust_ratio(w_norm, u_norm, o_.clip_min, o_.clip_max, raw);  // clamp(||w|| / ||u||, lo, hi)
+    r = float_safe_ratio(r, a.lr);  // r <= 2^127 / lr: lr r stays a finite float
     record_trust_ratio(a, w_norm, u_norm, raw, r);
   }
   decay = static_cast<float>(d);

@@ -53,6 +53,7 @@ TrustRatio lamb_family_step(const LambFamilyOptions& o, const TensorStep& s, flo
   if (adapted) {
     r.raw = (r.w_norm > 0.0 && r.u_norm > 0.0) ? r.w_norm / r.u_norm : 1.0;
     r.applied = std::clamp(r.raw, o.clip_min, o.clip_max);  // LAMBC: r = min(r, 1)
+    r.applied = std::min(r.applied, 1.7014118346046923e38 / s.lr);  // lr r <= 2^127: a finite float factor
   }
 
   // The weights: w <- decay w - lr r u.

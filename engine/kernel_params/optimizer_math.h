@@ -38,6 +38,17 @@ TG_HOST_DEVICE double clipped_trust_ratio(double w_norm, double u_norm, double c
   return raw < clip_min ? clip_min : (clip_max < raw ? clip_max : raw);  // LAMBC: r = min(r, 1)
 }
 
+// The ratio actually applied, so that the update's float factor lr r stays finite:
+//   r <- min(r, 2^127 / lr)
+// Only an unclipped ratio reaches it (LAMB: r = ||w|| / ||u|| > 1.7e38 / lr, i.e. ||u|| below ~1e-38
+// ||w||, as when the momentum of a tensor whose gradient stays 0 decays into the denormals). There
+// float(lr r) was +inf and w - inf u gave -inf where u != 0 and NaN where u = 0. With the cap each
+// element moves by 2^127 |u_i| < lr ||w|| |u_i| / ||u||: finite, at most the rule's step, and 0 when u = 0.
+TG_HOST_DEVICE double float_safe_ratio(double r, double lr) {
+  const double max_step = 1.7014118346046923e38;  // 2^127: float(lr r) <= 2^127 < FLT_MAX
+  return lr * r <= max_step ? r : max_step / lr;  // (lr r NaN: r kept)
+}
+
 // SGD with momentum in a branch-free form, the four weights chosen once per tensor:
 //   first step: buf = 0 buf + 1 d = d;          later: buf = mu buf + (1 - dampening) d
 //   Nesterov:   d = 1 d + mu buf;               plain:  d = 0 d + 1 buf = buf

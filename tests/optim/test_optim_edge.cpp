@@ -158,6 +158,39 @@ TEST_CASE("a finite gradient of 1e20 keeps v finite and moves the weight as floa
   }
 }
 
+TEST_CASE("unclipped LAMB under zero gradients: lr r stays a finite float, no Inf/NaN weights") {
+  // The paper preset's LAMB (wd 0, no clip) on a tensor whose gradient is 0 after one step: m decays
+  // by b1 each step and u = m / (sqrt(v) + eps) reaches the denormals, so r = ||w|| / ||u|| grows
+  // past 1e40. Before, float(lr r) was +inf from step 815: w[0] = -inf and w[1..3] = inf * 0 = NaN.
+  // Now r <= 2^127 / lr (reported as applied, clipped), each step moves w by at most lr ||w||.
+  NamedTensors params{{"w", Tensor::full({4}, 5.f)}};
+  LambOptions o = lambc_options(LambcPreset::kPaper, 0.01, 0.0);
+  o.clip_max = std::numeric_limits<double>::infinity();
+  Lamb opt(params, o);
+  params[0].second.set_grad(Tensor::from_vector({1e-3f, 0.f, 0.f, 0.f}, {4}));
+  opt.step();
+  bool capped = false;
+  for (int k = 0; k < 900; ++k) {
+    const std::vector<float> before = params[0].second.to_vector();
+    params[0].second.set_grad(Tensor::zeros({4}));
+    opt.step();
+    const std::vector<float> w = params[0].second.to_vector();
+    REQUIRE(opt.trust_ratios().size() == 1);
+    const TrustRatioRecord& r = opt.trust_ratios()[0];
+    CAPTURE(k);
+    REQUIRE(std::isfinite(w[0]));
+    for (int i = 1; i < 4; ++i) REQUIRE(w[static_cast<size_t>(i)] == 5.f);  // u = 0 there: no move
+    CHECK(0.01 * r.applied_ratio <= 0x1p127);
+    // |dw| <= lr ||w||, up to the float rounding of w
+    CHECK(std::abs(static_cast<double>(w[0]) - before[0]) <= 0.01 * r.w_norm * (1 + 1e-6) + 1e-6 * std::abs(before[0]));
+    if (r.applied_ratio < r.raw_ratio) {
+      capped = true;
+      CHECK(r.clipped);
+    }
+  }
+  CHECK(capped);  // the cap was reached (raw ratio > 1.7e40)
+}
+
 TEST_CASE("a NaN or Inf gradient: step() refuses naming the parameter and modifies nothing") {
   for (const auto& entry : all_optimizers()) {
     const auto& name = entry.first;  // no structured binding: clang 14 cannot capture one in doctest's CAPTURE/INFO lambdas
