@@ -83,6 +83,11 @@ ShardedOptimizer::ShardedOptimizer(ProcessGroup& group, std::vector<optim::Param
       [this](const std::vector<optim::ActiveParam>& active, std::vector<double>& sums, size_t width) {
         reduce_partial_sums(active, sums, width);
       });
+  // Global gradient clipping's ||G||^2: every rank's sum over its own slices, added up.
+  inner_->set_global_sum_reducer([this](double local_sum) {
+    group_.all_reduce(&local_sum, 1, ReduceOp::kSum, "all-reduce of the global gradient norm");
+    return local_sum;
+  });
 }
 
 std::vector<int64_t> ShardedOptimizer::rank_counts() const {

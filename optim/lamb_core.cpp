@@ -102,8 +102,7 @@ int64_t LambFamily::inspect(const std::vector<ActiveParam>& active) {
   if (o_.max_grad_norm > 0.0) {
     // Global clipping needs ||G|| before any u: one read of every gradient (also the NaN check).
     if (const int64_t bad = Optimizer::inspect(active); bad >= 0) return bad;
-    double total = 0.0;
-    for (double s : grad_sq_) total += s;
+    const double total = global_grad_sq();  // ||G||^2 over all tensors (all ranks' when sharded)
     const double scale = std::max(std::sqrt(total) / o_.max_grad_norm, 1.0);  // s = max(||G|| / max, 1)
     grad_scale_ = static_cast<float>(1.0 / scale);
   }

@@ -123,6 +123,12 @@ class Optimizer {
       std::function<void(const std::vector<ActiveParam>& active, std::vector<double>& sums, size_t width)>;
   void set_partial_sum_reducer(PartialSumReducer reducer) { reducer_ = std::move(reducer); }
   bool has_partial_sum_reducer() const { return static_cast<bool>(reducer_); }
+  // The second sharding hook, for a sum over all parameters (global gradient clipping's ||G||^2):
+  // given this optimizer's sum over its own slices, returns the sum over all slices of all ranks.
+  // The per-tensor reducer cannot give it: a rank sees the completed sums of only the tensors it
+  // holds a slice of. A step that needs ||G|| with a partial-sum reducer but without this hook throws.
+  using GlobalSumReducer = std::function<double(double local_sum)>;
+  void set_global_sum_reducer(GlobalSumReducer reducer) { global_reducer_ = std::move(reducer); }
 
   // Exact resume: moments, per-parameter steps, step counter, group options and hyper-parameters.
   StateDict state_dict() const;
@@ -158,6 +164,9 @@ class Optimizer {
   static int64_t first_non_finite(const std::vector<double>& grad_sq);
   // The default inspect's result: sum of g^2 for each active parameter.
   std::vector<double> grad_sq_;
+  // ||G||^2 = sum of g^2 over every gradient of the step, after the default inspect: the sum of
+  // grad_sq_ unsharded; sharded, this optimizer's own partial sums completed by the global-sum reducer.
+  double global_grad_sq() const;
   // Completes per-tensor partial sums through the reducer (no-op without one). `columns` are
   // per-active-parameter vectors, reduced together in one call.
   void reduce_partial_sums(const std::vector<ActiveParam>& active, std::initializer_list<std::vector<double>*> columns);
@@ -172,6 +181,8 @@ class Optimizer {
   std::vector<Group> groups_;
   std::shared_ptr<const Schedule> schedule_;
   PartialSumReducer reducer_;
+  GlobalSumReducer global_reducer_;
+  double local_grad_sq_total_ = 0.0;  // sum of this optimizer's own g^2 partial sums (the default inspect)
   std::vector<TrustRatioRecord> trust_ratios_;
   int64_t step_ = 0;
   int64_t skipped_ = 0;
