@@ -17,6 +17,7 @@
 
 #include "engine/cpu/optimizer_kernels.h"
 #include "engine/error.h"
+#include "engine/kernel_params/optimizer_math.h"
 #include "engine/optimizer_kernels.h"
 #include "optim/tensor_loops.h"
 
@@ -105,6 +106,10 @@ void Lars::apply(const std::vector<ActiveParam>& active) {
       } else {
         ratio = raw;
       }
+      // The float factor must stay finite: lambda <= 2^127. Only reachable with eps = 0 and wd = 0,
+      // ||g|| below ~1e-38 eta ||w|| (denormal gradients): float(lambda) was +inf, d = g inf, and
+      // w became Inf where g != 0, NaN (0 inf) where g = 0. Capped, |d_i| <= eta ||w|| |g_i| / ||g||.
+      ratio = float_safe_ratio(ratio, 1.0);
       record_trust_ratio(a, w_norm, denom, raw, ratio);
     }
     const ParamEntry& e = entry(a);

@@ -191,6 +191,24 @@ TEST_CASE("unclipped LAMB under zero gradients: lr r stays a finite float, no In
   CHECK(capped);  // the cap was reached (raw ratio > 1.7e40)
 }
 
+TEST_CASE("LARS with eps = 0 and a denormal gradient: the ratio stays a finite float") {
+  // lambda = eta ||w|| / ||g|| = 1e-3 * 2 / 1.4e-45 = 1.4e42 (wd = 0, eps = 0, always adapted).
+  // Before, float(lambda) = +inf: w[0] = -inf and w[1..3] = 1 - lr (0 inf) = NaN. Now lambda <= 2^127.
+  NamedTensors params{{"w", Tensor::full({4}, 1.f)}};
+  const float denormal = std::numeric_limits<float>::denorm_min();
+  params[0].second.set_grad(Tensor::from_vector({denormal, 0.f, 0.f, 0.f}, {4}));
+  Lars opt(params, LarsOptions{.lr = 0.1, .momentum = 0.9, .eps = 0.0, .always_adapt = true});
+  opt.step();
+  REQUIRE(opt.trust_ratios().size() == 1);
+  const TrustRatioRecord& r = opt.trust_ratios()[0];
+  CHECK(r.raw_ratio == doctest::Approx(1e-3 * 2.0 / denormal).epsilon(1e-6));
+  CHECK(r.applied_ratio == 0x1p127);
+  CHECK(r.clipped);
+  const std::vector<float> w = params[0].second.to_vector();
+  CHECK(w[0] == doctest::Approx(1.0 - 0.1 * 0x1p127 * static_cast<double>(denormal)).epsilon(1e-6));  // 1 - 2.4e-8
+  for (int i = 1; i < 4; ++i) CHECK(w[static_cast<size_t>(i)] == 1.f);
+}
+
 TEST_CASE("a NaN or Inf gradient: step() refuses naming the parameter and modifies nothing") {
   for (const auto& entry : all_optimizers()) {
     const auto& name = entry.first;  // no structured binding: clang 14 cannot capture one in doctest's CAPTURE/INFO lambdas
