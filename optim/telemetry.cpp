@@ -12,10 +12,23 @@ namespace tg::optim {
 
 namespace {
 
-double median_of(std::vector<double> v) {
+bool any_nan(const std::vector<double>& v) {
+  return std::any_of(v.begin(), v.end(), [](double x) { return std::isnan(x); });
+}
+
+// min, median, max of v (non-empty); all three NaN when any value is NaN, as NumPy's np.min /
+// np.median / np.max. (NaN compares false both ways: std::sort and min_element gave results that
+// depended on the records' order, and sort's precondition was broken.)
+void min_median_max(std::vector<double> v, double& lo, double& median, double& hi) {
+  if (any_nan(v)) {
+    lo = median = hi = std::nan("");
+    return;
+  }
   std::sort(v.begin(), v.end());
   const size_t n = v.size();
-  return n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+  lo = v.front();
+  hi = v.back();
+  median = n % 2 == 1 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
 // Shortest text that reads back to the same double; JSON has no NaN/Inf, so those become null.
@@ -69,12 +82,8 @@ TrustRatioSummary summarize_trust_ratios(const std::vector<TrustRatioRecord>& re
     clipped += r.clipped ? 1 : 0;
   }
   s.step = records.front().step;
-  s.min = *std::min_element(applied.begin(), applied.end());
-  s.max = *std::max_element(applied.begin(), applied.end());
-  s.median = median_of(applied);
-  s.raw_min = *std::min_element(raw.begin(), raw.end());
-  s.raw_max = *std::max_element(raw.begin(), raw.end());
-  s.raw_median = median_of(raw);
+  min_median_max(applied, s.min, s.median, s.max);
+  min_median_max(raw, s.raw_min, s.raw_median, s.raw_max);
   s.clipped_fraction = static_cast<double>(clipped) / static_cast<double>(records.size());
   return s;
 }

@@ -32,7 +32,8 @@ struct TrustRatioSummary {
   double clipped_fraction = 0.0;                          // clipped tensors / count
 };
 
-// Median is the mean of the two middle values for an even count (NumPy's convention).
+// Median is the mean of the two middle values for an even count (NumPy's convention); as in NumPy,
+// min, median and max are NaN when any ratio of theirs is NaN (a tensor with Inf weights).
 TrustRatioSummary summarize_trust_ratios(const std::vector<TrustRatioRecord>& records);
 
 // One JSON object per line: {"step":3,"name":"conv1.weight","w_norm":..,"u_norm":..,

@@ -34,6 +34,29 @@ TEST_CASE("summaries: min / median / max of applied and raw ratios, clipped frac
   CHECK(summarize_trust_ratios({}).count == 0);
 }
 
+TEST_CASE("summaries with a NaN ratio are NaN whatever the records' order, and the writers stay well-formed") {
+  // A raw ratio is NaN when ||w|| = ||u|| = inf (Inf weights, L2 weight decay in u). Before, min and
+  // max depended on where the NaN sat (min_element skips a NaN unless it comes first) and the
+  // median came from std::sort over values without an order.
+  const double nan = std::nan("");
+  for (int first : {0, 1, 2}) {
+    std::vector<TrustRatioRecord> r = {rec("a", 3.0, 1.0), rec("b", 0.5, 0.5), rec("c", 0.2, 0.2)};
+    r[static_cast<size_t>(first)] = rec("bad", nan, nan);
+    const TrustRatioSummary s = summarize_trust_ratios(r);
+    CAPTURE(first);
+    CHECK(std::isnan(s.raw_min));
+    CHECK(std::isnan(s.raw_median));
+    CHECK(std::isnan(s.raw_max));
+    CHECK(std::isnan(s.min));
+    CHECK(std::isnan(s.max));
+    std::ostringstream json, csv;
+    write_jsonl(json, s);
+    write_csv(csv, s);
+    CHECK(json.str().find("\"min\":null,\"median\":null,\"max\":null") != std::string::npos);
+    CHECK(csv.str().find(",nan,nan,nan,nan,nan,nan,") != std::string::npos);
+  }
+}
+
 TEST_CASE("JSONL and CSV writers") {
   const std::vector<TrustRatioRecord> r = {rec("layer1.0.conv1.weight", 3.0, 1.0), rec("fc,\"odd\"", 0.5, 0.5)};
   std::ostringstream jsonl;
