@@ -315,6 +315,8 @@ TEST_CASE("mpi: sharded global gradient clipping (LAMB / LAMBC timm preset) uses
   // different factors (neither of them the true one) and the sharded trajectory left the
   // unsharded one (measured: relative parameter error up to 4e-4 after 3 steps; Adam's u is nearly
   // invariant to the gradient's scale, so the error enters through eps and the moments' history).
+  // The other shardable optimizers ride along: 2 ranks against the unsharded optimizer, parameters
+  // and every trust ratio.
   ProcessGroup& pg = world();
   const std::vector<std::pair<std::string, Shape>> shapes = {
       {"a.weight", {6, 5}}, {"a.bias", {6}}, {"b.weight", {4, 6}}, {"b.bias", {4}}, {"c.weight", {3, 4}}};
@@ -324,27 +326,43 @@ TEST_CASE("mpi: sharded global gradient clipping (LAMB / LAMBC timm preset) uses
     for (const auto& [name, shape] : shapes) p.emplace_back(name, Tensor::randn(shape, gen));
     return p;
   };
-  const NamedTensors sharded_params = make_params(3), plain_params = make_params(3);
-  auto groups = [](const NamedTensors& p) { return optim::lambc_param_groups(optim::LambcPreset::kTimm, p, 0.01); };
-  const optim::LambOptions options = optim::lambc_options(optim::LambcPreset::kTimm, 0.01, 0.01);
-  REQUIRE(options.max_grad_norm == 1.0);
-  auto make = [&](std::vector<optim::ParamGroup> g) { return std::make_unique<optim::Lambc>(std::move(g), options); };
-  ShardedOptimizer sharded(pg, groups(sharded_params), make);
-  auto plain = make(groups(plain_params));
-  Generator gen(11);
-  for (int s = 0; s < 3; ++s) {
-    for (size_t i = 0; i < shapes.size(); ++i) {  // the same (already averaged) gradients on every rank
-      Tensor g = Tensor::randn(shapes[i].second, gen);
-      for (float& x : std::span<float>(g.data(), static_cast<size_t>(g.numel()))) x *= 3.f;  // ||G|| ~ 20 > 1
-      sharded_params[i].second.set_grad(g.clone());
-      plain_params[i].second.set_grad(g.clone());
+  const optim::LambOptions lambc_timm = optim::lambc_options(optim::LambcPreset::kTimm, 0.01, 0.01);
+  REQUIRE(lambc_timm.max_grad_norm == 1.0);
+  const std::vector<std::pair<std::string, OptimizerFactory>> kinds = {
+      {"lambc_timm", [&](auto g) { return std::make_unique<optim::Lambc>(std::move(g), lambc_timm); }},
+      {"lamb", [](auto g) { return std::make_unique<optim::Lamb>(std::move(g), optim::LambOptions{.lr = 0.01, .always_adapt = true}); }},
+      {"adamw", [](auto g) { return std::make_unique<optim::AdamW>(std::move(g), optim::AdamWOptions{.lr = 0.01}); }},
+      {"sgd", [](auto g) { return std::make_unique<optim::Sgd>(std::move(g), optim::SgdOptions{.lr = 0.1, .momentum = 0.9, .nesterov = true}); }},
+      {"larc", [](auto g) { return std::make_unique<optim::Lars>(std::move(g), optim::LarsOptions{.lr = 0.5, .dampening = 0.1, .trust_coefficient = 0.02, .trust_clip = true, .always_adapt = true}); }},
+  };
+  for (const auto& entry : kinds) {
+    CAPTURE(entry.first);
+    const NamedTensors sharded_params = make_params(3), plain_params = make_params(3);
+    auto groups = [](const NamedTensors& p) { return optim::lambc_param_groups(optim::LambcPreset::kTimm, p, 0.01); };
+    ShardedOptimizer sharded(pg, groups(sharded_params), entry.second);
+    auto plain = entry.second(groups(plain_params));
+    Generator gen(11);
+    for (int s = 0; s < 3; ++s) {
+      for (size_t i = 0; i < shapes.size(); ++i) {  // the same (already averaged) gradients on every rank
+        Tensor g = Tensor::randn(shapes[i].second, gen);
+        for (float& x : std::span<float>(g.data(), static_cast<size_t>(g.numel()))) x *= 3.f;  // ||G|| ~ 20 > 1
+        sharded_params[i].second.set_grad(g.clone());
+        plain_params[i].second.set_grad(g.clone());
+      }
+      sharded.step();
+      plain->step();
+      REQUIRE(sharded.trust_ratios().size() == plain->trust_ratios().size());
+      for (size_t k = 0; k < plain->trust_ratios().size(); ++k) {
+        const optim::TrustRatioRecord &x = sharded.trust_ratios()[k], &y = plain->trust_ratios()[k];
+        CHECK(x.name == y.name);
+        CHECK(x.applied_ratio == doctest::Approx(y.applied_ratio).epsilon(1e-9));
+        CHECK(x.raw_ratio == doctest::Approx(y.raw_ratio).epsilon(1e-9));
+      }
     }
-    sharded.step();
-    plain->step();
-  }
-  for (size_t i = 0; i < shapes.size(); ++i) {
-    CAPTURE(shapes[i].first);
-    CHECK(rel_diff(sharded_params[i].second, plain_params[i].second) < 1e-6);
+    for (size_t i = 0; i < shapes.size(); ++i) {
+      CAPTURE(shapes[i].first);
+      CHECK(rel_diff(sharded_params[i].second, plain_params[i].second) < 1e-6);
+    }
   }
 }
 
