@@ -322,17 +322,19 @@ void forward_chunk(float* out, const float* in, const GroupWeights& W, const flo
         }
       }
     } else {
-      gemm_into(tmp, J, 0.f);
-      for (int64_t j = j0; j < j1; j += PQ) {  // whole images: (Kg, T, PQ) -> out[j/PQ, g*Kg + k, :] + bias
+      // Bias first here too: tmp = b, then tmp += W_g x col, so every output is summed as
+      // ((b + slice_1) + slice_2) + ... exactly as in the single-image branch above. (Adding the bias
+      // after the GEMM rounded (slice_1 + slice_2) + b instead: for more than one K slice of sgemm,
+      // crs > 256, an output's last bits then depended on whether its image shared a chunk, i.e. on
+      // the thread count and on the batch it came in.)
+      for (int64_t k = 0; k < Kg; ++k) std::fill(tmp + k * J, tmp + (k + 1) * J, b ? b[g * Kg + k] : 0.f);
+      gemm_into(tmp, J, 1.f);
+      for (int64_t j = j0; j < j1; j += PQ) {  // whole images: (Kg, T, PQ) -> out[j/PQ, g*Kg + k, :]
         for (int64_t k = 0; k < Kg; ++k) {
           float* dst = out + (j / PQ) * s.K * PQ + (g * Kg + k) * PQ;
           const float* src = tmp + k * J + (j - j0);
-          const float bias = b ? b[g * Kg + k] : 0.f;
 #pragma omp simd
-          for (int64_t i = 0; i < PQ; ++i) {
-            const float v = src[i] + bias;
-            dst[i] = relu && !(v > 0.f) ? 0.f : v;
-          }
+          for (int64_t i = 0; i < PQ; ++i) dst[i] = relu && !(src[i] > 0.f) ? 0.f : src[i];  // relu(v) = v > 0 ? v : 0
         }
       }
     }

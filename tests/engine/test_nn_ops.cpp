@@ -223,6 +223,41 @@ TEST_CASE("conv2d fast kernels agree with 1 and 2 threads, and only write what i
   CHECK(max_scaled_diff(dws[1], dw_ref) < 1e-5);
 }
 
+TEST_CASE("im2col conv with bias over several sgemm K slices: the same bits at any thread count and batch") {
+  // crs = 47 * 3 * 3 = 423 > 256 (two K slices of sgemm), PQ = 5 * 3 = 15 < 256: one thread packs the
+  // two images into one chunk, two threads give each its own, and a batch of one runs image 1 alone.
+  // Each output must be summed in one order whatever the chunk: found by the shape fuzz against
+  // PyTorch, the multi-image chunks added the bias after the GEMM, the single-image ones before it,
+  // so outputs moved by up to 3e-5 with the thread count.
+  Generator gen(41);
+  const ConvShape s{2, 47, 10, 5, 64, 3, 3, 2, 2, 1, 1, 1};
+  const ConvShape one{1, 47, 10, 5, 64, 3, 3, 2, 2, 1, 1, 1};
+  const size_t nin = 2 * 47 * 50, nw = 64 * 47 * 9, nout = 2 * 64 * 15, img_in = nin / 2, img_out = nout / 2;
+  const auto in = random_values(nin, gen), w = random_values(nw, gen), b = random_values(64, gen);
+  std::vector<float> ref(nout);
+  cpu::reference::conv2d_forward(ref.data(), in.data(), w.data(), b.data(), s);
+  const int saved = get_num_threads();
+  for (ConvEpilogue epi : {ConvEpilogue::None, ConvEpilogue::Relu}) {
+    CAPTURE(static_cast<int>(epi));
+    std::vector<std::vector<float>> outs;
+    for (int threads : {1, 2}) {
+      set_num_threads(threads);
+      std::vector<float> out(nout);
+      cpu::conv2d_forward(out.data(), in.data(), w.data(), b.data(), s, epi);
+      outs.push_back(out);
+    }
+    set_num_threads(saved);
+    CHECK(std::memcmp(outs[0].data(), outs[1].data(), nout * sizeof(float)) == 0);
+    std::vector<float> alone(img_out);  // image 1 as a batch of one: a single-image chunk
+    cpu::conv2d_forward(alone.data(), in.data() + img_in, w.data(), b.data(), one, epi);
+    CHECK(std::memcmp(alone.data(), outs[0].data() + img_out, img_out * sizeof(float)) == 0);
+    std::vector<float> want = ref;  // and the values: the double-precision reference loops
+    if (epi == ConvEpilogue::Relu)
+      for (float& v : want) v = v > 0.f ? v : 0.f;
+    CHECK(max_scaled_diff(outs[0], want) < 1e-5);
+  }
+}
+
 // ---------------- Winograd F(4x4, 3x3) ----------------
 // Its transforms scale values by up to ~10 before the channel sums (winograd.h), so its rounding
 // error is larger than the im2col path's: measured up to 1.5e-6 on this scale for <= 6 channels (bound
