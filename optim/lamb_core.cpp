@@ -9,6 +9,7 @@
 //   w <- (1 - lr wd) w                                                         (decoupled mode)
 //   r = ||w|| / ||u||,  r = 1 if ||w|| = 0 or ||u|| = 0                        (adapted tensors; else r = 1)
 //   r <- clamp(r, clip_min, clip_max)                                          (LAMBC: clip_max = 1)
+//   r <- min(r, 2^127 / lr)                                                    (lr r a finite float)
 //   w <- w - lr r u
 //
 // Norms are per parameter tensor. In the two-pass order (cache_block_bytes = 0; always on the GPU

@@ -2,6 +2,7 @@
 //
 //   lambda = eta ||w|| / (||g|| + wd ||w|| + eps),  lambda = 1 if ||w|| = 0 or ||g|| = 0
 //   lambda <- min(lambda / lr, 1)                   (LARC clipping: effective lr = min(lr, local lr))
+//   lambda <- min(lambda, 2^127)                    (a finite float factor)
 //   d = (g + wd w) lambda                           (lambda = 1 for tensors not adapted)
 //   buf = d on the first step, else buf = mu buf + (1 - dampening) d
 //   d = d + mu buf (Nesterov)  or  d = buf

@@ -10,6 +10,7 @@
 //   u = m_hat / (sqrt(v_hat) + eps) + wd w
 //   r = phi(||w||) / ||u||,  phi = identity,  r = 1 if ||w|| = 0 or ||u|| = 0
 //   r <- clamp(r, lo, hi)                        (LAMBC: [0, 1]; LAMB: [0, inf))
+//   r <- min(r, 2^127 / lr)                      (float guard: lr r stays a finite float)
 //   w <- w - lr r u
 // The timm preset first divides every gradient by s = max(||G|| / max_grad_norm, 1), G = all the
 // step's gradients (global_grad_scale), and adapts only tensors of groups with weight decay.
