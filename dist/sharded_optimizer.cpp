@@ -18,6 +18,43 @@ namespace tg::dist {
 
 using json = nlohmann::json;
 
+namespace {
+
+// Throws tg::Error unless the whole state is complete: every parameter with a step has every slot,
+// no other has any, slots are known, steps positive.
+void check_complete(const optim::StateDict& full, const json& steps, const std::vector<std::string>& names,
+                    const std::vector<std::string>& slots, const std::string& optimizer) {
+  // The inner optimizer checks only this rank's slices; these checks cover every parameter, so
+  // all ranks refuse the same states (before, a state missing a tensor of rank 1's slice was
+  // refused there and loaded on rank 0: the ranks went on with different optimizer states).
+  TG_CHECK(steps.is_object(), "ShardedOptimizer::load_state_dict: param_steps is not a JSON object");
+  for (auto it = steps.begin(); it != steps.end(); ++it) {
+    TG_CHECK(it.value().is_number_integer() && it.value().get<int64_t>() > 0,
+             "ShardedOptimizer::load_state_dict: step of '" << it.key() << "' is not a positive integer: " << it.value().dump());
+  }
+  std::map<std::string, int> count;  // "<param>/<slot>" -> occurrences
+  for (const auto& entry : full.tensors) {
+    const std::string& key = entry.first;
+    const size_t slash = key.rfind('/');
+    TG_CHECK(slash != std::string::npos, "ShardedOptimizer::load_state_dict: tensor '" << key << "' is not named '<param>/<slot>'");
+    const std::string slot = key.substr(slash + 1);
+    TG_CHECK(std::find(slots.begin(), slots.end(), slot) != slots.end(),
+             "ShardedOptimizer::load_state_dict: '" << key << "': optimizer " << optimizer << " has no state slot '" << slot << "'");
+    TG_CHECK(++count[key] == 1, "ShardedOptimizer::load_state_dict: tensor '" << key << "' appears twice");
+  }
+  for (const std::string& name : names) {
+    const bool stepped = steps.contains(name);
+    for (const std::string& slot : slots) {
+      const std::string key = name + "/" + slot;
+      TG_CHECK(!stepped || count.count(key), "ShardedOptimizer::load_state_dict: state '" << key << "' is missing");
+      TG_CHECK(stepped || !count.count(key), "ShardedOptimizer::load_state_dict: state '" << key << "' is there but parameter '"
+                                                                                         << name << "' has no step");
+    }
+  }
+}
+
+}  // namespace
+
 Tensor flat_slice(const Tensor& t, int64_t begin, int64_t length) {
   TG_CHECK(begin >= 0 && length > 0 && begin + length <= t.numel(),
            "flat_slice: [" << begin << ", " << begin + length << ") is outside a tensor of " << t.numel() << " elements");
@@ -302,6 +339,7 @@ void ShardedOptimizer::load_state_dict(const optim::StateDict& full) {
     groups[gi]["params"] = names;
   }
   local.metadata["groups"] = groups.dump();
+  check_complete(full, steps, names_, inner_->state_names(), inner_->name());
   json local_steps = json::object();
   for (auto it = steps.begin(); it != steps.end(); ++it) {
     TG_CHECK(index.count(it.key()), "ShardedOptimizer::load_state_dict: step for unknown parameter '" << it.key() << "'");

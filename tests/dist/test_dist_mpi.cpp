@@ -392,6 +392,41 @@ TEST_CASE("mpi: a NaN gradient in one rank's slice makes every rank skip, or ref
   pg.barrier();  // every rank reached this point: nobody waits in a collective
 }
 
+TEST_CASE("mpi: a sharded load_state_dict refuses an incomplete state on every rank, not only where the slice lives") {
+  // a (8 elements) is rank 0's slice, b rank 1's. The inner optimizer checks only its own slices:
+  // before, a state missing b's exp_avg (or with a bad step or slot for b) was refused on rank 1 and
+  // loaded on rank 0, so the ranks went on with different optimizer states.
+  ProcessGroup& pg = world();
+  Tensor a = Tensor::ones({8}), b = Tensor::ones({8});
+  std::vector<optim::ParamGroup> groups{optim::ParamGroup{"all", NamedTensors{{"a", a}, {"b", b}}, std::nullopt, 0.0, true}};
+  ShardedOptimizer opt(pg, groups, [](std::vector<optim::ParamGroup> g) -> std::unique_ptr<optim::Optimizer> {
+    return std::make_unique<optim::AdamW>(std::move(g), optim::AdamWOptions{.lr = 0.1});
+  });
+  a.set_grad(Tensor::full({8}, 0.5f));
+  b.set_grad(Tensor::full({8}, 0.25f));
+  opt.step();
+  const optim::StateDict good = opt.state_dict();
+  auto without = [&](const std::string& key) {
+    optim::StateDict sd = good;
+    std::erase_if(sd.tensors, [&](const auto& entry) { return entry.first == key; });
+    return sd;
+  };
+  CHECK_THROWS_WITH_AS(opt.load_state_dict(without("b/exp_avg")), doctest::Contains("'b/exp_avg' is missing"), Error);
+  CHECK_THROWS_WITH_AS(opt.load_state_dict(without("a/exp_avg_sq")), doctest::Contains("'a/exp_avg_sq' is missing"), Error);
+  optim::StateDict bad_step = good;
+  bad_step.metadata["param_steps"] = "{\"a\": 1, \"b\": 0}";
+  CHECK_THROWS_WITH_AS(opt.load_state_dict(bad_step), doctest::Contains("step of 'b'"), Error);
+  optim::StateDict bad_slot = good;
+  bad_slot.tensors.emplace_back("b/momentum_buffer", Tensor::zeros({8}));
+  CHECK_THROWS_WITH_AS(opt.load_state_dict(bad_slot), doctest::Contains("no state slot 'momentum_buffer'"), Error);
+  // The refusals changed nothing: the state is still the one saved, on every rank.
+  const optim::StateDict after = opt.state_dict();
+  REQUIRE(after.tensors.size() == good.tensors.size());
+  for (size_t i = 0; i < good.tensors.size(); ++i) CHECK(rel_diff(after.tensors[i].second, good.tensors[i].second) == 0.0);
+  opt.load_state_dict(good);
+  pg.barrier();
+}
+
 TEST_CASE("mpi: convert_sync_batchnorm refuses BatchNorm2d channel counts that differ between ranks") {
   // Before, the module counts matched and the first forward all-reduced 5 statistics against 4:
   // Open MPI aborted the job (MPI_ERR_TRUNCATE).
