@@ -37,9 +37,10 @@ __global__ void __launch_bounds__(kChannelBlock)
       save_mean[c] = static_cast<float>(mean);
       save_invstd[c] = static_cast<float>(invstd);
     }
-    // out = scale * x + shift with scale = gamma * invstd, shift = beta - mean * scale.
-    const double scale = (gamma ? gamma[c] : 1.0) * invstd;
-    const float sf = static_cast<float>(scale), shf = static_cast<float>((beta ? beta[c] : 0.0) - mean * scale);
+    // out = scale * x + shift with scale = gamma * invstd, shift = beta - mean * scale from the float
+    // scale (as the CPU: then scale * x + shift = scale * (x - mean) + beta up to shift's rounding).
+    const float sf = static_cast<float>((gamma ? gamma[c] : 1.0) * invstd);
+    const float shf = static_cast<float>((beta ? beta[c] : 0.0) - mean * static_cast<double>(sf));
     for (int64_t j = threadIdx.x; j < M; j += blockDim.x) {
       const int64_t k = ((j / HW) * C + c) * HW + j % HW;
       out[k] = sf * in[k] + shf;
@@ -80,14 +81,16 @@ __global__ void __launch_bounds__(kChannelBlock)
       if (dgamma) dgamma[c] = static_cast<float>(dg);
     }
     if (!din) continue;
-    // din = a * dout + b * x + d  (training);  din = a * dout  (eval).
+    // din = a * dout + b * (x - mean) + d  (training);  din = a * dout  (eval). From x - mean, as the
+    // CPU: folded into b x + (d - b mean) it rounds at the scale of b mean where the mean is large.
     const double gi = (gamma ? gamma[c] : 1.0) * invstd;
     const double b = stats_depend ? -gi * invstd * dg / static_cast<double>(M) : 0.0;
-    const double d = stats_depend ? -gi * db / static_cast<double>(M) - b * mean : 0.0;
+    const double d = stats_depend ? -gi * db / static_cast<double>(M) : 0.0;
     const float af = static_cast<float>(gi), bf = static_cast<float>(b), df = static_cast<float>(d);
+    const float mf = mean_c[c];
     for (int64_t j = threadIdx.x; j < M; j += blockDim.x) {
       const int64_t k = ((j / HW) * C + c) * HW + j % HW;
-      din[k] = stats_depend ? af * dout[k] + bf * in[k] + df : af * dout[k];
+      din[k] = stats_depend ? af * dout[k] + bf * (in[k] - mf) + df : af * dout[k];
     }
   }
 }

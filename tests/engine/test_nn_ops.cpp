@@ -17,6 +17,7 @@
 #include "engine/cpu/conv2d.h"
 #include "engine/cpu/conv2d_direct.h"
 #include "engine/cpu/isa.h"
+#include "engine/cpu/kernel_mode.h"
 #include "engine/cpu/reference/conv2d.h"
 #include "engine/cpu/stride2_rows.h"
 #include "engine/cpu/winograd.h"
@@ -28,6 +29,7 @@
 #include "support/error_of.h"
 #include "support/fixtures.h"
 #include "support/gradcheck.h"
+#include "support/kernel_mode_guard.h"
 
 using namespace tg;
 using tg::test::error_of;
@@ -35,6 +37,7 @@ using tg::test::contains;
 using tg::test::gradcheck;
 using tg::test::GradcheckOptions;
 using tg::test::leaf;
+using tg::test::KernelModeGuard;
 
 namespace {
 
@@ -964,6 +967,150 @@ TEST_CASE("batch_norm2d training statistics: exact for a large mean and rows wit
     CAPTURE(c);
     CHECK(mean[c] == doctest::Approx(static_cast<double>(m)).epsilon(1e-7));
     CHECK(1.0 / (double(invstd[c]) * invstd[c]) == doctest::Approx(var).epsilon(1e-4));
+  }
+}
+
+// The float64 batch norm of float inputs x (N, C, HW), per channel: mean, invstd, and for the upstream
+// gradient dy, out = gamma xhat + beta, din = gamma invstd / M (M dy - sum dy - xhat sum dy xhat),
+// xhat = (x - mean) invstd, all in double from the floats (the independent computation).
+struct BnTruth {
+  std::vector<double> mean, invstd, sum_dy, sum_dy_xhat, out, din;
+};
+BnTruth batch_norm_in_double(const std::vector<float>& x, const std::vector<float>& dy, const std::vector<float>& gamma,
+                             const std::vector<float>& beta, int64_t N, int64_t C, int64_t HW, double eps) {
+  BnTruth t;
+  t.out.resize(x.size());
+  t.din.resize(x.size());
+  const double M = static_cast<double>(N * HW);
+  for (int64_t c = 0; c < C; ++c) {
+    auto at = [&](int64_t n, int64_t i) { return static_cast<size_t>((n * C + c) * HW + i); };
+    double sum = 0, sq = 0, sdy = 0, sdyx = 0;
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t i = 0; i < HW; ++i) sum += x[at(n, i)];
+    const double mean = sum / M;
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t i = 0; i < HW; ++i) sq += (x[at(n, i)] - mean) * (x[at(n, i)] - mean);
+    const double invstd = 1.0 / std::sqrt(sq / M + eps);
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t i = 0; i < HW; ++i) {
+        sdy += dy[at(n, i)];
+        sdyx += dy[at(n, i)] * (x[at(n, i)] - mean) * invstd;
+      }
+    const double g = gamma[static_cast<size_t>(c)];
+    for (int64_t n = 0; n < N; ++n)
+      for (int64_t i = 0; i < HW; ++i) {
+        const double xhat = (x[at(n, i)] - mean) * invstd;
+        t.out[at(n, i)] = g * xhat + beta[static_cast<size_t>(c)];
+        t.din[at(n, i)] = g * invstd / M * (M * dy[at(n, i)] - sdy - xhat * sdyx);
+      }
+    t.mean.push_back(mean);
+    t.invstd.push_back(invstd);
+    t.sum_dy.push_back(sdy);
+    t.sum_dy_xhat.push_back(sdyx);
+  }
+  return t;
+}
+
+double float_spacing(double v) {  // the distance from |v| (as a float) to the next float up
+  const float f = static_cast<float>(std::fabs(v));
+  return static_cast<double>(std::nextafter(f, INFINITY) - f);
+}
+
+TEST_CASE("batch_norm2d at a mean far above its spread: output and input gradient within their float roundings") {
+  // x = 1e6 + k/4 (k ~ 4 * 0.7 z rounded): float spacing 0.0625 at 1e6, 0.25 at gamma invstd 1e6.
+  // 2x2 planes: every row sum (4 values, multiples of 1/4 below 2^22) is exact in float whatever the
+  // order of the lanes, so each kernel's batch mean is exact and the output's error is the fold's own:
+  // x * scale + shift, shift = beta - mean * scale (PyTorch's arithmetic too). With shift computed
+  // from the float scale the rows multiply by, that is (x - mean) * scale + beta up to shift's one
+  // rounding, half a spacing of mean * scale: the bound (plus, in eval, the float running mean's
+  // error times scale; without FMA the product's rounding, as much again). Computed from the unrounded gamma invstd, scale's rounding times x ~ 1e6 came
+  // on top (0.18 against the bound 0.13 on the AVX-512 kernels). The input gradient a dy + b (x - mean)
+  // + d is bounded by the float mean's rounding carried through xhat (derivative below); folded into
+  // b x + (d - b mean) it was 3x that (PyTorch 1.13 on this input's distribution: 3-4e-3 of its scale).
+  // Every fast path (train, eval, fused with ReLU, with ReLU + pool) and the reference mode.
+  const int64_t N = 36, C = 3, H = 2, W = 2, HW = H * W;
+  const double M = static_cast<double>(N * HW);
+  Generator gen(29);
+  std::vector<float> xv(static_cast<size_t>(N * C * HW)), dyv(xv.size());
+  for (auto& v : xv) v = 1e6f + std::round(4.f * 0.7f * gen.normal()) / 4.f;
+  for (auto& v : dyv) v = gen.uniform(-1.f, 1.f);
+  const std::vector<float> gamma = {1.f, 0.5f, 2.f}, beta = {0.25f, -1.f, 3.f};
+  const BnTruth truth = batch_norm_in_double(xv, dyv, gamma, beta, N, C, HW, 1e-5);
+  std::vector<float> running_mean(C), running_var(C);  // eval: the batch statistics as floats
+  for (size_t c = 0; c < static_cast<size_t>(C); ++c) {
+    running_mean[c] = static_cast<float>(truth.mean[c]);
+    running_var[c] = static_cast<float>(1.0 / (truth.invstd[c] * truth.invstd[c]) - 1e-5);
+  }
+  for (const auto mode : {KernelMode::Fast, KernelMode::Reference}) {
+    KernelModeGuard guard(mode);
+    for (const std::string op : {"bn", "bn_relu", "bn_relu_pool", "bn_eval", "bn_relu_eval"}) {
+      const std::string mode_name = kernel_mode_name(mode);
+      CAPTURE(mode_name);
+      CAPTURE(op);
+      const bool eval = op.find("eval") != std::string::npos, relu = op != "bn" && op != "bn_eval";
+      Tensor x = Tensor::from_vector(xv, {N, C, H, W}).set_requires_grad(!eval);
+      Tensor g = Tensor::from_vector(gamma, {C}), b = Tensor::from_vector(beta, {C});
+      // momentum 1 in training: running_mean becomes the op's own float batch mean (the backward's)
+      Tensor rm = Tensor::from_vector(running_mean, {C}), rv = Tensor::from_vector(running_var, {C});
+      Tensor y = op == "bn" || op == "bn_eval" ? batch_norm2d(x, g, b, rm, rv, !eval, 1.f)
+                 : op == "bn_relu_pool"         ? batch_norm2d_relu_maxpool2x2(x, g, b, rm, rv, true, 1.f)
+                                                : batch_norm2d_relu(x, g, b, rm, rv, !eval, 1.f);
+      const std::vector<float> out = y.to_vector(), mean_used = rm.to_vector();
+      // The generic kernels (baseline x86-64) and the reference loops have no FMA: x * scale rounds too.
+      const bool fma = mode == KernelMode::Fast && cpu_isa() != CpuIsa::Generic;
+      std::vector<double> mean_err(C), bound(C);  // per channel: |float mean - mean|, the output bound
+      for (size_t c = 0; c < static_cast<size_t>(C); ++c) {
+        const double scale = gamma[c] * truth.invstd[c], shift_spacing = float_spacing(truth.mean[c] * scale);
+        mean_err[c] = std::fabs(mean_used[c] - truth.mean[c]);
+        // eval, and the reference loops in training, fold the float mean (the fast kernels the double one)
+        const double float_mean_err = eval ? mean_err[c] : mode == KernelMode::Reference ? 0.5 * float_spacing(truth.mean[c]) : 0.0;
+        bound[c] = (fma ? 0.5 : 1.0) * shift_spacing + float_mean_err * scale + 1e-6;
+      }
+      if (op == "bn_relu_pool") {  // the pooled values: the max of relu(out) over each 2x2 window
+        for (int64_t n = 0; n < N; ++n)
+          for (int64_t c = 0; c < C; ++c)
+            for (int64_t p = 0; p < H / 2; ++p)
+              for (int64_t q = 0; q < W / 2; ++q) {
+                double m = 0;
+                for (int64_t i = 0; i < 2; ++i)
+                  for (int64_t j = 0; j < 2; ++j)
+                    m = std::max(m, truth.out[static_cast<size_t>(((n * C + c) * H + 2 * p + i) * W + 2 * q + j)]);
+                const float got = out[static_cast<size_t>(((n * C + c) * (H / 2) + p) * (W / 2) + q)];
+                CHECK(std::fabs(got - m) <= bound[static_cast<size_t>(c)]);
+              }
+      } else {
+        double worst = 0;  // the largest error / bound
+        for (size_t i = 0; i < out.size(); ++i) {
+          const size_t c = (i / static_cast<size_t>(HW)) % static_cast<size_t>(C);
+          const double want = relu ? std::max(truth.out[i], 0.0) : truth.out[i];
+          worst = std::max(worst, std::fabs(out[i] - want) / bound[c]);
+        }
+        CHECK(worst <= 1.0);
+      }
+      if (eval || op == "bn_relu_pool") continue;  // the pool's gradient is checked by its own cases
+      y.backward(Tensor::from_vector(dyv, {N, C, H, W}));
+      const std::vector<float> din = x.grad().to_vector();
+      // With the ReLU: dy masked where our output is 0 (an element within the error bound of the
+      // kink may fall either way; the mask is the forward's, the gradient through it is checked).
+      std::vector<float> dy_masked(dyv);
+      if (relu)
+        for (size_t i = 0; i < out.size(); ++i) dy_masked[i] = out[i] > 0.f ? dyv[i] : 0.f;
+      const BnTruth want = batch_norm_in_double(xv, dy_masked, gamma, beta, N, C, HW, 1e-5);
+      // A mean error e moves xhat by -e invstd everywhere and sum dy xhat by -e invstd sum dy:
+      // |d din| <= gamma invstd^2 e (|sum dy xhat| + max|xhat| |sum dy|) / M; e is the error of the
+      // float mean the backward subtracts (at least half its spacing).
+      double worst = 0, din_scale = 0;
+      for (size_t i = 0; i < din.size(); ++i) {
+        const size_t c = (i / static_cast<size_t>(HW)) % static_cast<size_t>(C);
+        const double e = std::max(mean_err[c], 0.5 * float_spacing(truth.mean[c]));
+        const double inv = want.invstd[c], max_xhat = 4.0;  // |z| < 4 for these 144 normal draws
+        const double b = gamma[c] * inv * inv * e * (std::fabs(want.sum_dy_xhat[c]) + max_xhat * std::fabs(want.sum_dy[c])) / M;
+        worst = std::max(worst, std::fabs(din[i] - want.din[i]) / (b + 1e-5 * std::fabs(want.din[i]) + 1e-6));
+        din_scale = std::max(din_scale, std::fabs(want.din[i]));
+      }
+      CAPTURE(din_scale);
+      CHECK(worst <= 1.0);
+    }
   }
 }
 

@@ -119,10 +119,9 @@ void batchnorm2d_relu_forward_train(float* out, float* save_mean, float* save_in
   batch_statistics(save_mean, save_invstd, in, N, C, HW, eps);
   float* scale = save_affine;
   float* shift = save_affine + C;
-  for (int64_t c = 0; c < C; ++c) {
-    const double sc = (gamma ? gamma[c] : 1.0) * static_cast<double>(save_invstd[c]);
-    scale[c] = static_cast<float>(sc);
-    shift[c] = static_cast<float>((beta ? beta[c] : 0.0) - save_mean[c] * sc);
+  for (int64_t c = 0; c < C; ++c) {  // shift from the float scale: x * scale + shift = (x - mean) * scale + beta
+    scale[c] = static_cast<float>((gamma ? gamma[c] : 1.0) * static_cast<double>(save_invstd[c]));
+    shift[c] = static_cast<float>((beta ? beta[c] : 0.0) - static_cast<double>(save_mean[c]) * scale[c]);
   }
   affine_per_channel(out, in, scale, shift, N, C, HW);
   for (int64_t e = 0; e < N * C * HW; ++e) out[e] = out[e] > 0.f ? out[e] : 0.f;  // relu

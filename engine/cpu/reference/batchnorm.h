@@ -25,8 +25,8 @@ void batchnorm2d_backward_eval(float* din, float* dgamma, float* dbeta, const fl
                                const float* gamma, const float* mean, const float* invstd, int64_t N, int64_t C,
                                int64_t HW);
 
-// relu(batch norm): z = x * scale_c + shift_c with scale_c = gamma_c * invstd_c,
-// shift_c = beta_c - mean_c * scale_c (saved in save_affine: C scales, then C shifts), out = max(z, 0).
+// relu(batch norm): z = x * scale_c + shift_c with scale_c = gamma_c * invstd_c (a float), shift_c =
+// beta_c - mean_c * scale_c from that float (saved in save_affine: C scales, then C shifts), out = max(z, 0).
 void batchnorm2d_relu_forward_train(float* out, float* save_mean, float* save_invstd, float* save_affine,
                                     const float* in, const float* gamma, const float* beta, int64_t N, int64_t C,
                                     int64_t HW, float eps);
