@@ -173,7 +173,7 @@ void softmax_backward(float* dx, const float* dy, const float* y, int64_t outer,
 
 double cross_entropy_forward(float* probs, const float* logits, const float* targets, int64_t N, int64_t C,
                              float label_smoothing) {
-  if (N == 0) return 0.0;
+  if (N == 0) return NAN;  // the mean over no sample, as the CPU kernels' 0 / 0 (and PyTorch)
   Scratch loss(sizeof(double));
   cross_entropy_mean(loss.get<double>(), probs, logits, targets, N, C, label_smoothing);
   double host = 0.0;
@@ -183,8 +183,9 @@ double cross_entropy_forward(float* probs, const float* logits, const float* tar
 
 void cross_entropy_forward_device(float* loss, float* probs, const float* logits, const float* targets, int64_t N,
                                   int64_t C, float label_smoothing) {
-  if (N == 0) {
-    TG_CUDA_CHECK(cudaMemsetAsync(loss, 0, sizeof(float)));
+  if (N == 0) {  // NaN, as above: mean_kernel over no value writes 0 / 0
+    mean_kernel<float><<<1, kBlock>>>(loss, nullptr, 0);
+    TG_CUDA_CHECK_LAUNCH();
     return;
   }
   cross_entropy_mean(loss, probs, logits, targets, N, C, label_smoothing);
