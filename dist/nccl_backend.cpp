@@ -30,7 +30,9 @@ class EventRequest : public Request {
  public:
   explicit EventRequest(cudaStream_t stream) {
     check_cuda(cudaEventCreateWithFlags(&event_, cudaEventDisableTiming), "cudaEventCreate");
-    check_cuda(cudaEventRecord(event_, stream), "cudaEventRecord");
+    const cudaError_t recorded = cudaEventRecord(event_, stream);
+    if (recorded != cudaSuccess) cudaEventDestroy(event_);  // the destructor will not run
+    check_cuda(recorded, "cudaEventRecord");
   }
   ~EventRequest() override { cudaEventDestroy(event_); }
   bool test() override {
@@ -60,7 +62,7 @@ class NcclBackend : public Backend {
     name_ = "nccl " + std::to_string(version);
   }
   ~NcclBackend() override {
-    ncclCommDestroy(comm_);
+    if (comm_) ncclCommDestroy(comm_);  // null after abort_job, which freed it
     cudaStreamDestroy(stream_);
   }
   std::string name() const override { return name_; }
@@ -69,7 +71,12 @@ class NcclBackend : public Backend {
   int local_rank() const override { return local_rank_; }
 
   std::unique_ptr<Request> barrier() override { return done(); }  // the CPU backend's barrier orders ranks
-  void abort_job(int) override { ncclCommAbort(comm_); }
+  // ncclCommAbort frees the communicator: the handle must not reach ncclCommDestroy afterwards (with
+  // the single CPU backend, run_job returns after abort_job and the group's destructor runs).
+  void abort_job(int) override {
+    if (comm_) ncclCommAbort(comm_);
+    comm_ = nullptr;
+  }
   std::unique_ptr<Request> broadcast(void* data, int64_t count, ScalarType type, int root) override {
     sync_producers();
     check_nccl(ncclBroadcast(data, data, static_cast<size_t>(count), nccl_type(type), root, comm_, stream_), "broadcast");
