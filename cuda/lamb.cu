@@ -265,12 +265,20 @@ LambMultiTensorPlan::LambMultiTensorPlan(const std::vector<LambTensor>& tensors,
   num_tensors_ = static_cast<int64_t>(entries.size());
   num_chunks_ = static_cast<int64_t>(chunk_tensor.size());
   const size_t entry_bytes = entries.size() * sizeof(TensorEntry), chunk_bytes = chunk_tensor.size() * sizeof(int);
-  entries_ = device_malloc(entry_bytes, device);
-  chunk_tensor_ = static_cast<int*>(device_malloc(chunk_bytes, device));
-  partial_ = static_cast<double*>(device_malloc(static_cast<size_t>(4 * num_chunks_) * sizeof(double), device));
-  scale_ = static_cast<float*>(device_malloc(sizeof(float), device));
-  copy_host_to_device(entries_, entries.data(), entry_bytes, device);
-  copy_host_to_device(chunk_tensor_, chunk_tensor.data(), chunk_bytes, device);
+  try {
+    entries_ = device_malloc(entry_bytes, device);
+    chunk_tensor_ = static_cast<int*>(device_malloc(chunk_bytes, device));
+    partial_ = static_cast<double*>(device_malloc(static_cast<size_t>(4 * num_chunks_) * sizeof(double), device));
+    scale_ = static_cast<float*>(device_malloc(sizeof(float), device));
+    copy_host_to_device(entries_, entries.data(), entry_bytes, device);
+    copy_host_to_device(chunk_tensor_, chunk_tensor.data(), chunk_bytes, device);
+  } catch (...) {  // out of memory, or a failed copy: no destructor runs, so give back what was taken
+    device_free(entries_, device);
+    device_free(chunk_tensor_, device);
+    device_free(partial_, device);
+    device_free(scale_, device);
+    throw;
+  }
 }
 
 LambMultiTensorPlan::~LambMultiTensorPlan() {
