@@ -40,8 +40,8 @@ TG_HOST_DEVICE double clipped_trust_ratio(double w_norm, double u_norm, double c
 
 // The ratio actually applied, so that the update's float factor lr r stays finite:
 //   r <- min(r, 2^127 / lr)
-// Only an unclipped ratio reaches it (LAMB: r = ||w|| / ||u|| > 1.7e38 / lr, i.e. ||u|| below ~1e-38
-// ||w||, as when the momentum of a tensor whose gradient stays 0 decays into the denormals). There
+// Only an unclipped ratio reaches it (LAMB: r = ||w|| / ||u|| > 1.7e38 / lr, i.e. ||u|| < lr ||w|| /
+// 1.7e38, as when the momentum of a tensor whose gradient stays 0 decays into the denormals). There
 // float(lr r) was +inf and w - inf u gave -inf where u != 0 and NaN where u = 0. With the cap each
 // element moves by 2^127 |u_i| < lr ||w|| |u_i| / ||u||: finite, at most the rule's step, and 0 when u = 0.
 TG_HOST_DEVICE double float_safe_ratio(double r, double lr) {
