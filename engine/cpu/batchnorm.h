@@ -33,7 +33,8 @@ void batchnorm2d_backward_eval(float* din, float* dgamma, float* dbeta, const fl
 
 // Batch norm fused with the ReLU that follows it (the conv nets' BN -> ReLU), one pass less each way:
 //   out = max(z, 0),  z = x * scale_c + shift_c, the batch norm's output above with its affine folded:
-//   scale_c = gamma_c * invstd_c, shift_c = beta_c - mean_c * scale_c (train: batch stats; eval: running)
+//   scale_c = gamma_c * invstd_c (a float), shift_c = beta_c - mean_c * scale_c from that float (train:
+//   batch stats; eval: running)
 //   backward: dz = dout * (z > 0), then batchnorm2d_backward with dz.
 // The training forward saves the float scale_c, shift_c it applied in save_affine (2C: the C scales,
 // then the C shifts); the backward recomputes z from x with them (the same expression, so the same
