@@ -46,7 +46,7 @@ TG_HOST_DEVICE double clipped_trust_ratio(double w_norm, double u_norm, double c
 // element moves by 2^127 |u_i| < lr ||w|| |u_i| / ||u||: finite, at most the rule's step, and 0 when u = 0.
 TG_HOST_DEVICE double float_safe_ratio(double r, double lr) {
   const double max_step = 1.7014118346046923e38;  // 2^127: float(lr r) <= 2^127 < FLT_MAX
-  return lr * r <= max_step ? r : max_step / lr;  // (lr r NaN: r kept)
+  return lr * r > max_step ? max_step / lr : r;  // (lr r NaN: r kept, as the reference's std::min)
 }
 
 // SGD with momentum in a branch-free form, the four weights chosen once per tensor:

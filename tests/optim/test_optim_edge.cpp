@@ -9,6 +9,7 @@
 #include <string>
 
 #include "engine/error.h"
+#include "engine/kernel_params/optimizer_math.h"
 #include "optim_test_util.h"
 
 namespace tg::optim {
@@ -189,6 +190,15 @@ TEST_CASE("unclipped LAMB under zero gradients: lr r stays a finite float, no In
     }
   }
   CHECK(capped);  // the cap was reached (raw ratio > 1.7e40)
+}
+
+TEST_CASE("float_safe_ratio: r <- min(r, 2^127 / lr), and a NaN ratio stays NaN (as the reference loops' std::min)") {
+  // Before, `lr r <= 2^127 ? r : 2^127 / lr` sent a NaN r to the finite 2^127 / lr, against its own
+  // comment and the reference loops, and would have hidden the NaN from the telemetry.
+  CHECK(float_safe_ratio(3.0, 0.01) == 3.0);
+  CHECK(float_safe_ratio(1e41, 0.01) == 0x1p127 / 0.01);
+  CHECK(float_safe_ratio(1e41, 0.0) == 1e41);  // lr 0: lr r = 0, nothing to cap
+  CHECK(std::isnan(float_safe_ratio(std::nan(""), 0.01)));
 }
 
 TEST_CASE("LARS with eps = 0 and a denormal gradient: the ratio stays a finite float") {
