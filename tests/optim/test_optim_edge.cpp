@@ -194,11 +194,22 @@ TEST_CASE("unclipped LAMB under zero gradients: lr r stays a finite float, no In
 
 TEST_CASE("float_safe_ratio: r <- min(r, 2^127 / lr), and a NaN ratio stays NaN (as the reference loops' std::min)") {
   // Before, `lr r <= 2^127 ? r : 2^127 / lr` sent a NaN r to the finite 2^127 / lr, against its own
-  // comment and the reference loops, and would have hidden the NaN from the telemetry.
+  // comment and the reference loops, and hid the NaN from the telemetry (LARS / LARC below).
   CHECK(float_safe_ratio(3.0, 0.01) == 3.0);
   CHECK(float_safe_ratio(1e41, 0.01) == 0x1p127 / 0.01);
   CHECK(float_safe_ratio(1e41, 0.0) == 1e41);  // lr 0: lr r = 0, nothing to cap
   CHECK(std::isnan(float_safe_ratio(std::nan(""), 0.01)));
+  // Reached by LARS with an Inf weight and wd > 0: lambda = eta ||w|| / (||g|| + wd ||w||) = inf / inf.
+  for (const bool clip : {false, true}) {
+    CAPTURE(clip);
+    NamedTensors params{{"w", Tensor::from_vector({std::numeric_limits<float>::infinity(), 1.f}, {2})}};
+    params[0].second.set_grad(Tensor::full({2}, 1.f));
+    Lars opt(params, LarsOptions{.lr = 0.1, .weight_decay = 0.01, .trust_clip = clip});
+    opt.step();
+    REQUIRE(opt.trust_ratios().size() == 1);
+    CHECK(std::isnan(opt.trust_ratios()[0].raw_ratio));
+    CHECK(std::isnan(opt.trust_ratios()[0].applied_ratio));  // was 2^127, "clipped"
+  }
 }
 
 TEST_CASE("LARS with eps = 0 and a denormal gradient: the ratio stays a finite float") {
