@@ -131,31 +131,23 @@ int64_t Optimizer::first_non_finite(const std::vector<double>& grad_sq) {
 }
 
 int64_t Optimizer::inspect(const std::vector<ActiveParam>& active) {
-  if (device_.is_cuda()) {  // one launcher per tensor; each returns sum(g^2) to the host
-    grad_sq_.assign(active.size(), 0.0);
-    for (size_t i = 0; i < active.size(); ++i) grad_sq_[i] = device_sum_squares(device_, active[i].g, active[i].numel);
-    local_grad_sq_total_ = 0.0;
-    for (double s : grad_sq_) local_grad_sq_total_ += s;  // before the per-tensor reduction
-    reduce_partial_sums(active, {&grad_sq_});
-    return first_non_finite(grad_sq_);
-  }
-  const auto sums = per_tensor_sums<1>(numels(active), [&](size_t i, int64_t b, int64_t e) {
-    return std::array<double, 1>{cpu::chunk_sum_squares(active[i].g + b, e - b)};
-  });
   grad_sq_.assign(active.size(), 0.0);
-  for (size_t i = 0; i < active.size(); ++i) grad_sq_[i] = sums[i][0];
+  if (device_.is_cuda()) {  // one launcher per tensor; each returns sum(g^2) to the host
+    for (size_t i = 0; i < active.size(); ++i) grad_sq_[i] = device_sum_squares(device_, active[i].g, active[i].numel);
+  } else {
+    const auto sums = per_tensor_sums<1>(numels(active), [&](size_t i, int64_t b, int64_t e) {
+      return std::array<double, 1>{cpu::chunk_sum_squares(active[i].g + b, e - b)};
+    });
+    for (size_t i = 0; i < active.size(); ++i) grad_sq_[i] = sums[i][0];
+  }
   local_grad_sq_total_ = 0.0;
-  for (double s : grad_sq_) local_grad_sq_total_ += s;  // before the per-tensor reduction
+  for (double s : grad_sq_) local_grad_sq_total_ += s;  // this optimizer's own sums, before the per-tensor reduction
   reduce_partial_sums(active, {&grad_sq_});
   return first_non_finite(grad_sq_);
 }
 
 double Optimizer::global_grad_sq() const {
-  if (!reducer_) {
-    double total = 0.0;
-    for (double s : grad_sq_) total += s;  // ||G||^2 = sum over tensors of ||g||^2
-    return total;
-  }
+  if (!reducer_) return local_grad_sq_total_;  // ||G||^2 = sum over tensors of ||g||^2
   // Sharded: grad_sq_ holds the completed sums of only the tensors this rank has a slice of.
   TG_CHECK(global_reducer_, "optimizer " << name() << ": global gradient clipping with a partial-sum reducer (sharded) "
                                             "needs set_global_sum_reducer, or ||G|| would cover only this rank's tensors");

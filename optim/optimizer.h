@@ -164,8 +164,8 @@ class Optimizer {
   static int64_t first_non_finite(const std::vector<double>& grad_sq);
   // The default inspect's result: sum of g^2 for each active parameter.
   std::vector<double> grad_sq_;
-  // ||G||^2 = sum of g^2 over every gradient of the step, after the default inspect: the sum of
-  // grad_sq_ unsharded; sharded, this optimizer's own partial sums completed by the global-sum reducer.
+  // ||G||^2 = sum of g^2 over every gradient of the step, after the default inspect: this
+  // optimizer's own sums unsharded; sharded, those completed by the global-sum reducer.
   double global_grad_sq() const;
   // Completes per-tensor partial sums through the reducer (no-op without one). `columns` are
   // per-active-parameter vectors, reduced together in one call.

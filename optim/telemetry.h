@@ -33,7 +33,8 @@ struct TrustRatioSummary {
 };
 
 // Median is the mean of the two middle values for an even count (NumPy's convention); as in NumPy,
-// min, median and max are NaN when any ratio of theirs is NaN (a tensor with Inf weights).
+// min, median and max are NaN when any ratio of theirs is NaN (LARS / LARC: an Inf weight with
+// weight decay > 0).
 TrustRatioSummary summarize_trust_ratios(const std::vector<TrustRatioRecord>& records);
 
 // One JSON object per line: {"step":3,"name":"conv1.weight","w_norm":..,"u_norm":..,
